@@ -1,0 +1,66 @@
+import { expect, test, type ConsoleMessage } from "@playwright/test";
+import { ModelCompose } from "./support/server";
+
+let server: ModelCompose;
+
+test.beforeAll(async () => {
+  server = await ModelCompose.up();
+});
+
+test.afterAll(async () => {
+  expect(await server.stop()).toBe(0);
+});
+
+test("the page is rendered on the server, before any script runs", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await expect(page.getByRole("heading", { name: "model-compose" })).toBeVisible();
+  await expect(page.getByLabel("Temperature value")).toHaveValue("0.7");
+  await expect(page.locator("main")).not.toHaveAttribute("data-hydrated");
+  await context.close();
+});
+
+test("the page hydrates and the temperature control works", async ({ page }) => {
+  const problems: string[] = [];
+  page.on("console", (message: ConsoleMessage) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  page.on("pageerror", (error) => problems.push(error.message));
+
+  const wasm = page.waitForResponse((r) => r.url().endsWith("/pkg/model-compose_bg.wasm"));
+  await page.goto(server.url);
+  const wasmResponse = await wasm;
+  expect(wasmResponse.status()).toBe(200);
+  expect(wasmResponse.headers()["content-type"]).toBe("application/wasm");
+  await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+
+  // Typing a value moves the slider: only the hydrated page can do that.
+  const value = page.getByLabel("Temperature value");
+  const slider = page.getByRole("slider", { name: "Temperature" });
+  await value.fill("1.3");
+  await value.press("Enter");
+  await expect(slider).toHaveValue("1.3");
+
+  // And moving the slider updates the number.
+  await slider.fill("0.2");
+  await expect(value).toHaveValue("0.2");
+
+  // Out-of-range values are clamped, in both fields.
+  await value.fill("7");
+  await value.press("Enter");
+  await expect(slider).toHaveValue("2");
+  await expect(value).toHaveValue("2.0");
+
+  expect(problems).toEqual([]);
+});
+
+test("unknown files are 404, the favicon and the stylesheet are served", async ({ request }) => {
+  expect((await request.get(server.url + "/pkg/nope.js")).status()).toBe(404);
+  const favicon = await request.get(server.url + "/favicon.svg");
+  expect(favicon.status()).toBe(200);
+  expect(favicon.headers()["content-type"]).toBe("image/svg+xml");
+  const css = await request.get(server.url + "/pkg/model-compose.css");
+  expect(css.status()).toBe(200);
+  expect(css.headers()["content-type"]).toContain("text/css");
+});

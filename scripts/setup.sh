@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what building and testing model-compose needs, and skips whatever is already there:
+# the wasm32 target, cargo-leptos, wasm-bindgen-cli (the version Cargo.lock resolves),
+# wasm-opt (npm's binaryen, never Debian's: it breaks hydration), Debian's Chromium, and the
+# npm packages of end2end/. Safe to run again and again; `make` runs it before every build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_DIR="${TOOLS_DIR:-$ROOT/.tools}"
+CARGO_LEPTOS_VERSION="0.3.10"
+BINARYEN_VERSION="132.0.0"
+export PATH="$TOOLS_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+skip() { printf '    %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "error: '$*' needs root (no sudo found)" >&2; exit 1
+  fi
+}
+
+# The wasm-bindgen version Cargo.lock resolves; the CLI must be exactly this version.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  skip "wasm32-unknown-unknown target: installed"
+else
+  step "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(cargo leptos --version 2>/dev/null || true)" = "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+  skip "cargo-leptos $CARGO_LEPTOS_VERSION: installed"
+else
+  step "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes, once per machine)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+fi
+
+WBG_VERSION="$(wasm_bindgen_version)"
+if [ -z "$WBG_VERSION" ]; then
+  echo "error: no wasm-bindgen in Cargo.lock" >&2; exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" = "wasm-bindgen $WBG_VERSION" ]; then
+  skip "wasm-bindgen-cli $WBG_VERSION: installed"
+else
+  step "installing wasm-bindgen-cli $WBG_VERSION (about 2 minutes)"
+  # Not --locked: its lockfile pins a crate version that the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "$WBG_VERSION" --force
+fi
+
+if "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+  skip "wasm-opt (binaryen $BINARYEN_VERSION from npm): installed"
+else
+  step "installing wasm-opt from npm's binaryen@$BINARYEN_VERSION into $TOOLS_DIR"
+  mkdir -p "$TOOLS_DIR"
+  npm install --prefix "$TOOLS_DIR" --no-audit --no-fund "binaryen@$BINARYEN_VERSION"
+fi
+
+if [ -x /usr/bin/chromium ]; then
+  skip "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo installed)"
+else
+  step "installing Debian's chromium"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
+# npm ci only when the lockfile changed since the last install.
+E2E="$ROOT/end2end"
+if [ -f "$E2E/node_modules/.package-lock.json" ] \
+  && [ "$E2E/node_modules/.package-lock.json" -nt "$E2E/package-lock.json" ]; then
+  skip "end2end npm packages: installed"
+else
+  step "installing the end2end npm packages (npm ci)"
+  (cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi

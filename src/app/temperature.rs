@@ -1,0 +1,54 @@
+//! The temperature control: a slider and an editable number kept in step.
+
+use leptos::prelude::*;
+
+/// Lowest, highest and step of the temperature, as OpenAI-compatible APIs accept it.
+const MIN: f64 = 0.0;
+const MAX: f64 = 2.0;
+const STEP: f64 = 0.1;
+
+/// A slider with its value shown in an editable number field; both write `value`.
+/// Typed values are clamped to the range and rounded to the step; unparsable text is
+/// replaced by the current value.
+#[component]
+pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
+    let set_from = move |text: String| {
+        let next = match text.trim().parse::<f64>() {
+            // Dividing by the step's reciprocal keeps 1.3 exact (multiplying gives 1.3000000000000003).
+            Ok(parsed) if parsed.is_finite() => {
+                (parsed.clamp(MIN, MAX) / STEP).round() / STEP.recip()
+            }
+            _ => value.get_untracked(),
+        };
+        // Set even when unchanged, so both fields show the accepted value again.
+        value.set(next);
+    };
+    view! {
+        <div class="temperature">
+            <label for="temperature-range">"Temperature"</label>
+            <input
+                id="temperature-range"
+                type="range"
+                min=MIN
+                max=MAX
+                step=STEP
+                prop:value=move || value.get().to_string()
+                on:input=move |ev| set_from(event_target_value(&ev))
+            />
+            <input
+                id="temperature-value"
+                class="temperature-value"
+                type="number"
+                aria-label="Temperature value"
+                min=MIN
+                max=MAX
+                step=STEP
+                prop:value=move || format!("{:.1}", value.get())
+                on:change=move |ev| set_from(event_target_value(&ev))
+            />
+            <output class="temperature-readout" for="temperature-range">
+                {move || format!("{:.1}", value.get())}
+            </output>
+        </div>
+    }
+}

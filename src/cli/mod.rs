@@ -1,0 +1,150 @@
+//! The command line: `model-compose [-f FILE]... COMMAND`, with the subcommands of the original
+//! (up, down, start, stop, run, validate). Each command is a thin door into the engine.
+
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::compose::config;
+
+/// Exit status for usage and configuration errors (clap uses the same).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when a command started but failed.
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "model-compose",
+    version,
+    about = "Compose workflows of model APIs from a model-compose.yml and serve them",
+    long_about = "Compose workflows of model APIs from a model-compose.yml: serve them as a REST API \
+                  with Server-Sent Events and a web UI (`up`), or run one workflow from the \
+                  command line (`run`).\n\nWithout -f, model-compose.yml (or model-compose.yaml) \
+                  is read from the current directory."
+)]
+pub struct Cli {
+    /// Configuration file; repeat to merge several, later files override earlier ones
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the API server and the web UI in the foreground (or detached with -d)
+    Up(UpArgs),
+    /// Ask a server started in this directory to stop, then tear down
+    Down(EnvArgs),
+    /// Start the servers in the foreground, skipping the set-up phase
+    Start(EnvArgs),
+    /// Ask a server started in this directory to stop
+    Stop(EnvArgs),
+    /// Run one workflow and print its output
+    Run(RunArgs),
+    /// Check the configuration and report what it defines
+    Validate(EnvArgs),
+}
+
+/// Environment options shared by every command.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Read variables from this file instead of ./.env (repeatable; later files win)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// Set a variable, overriding .env and the environment (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Log more detail
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Run in the background; stop it with `model-compose down` from the same directory
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow to run (default: the only workflow, or the one marked `default: true`)
+    pub workflow: Option<String>,
+    /// Input as JSON, or @FILE to read it from a file
+    #[arg(short, long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// Write the final output to this file
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
+/// Parses the command line, runs the command and maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(verbose(&cli.command));
+    match cli.command {
+        Command::Up(args) if args.detach => not_built("up --detach"),
+        Command::Up(_) | Command::Start(_) => with_config(&cli.files, up::run),
+        Command::Down(_) => not_built("down"),
+        Command::Stop(_) => not_built("stop"),
+        Command::Run(_) => not_built("run"),
+        Command::Validate(_) => not_built("validate"),
+    }
+}
+
+fn verbose(command: &Command) -> bool {
+    match command {
+        Command::Up(args) => args.env.verbose,
+        Command::Run(args) => args.env.verbose,
+        Command::Down(args)
+        | Command::Start(args)
+        | Command::Stop(args)
+        | Command::Validate(args) => args.verbose,
+    }
+}
+
+fn init_tracing(verbose: bool) {
+    let default = if verbose {
+        "info,model_compose=debug"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MODEL_COMPOSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Loads the configuration, then runs `command` with it; configuration errors exit 2.
+fn with_config(files: &[PathBuf], command: fn(config::Config) -> ExitCode) -> ExitCode {
+    match config::load(files) {
+        Ok(config) => command(config),
+        Err(err) => fail(EXIT_USAGE, &err),
+    }
+}
+
+/// Prints `error: <message>` on stderr and returns `code`.
+fn fail(code: u8, err: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {err}");
+    ExitCode::from(code)
+}
+
+/// A command of the original that this build does not provide yet: say so, exit 2.
+fn not_built(command: &str) -> ExitCode {
+    fail(
+        EXIT_USAGE,
+        &format!("`model-compose {command}` is not implemented in this version yet"),
+    )
+}

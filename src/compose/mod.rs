@@ -1,0 +1,4 @@
+//! The compose engine: configuration, bindings, components and workflows.
+//! Plain Rust with no web framework in it; the CLI, the REST API and the UI call into it.
+
+pub mod config;

@@ -1,0 +1,22 @@
+//! model-compose: compose workflows of model APIs from a `model-compose.yml`, served as a
+//! REST API with Server-Sent Events and a Leptos web UI, all from one binary.
+//!
+//! The crate is built twice by cargo-leptos: with `ssr` (the `model-compose` binary: CLI,
+//! compose engine, servers) and with `hydrate` (the WASM that makes the UI interactive).
+
+pub mod app;
+
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod compose;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// Entry point of the WASM build: attaches the UI to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}
