@@ -1,4 +1,5 @@
 //! The compose engine: configuration, bindings, components and workflows.
 //! Plain Rust with no web framework in it; the CLI, the REST API and the UI call into it.
 
+pub mod binding;
 pub mod config;

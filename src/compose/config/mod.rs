@@ -91,17 +91,29 @@ fn invalid(path: &Path, err: &serde_yaml::Error) -> ConfigError {
         .location()
         .map(|at| format!(":{}:{}", at.line(), at.column()))
         .unwrap_or_default();
-    // serde_yaml appends " at line L column C" to its message; the position is already in front.
-    let message = err.to_string();
-    let message = match message.rfind(" at line ") {
-        Some(at) if !location.is_empty() => message[..at].to_string(),
-        _ => message,
-    };
+    let mut message = err.to_string();
+    if !location.is_empty() {
+        message = without_position(&message);
+    }
     ConfigError::Invalid {
         path: path.to_path_buf(),
         location,
         message,
     }
+}
+
+/// serde_yaml writes " at line L column C" into its messages; the position is already in front.
+fn without_position(message: &str) -> String {
+    let Some(at) = message.find(" at line ") else {
+        return message.to_string();
+    };
+    let rest = &message[at..];
+    let end = rest
+        .find("column ")
+        .map(|c| c + "column ".len())
+        .map(|c| c + rest[c..].bytes().take_while(u8::is_ascii_digit).count())
+        .unwrap_or(0);
+    format!("{}{}", &message[..at], &rest[end..])
 }
 
 /// Merges `over` into `base`: mappings merge key by key, anything else is replaced.
@@ -163,10 +175,14 @@ mod tests {
     #[test]
     fn malformed_yaml_names_file_line_and_column() {
         let dir = temp_dir("malformed");
-        let path = write(&dir, "bad.yml", "controller:\n  webui:\n    port: [8081\n");
+        let path = write(
+            &dir,
+            "bad.yml",
+            "controller:\n  webui:\n    port: 8081\n   host: x\n",
+        );
         let err = load(&[path.clone()]).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{}:", path.display())), "{err}");
-        assert!(err.contains(":4:1:"), "{err}");
+        assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
+        assert!(!err.contains("at line 4 column 4"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! Type conversions of `as TYPE` (spec §2.7), and how values are spelled as text.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::ast::{Conversion, Step};
+use super::eval::walk;
+use super::BindingError;
+
+/// The stream encodings: `as stream` (= `stream/text`), `stream/json`, and the README's
+/// `sse-text` / `sse-json` spellings of the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEncoding {
+    Text,
+    Json,
+}
+
+impl Conversion {
+    /// The stream encoding this conversion asks for, if it is a stream type.
+    pub fn stream_encoding(&self) -> Option<StreamEncoding> {
+        match (self.kind.as_str(), self.subtype.as_deref()) {
+            ("stream", None | Some("text")) | ("sse-text", None) => Some(StreamEncoding::Text),
+            ("stream", Some("json")) | ("sse-json", None) => Some(StreamEncoding::Json),
+            _ => None,
+        }
+    }
+}
+
+impl StreamEncoding {
+    /// One chunk of a stream as text; `None` for chunks that are dropped (null and empty).
+    pub fn encode(self, chunk: &Value) -> Option<String> {
+        let text = match (self, chunk) {
+            (_, Value::Null) => return None,
+            (StreamEncoding::Text, value) => to_text(value),
+            (StreamEncoding::Json, value) => python_json(value),
+        };
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// Applies `as TYPE...` to a non-null value.
+pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingError> {
+    if conversion.stream_encoding().is_some() {
+        // A plain value as a stream is a one-chunk stream; the stream layer encodes chunks.
+        return Ok(value);
+    }
+    if let Some(format) = &conversion.format {
+        return Err(BindingError::new(format!(
+            "the `;{format}` format is not supported"
+        )));
+    }
+    if conversion.list {
+        return match value {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Null => Ok(Value::Null),
+                    item => convert_one(item, conversion),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            other => Err(BindingError::new(format!(
+                "`{}[]` requires a list, got {}",
+                conversion.kind,
+                type_name(&other)
+            ))),
+        };
+    }
+    convert_one(value, conversion)
+}
+
+fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingError> {
+    Ok(match conversion.kind.as_str() {
+        "string" | "text" | "markdown" => Value::String(to_text(&value)),
+        "number" => Value::from(to_number(&value)?),
+        "integer" => Value::from(to_integer(&value)?),
+        "boolean" => Value::Bool(matches!(
+            to_text(&value).to_lowercase().as_str(),
+            "true" | "1"
+        )),
+        "json" => parse_json(value)?,
+        "object" => match parse_json(value)? {
+            Value::Object(map) => match &conversion.subtype {
+                Some(fields) => project(&map, fields),
+                None => Value::Object(map),
+            },
+            other => {
+                return Err(BindingError::new(format!(
+                    "`object` requires a mapping, got {}",
+                    type_name(&other)
+                )))
+            }
+        },
+        "list" => match parse_json(value)? {
+            list @ Value::Array(_) => list,
+            other => {
+                return Err(BindingError::new(format!(
+                    "`list` requires a list, got {}",
+                    type_name(&other)
+                )))
+            }
+        },
+        "base64" => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(to_text(&value)))
+        }
+        // UI-only and media types, and unknown ones, leave the value as it is.
+        _ => value,
+    })
+}
+
+/// `object/a,b.c`: a new mapping from comma-separated paths, keyed by each path's last name.
+fn project(map: &Map<String, Value>, fields: &str) -> Value {
+    let source = Value::Object(map.clone());
+    let mut out = Map::new();
+    for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let steps = super::parser::path_steps(field);
+        let key = match steps.last() {
+            Some(Step::Key(key)) => key.clone(),
+            _ => field.to_string(),
+        };
+        out.insert(key, walk(&source, &steps).into_owned());
+    }
+    Value::Object(out)
+}
+
+fn parse_json(value: Value) -> Result<Value, BindingError> {
+    match value {
+        Value::String(text) => serde_json::from_str(&text)
+            .map_err(|err| BindingError::new(format!("invalid JSON ({err}): {}", preview(&text)))),
+        other => Ok(other),
+    }
+}
+
+fn to_number(value: &Value) -> Result<f64, BindingError> {
+    match value {
+        Value::Number(n) => n.as_f64().ok_or_else(|| cannot(value, "a number")),
+        Value::Bool(b) => Ok(f64::from(u8::from(*b))),
+        // JSON has no infinity or NaN, so those are refused too.
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| cannot(value, "a number")),
+        _ => Err(cannot(value, "a number")),
+    }
+}
+
+fn to_integer(value: &Value) -> Result<i64, BindingError> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.trunc() as i64)
+            })
+            .ok_or_else(|| cannot(value, "an integer")),
+        Value::Bool(b) => Ok(i64::from(*b)),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| cannot(value, "an integer")),
+        _ => Err(cannot(value, "an integer")),
+    }
+}
+
+fn cannot(value: &Value, what: &str) -> BindingError {
+    BindingError::new(format!(
+        "cannot convert {} to {what}",
+        preview(&interpolate_text(value))
+    ))
+}
+
+fn preview(text: &str) -> String {
+    let short: String = text.chars().take(60).collect();
+    let ellipsis = if short.len() < text.len() { "…" } else { "" };
+    format!("{:?}", format!("{short}{ellipsis}"))
+}
+
+/// A JSON type's name, for error messages.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// A value as text inside a larger string (D10): strings as they are, null as nothing,
+/// everything else in its JSON spelling (`true`, `10.0`, compact objects).
+pub fn interpolate_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A scalar as text (JSON spelling), and mappings or lists as the original's JSON text.
+pub fn to_text(value: &Value) -> String {
+    match value {
+        Value::Array(_) | Value::Object(_) => python_json(value),
+        other => interpolate_text(other),
+    }
+}
+
+/// JSON as Python's `json.dumps(ensure_ascii=False)` writes it: `", "` and `": "` separators.
+pub fn python_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_python_json(value, &mut out);
+    out
+}
+
+fn write_python_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(": ");
+                write_python_json(item, out);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}

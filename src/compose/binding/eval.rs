@@ -1,0 +1,145 @@
+//! Evaluating templates against the values in scope (spec §2.3–§2.6).
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::ast::{Expr, Part, Step, Template};
+use super::convert::{convert, interpolate_text};
+use super::BindingError;
+
+/// The sources an expression can read (`input`, `response[]`, `jobs`, ...), by name.
+#[derive(Debug, Default, Clone)]
+pub struct Scope<'a> {
+    sources: Vec<(&'a str, &'a Value)>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or shadows) a source.
+    pub fn with(mut self, name: &'a str, value: &'a Value) -> Self {
+        self.sources.push((name, value));
+        self
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.sources
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl Template {
+    /// Renders the template: a whole-string expression keeps its value's type; anything
+    /// else becomes a string with each expression spelled as text.
+    pub fn render(&self, scope: &Scope) -> Result<Value, BindingError> {
+        if let Some(expr) = self.whole_expr() {
+            return expr.eval(scope);
+        }
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Expr(expr) => out.push_str(&interpolate_text(&expr.eval(scope)?)),
+            }
+        }
+        Ok(Value::String(out))
+    }
+}
+
+impl Expr {
+    /// The expression's value: the source, indexed and walked; the default if that is null;
+    /// then the conversion. A missing value is null, never an error.
+    pub fn eval(&self, scope: &Scope) -> Result<Value, BindingError> {
+        let mut value = self.lookup(scope);
+        if value.is_null() {
+            if let Some(default) = &self.default {
+                value = unquote(default.render(scope)?);
+            }
+        }
+        match (&self.conversion, value) {
+            (Some(conversion), value) if !value.is_null() => convert(value, conversion),
+            (_, value) => Ok(value),
+        }
+    }
+
+    fn lookup(&self, scope: &Scope) -> Value {
+        let Some(root) = scope.get(&self.source) else {
+            return Value::Null;
+        };
+        // `input` and `context` ignore an index, as the original does.
+        let indexed = match (&self.index, self.source.as_str()) {
+            (Some(step), source) if source != "input" && source != "context" => {
+                walk(root, std::slice::from_ref(step))
+            }
+            _ => Cow::Borrowed(root),
+        };
+        walk(&indexed, &self.path).into_owned()
+    }
+}
+
+/// D9: a default written in quotes (`| "gpt-4o"`) means the text inside them.
+fn unquote(value: Value) -> Value {
+    match &value {
+        Value::String(text) => {
+            let trimmed = text.trim();
+            let quoted = trimmed.len() >= 2
+                && ((trimmed.starts_with('"') && trimmed.ends_with('"'))
+                    || (trimmed.starts_with('\'') && trimmed.ends_with('\'')));
+            if quoted {
+                Value::String(trimmed[1..trimmed.len() - 1].to_string())
+            } else {
+                value
+            }
+        }
+        _ => value,
+    }
+}
+
+/// Follows `steps` from `value`; anything that does not fit gives null.
+pub fn walk<'v>(value: &'v Value, steps: &[Step]) -> Cow<'v, Value> {
+    let Some((step, rest)) = steps.split_first() else {
+        return Cow::Borrowed(value);
+    };
+    match (step, value) {
+        (Step::Key(key), Value::Object(map)) => match map.get(key) {
+            Some(next) => walk(next, rest),
+            None => Cow::Owned(Value::Null),
+        },
+        (Step::Index(i), Value::Array(items)) => {
+            let len = items.len() as i64;
+            let at = if *i < 0 { len + i } else { *i };
+            match usize::try_from(at).ok().and_then(|at| items.get(at)) {
+                Some(next) => walk(next, rest),
+                None => Cow::Owned(Value::Null),
+            }
+        }
+        (Step::Slice(from, to), Value::Array(items)) => {
+            let (from, to) = slice_bounds(items.len(), *from, *to);
+            let slice = Value::Array(items[from..to.max(from)].to_vec());
+            Cow::Owned(walk(&slice, rest).into_owned())
+        }
+        (Step::Wildcard, Value::Array(items)) => Cow::Owned(Value::Array(
+            items
+                .iter()
+                .map(|item| walk(item, rest).into_owned())
+                .collect(),
+        )),
+        _ => Cow::Owned(Value::Null),
+    }
+}
+
+/// Python slice bounds, clamped to the list.
+fn slice_bounds(len: usize, from: Option<i64>, to: Option<i64>) -> (usize, usize) {
+    let len = len as i64;
+    let clamp = |i: i64| {
+        let i = if i < 0 { len + i } else { i };
+        i.clamp(0, len) as usize
+    };
+    (from.map_or(0, clamp), to.map_or(len as usize, clamp))
+}

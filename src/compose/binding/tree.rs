@@ -1,0 +1,85 @@
+//! Config values with templates in them, compiled once and rendered many times.
+
+use serde_json::{Map, Value};
+
+use super::ast::{Expr, Template};
+use super::eval::Scope;
+use super::parser::parse;
+use super::BindingError;
+
+/// A YAML value whose strings may hold `${...}` expressions. Keys are never rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Binding {
+    Literal(Value),
+    Template(Template),
+    Map(Vec<(String, Binding)>),
+    List(Vec<Binding>),
+}
+
+impl Binding {
+    /// Parses every string of `value` once.
+    pub fn compile(value: &Value) -> Self {
+        match value {
+            Value::String(text) => {
+                let template = parse(text);
+                if template.is_literal() {
+                    Binding::Literal(value.clone())
+                } else {
+                    Binding::Template(template)
+                }
+            }
+            Value::Object(map) => Binding::Map(
+                map.iter()
+                    .map(|(key, value)| (key.clone(), Binding::compile(value)))
+                    .collect(),
+            ),
+            Value::Array(items) => Binding::List(items.iter().map(Binding::compile).collect()),
+            other => Binding::Literal(other.clone()),
+        }
+    }
+
+    /// The value with every template rendered against `scope`.
+    pub fn render(&self, scope: &Scope) -> Result<Value, BindingError> {
+        Ok(match self {
+            Binding::Literal(value) => value.clone(),
+            Binding::Template(template) => template.render(scope)?,
+            Binding::Map(entries) => {
+                let mut map = Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    map.insert(key.clone(), value.render(scope)?);
+                }
+                Value::Object(map)
+            }
+            Binding::List(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.render(scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    /// The template when the whole value is one string template.
+    pub fn as_template(&self) -> Option<&Template> {
+        match self {
+            Binding::Template(template) => Some(template),
+            _ => None,
+        }
+    }
+
+    /// Every expression in document order (mapping values in order, then list items).
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        self.collect(&mut out);
+        out
+    }
+
+    fn collect<'a>(&'a self, out: &mut Vec<&'a Expr>) {
+        match self {
+            Binding::Literal(_) => {}
+            Binding::Template(template) => out.extend(template.exprs()),
+            Binding::Map(entries) => entries.iter().for_each(|(_, value)| value.collect(out)),
+            Binding::List(items) => items.iter().for_each(|item| item.collect(out)),
+        }
+    }
+}
