@@ -28,7 +28,7 @@ test("the page hydrates and the temperature control works", async ({ page }) => 
   });
   page.on("pageerror", (error) => problems.push(error.message));
 
-  const wasm = page.waitForResponse((r) => r.url().endsWith("/pkg/model-compose_bg.wasm"));
+  const wasm = page.waitForResponse((r) => r.url().endsWith("/pkg/model-compose.wasm"));
   await page.goto(server.url);
   const wasmResponse = await wasm;
   expect(wasmResponse.status()).toBe(200);

@@ -32,6 +32,8 @@ pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
                 min=MIN
                 max=MAX
                 step=STEP
+                // The attribute is the server-rendered first paint; the property follows the signal.
+                value=value.get_untracked().to_string()
                 prop:value=move || value.get().to_string()
                 on:input=move |ev| set_from(event_target_value(&ev))
             />
@@ -43,6 +45,7 @@ pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
                 min=MIN
                 max=MAX
                 step=STEP
+                value=format!("{:.1}", value.get_untracked())
                 prop:value=move || format!("{:.1}", value.get())
                 on:change=move |ev| set_from(event_target_value(&ev))
             />

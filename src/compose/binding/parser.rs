@@ -295,8 +295,8 @@ impl<'a> Cursor<'a> {
         let mut ends = Vec::new();
         loop {
             let rest = self.rest();
-            if rest.starts_with("${") {
-                match rest[2..].find('}') {
+            if let Some(inner) = rest.strip_prefix("${") {
+                match inner.find('}') {
                     Some(close) if close > 0 => self.pos += close + 3,
                     _ => break,
                 }

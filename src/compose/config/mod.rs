@@ -180,7 +180,7 @@ mod tests {
             "bad.yml",
             "controller:\n  webui:\n    port: 8081\n   host: x\n",
         );
-        let err = load(&[path.clone()]).unwrap_err().to_string();
+        let err = load(std::slice::from_ref(&path)).unwrap_err().to_string();
         assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
         assert!(!err.contains("at line 4 column 4"), "{err}");
     }
