@@ -64,6 +64,15 @@ pub struct EnvArgs {
     pub verbose: bool,
 }
 
+impl EnvArgs {
+    fn sources(&self) -> config::EnvSources {
+        config::EnvSources {
+            env_files: self.env_files.clone(),
+            overrides: self.env.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Run in the background; stop it with `model-compose down` from the same directory
@@ -93,7 +102,9 @@ pub fn main() -> ExitCode {
     init_tracing(verbose(&cli.command));
     match cli.command {
         Command::Up(args) if args.detach => not_built("up --detach"),
-        Command::Up(_) | Command::Start(_) => with_config(&cli.files, up::run),
+        Command::Up(UpArgs { env, .. }) | Command::Start(env) => {
+            with_config(&cli.files, &env, up::run)
+        }
         Command::Down(_) => not_built("down"),
         Command::Stop(_) => not_built("stop"),
         Command::Run(_) => not_built("run"),
@@ -128,8 +139,12 @@ fn init_tracing(verbose: bool) {
 }
 
 /// Loads the configuration, then runs `command` with it; configuration errors exit 2.
-fn with_config(files: &[PathBuf], command: fn(config::Config) -> ExitCode) -> ExitCode {
-    match config::load(files) {
+fn with_config(
+    files: &[PathBuf],
+    env: &EnvArgs,
+    command: fn(config::Config) -> ExitCode,
+) -> ExitCode {
+    match config::load(files, &env.sources()) {
         Ok(config) => command(config),
         Err(err) => fail(EXIT_USAGE, &err),
     }

@@ -4,22 +4,44 @@
 //! `model-compose.yaml` in the working directory); several files are deep-merged left to right.
 
 mod controller;
+mod duration;
+mod env;
+mod model;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub use controller::{Controller, WebUi, WebUiDriver};
+pub use duration::Duration;
+pub use env::{Env, EnvSources};
+pub use model::*;
 
 /// File names looked up in the working directory when no `-f` is given.
 pub const DEFAULT_FILES: [&str; 2] = ["model-compose.yml", "model-compose.yaml"];
 
-/// A loaded configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A loaded, checked configuration.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Servers: the API adapter and the web UI.
-    #[serde(default)]
     pub controller: Controller,
+    pub components: Vec<Component>,
+    pub workflows: Vec<Workflow>,
+    /// The file(s) it came from, for messages.
+    pub source: PathBuf,
+    /// Values substituted from the environment: never to be shown in logs or responses.
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    controller: Controller,
+    component: Option<Component>,
+    components: Option<Vec<Component>>,
+    workflow: Option<Workflow>,
+    workflows: Option<Vec<Workflow>>,
 }
 
 /// Why a configuration could not be loaded; the message names the file and, where the
@@ -33,48 +55,95 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {message}")]
+    Env { path: PathBuf, message: String },
+    #[error("{0}")]
+    Usage(String),
     #[error("{path}{location}: {message}")]
     Invalid {
         path: PathBuf,
-        /// `:line:column`, or empty when the parser gives no position.
+        /// `:line:column`, or empty when there is no position.
         location: String,
         message: String,
     },
 }
 
 /// Finds and loads the configuration: the given files, or the default file in the
-/// working directory.
-pub fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+/// working directory, with the environment `env` describes.
+pub fn load(files: &[PathBuf], env: &EnvSources) -> Result<Config, ConfigError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let files = if files.is_empty() {
-        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         vec![discover(&cwd)?]
     } else {
         files.to_vec()
     };
-    let mut merged: Option<serde_yaml::Value> = None;
+    let env = Env::load(env, &cwd)?;
+    let mut secrets = Vec::new();
+    let mut texts = Vec::new();
     for path in &files {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
-        if files.len() == 1 {
-            // One file: deserialize straight from the text so type errors keep their position.
-            return serde_yaml::from_str::<Option<Config>>(&text)
-                .map(Option::unwrap_or_default)
-                .map_err(|err| invalid(path, &err));
-        }
+        let (text, used) = env::substitute(&raw, &env).map_err(|missing| ConfigError::Invalid {
+            path: path.clone(),
+            location: line_column(&raw, missing.offset),
+            message: format!(
+                "environment variable '{}' is not set and no default value provided",
+                missing.name
+            ),
+        })?;
+        secrets.extend(used);
+        texts.push((path, text));
+    }
+    let source = joined(&files);
+    let raw = parse(&texts)?;
+    let config = Config {
+        controller: raw.controller,
+        components: one_or_many(raw.components, raw.component),
+        workflows: one_or_many(raw.workflows, raw.workflow),
+        source: source.clone(),
+        secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+    };
+    validate::check(&config).map_err(|message| ConfigError::Invalid {
+        path: source,
+        location: String::new(),
+        message,
+    })?;
+    Ok(config)
+}
+
+/// Parses one file straight from its text (so type errors keep their position), or
+/// several files deep-merged left to right.
+fn parse(texts: &[(&PathBuf, String)]) -> Result<RawConfig, ConfigError> {
+    if let [(path, text)] = texts {
+        return serde_yaml::from_str::<Option<RawConfig>>(text)
+            .map(Option::unwrap_or_default)
+            .map_err(|err| invalid(path, &err));
+    }
+    let mut merged = serde_yaml::Value::Null;
+    for (path, text) in texts {
         let value: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|err| invalid(path, &err))?;
-        merged = Some(match merged {
-            Some(base) => deep_merge(base, value),
-            None => value,
-        });
+            serde_yaml::from_str(text).map_err(|err| invalid(path, &err))?;
+        merged = if merged.is_null() {
+            value
+        } else {
+            deep_merge(merged, value)
+        };
     }
-    let value = merged.unwrap_or(serde_yaml::Value::Null);
-    if value.is_null() {
-        return Ok(Config::default());
+    if merged.is_null() {
+        return Ok(RawConfig::default());
     }
-    serde_yaml::from_value(value).map_err(|err| invalid(&joined(&files), &err))
+    let paths: Vec<PathBuf> = texts.iter().map(|(p, _)| (*p).clone()).collect();
+    serde_yaml::from_value(merged).map_err(|err| invalid(&joined(&paths), &err))
+}
+
+/// `:line:column` (1-based) of a byte offset.
+fn line_column(text: &str, offset: usize) -> String {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(":{line}:{column}")
 }
 
 /// The default configuration file in `dir`.
@@ -156,6 +225,19 @@ mod tests {
         dir
     }
 
+    /// Loads with an empty env file, so that no `.env` of the working directory leaks in.
+    fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
+        let dir = temp_dir("env");
+        let env_file = write(&dir, "empty.env", "");
+        super::load(
+            files,
+            &EnvSources {
+                env_files: vec![env_file],
+                overrides: vec![],
+            },
+        )
+    }
+
     #[test]
     fn webui_defaults_to_gradio_on_8081() {
         let dir = temp_dir("defaults");
@@ -225,5 +307,145 @@ mod tests {
         assert!(discover(&dir).unwrap().ends_with("model-compose.yaml"));
         write(&dir, "model-compose.yml", "");
         assert!(discover(&dir).unwrap().ends_with("model-compose.yml"));
+    }
+
+    const SEED: &str =
+        include_str!("../../../examples/openai-chat-completions-stream/model-compose.yml");
+
+    fn load_with(files: &[PathBuf], vars: &[&str]) -> Result<Config, ConfigError> {
+        let dir = temp_dir("envw");
+        let env_file = write(&dir, "vars.env", &vars.join("\n"));
+        super::load(
+            files,
+            &EnvSources {
+                env_files: vec![env_file],
+                overrides: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn the_seed_loads_with_its_default_ids() {
+        let dir = temp_dir("seed");
+        let path = write(&dir, "model-compose.yml", SEED);
+        let config = load_with(&[path], &["OPENAI_API_KEY=sk-seed-test"]).unwrap();
+        let [Component::HttpClient(client)] = config.components.as_slice() else {
+            panic!("one component expected")
+        };
+        assert_eq!(client.id, DEFAULT_COMPONENT_ID);
+        assert_eq!(
+            client.base_url.as_deref(),
+            Some("https://api.openai.com/v1")
+        );
+        let action = &client.actions[0];
+        assert_eq!(action.id, DEFAULT_ACTION_ID);
+        assert_eq!(action.path.as_deref(), Some("/chat/completions"));
+        assert_eq!(action.stream_format, Some(StreamFormat::Json));
+        assert_eq!(action.headers["Authorization"], "Bearer sk-seed-test");
+        let workflow = &config.workflows[0];
+        assert_eq!(workflow.id, DEFAULT_WORKFLOW_ID);
+        assert_eq!(workflow.title.as_deref(), Some("Chat with OpenAI GPT-4o"));
+        assert_eq!(workflow.jobs[0].id, DEFAULT_JOB_ID);
+        assert_eq!(workflow.jobs[0].component, DEFAULT_REF);
+        assert_eq!(config.secrets, ["sk-seed-test"]);
+        assert_eq!(config.controller.webui.unwrap().port, 8081);
+    }
+
+    #[test]
+    fn overrides_beat_the_env_file() {
+        let dir = temp_dir("override");
+        let path = write(&dir, "model-compose.yml", SEED);
+        let env_file = write(&dir, "vars.env", "OPENAI_API_KEY=from-file");
+        let sources = EnvSources {
+            env_files: vec![env_file],
+            overrides: vec!["OPENAI_API_KEY=from-flag".into()],
+        };
+        let config = super::load(&[path], &sources).unwrap();
+        assert_eq!(config.secrets, ["from-flag"]);
+    }
+
+    #[test]
+    fn a_missing_env_variable_names_file_line_and_column() {
+        let dir = temp_dir("missingenv");
+        let path = write(&dir, "model-compose.yml", SEED);
+        let err = load_with(std::slice::from_ref(&path), &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:24:30: environment variable 'OPENAI_API_KEY' is not set and no default value provided",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_component_type_is_named() {
+        let dir = temp_dir("unknowntype");
+        let path = write(&dir, "a.yml", "component:\n  type: model\n");
+        let err = load(&[path]).unwrap_err().to_string();
+        assert!(
+            err.contains(":2:9: component.type: unknown variant `model`, expected `http-client`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_job_naming_a_missing_component_is_named() {
+        let dir = temp_dir("missingcomponent");
+        let yaml =
+            "components:\n  - id: a\n    type: http-client\n    action: {endpoint: http://x}\n\
+                    workflow:\n  job:\n    component: b\n";
+        let path = write(&dir, "a.yml", yaml);
+        let err = load(std::slice::from_ref(&path)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: workflow '__workflow__' job '__job__': component 'b' not found",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn plural_forms_win_over_singular_ones() {
+        let dir = temp_dir("plural");
+        let yaml = "component: {type: http-client, id: single, action: {endpoint: http://x}}\n\
+                    components:\n  - {type: http-client, id: many, actions: [{endpoint: http://y, id: a}, {endpoint: http://z, id: b, default: true}]}\n\
+                    workflows:\n  - id: w\n    jobs:\n      - {id: j1}\n      - {id: j2, depends_on: [j1]}\n";
+        let path = write(&dir, "a.yml", yaml);
+        let config = load(&[path]).unwrap();
+        assert_eq!(config.components.len(), 1);
+        assert_eq!(config.components[0].id(), "many");
+        assert_eq!(
+            config.workflows[0].jobs[1].depends_on,
+            vec![vec!["j1".to_string()]]
+        );
+    }
+
+    #[test]
+    fn an_action_needs_exactly_one_of_endpoint_and_path() {
+        let dir = temp_dir("endpoint");
+        let path = write(
+            &dir,
+            "a.yml",
+            "component: {type: http-client, action: {path: /x}}\n",
+        );
+        let err = load(&[path]).unwrap_err().to_string();
+        assert!(
+            err.ends_with("uses 'path' but 'base_url' is not set in the component"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dependency_cycles_are_refused() {
+        let dir = temp_dir("cycle");
+        let yaml = "component: {type: http-client, action: {endpoint: http://x}}\n\
+                    workflow:\n  jobs:\n    - {id: a, depends_on: [b]}\n    - {id: b, depends_on: [a]}\n";
+        let path = write(&dir, "a.yml", yaml);
+        let err = load(&[path]).unwrap_err().to_string();
+        assert!(err.ends_with("the jobs' depends_on form a cycle"), "{err}");
     }
 }

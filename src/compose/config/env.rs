@@ -1,0 +1,193 @@
+//! The environment a config is loaded with, and `${env.X}` substitution in the raw text
+//! (spec §1.2): `.env` (or `--env-file`s), overridden by the process environment, overridden by
+//! `-e KEY=VALUE`. Substitution happens before YAML parsing, as in the original.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::ConfigError;
+
+/// Variables visible to `${env.X}`.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+/// Where the variables come from, lowest precedence first.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSources {
+    /// `--env-file` files; when empty, `./.env` is read if it exists.
+    pub env_files: Vec<PathBuf>,
+    /// `-e KEY=VALUE` entries.
+    pub overrides: Vec<String>,
+}
+
+impl Env {
+    /// Reads the files, the process environment and the overrides.
+    pub fn load(sources: &EnvSources, cwd: &Path) -> Result<Self, ConfigError> {
+        let mut vars = HashMap::new();
+        let default_file = cwd.join(".env");
+        let files: Vec<PathBuf> = if sources.env_files.is_empty() {
+            [default_file].into_iter().filter(|f| f.is_file()).collect()
+        } else {
+            sources.env_files.clone()
+        };
+        for file in files {
+            let entries = dotenvy::from_path_iter(&file).map_err(|err| ConfigError::Env {
+                path: file.clone(),
+                message: err.to_string(),
+            })?;
+            for entry in entries {
+                let (key, value) = entry.map_err(|err| ConfigError::Env {
+                    path: file.clone(),
+                    message: err.to_string(),
+                })?;
+                vars.insert(key, value);
+            }
+        }
+        vars.extend(std::env::vars());
+        for entry in &sources.overrides {
+            let (key, value) = entry.split_once('=').ok_or_else(|| {
+                ConfigError::Usage(format!("invalid env entry {entry:?}: expected KEY=VALUE"))
+            })?;
+            vars.insert(key.to_string(), value.to_string());
+        }
+        Ok(Self { vars })
+    }
+
+    /// An environment with exactly these variables (tests, embedding).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            vars: vars.into_iter().collect(),
+        }
+    }
+
+    /// The value of a variable, if it is set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+}
+
+/// A `${env.NAME}` that has no value and no default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingVar {
+    pub name: String,
+    /// Byte offset of the `${` in the text.
+    pub offset: usize,
+}
+
+/// Replaces every `${env.NAME}` and `${env.NAME | default}` in `text`. Returns the new text
+/// and the values substituted (so that they can be kept out of logs and responses).
+pub fn substitute(text: &str, env: &Env) -> Result<(String, Vec<String>), MissingVar> {
+    let mut out = String::with_capacity(text.len());
+    let mut used = Vec::new();
+    let mut rest_start = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("${") {
+        let start = search + found;
+        match env_ref(&text[start..]) {
+            Some((name, default, len)) => {
+                let value = match (env.get(name), default) {
+                    (Some(value), _) => {
+                        used.push(value.to_string());
+                        value
+                    }
+                    (None, Some(default)) => default,
+                    (None, None) => {
+                        return Err(MissingVar {
+                            name: name.to_string(),
+                            offset: start,
+                        })
+                    }
+                };
+                out.push_str(&text[rest_start..start]);
+                out.push_str(value);
+                rest_start = start + len;
+                search = rest_start;
+            }
+            None => search = start + 2,
+        }
+    }
+    out.push_str(&text[rest_start..]);
+    Ok((out, used))
+}
+
+/// Parses `${ env.NAME [| default] }` at the start of `text`: name, default, length.
+fn env_ref(text: &str) -> Option<(&str, Option<&str>, usize)> {
+    let body_start = 2 + leading_ws(&text[2..]);
+    let after_env = text[body_start..].strip_prefix("env.")?;
+    let name_len = after_env
+        .find(|c: char| c.is_whitespace() || c == '|' || c == '}')
+        .unwrap_or(after_env.len());
+    if name_len == 0 {
+        return None;
+    }
+    let name = &after_env[..name_len];
+    let mut pos = text.len() - after_env.len() + name_len;
+    pos += leading_ws(&text[pos..]);
+    let mut default = None;
+    if text[pos..].starts_with('|') {
+        pos += 1;
+        let close = text[pos..].find('}')?;
+        default = Some(text[pos..pos + close].trim());
+        pos += close;
+    }
+    text[pos..]
+        .starts_with('}')
+        .then_some((name, default, pos + 1))
+}
+
+fn leading_ws(text: &str) -> usize {
+    text.len() - text.trim_start().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        Env::from_vars([
+            ("KEY".to_string(), "sk-test".to_string()),
+            ("EMPTY".to_string(), String::new()),
+        ])
+    }
+
+    #[test]
+    fn substitutes_values_and_defaults() {
+        let cases = [
+            ("Bearer ${env.KEY}", "Bearer sk-test"),
+            ("${ env.KEY }", "sk-test"),
+            ("${env.EMPTY | d}", ""),
+            ("${env.NOPE | fallback}", "fallback"),
+            ("${env.NOPE|a b c}", "a b c"),
+            ("${env.NOPE | \"quoted\"}", "\"quoted\""),
+            ("${input.x | ${env.NOPE | deep}}", "${input.x | deep}"),
+            ("${env.KEY as text}", "${env.KEY as text}"),
+            ("${input.prompt}", "${input.prompt}"),
+            ("${env.}", "${env.}"),
+            ("no refs", "no refs"),
+            ("${env.KEY}${env.KEY}", "sk-testsk-test"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(substitute(text, &env()).unwrap().0, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn reports_the_missing_variable_and_where() {
+        let err = substitute("a: 1\nb: ${env.MISSING}\n", &env()).unwrap_err();
+        assert_eq!(
+            err,
+            MissingVar {
+                name: "MISSING".into(),
+                offset: 8
+            }
+        );
+    }
+
+    #[test]
+    fn remembers_the_substituted_secrets() {
+        let (_, used) = substitute("Bearer ${env.KEY} ${env.NOPE | x}", &env()).unwrap();
+        assert_eq!(used, ["sk-test"]);
+    }
+}

@@ -1,0 +1,284 @@
+//! Components, actions, workflows and jobs as written in `model-compose.yml`.
+//!
+//! Both the singular and the plural form of each list are accepted (`component` / `components`,
+//! `action` / `actions`, `workflow` / `workflows`, `job` / `jobs`); the plural wins when both
+//! are present, as in the original. Unknown keys are ignored.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::duration::Duration;
+
+/// Default ids the original gives to unnamed items.
+pub const DEFAULT_COMPONENT_ID: &str = "__component__";
+pub const DEFAULT_ACTION_ID: &str = "__action__";
+pub const DEFAULT_WORKFLOW_ID: &str = "__workflow__";
+pub const DEFAULT_JOB_ID: &str = "__job__";
+/// The reference meaning "the only one, or the one marked `default: true`".
+pub const DEFAULT_REF: &str = "__default__";
+
+/// A list written either as one item (`component:`) or as a list (`components:`).
+pub fn one_or_many<T>(plural: Option<Vec<T>>, singular: Option<T>) -> Vec<T> {
+    plural.unwrap_or_else(|| singular.into_iter().collect())
+}
+
+/// Finds `id` among `items`; `__default__` means the only item, else the one marked default.
+pub fn resolve<'a, T>(
+    items: &'a [T],
+    id: &str,
+    id_of: impl Fn(&T) -> &str,
+    is_default: impl Fn(&T) -> bool,
+) -> Option<&'a T> {
+    if id == DEFAULT_REF {
+        match items {
+            [only] => Some(only),
+            _ => items.iter().find(|item| is_default(item)),
+        }
+    } else {
+        items.iter().find(|item| id_of(item) == id)
+    }
+}
+
+/// `components:` entries, by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type")]
+pub enum Component {
+    #[serde(rename = "http-client")]
+    HttpClient(HttpClient),
+}
+
+impl Component {
+    pub fn id(&self) -> &str {
+        match self {
+            Component::HttpClient(c) => &c.id,
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        match self {
+            Component::HttpClient(c) => c.default,
+        }
+    }
+}
+
+/// An `http-client` component: a base URL, shared headers and its actions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RawHttpClient")]
+pub struct HttpClient {
+    pub id: String,
+    pub default: bool,
+    pub base_url: Option<String>,
+    /// Sent with every request; not rendered (only `${env.X}` applies).
+    pub headers: Vec<(String, String)>,
+    pub actions: Vec<HttpAction>,
+}
+
+#[derive(Deserialize)]
+struct RawHttpClient {
+    #[serde(default = "component_id")]
+    id: String,
+    #[serde(default)]
+    default: bool,
+    base_url: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    headers: Vec<(String, String)>,
+    action: Option<HttpAction>,
+    actions: Option<Vec<HttpAction>>,
+}
+
+impl From<RawHttpClient> for HttpClient {
+    fn from(raw: RawHttpClient) -> Self {
+        Self {
+            id: raw.id,
+            default: raw.default,
+            base_url: raw.base_url,
+            headers: raw.headers,
+            actions: one_or_many(raw.actions, raw.action),
+        }
+    }
+}
+
+/// One request an http-client can make. Templated fields stay raw JSON here; the engine
+/// compiles them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpAction {
+    #[serde(default = "action_id")]
+    pub id: String,
+    #[serde(default)]
+    pub default: bool,
+    pub endpoint: Option<String>,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub method: Method,
+    #[serde(default)]
+    pub headers: Value,
+    #[serde(default)]
+    pub params: Value,
+    #[serde(default)]
+    pub body: Value,
+    pub stream_format: Option<StreamFormat>,
+    pub output: Option<Value>,
+    /// Bounds the whole request, first byte to last (D13).
+    pub timeout: Option<Duration>,
+}
+
+/// HTTP methods the original accepts (upper case only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Method {
+    #[serde(rename = "GET")]
+    Get,
+    #[default]
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "DELETE")]
+    Delete,
+    #[serde(rename = "PATCH")]
+    Patch,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+/// How the data of an SSE response is read: JSON values, or text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamFormat {
+    Json,
+    Text,
+}
+
+/// A workflow: jobs and how their outputs become the workflow's output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RawWorkflow")]
+pub struct Workflow {
+    pub id: String,
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub jobs: Vec<Job>,
+    pub output: Option<Value>,
+    pub default: bool,
+    pub private: bool,
+}
+
+#[derive(Deserialize)]
+struct RawWorkflow {
+    #[serde(default = "workflow_id")]
+    id: String,
+    name: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    job: Option<Job>,
+    jobs: Option<Vec<Job>>,
+    output: Option<Value>,
+    #[serde(default)]
+    default: bool,
+    #[serde(default)]
+    private: bool,
+}
+
+impl From<RawWorkflow> for Workflow {
+    fn from(raw: RawWorkflow) -> Self {
+        Self {
+            id: raw.id,
+            name: raw.name,
+            title: raw.title,
+            description: raw.description,
+            jobs: one_or_many(raw.jobs, raw.job),
+            output: raw.output,
+            default: raw.default,
+            private: raw.private,
+        }
+    }
+}
+
+/// A job: runs one action of one component.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Job {
+    #[serde(default = "job_id")]
+    pub id: String,
+    #[serde(default, rename = "type")]
+    pub kind: JobKind,
+    #[serde(default = "default_ref")]
+    pub component: String,
+    #[serde(default = "default_ref")]
+    pub action: String,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    #[serde(default, deserialize_with = "depends_on")]
+    pub depends_on: Vec<Vec<String>>,
+}
+
+/// Job types; only `component` jobs are in this implementation's subset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    #[default]
+    Component,
+}
+
+fn component_id() -> String {
+    DEFAULT_COMPONENT_ID.to_string()
+}
+
+fn action_id() -> String {
+    DEFAULT_ACTION_ID.to_string()
+}
+
+fn workflow_id() -> String {
+    DEFAULT_WORKFLOW_ID.to_string()
+}
+
+fn job_id() -> String {
+    DEFAULT_JOB_ID.to_string()
+}
+
+fn default_ref() -> String {
+    DEFAULT_REF.to_string()
+}
+
+/// Header maps: values must be strings (numbers are written as they read).
+fn string_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, String)>, D::Error> {
+    let map = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+    map.into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key, s)),
+            Value::Number(n) => Ok((key, n.to_string())),
+            Value::Bool(b) => Ok((key, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "header {key:?} must be a string, got {other}"
+            ))),
+        })
+        .collect()
+}
+
+/// `depends_on`: each entry is a job id, or a list of ids of which any one suffices.
+fn depends_on<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        One(String),
+        AnyOf(Vec<String>),
+    }
+    let entries = Vec::<Entry>::deserialize(deserializer)?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| match entry {
+            Entry::One(id) => vec![id],
+            Entry::AnyOf(ids) => ids,
+        })
+        .collect())
+}
