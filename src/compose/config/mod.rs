@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}:24:30: environment variable 'OPENAI_API_KEY' is not set and no default value provided",
+                "{}:24:29: environment variable 'OPENAI_API_KEY' is not set and no default value provided",
                 path.display()
             )
         );
