@@ -1,7 +1,9 @@
 //! The command line: `model-compose [-f FILE]... COMMAND`, with the subcommands of the original
 //! (up, down, start, stop, run, validate). Each command is a thin door into the engine.
 
+mod run;
 mod up;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,8 +109,11 @@ pub fn main() -> ExitCode {
         }
         Command::Down(_) => not_built("down"),
         Command::Stop(_) => not_built("stop"),
-        Command::Run(_) => not_built("run"),
-        Command::Validate(_) => not_built("validate"),
+        Command::Run(args) => match config::load(&cli.files, &args.env.sources()) {
+            Ok(config) => run::run(config, args),
+            Err(err) => fail(EXIT_USAGE, &err),
+        },
+        Command::Validate(env) => validate::run(&cli.files, &env.sources()),
     }
 }
 

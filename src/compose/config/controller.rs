@@ -2,13 +2,45 @@
 
 use serde::{Deserialize, Deserializer};
 
-/// `controller:`. Only the web UI is read so far; other keys are accepted and ignored,
-/// as the original ignores unknown keys.
+/// `controller:`: the API adapters and the web UI. Unknown keys are accepted and ignored,
+/// as the original ignores them.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "RawController")]
 pub struct Controller {
+    pub adapters: Vec<Adapter>,
     /// `controller.webui`: absent means no web UI.
-    #[serde(default)]
     pub webui: Option<WebUi>,
+}
+
+#[derive(Deserialize)]
+struct RawController {
+    adapter: Option<Adapter>,
+    adapters: Option<Vec<Adapter>>,
+    #[serde(default)]
+    webui: Option<WebUi>,
+}
+
+impl From<RawController> for Controller {
+    fn from(raw: RawController) -> Self {
+        Self {
+            adapters: super::one_or_many(raw.adapters, raw.adapter),
+            webui: raw.webui,
+        }
+    }
+}
+
+/// `controller.adapter`: how the workflows are served over the network.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Adapter {
+    /// `http-server` is the one this implementation serves.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_api_port", deserialize_with = "port")]
+    pub port: u16,
+    /// A prefix for every route, such as `/api`.
+    pub base_path: Option<String>,
 }
 
 /// `controller.webui`: where the web UI is served.
@@ -35,6 +67,10 @@ pub enum WebUiDriver {
 
 fn default_host() -> String {
     "127.0.0.1".to_string()
+}
+
+fn default_api_port() -> u16 {
+    8080
 }
 
 fn default_webui_port() -> u16 {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use controller::{Controller, WebUi, WebUiDriver};
+pub use controller::{Adapter, Controller, WebUi, WebUiDriver};
 pub use duration::Duration;
 pub use env::{Env, EnvSources};
 pub use model::*;

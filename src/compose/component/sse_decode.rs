@@ -1,0 +1,74 @@
+//! Upstream Server-Sent Events, decoded by `eventsource-stream` (WHATWG rules: CRLF, LF and
+//! CR line ends, multi-line `data:`, comments, `event:`/`id:`/`retry:` lines). Only the data
+//! of each event matters here; an event cut off by the end of the body is dropped.
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::{Stream, StreamExt};
+
+/// The data of every event in a byte stream, in order.
+pub fn event_data<S, B, E>(bytes: S) -> impl Stream<Item = Result<String, String>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    bytes.eventsource().map(|event| match event {
+        Ok(event) => Ok(event.data),
+        Err(EventStreamError::Utf8(err)) => {
+            Err(format!("invalid UTF-8 in the event stream: {err}"))
+        }
+        Err(EventStreamError::Parser(err)) => Err(format!("malformed event stream: {err}")),
+        Err(EventStreamError::Transport(err)) => Err(err.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `body` delivered in pieces of `size` bytes.
+    async fn decode(body: &str, size: usize) -> Vec<String> {
+        let pieces: Vec<Result<Vec<u8>, String>> = body
+            .as_bytes()
+            .chunks(size)
+            .map(|c| Ok(c.to_vec()))
+            .collect();
+        event_data(futures::stream::iter(pieces))
+            .map(Result::unwrap)
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn decodes_the_reference_transcript_in_any_piece_size() {
+        // spec §11: the stream delivered in 7-byte pieces; the CRLF event is not left with a
+        // stray "\r" (the original's defect), and the unterminated last event is dropped.
+        let body = "data: one\n\ndata: two\r\n\r\n: comment\n\nevent: foo\nid: 3\ndata: three\ndata: more\n\n\
+                    data\n\ndata:nospace\n\nretry: 10\n\ndata: [DONE]\n\ndata: trailing-no-terminator";
+        for size in [1, 2, 7, 64, body.len()] {
+            assert_eq!(
+                decode(body, size).await,
+                ["one", "two", "three\nmore", "", "nospace", "[DONE]"],
+                "piece size {size}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn handles_cr_line_ends_and_leading_spaces() {
+        assert_eq!(
+            decode("data:  two spaces\r\rdata: x\r\r", 3).await,
+            [" two spaces", "x"]
+        );
+    }
+
+    #[tokio::test]
+    async fn reports_transport_errors() {
+        let pieces: Vec<Result<&[u8], &str>> = vec![Ok(b"data: a\n\n"), Err("connection reset")];
+        let out: Vec<_> = event_data(futures::stream::iter(pieces)).collect().await;
+        assert_eq!(
+            out,
+            [Ok("a".to_string()), Err("connection reset".to_string())]
+        );
+    }
+}

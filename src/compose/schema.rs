@@ -1,0 +1,251 @@
+//! Input and output schemas inferred from a workflow's bindings (spec §4.5), and the input
+//! check made before anything is sent upstream (D6).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::binding::{parse, Binding, Expr, Scope};
+use super::error::RunError;
+
+/// One input variable: what `${input.NAME as TYPE | DEFAULT}` expects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Variable {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_list: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// D6: a variable without a default must be given.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+}
+
+impl Variable {
+    /// The variable an `${input...}` expression declares; `None` for other sources.
+    pub fn from_expr(expr: &Expr) -> Result<Option<Self>, String> {
+        if expr.source != "input" {
+            return Ok(None);
+        }
+        let conversion = expr.conversion.as_ref();
+        let kind = conversion.map_or("string", |c| c.kind.as_str()).to_string();
+        let is_list = conversion.is_some_and(|c| c.list);
+        let default = match (&expr.default_text, conversion) {
+            (Some(text), Some(_)) => Some(typed_default(text, &kind, is_list).map_err(|err| {
+                format!(
+                    "the default of input.{} is not a {kind}: {err}",
+                    expr.path_text.as_deref().unwrap_or("")
+                )
+            })?),
+            (Some(text), None) => Some(Value::String(text.clone())),
+            (None, _) => None,
+        };
+        Ok(Some(Self {
+            name: expr.path_text.clone(),
+            required: default.is_none(),
+            kind,
+            subtype: conversion.and_then(|c| c.subtype.clone()),
+            format: conversion.and_then(|c| c.format.clone()),
+            is_list,
+            default,
+            description: expr
+                .annotations
+                .iter()
+                .find(|a| a.name == "description")
+                .map(|a| a.text.clone()),
+        }))
+    }
+
+    /// Checks a given value against the declared type (null means not given).
+    fn check(&self, name: &str, value: &Value) -> Result<(), RunError> {
+        let expected = |what: &str| RunError::InvalidInput {
+            field: name.to_string(),
+            expected: what.to_string(),
+            got: describe(value),
+        };
+        let numeric_text = |v: &Value| v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok());
+        let ok = match (self.kind.as_str(), value) {
+            _ if self.is_list => value.is_array(),
+            ("string" | "text" | "markdown" | "base64", v) => v.is_string(),
+            ("number", v) => v.is_number() || numeric_text(v),
+            ("integer", Value::Number(n)) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
+            ("integer", Value::String(s)) => s.trim().parse::<i64>().is_ok(),
+            ("integer", _) => false,
+            ("boolean", v) => v.is_boolean() || matches!(v.as_str(), Some("true" | "false")),
+            ("object", v) => v.is_object(),
+            ("list", v) => v.is_array(),
+            ("select", v) => match (&self.subtype, v.as_str()) {
+                (Some(options), Some(choice)) => options.split(',').any(|o| o.trim() == choice),
+                (None, _) => true,
+                (Some(_), None) => false,
+            },
+            _ => true,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match (self.kind.as_str(), &self.subtype) {
+            _ if self.is_list => expected("a list"),
+            ("string" | "text" | "markdown" | "base64", _) => expected("text"),
+            ("number", _) => expected("a number"),
+            ("integer", _) => expected("an integer"),
+            ("boolean", _) => expected("a boolean"),
+            ("object", _) => expected("an object"),
+            ("select", Some(options)) => expected(&format!("one of {options}")),
+            _ => expected(&format!("a {}", self.kind)),
+        })
+    }
+}
+
+/// `input.x` as written in errors: the value, shortened.
+fn describe(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// A default converted by its declared type, as the original infers it.
+fn typed_default(text: &str, kind: &str, is_list: bool) -> Result<Value, String> {
+    let as_json = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| e.to_string());
+    if is_list || matches!(kind, "list" | "object" | "json") {
+        return as_json(text);
+    }
+    let conversion = format!("${{value as {kind}}}");
+    let template = parse(&conversion);
+    let value = Value::String(text.to_string());
+    match kind {
+        "integer" | "number" | "boolean" => template
+            .render(&Scope::new().with("value", &value))
+            .map_err(|e| e.to_string()),
+        _ => Ok(value),
+    }
+}
+
+/// Collects input variables from expressions in order: de-duplicated by name, and an unnamed
+/// variable kept only when it comes first.
+pub fn collect_inputs<'a>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+) -> Result<Vec<Variable>, String> {
+    let mut out: Vec<Variable> = Vec::new();
+    for expr in exprs {
+        let Some(variable) = Variable::from_expr(expr)? else {
+            continue;
+        };
+        let duplicate = out.iter().any(|v| v.name == variable.name);
+        let unnamed_late = variable.name.is_none() && !out.is_empty();
+        if !duplicate && !unnamed_late {
+            out.push(variable);
+        }
+    }
+    Ok(out)
+}
+
+/// The output variables a template declares: one per expression, named by its place in a
+/// mapping (`answer`, `a.b`), typed from its own `as`.
+pub fn collect_outputs(binding: &Binding) -> Vec<Variable> {
+    let mut out = Vec::new();
+    walk_outputs(binding, None, &mut out);
+    out
+}
+
+fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>) {
+    match binding {
+        Binding::Literal(_) => {}
+        Binding::Template(template) => {
+            let conversion = template.whole_expr().and_then(|e| e.conversion.as_ref());
+            let (kind, subtype) = match conversion {
+                Some(c) if c.stream_encoding().is_some() => (
+                    "stream".to_string(),
+                    Some(
+                        if c.kind == "sse-json" || c.subtype.as_deref() == Some("json") {
+                            "json"
+                        } else {
+                            "text"
+                        }
+                        .to_string(),
+                    ),
+                ),
+                Some(c) => (c.kind.clone(), c.subtype.clone()),
+                None => ("string".to_string(), None),
+            };
+            out.push(Variable {
+                name,
+                kind,
+                subtype,
+                format: conversion.and_then(|c| c.format.clone()),
+                is_list: conversion.is_some_and(|c| c.list),
+                default: None,
+                description: None,
+                required: false,
+            });
+        }
+        Binding::Map(entries) => {
+            for (key, value) in entries {
+                let path = match &name {
+                    Some(prefix) => format!("{prefix}.{key}"),
+                    None => key.clone(),
+                };
+                walk_outputs(value, Some(path), out);
+            }
+        }
+        Binding::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("{}[{i}]", name.as_deref().unwrap_or(""));
+                walk_outputs(item, Some(path), out);
+            }
+        }
+    }
+}
+
+/// Checks a run's input against the schema; returns the first problem.
+pub fn validate_input(variables: &[Variable], input: &Value) -> Result<(), RunError> {
+    let named = variables
+        .iter()
+        .filter_map(|v| v.name.as_ref().map(|n| (n, v)));
+    let mut named = named.peekable();
+    if named.peek().is_none() {
+        return Ok(());
+    }
+    let Value::Object(map) = input else {
+        if input.is_null() && variables.iter().all(|v| !v.required) {
+            return Ok(());
+        }
+        return Err(match input {
+            Value::Null => RunError::MissingInput(first_required(variables)),
+            other => RunError::InputNotObject(describe(other)),
+        });
+    };
+    for (name, variable) in named {
+        // A dotted name (`user.email`) is checked at its top-level key only when flat.
+        let value = map.get(name.as_str()).unwrap_or(&Value::Null);
+        if value.is_null() {
+            if variable.required && !name.contains(['.', '[']) {
+                return Err(RunError::MissingInput(name.clone()));
+            }
+            continue;
+        }
+        variable.check(name, value)?;
+    }
+    Ok(())
+}
+
+fn first_required(variables: &[Variable]) -> String {
+    variables
+        .iter()
+        .find(|v| v.required)
+        .and_then(|v| v.name.clone())
+        .unwrap_or_default()
+}

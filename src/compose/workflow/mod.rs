@@ -1,0 +1,135 @@
+//! Workflows: jobs run in dependency order, each calling one component action; the output of
+//! the terminal jobs (or the workflow's `output` template) is the run's output (spec §4).
+
+mod plan;
+mod stream;
+
+use futures::future::try_join_all;
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+use super::binding::Scope;
+use super::component::Output;
+use super::error::RunError;
+
+pub use plan::{Engine, JobPlan, WorkflowPlan};
+use stream::Produced;
+pub use stream::TextStream;
+
+/// What a run gives back: a value, or text pieces as they are produced.
+pub enum RunOutput {
+    Value(Value),
+    Stream(TextStream),
+}
+
+impl Engine {
+    /// Runs `workflow` with `input`, after checking the input against the inferred schema.
+    /// `context` is what `${context}` reads (the task id). Dropping the returned stream, or the
+    /// future before it resolves, cancels the run and its upstream requests.
+    pub async fn run(
+        &self,
+        workflow: &WorkflowPlan,
+        input: Value,
+        context: Value,
+    ) -> Result<RunOutput, RunError> {
+        super::schema::validate_input(&workflow.input_schema, &input)?;
+        let mut jobs = Map::new();
+        let mut done: HashSet<&str> = HashSet::new();
+        let mut pending: Vec<&JobPlan> = workflow.jobs.iter().collect();
+        let mut result: Option<Produced> = None;
+        while !pending.is_empty() {
+            let (ready, waiting): (Vec<&JobPlan>, Vec<&JobPlan>) =
+                pending.into_iter().partition(|job| {
+                    job.depends_on
+                        .iter()
+                        .all(|any| any.iter().any(|d| done.contains(d.as_str())))
+                });
+            if ready.is_empty() {
+                return Err(RunError::Unsupported(
+                    "no runnable jobs but pending jobs remain".into(),
+                ));
+            }
+            let jobs_value = Value::Object(jobs.clone());
+            let outputs = try_join_all(
+                ready
+                    .iter()
+                    .map(|job| run_job(job, &input, &jobs_value, &context)),
+            )
+            .await?;
+            for (job, produced) in ready.iter().zip(outputs) {
+                done.insert(job.id.as_str());
+                if workflow.output.is_none() && workflow.is_terminal(&job.id) {
+                    result = Some(match result.take() {
+                        None => produced,
+                        Some(before) => merge(before.drain().await?, produced.drain().await?),
+                    });
+                } else {
+                    let output = produced.drain().await?;
+                    jobs.insert(job.id.clone(), serde_json::json!({ "output": output }));
+                }
+            }
+            pending = waiting;
+        }
+        if let Some(template) = &workflow.output {
+            let jobs = Value::Object(jobs);
+            let scope = Scope::new()
+                .with("input", &input)
+                .with("jobs", &jobs)
+                .with("context", &context);
+            return Ok(RunOutput::Value(template.render(&scope)?));
+        }
+        Ok(match result {
+            Some(Produced::Stream { chunks, encoding }) => {
+                RunOutput::Stream(stream::encode(chunks, encoding))
+            }
+            Some(Produced::Value(value)) => RunOutput::Value(value),
+            None => RunOutput::Value(Value::Null),
+        })
+    }
+}
+
+/// Terminal outputs in completion order: mappings merge (later keys win), anything else replaces.
+fn merge(before: Value, after: Value) -> Produced {
+    Produced::Value(match (before, after) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            a.extend(b);
+            Value::Object(a)
+        }
+        (_, after) => after,
+    })
+}
+
+/// Runs one job: renders its input, calls its component, maps the output.
+async fn run_job(
+    job: &JobPlan,
+    workflow_input: &Value,
+    jobs: &Value,
+    context: &Value,
+) -> Result<Produced, RunError> {
+    let scope = Scope::new()
+        .with("input", workflow_input)
+        .with("jobs", jobs)
+        .with("context", context);
+    let input = match &job.input {
+        Some(template) => template.render(&scope)?,
+        None => workflow_input.clone(),
+    };
+    let output = job.component.call(&job.action, &input, context).await?;
+    let Some(template) = &job.output else {
+        return Ok(Produced::from(output));
+    };
+    match output {
+        Output::Stream(chunks) => match stream::passthrough_encoding(template) {
+            Some(encoding) => Ok(Produced::Stream { chunks, encoding }),
+            None => {
+                let value = Produced::from(Output::Stream(chunks)).drain().await?;
+                Ok(Produced::Value(
+                    template.render(&scope.with("output", &value))?,
+                ))
+            }
+        },
+        Output::Value(value) => Ok(Produced::Value(
+            template.render(&scope.with("output", &value))?,
+        )),
+    }
+}

@@ -1,0 +1,77 @@
+//! Streamed outputs: chunks from a component, encoded as text pieces at the end.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use serde_json::Value;
+
+use crate::compose::binding::{Binding, StreamEncoding};
+use crate::compose::component::{ChunkStream, Output};
+use crate::compose::error::RunError;
+
+/// Text pieces of a streamed output, in order; empty pieces are never sent.
+pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
+
+/// A job's result: a value, or a stream still to be read.
+pub enum Produced {
+    Value(Value),
+    Stream {
+        chunks: ChunkStream,
+        encoding: StreamEncoding,
+    },
+}
+
+impl From<Output> for Produced {
+    fn from(output: Output) -> Self {
+        match output {
+            Output::Value(value) => Produced::Value(value),
+            Output::Stream(chunks) => Produced::Stream {
+                chunks,
+                encoding: StreamEncoding::Text,
+            },
+        }
+    }
+}
+
+impl Produced {
+    /// Reads a stream to its end: text chunks are joined into one string, other chunks
+    /// become a list (spec §4.4).
+    pub async fn drain(self) -> Result<Value, RunError> {
+        match self {
+            Produced::Value(value) => Ok(value),
+            Produced::Stream { chunks, .. } => {
+                let chunks: Vec<Value> = chunks.try_collect().await?;
+                if chunks.iter().all(Value::is_string) {
+                    Ok(Value::String(
+                        chunks.iter().filter_map(Value::as_str).collect(),
+                    ))
+                } else {
+                    Ok(Value::Array(chunks))
+                }
+            }
+        }
+    }
+}
+
+/// The encoding when a job's output template passes the component's stream through:
+/// exactly `${output as stream...}` (or `${output}`).
+pub fn passthrough_encoding(template: &Binding) -> Option<StreamEncoding> {
+    let expr = template.as_template()?.whole_expr()?;
+    if expr.source != "output" || !expr.path.is_empty() || expr.index.is_some() {
+        return None;
+    }
+    match &expr.conversion {
+        None => Some(StreamEncoding::Text),
+        Some(conversion) => conversion.stream_encoding(),
+    }
+}
+
+/// Encodes every chunk as text; null and empty pieces are dropped.
+pub fn encode(chunks: ChunkStream, encoding: StreamEncoding) -> TextStream {
+    Box::pin(chunks.filter_map(move |chunk| {
+        std::future::ready(match chunk {
+            Ok(value) => encoding.encode(&value).map(Ok),
+            Err(err) => Some(Err(err)),
+        })
+    }))
+}

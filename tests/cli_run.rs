@@ -1,0 +1,284 @@
+//! `model-compose run` and `validate`, the real binary against the mock upstream: exact bytes
+//! printed, exit codes, streaming, and the request the upstream receives.
+
+mod support;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::mock_upstream::{Behavior, MockUpstream};
+use support::{stderr, stdout, Workdir, TEST_KEY};
+
+const PROMPT: &str =
+    r#"{"prompt": "Explain machine learning in simple terms", "temperature": 0.7}"#;
+
+#[test]
+fn the_seed_prints_the_tokens_inline_and_sends_what_the_config_implies() {
+    let mock = MockUpstream::start(Behavior::tokens(&["Hello", " world", "!\nNew", " line"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let output = dir.run(&["run", "--input", r#"{"prompt": "Hi"}"#]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(stdout(&output), "Hello world!\nNew line\n");
+    assert_eq!(output.status.code(), Some(0));
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].body,
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+               "temperature": 0.7, "stream": true})
+    );
+    let header = |name: &str| requests[0].headers[name].to_str().unwrap().to_string();
+    assert_eq!(header("authorization"), format!("Bearer {TEST_KEY}"));
+    assert_eq!(header("content-type"), "application/json");
+}
+
+#[test]
+fn the_readme_command_works_verbatim_and_passes_the_temperature() {
+    let mock = MockUpstream::start(Behavior::tokens(&["ML", " is", " learning."]));
+    let dir = Workdir::seed(&mock.base_url);
+    let input = "{\n    \"prompt\": \"Explain machine learning in simple terms\",\n    \"temperature\": 0.2\n  }";
+    let output = dir.run(&["run", "--input", input]);
+    assert_eq!(stdout(&output), "ML is learning.\n");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(mock.requests()[0].body["temperature"], json!(0.2));
+    assert_eq!(
+        mock.requests()[0].body["messages"][0]["content"],
+        "Explain machine learning in simple terms"
+    );
+}
+
+#[test]
+fn the_first_token_is_printed_before_the_upstream_has_finished() {
+    let mock = MockUpstream::start(
+        Behavior::tokens(&["one ", "two ", "three ", "four ", "five"])
+            .delay(Duration::from_millis(250)),
+    );
+    let dir = Workdir::seed(&mock.base_url);
+    let mut child = dir
+        .command(&["run", "--input", PROMPT])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4];
+    stdout.read_exact(&mut first).unwrap();
+    let first_at = Instant::now();
+    assert_eq!(&first, b"one ");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rest, "two three four five\n");
+    let finished = mock.finished_at().expect("the mock finished its stream");
+    assert!(
+        first_at + Duration::from_millis(500) < finished,
+        "the first token came {:?} before the upstream finished",
+        finished - first_at
+    );
+}
+
+#[test]
+fn an_upstream_error_is_reported_with_its_status_and_message() {
+    let body = r#"{"error": {"message": "Incorrect API key provided: sk-test-**cdef", "type": "invalid_request_error"}}"#;
+    let mock = MockUpstream::start(Behavior::error(401, body));
+    let dir = Workdir::seed(&mock.base_url);
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output),
+        "error: upstream returned 401: Incorrect API key provided: sk-test-**cdef\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+
+    mock.set(Behavior::error(500, "internal trouble"));
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert_eq!(
+        stderr(&output),
+        "error: upstream returned 500: internal trouble\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn an_upstream_error_never_shows_the_api_key() {
+    let echo = format!(r#"{{"error": {{"message": "bad key {TEST_KEY}"}}}}"#);
+    let mock = MockUpstream::start(Behavior::error(401, &echo));
+    let dir = Workdir::seed(&mock.base_url);
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert_eq!(
+        stderr(&output),
+        "error: upstream returned 401: bad key [redacted]\n"
+    );
+}
+
+#[test]
+fn a_stream_cut_off_midway_prints_what_came_then_fails() {
+    let mock =
+        MockUpstream::start(Behavior::tokens(&["partial", " answer", " never"]).cut_after(2));
+    let dir = Workdir::seed(&mock.base_url);
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert_eq!(stdout(&output), "partial answer\n");
+    assert!(
+        stderr(&output).starts_with("error: upstream stream failed: "),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn a_stalled_upstream_ends_at_the_action_timeout() {
+    let mock = MockUpstream::start(Behavior::stall());
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url).replace(
+        "    stream_format: json",
+        "    stream_format: json\n    timeout: 1s",
+    );
+    dir.write("model-compose.yml", &config);
+    let started = Instant::now();
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert_eq!(
+        stderr(&output),
+        "error: upstream did not finish within 1 s\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn inputs_are_checked_before_anything_is_sent() {
+    let mock = MockUpstream::start(Behavior::tokens(&["never"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let cases = [
+        (
+            r#"{"temperature": 0.5}"#,
+            "error: input.prompt is required\n",
+        ),
+        ("{}", "error: input.prompt is required\n"),
+        (
+            r#"{"prompt": "Hi", "temperature": "hot"}"#,
+            "error: input.temperature must be a number, got \"hot\"\n",
+        ),
+        (
+            r#"{"prompt": 42}"#,
+            "error: input.prompt must be text, got 42\n",
+        ),
+        (
+            r#"["Hi"]"#,
+            "error: input must be a JSON object, got [\"Hi\"]\n",
+        ),
+    ];
+    for (input, message) in cases {
+        let output = dir.run(&["run", "--input", input]);
+        assert_eq!(stderr(&output), message, "input {input}");
+        assert_eq!(output.status.code(), Some(1), "input {input}");
+    }
+    assert!(mock.requests().is_empty());
+}
+
+#[test]
+fn usage_and_config_errors_exit_2() {
+    let mock = MockUpstream::start(Behavior::tokens(&["never"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let output = dir.run(&["run", "--input", "{not json"]);
+    assert!(
+        stderr(&output).starts_with("error: --input is not valid JSON: "),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(2));
+
+    let output = dir.run(&["run", "nope", "--input", PROMPT]);
+    assert_eq!(
+        stderr(&output),
+        "error: workflow not found: nope (workflows: __workflow__)\n"
+    );
+    assert_eq!(output.status.code(), Some(2));
+
+    std::fs::remove_file(dir.path.join(".env")).unwrap();
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert!(
+        stderr(&output).ends_with(
+            "model-compose.yml:24:29: environment variable 'OPENAI_API_KEY' is not set and no default value provided\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(2));
+
+    dir.write(
+        "model-compose.yml",
+        "workflow:\n  job:\n    input: x\n   output: y\n",
+    );
+    let output = dir.run(&["run"]);
+    assert!(
+        stderr(&output).contains("model-compose.yml:4:4: did not find expected key"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(2));
+
+    let empty = Workdir::empty();
+    let output = empty.run(&["run"]);
+    assert!(
+        stderr(&output).starts_with("error: model-compose.yml or model-compose.yaml not found in ")
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(mock.requests().is_empty());
+}
+
+#[test]
+fn input_from_a_file_env_overrides_and_output_to_a_file() {
+    let mock = MockUpstream::start(Behavior::tokens(&["saved", " text"]));
+    let dir = Workdir::seed(&mock.base_url);
+    dir.write("input.json", r#"{"prompt": "from a file"}"#);
+    let output = dir.run(&[
+        "run",
+        "--input",
+        "@input.json",
+        "-o",
+        "answer.txt",
+        "-e",
+        "OPENAI_API_KEY=sk-from-flag",
+    ]);
+    assert_eq!(stdout(&output), "saved text\n");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.path.join("answer.txt")).unwrap(),
+        "saved text"
+    );
+    let request = &mock.requests()[0];
+    assert_eq!(request.body["messages"][0]["content"], "from a file");
+    assert_eq!(request.headers["authorization"], "Bearer sk-from-flag");
+}
+
+#[test]
+fn non_stream_outputs_print_as_pretty_json() {
+    let mock = MockUpstream::start(Behavior::tokens(&["a", "b"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url).replace(
+        "    output: ${output as stream/text}",
+        "    output:\n      answer: ${output as text}\n      model: gpt-4o",
+    );
+    dir.write("model-compose.yml", &config);
+    let output = dir.run(&["run", "--input", PROMPT]);
+    assert_eq!(
+        stdout(&output),
+        "{\n  \"answer\": \"ab\",\n  \"model\": \"gpt-4o\"\n}\n"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn validate_reports_the_seed() {
+    let mock = MockUpstream::start(Behavior::tokens(&[]));
+    let dir = Workdir::seed(&mock.base_url);
+    let output = dir.run(&["validate"]);
+    assert_eq!(
+        stdout(&output),
+        "✅ Configuration is valid (controller: http-server, 1 component(s), 1 workflow(s))\n"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}

@@ -1,0 +1,203 @@
+//! A mock OpenAI-compatible `/v1/chat/completions` on 127.0.0.1 with deterministic tokens,
+//! an optional delay per token, and failures on demand (error status, a cut-off stream, a
+//! stall after the headers). It records every request it receives.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+/// What the mock does with the next requests.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    pub tokens: Vec<String>,
+    pub delay: Duration,
+    /// Answer with this status and body instead of a stream.
+    pub error: Option<(u16, String)>,
+    /// Drop the connection after this many tokens.
+    pub cut_after: Option<usize>,
+    /// Send the headers, then nothing, forever.
+    pub stall: bool,
+}
+
+impl Behavior {
+    pub fn tokens(tokens: &[&str]) -> Self {
+        Self {
+            tokens: tokens.iter().map(|t| t.to_string()).collect(),
+            delay: Duration::ZERO,
+            error: None,
+            cut_after: None,
+            stall: false,
+        }
+    }
+
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn error(status: u16, body: &str) -> Self {
+        Self {
+            error: Some((status, body.to_string())),
+            ..Self::tokens(&[])
+        }
+    }
+
+    pub fn cut_after(mut self, tokens: usize) -> Self {
+        self.cut_after = Some(tokens);
+        self
+    }
+
+    pub fn stall() -> Self {
+        Self {
+            stall: true,
+            ..Self::tokens(&[])
+        }
+    }
+}
+
+/// One request as the mock saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Shared {
+    behavior: Mutex<Option<Behavior>>,
+    requests: Mutex<Vec<Recorded>>,
+    /// When the last stream sent its last byte.
+    finished: Mutex<Option<Instant>>,
+    /// Streams whose body is still being sent (a dropped connection ends one).
+    open_streams: AtomicUsize,
+}
+
+/// A running mock; stops with the test process.
+pub struct MockUpstream {
+    /// Base URL to put in a config, ending in `/v1`.
+    pub base_url: String,
+    shared: Arc<Shared>,
+}
+
+impl MockUpstream {
+    /// Starts the mock on a free port, on its own thread and runtime.
+    pub fn start(behavior: Behavior) -> Self {
+        let shared = Arc::new(Shared::default());
+        *shared.behavior.lock().unwrap() = Some(behavior);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat_completions))
+            .with_state(Arc::clone(&shared));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Self { base_url, shared }
+    }
+
+    pub fn set(&self, behavior: Behavior) {
+        *self.shared.behavior.lock().unwrap() = Some(behavior);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    pub fn finished_at(&self) -> Option<Instant> {
+        *self.shared.finished.lock().unwrap()
+    }
+
+    pub fn open_streams(&self) -> usize {
+        self.shared.open_streams.load(Ordering::SeqCst)
+    }
+}
+
+/// The SSE events of a reply, as OpenAI sends them.
+pub fn events(tokens: &[String]) -> Vec<String> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": "gpt-4o",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut events =
+        vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null).to_string()];
+    events.extend(
+        tokens
+            .iter()
+            .map(|t| chunk(json!({"content": t}), Value::Null).to_string()),
+    );
+    events.push(chunk(json!({}), json!("stop")).to_string());
+    events.push(json!({"id": "chatcmpl-mock", "choices": []}).to_string());
+    events.push("[DONE]".to_string());
+    events
+}
+
+async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared
+        .requests
+        .lock()
+        .unwrap()
+        .push(Recorded { headers, body });
+    let behavior = shared.behavior.lock().unwrap().clone().expect("a behavior");
+    if let Some((status, body)) = behavior.error {
+        let status = StatusCode::from_u16(status).unwrap();
+        return (status, [("content-type", "application/json")], body).into_response();
+    }
+    shared.open_streams.fetch_add(1, Ordering::SeqCst);
+    let guard = OpenStream(Arc::clone(&shared));
+    let stream = async_stream::stream! {
+        let _guard = guard;
+        if behavior.stall {
+            std::future::pending::<()>().await;
+        }
+        let events = events(&behavior.tokens);
+        for (i, event) in events.iter().enumerate() {
+            // events[0] is the role chunk; token n is events[n].
+            if behavior.cut_after.is_some_and(|n| i > n) {
+                // Let the tokens already sent reach the client, then break the connection.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                yield Err(std::io::Error::other("mock cut the stream"));
+                return;
+            }
+            if i > 0 && !behavior.delay.is_zero() {
+                tokio::time::sleep(behavior.delay).await;
+            }
+            yield Ok::<_, std::io::Error>(Bytes::from(format!("data: {event}\n\n")));
+        }
+        *_guard.0.finished.lock().unwrap() = Some(Instant::now());
+    };
+    Response::builder()
+        .header("content-type", "text/event-stream; charset=utf-8")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+/// Counts a stream as open until its body is dropped (finished or disconnected).
+struct OpenStream(Arc<Shared>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+}
