@@ -12,14 +12,40 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    bytes.eventsource().map(|event| match event {
-        Ok(event) => Ok(event.data),
-        Err(EventStreamError::Utf8(err)) => {
-            Err(format!("invalid UTF-8 in the event stream: {err}"))
+    flush_trailing_cr(bytes)
+        .eventsource()
+        .map(|event| match event {
+            Ok(event) => Ok(event.data),
+            Err(EventStreamError::Utf8(err)) => {
+                Err(format!("invalid UTF-8 in the event stream: {err}"))
+            }
+            Err(EventStreamError::Parser(err)) => Err(format!("malformed event stream: {err}")),
+            Err(EventStreamError::Transport(err)) => Err(err.to_string()),
+        })
+}
+
+/// A body that ends in `\r` leaves the decoder waiting to see whether `\n` follows; end the
+/// line so that an event closed by `\r\r` is not lost.
+fn flush_trailing_cr<S, B, E>(bytes: S) -> impl Stream<Item = Result<Vec<u8>, E>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+{
+    async_stream::stream! {
+        let mut ends_in_cr = false;
+        for await piece in bytes {
+            let piece = piece.map(|b| b.as_ref().to_vec());
+            if let Ok(bytes) = &piece {
+                if let Some(last) = bytes.last() {
+                    ends_in_cr = *last == b'\r';
+                }
+            }
+            yield piece;
         }
-        Err(EventStreamError::Parser(err)) => Err(format!("malformed event stream: {err}")),
-        Err(EventStreamError::Transport(err)) => Err(err.to_string()),
-    })
+        if ends_in_cr {
+            yield Ok(b"\n".to_vec());
+        }
+    }
 }
 
 #[cfg(test)]
