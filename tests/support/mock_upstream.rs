@@ -97,6 +97,7 @@ impl MockUpstream {
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
+            .route("/v1/messages", post(anthropic_messages))
             .with_state(Arc::clone(&shared));
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -146,6 +147,55 @@ pub fn events(tokens: &[String]) -> Vec<String> {
     events.push(json!({"id": "chatcmpl-mock", "choices": []}).to_string());
     events.push("[DONE]".to_string());
     events
+}
+
+/// The events of a reply as Anthropic's Messages API streams it (`event:` lines, a ping,
+/// `content_block_delta` events carrying the text), with CRLF line ends.
+pub fn anthropic_events(tokens: &[String]) -> Vec<(String, Value)> {
+    let mut events = vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_mock"}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0}),
+        ),
+        ("ping", json!({"type": "ping"})),
+    ];
+    for token in tokens {
+        let delta = json!({"type": "content_block_delta", "index": 0,
+                           "delta": {"type": "text_delta", "text": token}});
+        events.push(("content_block_delta", delta));
+    }
+    events.push((
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    events.push(("message_stop", json!({"type": "message_stop"})));
+    events
+        .into_iter()
+        .map(|(event, data)| (event.to_string(), data))
+        .collect()
+}
+
+async fn anthropic_messages(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared
+        .requests
+        .lock()
+        .unwrap()
+        .push(Recorded { headers, body });
+    let behavior = shared.behavior.lock().unwrap().clone().expect("a behavior");
+    let text: String = anthropic_events(&behavior.tokens)
+        .into_iter()
+        .map(|(event, data)| format!("event: {event}\r\ndata: {data}\r\n\r\n"))
+        .collect();
+    ([("content-type", "text/event-stream")], text).into_response()
 }
 
 async fn chat_completions(
