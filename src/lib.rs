@@ -12,6 +12,8 @@ pub mod cli;
 pub mod compose;
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod store;
 
 /// Entry point of the WASM build: attaches the UI to the server-rendered page.
 #[cfg(feature = "hydrate")]

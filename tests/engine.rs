@@ -58,12 +58,15 @@ async fn the_seed_schema_is_inferred() {
     assert_eq!(
         input,
         json!([
-            {"name": "prompt", "type": "text", "required": true},
-            {"name": "temperature", "type": "number", "default": 0.7}
+            {"name": "prompt", "type": "text", "is_list": false, "required": true},
+            {"name": "temperature", "type": "number", "is_list": false, "default": 0.7}
         ])
     );
     let output = serde_json::to_value(&workflow.output_schema).unwrap();
-    assert_eq!(output, json!([{"type": "stream", "subtype": "text"}]));
+    assert_eq!(
+        output,
+        json!([{"type": "stream", "subtype": "text", "is_list": false}])
+    );
 }
 
 #[tokio::test]

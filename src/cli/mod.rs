@@ -103,12 +103,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(verbose(&cli.command));
     match cli.command {
-        Command::Up(args) if args.detach => not_built("up --detach"),
+        Command::Up(args) if args.detach => up::detach(),
         Command::Up(UpArgs { env, .. }) | Command::Start(env) => {
             with_config(&cli.files, &env, up::run)
         }
-        Command::Down(_) => not_built("down"),
-        Command::Stop(_) => not_built("stop"),
+        Command::Down(_) | Command::Stop(_) => up::request_stop(),
         Command::Run(args) => match config::load(&cli.files, &args.env.sources()) {
             Ok(config) => run::run(config, args),
             Err(err) => fail(EXIT_USAGE, &err),
@@ -159,12 +158,4 @@ fn with_config(
 fn fail(code: u8, err: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {err}");
     ExitCode::from(code)
-}
-
-/// A command of the original that this build does not provide yet: say so, exit 2.
-fn not_built(command: &str) -> ExitCode {
-    fail(
-        EXIT_USAGE,
-        &format!("`model-compose {command}` is not implemented in this version yet"),
-    )
 }

@@ -38,20 +38,18 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The HTTP status of the upstream, for errors that carry one.
-    pub fn upstream_status(&self) -> Option<u16> {
+    /// The HTTP status that fits: 400 for the caller's input, 502 for upstream trouble,
+    /// 504 for a timeout, 404 for an unknown workflow, else 500.
+    pub fn http_status(&self) -> u16 {
         match self {
-            RunError::Upstream { status, .. } => Some(*status),
-            _ => None,
+            RunError::MissingInput(_)
+            | RunError::InvalidInput { .. }
+            | RunError::InputNotObject(_) => 400,
+            RunError::WorkflowNotFound(_) => 404,
+            RunError::Upstream { .. } | RunError::Transport(_) | RunError::Stream(_) => 502,
+            RunError::Timeout(_) => 504,
+            RunError::Binding(_) | RunError::Unsupported(_) => 500,
         }
-    }
-
-    /// Whether the caller's input was at fault (a 400 rather than a 502).
-    pub fn is_input_error(&self) -> bool {
-        matches!(
-            self,
-            RunError::MissingInput(_) | RunError::InvalidInput { .. } | RunError::InputNotObject(_)
-        )
     }
 }
 

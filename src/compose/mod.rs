@@ -6,6 +6,7 @@ pub mod component;
 pub mod config;
 pub mod error;
 pub mod schema;
+pub mod task;
 pub mod workflow;
 
 pub use error::RunError;

@@ -18,7 +18,6 @@ pub struct Variable {
     pub subtype: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_list: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,

@@ -1,46 +1,110 @@
-//! The HTTP servers: the web UI (and, later, the REST API) on the ports the config names.
-//! Thin doors into the engine; nothing here knows how a workflow runs.
+//! The HTTP servers: the REST API on the adapter's port and the web UI on its own port, from
+//! one process and one task registry. Thin doors into the engine.
 
+mod api;
 mod assets;
+pub mod sse;
 mod webui;
 
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::compose::config::Config;
+use crate::compose::task::TaskRegistry;
+use crate::compose::Engine;
+use crate::store::{RunStore, SqliteStore, StoreError};
+
+/// The history file used when the config names none, beside the config.
+pub const DEFAULT_HISTORY_FILE: &str = ".model-compose-history.db";
 
 /// Why the servers could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("{0}")]
+    Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: io::Error },
-    #[error("the config has no controller.webui, so there is nothing to serve yet")]
+    #[error("the config has no http-server adapter and no webui: there is nothing to serve")]
     NothingToServe,
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("server failed: {0}")]
     Io(#[from] io::Error),
 }
 
-/// Serves everything the config asks for until `shutdown` resolves.
+/// Serves everything the config asks for until `shutdown` resolves; then lets running tasks
+/// finish (up to `controller.shutdown_timeout`), cancels the rest, and returns.
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let webui = config.controller.webui.ok_or(ServeError::NothingToServe)?;
-    let addr = format!("{}:{}", webui.host, webui.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let local = listener.local_addr()?;
-    tracing::info!("web UI on http://{local}");
-    axum::serve(listener, webui::router())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
+    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&history_path(&config)).await?);
+    let tasks = Arc::new(TaskRegistry::new(engine, Some(store)));
+
+    let adapter = config
+        .controller
+        .adapters
+        .iter()
+        .find(|a| a.kind == "http-server");
+    let webui = config.controller.webui.as_ref();
+    if adapter.is_none() && webui.is_none() {
+        return Err(ServeError::NothingToServe);
+    }
+    let stop = CancellationToken::new();
+    let mut servers = Vec::new();
+    if let Some(adapter) = adapter {
+        let listener = bind(&adapter.host, adapter.port).await?;
+        let base = adapter.base_path.clone().unwrap_or_default();
+        tracing::info!("API on http://{}{base}", listener.local_addr()?);
+        let app = api::router(
+            Arc::clone(&tasks),
+            adapter.base_path.as_deref(),
+            &adapter.origins,
+        );
+        servers.push(tokio::spawn(run(listener, app, stop.clone())));
+    }
+    if let Some(webui) = webui {
+        let listener = bind(&webui.host, webui.port).await?;
+        tracing::info!("web UI on http://{}", listener.local_addr()?);
+        servers.push(tokio::spawn(run(listener, webui::router(), stop.clone())));
+    }
+
+    shutdown.await;
+    tracing::info!("stopping: waiting for running tasks");
+    tasks.shutdown(config.controller.shutdown_timeout).await;
+    stop.cancel();
+    for server in servers {
+        server.await.map_err(io::Error::other)??;
+    }
+    tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener, ServeError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+async fn run(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+}
+
+/// `controller.history.path` (relative to the config), else a file beside the config.
+fn history_path(config: &Config) -> PathBuf {
+    match &config.controller.history.path {
+        Some(path) => config.dir.join(path),
+        None => config.dir.join(DEFAULT_HISTORY_FILE),
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -63,5 +127,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down");
 }

@@ -4,12 +4,16 @@ use serde::{Deserialize, Deserializer};
 
 /// `controller:`: the API adapters and the web UI. Unknown keys are accepted and ignored,
 /// as the original ignores them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(from = "RawController")]
 pub struct Controller {
     pub adapters: Vec<Adapter>,
     /// `controller.webui`: absent means no web UI.
     pub webui: Option<WebUi>,
+    /// `controller.history`: where runs are recorded.
+    pub history: History,
+    /// How long running tasks may finish after a stop request before they are cancelled.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(Deserialize)]
@@ -18,6 +22,9 @@ struct RawController {
     adapters: Option<Vec<Adapter>>,
     #[serde(default)]
     webui: Option<WebUi>,
+    #[serde(default)]
+    history: History,
+    shutdown_timeout: Option<super::Duration>,
 }
 
 impl From<RawController> for Controller {
@@ -25,8 +32,33 @@ impl From<RawController> for Controller {
         Self {
             adapters: super::one_or_many(raw.adapters, raw.adapter),
             webui: raw.webui,
+            history: raw.history,
+            shutdown_timeout: raw
+                .shutdown_timeout
+                .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
         }
     }
+}
+
+impl Default for Controller {
+    fn default() -> Self {
+        Self {
+            adapters: Vec::new(),
+            webui: None,
+            history: History::default(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// The original's default `shutdown_timeout`.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `controller.history` (this implementation's addition, D14): the SQLite file runs are
+/// recorded in; relative paths are taken from the config's directory.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct History {
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// `controller.adapter`: how the workflows are served over the network.
@@ -41,6 +73,13 @@ pub struct Adapter {
     pub port: u16,
     /// A prefix for every route, such as `/api`.
     pub base_path: Option<String>,
+    /// CORS origins: `*` (the default) or a comma-separated list.
+    #[serde(default = "default_origins")]
+    pub origins: String,
+}
+
+fn default_origins() -> String {
+    "*".to_string()
 }
 
 /// `controller.webui`: where the web UI is served.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use controller::{Adapter, Controller, WebUi, WebUiDriver};
+pub use controller::{Adapter, Controller, History, WebUi, WebUiDriver};
 pub use duration::Duration;
 pub use env::{Env, EnvSources};
 pub use model::*;
@@ -30,6 +30,8 @@ pub struct Config {
     pub workflows: Vec<Workflow>,
     /// The file(s) it came from, for messages.
     pub source: PathBuf,
+    /// The directory of the (first) config file: relative paths start here.
+    pub dir: PathBuf,
     /// Values substituted from the environment: never to be shown in logs or responses.
     pub secrets: Vec<String>,
 }
@@ -103,6 +105,7 @@ pub fn load(files: &[PathBuf], env: &EnvSources) -> Result<Config, ConfigError> 
         components: one_or_many(raw.components, raw.component),
         workflows: one_or_many(raw.workflows, raw.workflow),
         source: source.clone(),
+        dir: files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
     };
     validate::check(&config).map_err(|message| ConfigError::Invalid {

@@ -1,0 +1,11 @@
+//! Tasks: one run of a workflow, started in the background, observable while it runs.
+//!
+//! A task keeps what its run produced (the text pieces of a stream, or the final value), so
+//! that any number of listeners can replay and follow it; it can be cancelled, which drops the
+//! run and with it the upstream request; and it records itself in the run history.
+
+mod registry;
+mod state;
+
+pub use registry::{CancelError, StartError, TaskRegistry};
+pub use state::{Follow, Status, Task, TaskView};

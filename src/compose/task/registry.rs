@@ -1,0 +1,230 @@
+//! The tasks of a running server: start, look up, cancel, and shut down cleanly.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio_util::task::TaskTracker;
+
+use super::state::{Status, Task, TaskView};
+use crate::compose::error::redact;
+use crate::compose::workflow::{Engine, RunOutput, WorkflowPlan};
+use crate::compose::{schema, RunError};
+use crate::store::RunStore;
+
+/// How long finished tasks stay readable over the API (the history keeps them for good).
+const RETENTION: Duration = Duration::from_secs(3600);
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("Service is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Invalid(RunError),
+}
+
+/// Why a task could not be cancelled.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("Task not found: {0}")]
+    NotFound(String),
+    #[error("Task '{0}' has already finished: {1}")]
+    Finished(String, &'static str),
+}
+
+/// Every task of this process.
+pub struct TaskRegistry {
+    engine: Arc<Engine>,
+    store: Option<Arc<dyn RunStore>>,
+    tasks: Mutex<HashMap<String, (Arc<Task>, Option<tokio::time::Instant>)>>,
+    runners: TaskTracker,
+    shutting_down: AtomicBool,
+}
+
+impl TaskRegistry {
+    pub fn new(engine: Arc<Engine>, store: Option<Arc<dyn RunStore>>) -> Self {
+        Self {
+            engine,
+            store,
+            tasks: Mutex::new(HashMap::new()),
+            runners: TaskTracker::new(),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn RunStore>> {
+        self.store.as_ref()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Checks the input, then runs the workflow in the background.
+    pub fn start(
+        &self,
+        workflow: Arc<WorkflowPlan>,
+        input: Value,
+    ) -> Result<Arc<Task>, StartError> {
+        if self.is_shutting_down() {
+            return Err(StartError::ShuttingDown);
+        }
+        schema::validate_input(&workflow.input_schema, &input).map_err(StartError::Invalid)?;
+        self.forget_expired();
+        let task = Arc::new(Task::new(
+            ulid::Ulid::new().to_string(),
+            workflow.id.clone(),
+            input,
+        ));
+        self.tasks
+            .lock()
+            .unwrap()
+            .insert(task.id.clone(), (Arc::clone(&task), None));
+        let runner = drive(
+            Arc::clone(&self.engine),
+            workflow,
+            Arc::clone(&task),
+            self.store.clone(),
+        );
+        self.runners.spawn(runner);
+        Ok(task)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Task>> {
+        self.tasks
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|(task, _)| Arc::clone(task))
+    }
+
+    /// Cancels a task and waits until it has stopped.
+    pub async fn cancel(&self, id: &str, reason: &str) -> Result<TaskView, CancelError> {
+        let task = self.request_cancel(id, reason).map(|_| self.get(id))?;
+        Ok(match task {
+            Some(task) => task.finished().await,
+            None => return Err(CancelError::NotFound(id.to_string())),
+        })
+    }
+
+    /// Starts cancelling a task; returns its state at once.
+    pub fn request_cancel(&self, id: &str, reason: &str) -> Result<TaskView, CancelError> {
+        let task = self
+            .get(id)
+            .ok_or_else(|| CancelError::NotFound(id.to_string()))?;
+        let status = task.status();
+        if status.is_terminal() {
+            return Err(CancelError::Finished(id.to_string(), status.as_str()));
+        }
+        task.request_cancel(reason);
+        Ok(task.view())
+    }
+
+    /// Refuses new runs, lets running ones finish for up to `grace`, cancels the rest, and
+    /// returns once every run has been recorded.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.runners.close();
+        if tokio::time::timeout(grace, self.runners.wait())
+            .await
+            .is_err()
+        {
+            let running: Vec<Arc<Task>> = self
+                .tasks
+                .lock()
+                .unwrap()
+                .values()
+                .map(|(t, _)| Arc::clone(t))
+                .collect();
+            for task in running.iter().filter(|t| !t.status().is_terminal()) {
+                task.request_cancel("the server is shutting down");
+            }
+            self.runners.wait().await;
+        }
+    }
+
+    /// Drops tasks that finished more than [`RETENTION`] ago.
+    fn forget_expired(&self) {
+        let now = tokio::time::Instant::now();
+        let mut tasks = self.tasks.lock().unwrap();
+        for (task, ended) in tasks.values_mut() {
+            if ended.is_none() && task.status().is_terminal() {
+                *ended = Some(now);
+            }
+        }
+        tasks.retain(|_, (_, ended)| ended.is_none_or(|at| now.duration_since(at) < RETENTION));
+    }
+}
+
+/// Runs the workflow of `task` to its end (or its cancellation), keeping the task's state and
+/// the history up to date.
+async fn drive(
+    engine: Arc<Engine>,
+    workflow: Arc<WorkflowPlan>,
+    task: Arc<Task>,
+    store: Option<Arc<dyn RunStore>>,
+) {
+    task.update(|state, _| state.status = Status::Processing);
+    save(&store, &task).await;
+    let context = json!({ "task_id": task.id });
+    let run = async {
+        match engine.run(&workflow, task.input.clone(), context).await? {
+            RunOutput::Value(value) => Ok::<_, RunError>(Some(value)),
+            RunOutput::Stream(mut pieces) => {
+                task.update(|state, _| {
+                    state.is_stream = true;
+                    state.status = Status::Streaming;
+                });
+                while let Some(piece) = pieces.next().await {
+                    let piece = piece?;
+                    task.update(|state, elapsed| {
+                        state.first_chunk_ms.get_or_insert(elapsed);
+                        state.pieces.push(piece);
+                    });
+                }
+                Ok(None)
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        biased;
+        () = task.cancel.cancelled() => None,
+        outcome = run => Some(outcome),
+    };
+    let secrets = engine.secrets();
+    task.update(|state, elapsed| {
+        state.duration_ms = Some(elapsed);
+        match outcome {
+            None => state.status = Status::Cancelled,
+            Some(Ok(output)) => {
+                state.status = Status::Completed;
+                if !state.is_stream {
+                    state.first_chunk_ms = Some(elapsed);
+                }
+                state.output = output;
+            }
+            Some(Err(err)) => {
+                state.status = Status::Failed;
+                state.http_status = err.http_status();
+                state.error = Some(redact(&err.to_string(), secrets));
+            }
+        }
+    });
+    save(&store, &task).await;
+}
+
+async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task) {
+    if let Some(store) = store {
+        if let Err(err) = store.save(&task.record()).await {
+            tracing::warn!(task = %task.id, "{err}");
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! One task's state and the ways to watch it.
+
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use futures::Stream;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::RunRecord;
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Processing,
+    /// The output is a stream that is still being produced. Shown as `processing` over the
+    /// API, whose status values are the original's.
+    #[serde(rename = "processing")]
+    Streaming,
+    Cancelling,
+    Cancelled,
+    Completed,
+    Failed,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Streaming => "streaming",
+            Status::Cancelling => "cancelling",
+            Status::Cancelled => "cancelled",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// A snapshot of a task, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    pub task_id: String,
+    pub status: Status,
+    pub workflow_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The HTTP status that fits a failure (502 for upstream trouble).
+    #[serde(skip)]
+    pub http_status: u16,
+}
+
+/// What a listener sees, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Follow {
+    /// A piece of streamed text.
+    Piece(String),
+    /// The run ended; the view tells how.
+    End(Status, Option<String>),
+}
+
+#[derive(Debug)]
+pub(super) struct State {
+    pub status: Status,
+    pub is_stream: bool,
+    pub pieces: Vec<String>,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub http_status: u16,
+    pub first_chunk_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+}
+
+/// One run of a workflow.
+pub struct Task {
+    pub id: String,
+    pub workflow_id: String,
+    pub input: Value,
+    started_at: i64,
+    started: Instant,
+    pub(super) state: Mutex<State>,
+    changed: watch::Sender<u64>,
+    pub(super) cancel: CancellationToken,
+}
+
+impl Task {
+    pub(super) fn new(id: String, workflow_id: String, input: Value) -> Self {
+        let started_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Self {
+            id,
+            workflow_id,
+            input,
+            started_at,
+            started: Instant::now(),
+            state: Mutex::new(State {
+                status: Status::Pending,
+                is_stream: false,
+                pieces: Vec::new(),
+                output: None,
+                error: None,
+                http_status: 500,
+                first_chunk_ms: None,
+                duration_ms: None,
+            }),
+            changed: watch::channel(0).0,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Applies `change` to the state and wakes every listener.
+    pub(super) fn update(&self, change: impl FnOnce(&mut State, i64)) {
+        let elapsed = self.started.elapsed().as_millis() as i64;
+        {
+            let mut state = self.state.lock().unwrap();
+            change(&mut state, elapsed);
+        }
+        self.changed.send_modify(|version| *version += 1);
+    }
+
+    /// Marks the task as being cancelled and stops its run (and so its upstream request).
+    pub fn request_cancel(&self, reason: &str) {
+        self.update(|state, _| {
+            if !state.status.is_terminal() {
+                state.status = Status::Cancelling;
+                state.error = Some(format!("cancelled: {reason}"));
+            }
+        });
+        self.cancel.cancel();
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.lock().unwrap().status
+    }
+
+    /// The task as the API shows it; a finished stream shows its text as the output (D4).
+    pub fn view(&self) -> TaskView {
+        let state = self.state.lock().unwrap();
+        let output = match (state.status, state.is_stream) {
+            (Status::Completed, true) => Some(Value::String(state.pieces.concat())),
+            _ => state.output.clone(),
+        };
+        TaskView {
+            task_id: self.id.clone(),
+            status: state.status,
+            workflow_id: self.workflow_id.clone(),
+            output,
+            error: state.error.clone(),
+            http_status: state.http_status,
+        }
+    }
+
+    /// The history record of the task as it stands.
+    pub fn record(&self) -> RunRecord {
+        let state = self.state.lock().unwrap();
+        let output = if state.is_stream {
+            Some(state.pieces.concat())
+        } else {
+            state.output.as_ref().map(|value| match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+        };
+        RunRecord {
+            task_id: self.id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            input: self.input.clone(),
+            output,
+            status: state.status.as_str().to_string(),
+            error: state.error.clone(),
+            started_at: self.started_at,
+            first_chunk_ms: state.first_chunk_ms,
+            duration_ms: state.duration_ms,
+        }
+    }
+
+    /// Waits until the output is known to be a stream with a first piece, or the task ended.
+    /// Returns true when the response should be a stream.
+    pub async fn first_output(&self) -> bool {
+        let mut changes = self.changed.subscribe();
+        loop {
+            {
+                let state = self.state.lock().unwrap();
+                if state.is_stream && !state.pieces.is_empty() {
+                    return true;
+                }
+                if state.status.is_terminal() {
+                    // A stream that ended without a piece is still a (empty) stream; one that
+                    // failed before its first piece is an error.
+                    return state.is_stream && state.status == Status::Completed;
+                }
+            }
+            if changes.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Waits until the task has ended.
+    pub async fn finished(&self) -> TaskView {
+        let mut changes = self.changed.subscribe();
+        loop {
+            if self.status().is_terminal() {
+                return self.view();
+            }
+            if changes.changed().await.is_err() {
+                return self.view();
+            }
+        }
+    }
+
+    /// Every piece produced from `from` on, then the end: replays what exists and follows.
+    pub fn follow(
+        self: &std::sync::Arc<Self>,
+        from: usize,
+    ) -> impl Stream<Item = Follow> + Send + 'static {
+        let task = std::sync::Arc::clone(self);
+        async_stream::stream! {
+            let mut changes = task.changed.subscribe();
+            let mut next = from;
+            loop {
+                let (pieces, end) = {
+                    let state = task.state.lock().unwrap();
+                    let pieces: Vec<String> = state.pieces.get(next..).unwrap_or_default().to_vec();
+                    let end = state.status.is_terminal().then(|| (state.status, state.error.clone()));
+                    (pieces, end)
+                };
+                next += pieces.len();
+                for piece in pieces {
+                    yield Follow::Piece(piece);
+                }
+                if let Some((status, error)) = end {
+                    yield Follow::End(status, error);
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `GET /tasks/{id}`, `GET /tasks/{id}/stream`, `POST /tasks/{id}/cancel`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::{lax_bool, ApiState};
+use crate::compose::task::{CancelError, Status, TaskView};
+use crate::server::sse;
+
+/// What the caller asked to receive.
+pub enum Delivery {
+    /// The task's state JSON.
+    State,
+    /// The output alone (errors as `{"detail"}`).
+    OutputOnly,
+}
+
+#[derive(Deserialize)]
+pub struct TaskQuery {
+    #[serde(default, deserialize_with = "lax_bool::option")]
+    output_only: Option<bool>,
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<TaskQuery>,
+) -> Result<Response, ApiError> {
+    let task = state
+        .tasks
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("Task not found."))?;
+    let view = task.view();
+    if !query.output_only.unwrap_or(false) {
+        return Ok(Json(view).into_response());
+    }
+    Ok(finished_response(view, Delivery::OutputOnly))
+}
+
+/// Replays what a streaming task produced so far, then follows it live (D4).
+pub async fn stream(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let task = state
+        .tasks
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("Task not found."))?;
+    if task.first_output().await {
+        return Ok(sse::response(task, 0, false));
+    }
+    let view = task.finished().await;
+    match view.status {
+        Status::Completed => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Task '{id}' has no stream output"),
+        )),
+        _ => Ok(finished_response(view, Delivery::OutputOnly)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CancelQuery {
+    #[serde(default, deserialize_with = "lax_bool::option")]
+    wait_for_completion: Option<bool>,
+}
+
+pub async fn cancel(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<CancelQuery>,
+) -> Result<Response, ApiError> {
+    const REASON: &str = "cancelled by request";
+    let view = if query.wait_for_completion.unwrap_or(true) {
+        state.tasks.cancel(&id, REASON).await
+    } else {
+        state.tasks.request_cancel(&id, REASON)
+    };
+    match view {
+        Ok(view) => Ok(Json(view).into_response()),
+        Err(err @ CancelError::NotFound(_)) => Err(ApiError::not_found(err.to_string())),
+        Err(err @ CancelError::Finished(..)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, err.to_string()))
+        }
+    }
+}
+
+/// The answer for a task that has ended, or is still running, as the original gives it.
+pub fn finished_response(view: TaskView, delivery: Delivery) -> Response {
+    match delivery {
+        Delivery::State => Json(view).into_response(),
+        Delivery::OutputOnly => match view.status {
+            Status::Completed => Json(view.output).into_response(),
+            Status::Failed => {
+                let status = StatusCode::from_u16(view.http_status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                ApiError::new(status, view.error.unwrap_or_default()).into_response()
+            }
+            Status::Cancelled => (StatusCode::CONFLICT, Json(view)).into_response(),
+            _ => (StatusCode::ACCEPTED, Json(view)).into_response(),
+        },
+    }
+}

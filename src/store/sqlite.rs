@@ -1,0 +1,162 @@
+//! The SQLite run history (sqlx). One table; the file is created on first use.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+
+use super::{RunRecord, RunStore, StoreError};
+
+/// Run history in a SQLite file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
+    task_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    started_at INTEGER NOT NULL,
+    first_chunk_ms INTEGER,
+    duration_ms INTEGER
+)";
+
+impl SqliteStore {
+    /// Opens (or creates) the history at `path`.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(error)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|err| StoreError(format!("cannot open {}: {err}", path.display())))?;
+        sqlx::query(SCHEMA).execute(&pool).await.map_err(error)?;
+        Ok(Self { pool })
+    }
+}
+
+fn error(err: impl std::fmt::Display) -> StoreError {
+    StoreError(err.to_string())
+}
+
+fn record(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
+    let input: String = row.try_get("input")?;
+    Ok(RunRecord {
+        task_id: row.try_get("task_id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        input: serde_json::from_str(&input).unwrap_or(serde_json::Value::Null),
+        output: row.try_get("output")?,
+        status: row.try_get("status")?,
+        error: row.try_get("error")?,
+        started_at: row.try_get("started_at")?,
+        first_chunk_ms: row.try_get("first_chunk_ms")?,
+        duration_ms: row.try_get("duration_ms")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl RunStore for SqliteStore {
+    async fn save(&self, run: &RunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO runs (task_id, workflow_id, input, output, status, error, \
+             started_at, first_chunk_ms, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&run.task_id)
+        .bind(&run.workflow_id)
+        .bind(run.input.to_string())
+        .bind(&run.output)
+        .bind(&run.status)
+        .bind(&run.error)
+        .bind(run.started_at)
+        .bind(run.first_chunk_ms)
+        .bind(run.duration_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(())
+    }
+
+    async fn list(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at DESC, task_id DESC LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error)?;
+        rows.iter()
+            .map(record)
+            .collect::<Result<_, _>>()
+            .map_err(error)
+    }
+
+    async fn get(&self, task_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM runs WHERE task_id = ?")
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error)?;
+        row.as_ref().map(record).transpose().map_err(error)
+    }
+
+    async fn delete(&self, task_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM runs WHERE task_id = ?")
+            .bind(task_id)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(id: &str, started_at: i64) -> RunRecord {
+        RunRecord {
+            task_id: id.into(),
+            workflow_id: "__workflow__".into(),
+            input: json!({"prompt": "Hi", "temperature": 0.7}),
+            output: Some("Hello".into()),
+            status: "completed".into(),
+            error: None,
+            started_at,
+            first_chunk_ms: Some(12),
+            duration_ms: Some(40),
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_runs_across_reopening() {
+        let path = std::env::temp_dir().join(format!("mc-store-{}.db", ulid::Ulid::new()));
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            store.save(&run("a", 1)).await.unwrap();
+            store.save(&run("b", 2)).await.unwrap();
+            let mut updated = run("a", 1);
+            updated.status = "failed".into();
+            updated.error = Some("upstream returned 500: boom".into());
+            store.save(&updated).await.unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let runs = store.list(10).await.unwrap();
+        assert_eq!(
+            runs.iter().map(|r| r.task_id.as_str()).collect::<Vec<_>>(),
+            ["b", "a"]
+        );
+        assert_eq!(runs[1].status, "failed");
+        assert_eq!(store.get("b").await.unwrap(), Some(run("b", 2)));
+        assert!(store.delete("b").await.unwrap());
+        assert!(!store.delete("b").await.unwrap());
+        assert_eq!(store.get("b").await.unwrap(), None);
+        let _ = std::fs::remove_file(&path);
+    }
+}
