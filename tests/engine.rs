@@ -111,7 +111,7 @@ workflow:
     let schema = serde_json::to_value(&engine.workflow(None).unwrap().input_schema).unwrap();
     assert_eq!(
         schema,
-        json!([{"name": "topic", "type": "string", "required": true}])
+        json!([{"name": "topic", "type": "string", "is_list": false, "required": true}])
     );
     let text = run_to_text(&engine, None, json!({"topic": "rust"}))
         .await

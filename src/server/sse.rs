@@ -36,7 +36,7 @@ pub fn error_event(detail: &str) -> String {
 /// Streams a task's pieces from `from` on. When `owned`, the caller's leaving (the body being
 /// dropped before the end) cancels the task and so the upstream request (D8).
 pub fn response(task: Arc<Task>, from: usize, owned: bool) -> Response {
-    let guard = owned.then(|| CancelOnDrop(Arc::clone(&task)));
+    let guard = owned.then(|| CancelOnDrop::new(Arc::clone(&task)));
     let id = task.id.clone();
     let body = task.follow(from).filter_map(move |follow| {
         let _owner = &guard;
@@ -65,12 +65,23 @@ pub fn response(task: Arc<Task>, from: usize, owned: bool) -> Response {
 }
 
 /// Cancels a task that has not ended when the one who started it goes away.
-pub struct CancelOnDrop(pub Arc<Task>);
+pub struct CancelOnDrop(Option<Arc<Task>>);
+
+impl CancelOnDrop {
+    pub fn new(task: Arc<Task>) -> Self {
+        Self(Some(task))
+    }
+
+    /// Lets go without cancelling: someone else now answers for the task.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if !self.0.status().is_terminal() {
-            self.0.request_cancel("the client disconnected");
+        if let Some(task) = self.0.take().filter(|t| !t.status().is_terminal()) {
+            task.request_cancel("the client disconnected");
         }
     }
 }

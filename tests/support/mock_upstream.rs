@@ -25,6 +25,8 @@ pub struct Behavior {
     pub cut_after: Option<usize>,
     /// Send the headers, then nothing, forever.
     pub stall: bool,
+    /// Answer with the words of the prompt instead of `tokens`.
+    pub echo: bool,
 }
 
 impl Behavior {
@@ -35,6 +37,15 @@ impl Behavior {
             error: None,
             cut_after: None,
             stall: false,
+            echo: false,
+        }
+    }
+
+    /// Replies with the prompt's words, one token each (" word" after the first).
+    pub fn echo() -> Self {
+        Self {
+            echo: true,
+            ..Self::tokens(&[])
         }
     }
 
@@ -203,13 +214,30 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut behavior = shared.behavior.lock().unwrap().clone().expect("a behavior");
+    if behavior.echo {
+        let prompt = body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        behavior.tokens = prompt
+            .split(' ')
+            .enumerate()
+            .map(|(i, w)| {
+                if i == 0 {
+                    w.to_string()
+                } else {
+                    format!(" {w}")
+                }
+            })
+            .collect();
+    }
     shared
         .requests
         .lock()
         .unwrap()
         .push(Recorded { headers, body });
-    let behavior = shared.behavior.lock().unwrap().clone().expect("a behavior");
     if let Some((status, body)) = behavior.error {
         let status = StatusCode::from_u16(status).unwrap();
         return (status, [("content-type", "application/json")], body).into_response();

@@ -80,3 +80,89 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A free TCP port on 127.0.0.1 (free a moment ago).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `model-compose up` running in a work directory; stopped with SIGTERM when dropped.
+pub struct Server {
+    pub api: String,
+    pub webui: String,
+    pub child: std::process::Child,
+}
+
+impl Server {
+    /// Rewrites the seed's ports to free ones, starts `up` in `dir` and waits for health.
+    pub fn start(dir: &Workdir, base_url: &str) -> Self {
+        Self::start_with(dir, &seed_for(base_url))
+    }
+
+    pub fn start_with(dir: &Workdir, config: &str) -> Self {
+        let (api_port, ui_port) = (free_port(), free_port());
+        let config = config
+            .replace("    port: 8080", &format!("    port: {api_port}"))
+            .replace("    port: 8081", &format!("    port: {ui_port}"));
+        dir.write("model-compose.yml", &config);
+        let child = dir
+            .command(&["up"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Self {
+            api: format!("http://127.0.0.1:{api_port}/api"),
+            webui: format!("http://127.0.0.1:{ui_port}"),
+            child,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let addr = self
+            .api
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        while std::time::Instant::now() < deadline {
+            if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
+                use std::io::{Read, Write};
+                let request = "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+                let mut answer = String::new();
+                if stream.write_all(request.as_bytes()).is_ok()
+                    && stream.read_to_string(&mut answer).is_ok()
+                    && answer.starts_with("HTTP/1.1 200")
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("model-compose up did not become healthy on {}", self.api);
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+    }
+}

@@ -36,11 +36,17 @@ pub enum CancelError {
     Finished(String, &'static str),
 }
 
+/// A task and when it was first seen finished (for [`RETENTION`]).
+struct Entry {
+    task: Arc<Task>,
+    ended: Option<tokio::time::Instant>,
+}
+
 /// Every task of this process.
 pub struct TaskRegistry {
     engine: Arc<Engine>,
     store: Option<Arc<dyn RunStore>>,
-    tasks: Mutex<HashMap<String, (Arc<Task>, Option<tokio::time::Instant>)>>,
+    tasks: Mutex<HashMap<String, Entry>>,
     runners: TaskTracker,
     shutting_down: AtomicBool,
 }
@@ -84,10 +90,11 @@ impl TaskRegistry {
             workflow.id.clone(),
             input,
         ));
-        self.tasks
-            .lock()
-            .unwrap()
-            .insert(task.id.clone(), (Arc::clone(&task), None));
+        let entry = Entry {
+            task: Arc::clone(&task),
+            ended: None,
+        };
+        self.tasks.lock().unwrap().insert(task.id.clone(), entry);
         let runner = drive(
             Arc::clone(&self.engine),
             workflow,
@@ -103,7 +110,7 @@ impl TaskRegistry {
             .lock()
             .unwrap()
             .get(id)
-            .map(|(task, _)| Arc::clone(task))
+            .map(|entry| Arc::clone(&entry.task))
     }
 
     /// Cancels a task and waits until it has stopped.
@@ -142,7 +149,7 @@ impl TaskRegistry {
                 .lock()
                 .unwrap()
                 .values()
-                .map(|(t, _)| Arc::clone(t))
+                .map(|entry| Arc::clone(&entry.task))
                 .collect();
             for task in running.iter().filter(|t| !t.status().is_terminal()) {
                 task.request_cancel("the server is shutting down");
@@ -155,12 +162,16 @@ impl TaskRegistry {
     fn forget_expired(&self) {
         let now = tokio::time::Instant::now();
         let mut tasks = self.tasks.lock().unwrap();
-        for (task, ended) in tasks.values_mut() {
-            if ended.is_none() && task.status().is_terminal() {
-                *ended = Some(now);
+        for entry in tasks.values_mut() {
+            if entry.ended.is_none() && entry.task.status().is_terminal() {
+                entry.ended = Some(now);
             }
         }
-        tasks.retain(|_, (_, ended)| ended.is_none_or(|at| now.duration_since(at) < RETENTION));
+        tasks.retain(|_, entry| {
+            entry
+                .ended
+                .is_none_or(|at| now.duration_since(at) < RETENTION)
+        });
     }
 }
 

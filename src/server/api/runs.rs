@@ -65,13 +65,13 @@ pub async fn run(
         return Ok(Json(task.view()).into_response());
     }
     // Until the response is handed over, a client that leaves cancels the run (D8).
-    let owner = CancelOnDrop(task.clone());
+    let owner = CancelOnDrop::new(task.clone());
     if task.first_output().await {
-        drop(owner);
+        owner.disarm();
         return Ok(sse::response(task, 0, true));
     }
     let view = task.finished().await;
-    drop(owner);
+    owner.disarm();
     let delivery = if body.output_only || (streams && view.status == Status::Failed) {
         Delivery::OutputOnly
     } else {

@@ -1,0 +1,548 @@
+//! The REST API of `model-compose up`, the real binary against the mock upstream: exact SSE
+//! bytes, JSON shapes, status codes, cancellation, disconnects and the run history.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use support::mock_upstream::{Behavior, MockUpstream};
+use support::{Server, Workdir, TEST_KEY};
+
+const SEED_BODY: &str =
+    r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
+const SEED_BYTES: &str = "data: Hello\n\ndata:  world\ndata: line2\n\ndata: 42\n\n";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn post(server: &Server, body: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/workflows/runs", server.api))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+async fn get_json(url: String) -> (u16, Value) {
+    json_of(client().get(url).send().await.unwrap()).await
+}
+
+fn seed_mock() -> MockUpstream {
+    MockUpstream::start(Behavior::tokens(&["Hello", " world\nline2", "42"]))
+}
+
+#[tokio::test]
+async fn the_seed_curl_streams_sse_with_the_reference_framing() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    for body in [
+        SEED_BODY.to_string(),
+        SEED_BODY.replace("}}", "},\"output_only\":true}"),
+    ] {
+        let response = post(&server, &body).await;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "text/event-stream; charset=utf-8");
+        assert_eq!(headers["cache-control"], "no-cache");
+        let task_id = headers["x-task-id"].to_str().unwrap().to_string();
+        assert_eq!(task_id.len(), 26);
+        assert_eq!(response.text().await.unwrap(), SEED_BYTES, "body {body}");
+        let (status, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            task,
+            json!({"task_id": task_id, "status": "completed", "workflow_id": "__workflow__",
+                   "output": "Hello world\nline242"})
+        );
+    }
+    let request = &mock.requests()[0];
+    assert_eq!(
+        request.body,
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Explain machine learning in simple terms"}],
+               "temperature": 0.7, "stream": true})
+    );
+    assert_eq!(
+        request.headers["authorization"],
+        format!("Bearer {TEST_KEY}")
+    );
+}
+
+#[tokio::test]
+async fn a_task_started_without_waiting_can_be_read_and_followed() {
+    let mock = MockUpstream::start(
+        Behavior::tokens(&["one", " two", " three", " four"]).delay(Duration::from_millis(150)),
+    );
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let (status, started) = json_of(
+        post(
+            &server,
+            &SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let task_id = started["task_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        started,
+        json!({"task_id": task_id, "status": "pending", "workflow_id": "__workflow__"})
+    );
+
+    // Follow it live: the first event arrives long before the end.
+    let response = client()
+        .get(format!("{}/tasks/{task_id}/stream", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let began = Instant::now();
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: one\n\n"), "{first:?}");
+    let first_at = began.elapsed();
+    let mut text = String::from_utf8(first.to_vec()).unwrap();
+    while let Some(chunk) = body.next().await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    assert!(
+        began.elapsed() > first_at + Duration::from_millis(300),
+        "it was followed, not read at the end"
+    );
+    assert_eq!(
+        text,
+        "data: one\n\ndata:  two\n\ndata:  three\n\ndata:  four\n\n"
+    );
+
+    let (status, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
+    assert_eq!(status, 200);
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["output"], "one two three four");
+    let (status, output) =
+        get_json(format!("{}/tasks/{task_id}?output_only=true", server.api)).await;
+    assert_eq!((status, output), (200, json!("one two three four")));
+
+    // A finished stream is replayed whole.
+    let replay = client()
+        .get(format!("{}/tasks/{task_id}/stream", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.text().await.unwrap(), text);
+}
+
+#[tokio::test]
+async fn cancel_stops_the_run_and_its_upstream_request() {
+    let mock = MockUpstream::start(
+        Behavior::tokens(&["a", "b", "c", "d", "e", "f", "g"]).delay(Duration::from_millis(200)),
+    );
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let (_, started) = json_of(
+        post(
+            &server,
+            &SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"),
+        )
+        .await,
+    )
+    .await;
+    let task_id = started["task_id"].as_str().unwrap().to_string();
+    while mock.open_streams() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cancel = format!("{}/tasks/{task_id}/cancel", server.api);
+    let (status, task) = json_of(client().post(&cancel).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(task["status"], "cancelled");
+    let cancelled = Instant::now();
+    while mock.open_streams() > 0 {
+        assert!(
+            cancelled.elapsed() < Duration::from_millis(200),
+            "the upstream request is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, body) = json_of(client().post(&cancel).send().await.unwrap()).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body,
+        json!({"detail": format!("Task '{task_id}' has already finished: cancelled")})
+    );
+    let (status, body) = json_of(
+        client()
+            .post(format!("{}/tasks/nope/cancel", server.api))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Task not found: nope"}))
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_detail_and_send_nothing_upstream() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let cases = [
+        (
+            r#"{"input":{"temperature":0.7}}"#,
+            400,
+            "input.prompt is required",
+        ),
+        (
+            r#"{"input":{"prompt":"Hi","temperature":"hot"}}"#,
+            400,
+            "input.temperature must be a number, got \"hot\"",
+        ),
+        (
+            r#"{"input":{"prompt":42}}"#,
+            400,
+            "input.prompt must be text, got 42",
+        ),
+        (r#"{}"#, 400, "input.prompt is required"),
+        (
+            r#"{"workflow_id":"nope","input":{"prompt":"Hi"}}"#,
+            404,
+            "Workflow 'nope' not found.",
+        ),
+        (
+            r#"{"input":{"prompt":"Hi"},"output_only":true,"wait_for_completion":false}"#,
+            400,
+            "output_only=true requires wait_for_completion=true.",
+        ),
+        (
+            r#"["Hi"]"#,
+            400,
+            "Invalid request body: expected a JSON object",
+        ),
+    ];
+    for (body, status, detail) in cases {
+        let (got_status, got) = json_of(post(&server, body).await).await;
+        assert_eq!(
+            (got_status, got),
+            (status, json!({"detail": detail})),
+            "body {body}"
+        );
+    }
+    let (status, body) = json_of(post(&server, r#"{"input": {"prompt": "#).await).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid request body: EOF while parsing"),
+        "{body}"
+    );
+
+    let plain = client()
+        .post(format!("{}/workflows/runs", server.api))
+        .header("Content-Type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(plain).await,
+        (
+            400,
+            json!({"detail": "Unsupported Content-Type: text/plain"})
+        )
+    );
+    let none = client()
+        .post(format!("{}/workflows/runs", server.api))
+        .body(SEED_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(none).await,
+        (
+            400,
+            json!({"detail": "Missing or empty Content-Type header."})
+        )
+    );
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn upstream_failures_before_the_first_byte_are_502_without_the_key() {
+    let echo = format!(r#"{{"error": {{"message": "Incorrect API key provided: {TEST_KEY}"}}}}"#);
+    let mock = MockUpstream::start(Behavior::error(401, &echo));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let (status, body) = json_of(post(&server, SEED_BODY).await).await;
+    assert_eq!(status, 502);
+    assert_eq!(
+        body,
+        json!({"detail": "upstream returned 401: Incorrect API key provided: [redacted]"})
+    );
+
+    mock.set(Behavior::error(
+        500,
+        r#"{"error": {"message": "The server had an error"}}"#,
+    ));
+    let (status, body) =
+        json_of(post(&server, &SEED_BODY.replace("}}", "},\"output_only\":true}")).await).await;
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!({"detail": "upstream returned 500: The server had an error"})
+        )
+    );
+
+    let (_, runs) = get_json(format!("{}/runs", server.api)).await;
+    assert!(!runs.to_string().contains(TEST_KEY));
+    assert_eq!(runs[1]["status"], "failed");
+    assert_eq!(
+        runs[1]["error"],
+        "upstream returned 401: Incorrect API key provided: [redacted]"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_after_the_first_byte_ends_with_an_error_event() {
+    let mock = MockUpstream::start(Behavior::tokens(&["partial", " answer", " lost"]).cut_after(2));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let response = post(&server, SEED_BODY).await;
+    assert_eq!(response.status(), 200);
+    let task_id = response.headers()["x-task-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = response.text().await.expect("a clean end of body");
+    let (events, error) = body.split_once("event: error\n").expect("an error event");
+    assert_eq!(events, "data: partial\n\ndata:  answer\n\n");
+    assert!(
+        error.starts_with("data: {\"detail\":\"upstream stream failed: "),
+        "{error}"
+    );
+    assert!(error.ends_with("\"}\n\n"), "{error}");
+    let (_, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
+    assert_eq!(task["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_cancels_the_run_at_once() {
+    let mock = MockUpstream::start(
+        Behavior::tokens(&["a", "b", "c", "d", "e", "f", "g", "h"])
+            .delay(Duration::from_millis(100)),
+    );
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let response = post(&server, SEED_BODY).await;
+    let task_id = response.headers()["x-task-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut body = response.bytes_stream();
+    assert_eq!(body.next().await.unwrap().unwrap(), "data: a\n\n");
+    drop(body);
+    let left = Instant::now();
+    while mock.open_streams() > 0 {
+        assert!(
+            left.elapsed() < Duration::from_millis(200),
+            "the upstream is still being read"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(mock.finished_at().is_none());
+    let (_, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
+    assert_eq!(task["status"], "cancelled");
+    // The server goes on serving.
+    mock.set(Behavior::tokens(&["Hello", " world\nline2", "42"]));
+    assert_eq!(
+        post(&server, SEED_BODY).await.text().await.unwrap(),
+        SEED_BYTES
+    );
+}
+
+#[tokio::test]
+async fn concurrent_streams_do_not_mix() {
+    let mock = MockUpstream::start(Behavior::echo().delay(Duration::from_millis(20)));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let words = |name: &str| {
+        (0..15)
+            .map(|i| format!("{name}{i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let body = |prompt: &str| json!({"input": {"prompt": prompt}}).to_string();
+    let (left, right) = (words("left"), words("right"));
+    let (left_body, right_body) = (body(&left), body(&right));
+    let (a, b) = tokio::join!(post(&server, &left_body), post(&server, &right_body));
+    let (a, b) = tokio::join!(a.text(), b.text());
+    let expected = |text: &str| {
+        text.split(' ')
+            .enumerate()
+            .map(|(i, w)| {
+                if i == 0 {
+                    format!("data: {w}\n\n")
+                } else {
+                    format!("data:  {w}\n\n")
+                }
+            })
+            .collect::<String>()
+    };
+    assert_eq!(a.unwrap(), expected(&left));
+    assert_eq!(b.unwrap(), expected(&right));
+}
+
+#[tokio::test]
+async fn listing_schemas_health_and_unknown_routes() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let schema = json!({"workflow_id": "__workflow__", "title": "Chat with OpenAI GPT-4o",
+        "description": "Generate text responses using OpenAI’s GPT-4o",
+        "input": [{"name": "prompt", "type": "text", "is_list": false, "required": true},
+                  {"name": "temperature", "type": "number", "is_list": false, "default": 0.7}],
+        "output": [{"type": "stream", "is_list": false, "subtype": "text"}]});
+    let cases = [
+        (
+            "/workflows",
+            200,
+            json!([{"workflow_id": "__workflow__", "title": "Chat with OpenAI GPT-4o"}]),
+        ),
+        (
+            "/workflows?include_schema=true",
+            200,
+            json!([schema.clone()]),
+        ),
+        ("/workflows/__workflow__/schema", 200, schema),
+        (
+            "/workflows/__default__/schema",
+            404,
+            json!({"detail": "Workflow not found."}),
+        ),
+        ("/health", 200, json!({"status": "ok"})),
+        ("/tasks/nope", 404, json!({"detail": "Task not found."})),
+        ("/runs/nope", 404, json!({"detail": "Run not found."})),
+        ("/nonexistent", 404, json!({"detail": "Not Found"})),
+    ];
+    for (path, status, body) in cases {
+        assert_eq!(
+            get_json(format!("{}{path}", server.api)).await,
+            (status, body),
+            "{path}"
+        );
+    }
+    let outside = client()
+        .get(format!("{}/workflows", server.api.trim_end_matches("/api")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(outside).await,
+        (404, json!({"detail": "Not Found"}))
+    );
+    let wrong_method = client()
+        .get(format!("{}/workflows/runs", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(wrong_method).await,
+        (405, json!({"detail": "Method Not Allowed"}))
+    );
+}
+
+#[tokio::test]
+async fn non_stream_outputs_give_task_json_or_the_output() {
+    let mock = MockUpstream::start(Behavior::tokens(&["a", "b"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url).replace(
+        "    output: ${output as stream/text}",
+        "    output:\n      answer: ${output as text}",
+    );
+    let server = Server::start_with(&dir, &config);
+    let (status, task) = json_of(post(&server, SEED_BODY).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["output"], json!({"answer": "ab"}));
+    let (status, output) = json_of(
+        post(
+            &server,
+            &SEED_BODY.replace("}}", "},\"output_only\":\"yes\"}"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, output), (200, json!({"answer": "ab"})));
+
+    mock.set(Behavior::error(500, "down"));
+    let (status, task) = json_of(post(&server, SEED_BODY).await).await;
+    assert_eq!(status, 200, "a failed non-stream run is a task state");
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["error"], "upstream returned 500: down");
+}
+
+#[tokio::test]
+async fn the_history_survives_a_restart() {
+    let mock = MockUpstream::start(Behavior::echo());
+    let dir = Workdir::seed(&mock.base_url);
+    let mut server = Server::start(&dir, &mock.base_url);
+    for prompt in ["first run", "second run"] {
+        let body = json!({"input": {"prompt": prompt, "temperature": 0.3}}).to_string();
+        post(&server, &body).await.text().await.unwrap();
+    }
+    assert!(server.stop().success());
+    let server = Server::start(&dir, &mock.base_url);
+    let (status, runs) = get_json(format!("{}/runs", server.api)).await;
+    assert_eq!(status, 200);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        runs[0]["input"],
+        json!({"prompt": "second run", "temperature": 0.3})
+    );
+    assert_eq!(runs[0]["output"], "second run");
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[1]["output"], "first run");
+    assert!(
+        runs[0]["first_chunk_ms"].as_i64().unwrap() <= runs[0]["duration_ms"].as_i64().unwrap()
+    );
+    let id = runs[1]["task_id"].as_str().unwrap();
+    let (status, run) = get_json(format!("{}/runs/{id}", server.api)).await;
+    assert_eq!((status, run), (200, runs[1].clone()));
+}
+
+#[tokio::test]
+async fn down_stops_a_server_started_in_the_same_directory() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let mut server = Server::start(&dir, &mock.base_url);
+    let output = dir.run(&["down"]);
+    assert_eq!(output.status.code(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "still running after down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(server.child.wait().unwrap().success());
+    assert!(!dir.path.join(".stop").exists());
+}
