@@ -4,6 +4,7 @@
 //! The crate is built twice by cargo-leptos: with `ssr` (the `model-compose` binary: CLI,
 //! compose engine, servers) and with `hydrate` (the WASM that makes the UI interactive).
 
+pub mod api;
 pub mod app;
 
 #[cfg(feature = "ssr")]

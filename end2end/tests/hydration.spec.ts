@@ -8,14 +8,16 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
-  expect(await server.stop()).toBe(0);
+  expect(await server.remove()).toBe(0);
 });
 
 test("the page is rendered on the server, before any script runs", async ({ browser }) => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
   await page.goto(server.url);
-  await expect(page.getByRole("heading", { name: "model-compose" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: "Chat with OpenAI GPT-4o" })).toBeVisible();
+  await expect(page.getByText("Generate text responses using OpenAI’s GPT-4o")).toBeVisible();
+  await expect(page.getByLabel("Prompt")).toBeVisible();
   await expect(page.getByLabel("Temperature value")).toHaveValue("0.7");
   await expect(page.locator("main")).not.toHaveAttribute("data-hydrated");
   await context.close();

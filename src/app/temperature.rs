@@ -1,8 +1,9 @@
-//! The temperature control: a slider and an editable number kept in step.
+//! The number control (the temperature of the seed): a slider and an editable number kept in
+//! step, from 0.0 to 2.0 in steps of 0.1.
 
 use leptos::prelude::*;
 
-/// Lowest, highest and step of the temperature, as OpenAI-compatible APIs accept it.
+/// Lowest, highest and step, as OpenAI-compatible APIs accept a temperature.
 const MIN: f64 = 0.0;
 const MAX: f64 = 2.0;
 const STEP: f64 = 0.1;
@@ -11,7 +12,13 @@ const STEP: f64 = 0.1;
 /// Typed values are clamped to the range and rounded to the step; unparsable text is
 /// replaced by the current value.
 #[component]
-pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
+pub fn TemperatureControl(
+    /// Used for the element ids.
+    name: String,
+    /// The visible label.
+    label: String,
+    value: RwSignal<f64>,
+) -> impl IntoView {
     let set_from = move |text: String| {
         let next = match text.trim().parse::<f64>() {
             // Dividing by the step's reciprocal keeps 1.3 exact (multiplying gives 1.3000000000000003).
@@ -23,11 +30,12 @@ pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
         // Set even when unchanged, so both fields show the accepted value again.
         value.set(next);
     };
+    let range_id = format!("input-{name}");
     view! {
         <div class="temperature">
-            <label for="temperature-range">"Temperature"</label>
+            <label for=range_id.clone()>{label.clone()}</label>
             <input
-                id="temperature-range"
+                id=range_id
                 type="range"
                 min=MIN
                 max=MAX
@@ -38,10 +46,9 @@ pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
                 on:input=move |ev| set_from(event_target_value(&ev))
             />
             <input
-                id="temperature-value"
                 class="temperature-value"
                 type="number"
-                aria-label="Temperature value"
+                aria-label=format!("{label} value")
                 min=MIN
                 max=MAX
                 step=STEP
@@ -49,9 +56,6 @@ pub fn TemperatureControl(value: RwSignal<f64>) -> impl IntoView {
                 prop:value=move || format!("{:.1}", value.get())
                 on:change=move |ev| set_from(event_target_value(&ev))
             />
-            <output class="temperature-readout" for="temperature-range">
-                {move || format!("{:.1}", value.get())}
-            </output>
         </div>
     }
 }

@@ -4,6 +4,7 @@
 mod api;
 mod assets;
 pub mod sse;
+pub mod ui;
 mod webui;
 
 use std::future::Future;
@@ -72,7 +73,11 @@ pub async fn serve(
     if let Some(webui) = webui {
         let listener = bind(&webui.host, webui.port).await?;
         tracing::info!("web UI on http://{}", listener.local_addr()?);
-        servers.push(tokio::spawn(run(listener, webui::router(), stop.clone())));
+        servers.push(tokio::spawn(run(
+            listener,
+            webui::router(Arc::clone(&tasks)),
+            stop.clone(),
+        )));
     }
 
     shutdown.await;

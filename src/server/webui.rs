@@ -1,10 +1,14 @@
 //! The web UI's router: the Leptos app rendered on the server, plus the embedded site.
 
+use std::sync::Arc;
+
 use axum::Router;
 use leptos::config::LeptosOptions;
+use leptos::context::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::app::{shell, App};
+use crate::compose::task::TaskRegistry;
 
 use super::assets;
 
@@ -21,15 +25,21 @@ fn options() -> LeptosOptions {
         .build()
 }
 
-/// The UI: server-rendered pages, with the site's files as the fallback.
-pub fn router() -> Router {
+/// The UI: server-rendered pages and the server functions (which reach the task registry
+/// through the context), with the site's files as the fallback.
+pub fn router(tasks: Arc<TaskRegistry>) -> Router {
     let options = options();
     let routes = generate_route_list(App);
     Router::new()
-        .leptos_routes(&options, routes, {
-            let options = options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(Arc::clone(&tasks)),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
         .fallback(assets::serve)
         .with_state(options)
 }

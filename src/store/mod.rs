@@ -3,30 +3,8 @@
 
 mod sqlite;
 
-use serde::Serialize;
-use serde_json::Value;
-
+pub use crate::api::RunRecord;
 pub use sqlite::SqliteStore;
-
-/// One run as the history keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunRecord {
-    pub task_id: String,
-    pub workflow_id: String,
-    pub input: Value,
-    /// The output as text: streamed text joined, other values as JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Milliseconds since the Unix epoch.
-    pub started_at: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_chunk_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
-}
 
 /// Why the history could not be read or written.
 #[derive(Debug, thiserror::Error)]

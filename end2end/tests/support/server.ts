@@ -1,16 +1,19 @@
 // Starts the real model-compose binary for a test: the binary is copied alone into a fresh
 // directory (so nothing beside it can help it serve the site) and run from another fresh
-// directory that holds only the test's model-compose.yml.
+// directory that holds only the test's model-compose.yml: the seed example, with its upstream
+// replaced by a mock and its ports by free ones.
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
+const ROOT = join(__dirname, "..", "..", "..");
+
 /** The binary under test: $MODEL_COMPOSE_BIN, else the debug build. */
-export const BINARY = resolve(
-  process.env.MODEL_COMPOSE_BIN ?? join(__dirname, "..", "..", "..", "target", "debug", "model-compose"),
-);
+export const BINARY = resolve(process.env.MODEL_COMPOSE_BIN ?? join(ROOT, "target", "debug", "model-compose"));
+
+const SEED = readFileSync(join(ROOT, "examples", "openai-chat-completions-stream", "model-compose.yml"), "utf8");
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -27,32 +30,41 @@ export function freePort(): Promise<number> {
 
 export class ModelCompose {
   private output = "";
+  private child!: ChildProcess;
+  url = "";
+  api = "";
 
   private constructor(
-    readonly url: string,
     readonly workDir: string,
     private readonly binDir: string,
-    private readonly child: ChildProcess,
-  ) {
-    child.stdout?.on("data", (chunk) => (this.output += chunk));
-    child.stderr?.on("data", (chunk) => (this.output += chunk));
-  }
+    private readonly upstream: string,
+  ) {}
 
-  /** Runs `model-compose up` with a config whose web UI listens on a free port. */
-  static async up(): Promise<ModelCompose> {
-    const port = await freePort();
+  /** Runs `model-compose up` on the seed config, its upstream at `upstream` (a mock). */
+  static async up(upstream = "http://127.0.0.1:9/v1"): Promise<ModelCompose> {
     const binDir = mkdtempSync(join(tmpdir(), "mc-bin-"));
     const workDir = mkdtempSync(join(tmpdir(), "mc-work-"));
-    const binary = join(binDir, "model-compose");
-    copyFileSync(BINARY, binary);
-    writeFileSync(
-      join(workDir, "model-compose.yml"),
-      `controller:\n  webui:\n    driver: gradio\n    port: ${port}\n`,
-    );
-    const child = spawn(binary, ["up"], { cwd: workDir, stdio: ["ignore", "pipe", "pipe"] });
-    const server = new ModelCompose(`http://127.0.0.1:${port}`, workDir, binDir, child);
-    await server.waitUntilServing();
+    copyFileSync(BINARY, join(binDir, "model-compose"));
+    writeFileSync(join(workDir, ".env"), "OPENAI_API_KEY=sk-e2e-test-key-0123456789\n");
+    const server = new ModelCompose(workDir, binDir, upstream);
+    await server.start();
     return server;
+  }
+
+  /** (Re)starts the process with fresh ports, keeping the directory and its history. */
+  async start(): Promise<void> {
+    const [apiPort, uiPort] = [await freePort(), await freePort()];
+    const config = SEED.replace("https://api.openai.com/v1", this.upstream)
+      .replace("    port: 8080", `    port: ${apiPort}`)
+      .replace("    port: 8081", `    port: ${uiPort}`);
+    writeFileSync(join(this.workDir, "model-compose.yml"), config);
+    this.output = "";
+    this.child = spawn(join(this.binDir, "model-compose"), ["up"], { cwd: this.workDir, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout?.on("data", (chunk) => (this.output += chunk));
+    this.child.stderr?.on("data", (chunk) => (this.output += chunk));
+    this.url = `http://127.0.0.1:${uiPort}`;
+    this.api = `http://127.0.0.1:${apiPort}/api`;
+    await this.waitUntilServing();
   }
 
   /** Everything the process printed so far. */
@@ -67,8 +79,8 @@ export class ModelCompose {
         throw new Error(`model-compose exited with ${this.child.exitCode}:\n${this.output}`);
       }
       try {
-        const response = await fetch(this.url + "/");
-        if (response.ok) return;
+        const [ui, api] = await Promise.all([fetch(this.url + "/"), fetch(this.api + "/health")]);
+        if (ui.ok && api.ok) return;
       } catch {
         // not listening yet
       }
@@ -77,15 +89,21 @@ export class ModelCompose {
     throw new Error(`model-compose did not serve ${this.url} within 15 s:\n${this.output}`);
   }
 
-  /** Stops the server with SIGTERM and removes its directories; returns the exit code. */
+  /** Stops the process with SIGTERM; returns its exit code. */
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null) {
       const exited = new Promise((r) => this.child.once("exit", r));
       this.child.kill("SIGTERM");
       await exited;
     }
+    return this.child.exitCode;
+  }
+
+  /** Stops the process and removes its directories. */
+  async remove(): Promise<number | null> {
+    const code = await this.stop();
     rmSync(this.workDir, { recursive: true, force: true });
     rmSync(this.binDir, { recursive: true, force: true });
-    return this.child.exitCode;
+    return code;
   }
 }

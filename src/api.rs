@@ -1,0 +1,140 @@
+//! The server functions the web UI calls, and the types they exchange. Both builds compile
+//! this file; the bodies run on the server only, as thin doors into the task registry.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::{StreamingText, TextStream};
+use serde::{Deserialize, Serialize};
+
+/// A workflow as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowInfo {
+    pub id: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub inputs: Vec<InputField>,
+    /// Whether the output arrives as a stream of text.
+    pub streams: bool,
+}
+
+impl WorkflowInfo {
+    /// The title, else the id.
+    pub fn label(&self) -> String {
+        self.title.clone().unwrap_or_else(|| self.id.clone())
+    }
+}
+
+/// One input of a workflow, from its inferred schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputField {
+    pub name: String,
+    /// `text`, `string`, `number`, `integer`, `boolean`, `select`, ...
+    pub kind: String,
+    /// For `select`: the options, comma-separated.
+    pub subtype: Option<String>,
+    pub default: Option<serde_json::Value>,
+    pub required: bool,
+    pub description: Option<String>,
+}
+
+/// One run as the history keeps it (the store, the REST API and the UI share this shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub task_id: String,
+    pub workflow_id: String,
+    pub input: serde_json::Value,
+    /// The output as text: streamed text joined, other values as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_chunk_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+}
+
+impl RunRecord {
+    /// The first line of the first text input (the prompt).
+    pub fn title(&self) -> String {
+        let text = self
+            .input
+            .as_object()
+            .and_then(|map| map.values().find_map(|v| v.as_str()))
+            .unwrap_or("(no prompt)");
+        text.lines().next().unwrap_or("").chars().take(80).collect()
+    }
+
+    /// The temperature the run used, if it had one.
+    pub fn temperature(&self) -> Option<f64> {
+        self.input.get("temperature").and_then(|t| t.as_f64())
+    }
+}
+
+/// One line of the run stream (newline-delimited JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RunMessage {
+    Started {
+        task_id: String,
+    },
+    FirstToken {
+        after_ms: i64,
+    },
+    Piece {
+        text: String,
+    },
+    Ended {
+        /// `completed`, `failed` or `cancelled`.
+        status: String,
+        error: Option<String>,
+        output: Option<serde_json::Value>,
+        duration_ms: Option<i64>,
+    },
+}
+
+#[server(prefix = "/_ui", endpoint = "workflows")]
+pub async fn list_workflows() -> Result<Vec<WorkflowInfo>, ServerFnError> {
+    let tasks = registry()?;
+    Ok(crate::server::ui::workflows(&tasks))
+}
+
+/// Runs a workflow; the answer is a stream of [`RunMessage`] lines. Leaving the stream
+/// (closing the page) cancels the run.
+#[server(output = StreamingText, prefix = "/_ui", endpoint = "run")]
+pub async fn run_workflow(workflow_id: String, input: String) -> Result<TextStream, ServerFnError> {
+    use futures::StreamExt;
+    let input = serde_json::from_str(&input)
+        .map_err(|err| ServerFnError::new(format!("invalid input: {err}")))?;
+    let lines = crate::server::ui::run(registry()?, &workflow_id, input);
+    Ok(TextStream::new(lines.map(Ok)))
+}
+
+#[server(prefix = "/_ui", endpoint = "cancel")]
+pub async fn cancel_run(task_id: String) -> Result<(), ServerFnError> {
+    let _ = registry()?.request_cancel(&task_id, "stopped in the web UI");
+    Ok(())
+}
+
+#[server(prefix = "/_ui", endpoint = "runs")]
+pub async fn list_runs() -> Result<Vec<RunRecord>, ServerFnError> {
+    let tasks = registry()?;
+    crate::server::ui::runs(&tasks)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/_ui", endpoint = "delete_run")]
+pub async fn delete_run(task_id: String) -> Result<(), ServerFnError> {
+    let tasks = registry()?;
+    crate::server::ui::delete_run(&tasks, &task_id)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[cfg(feature = "ssr")]
+fn registry() -> Result<std::sync::Arc<crate::compose::task::TaskRegistry>, ServerFnError> {
+    use_context().ok_or_else(|| ServerFnError::new("the task registry is not available"))
+}

@@ -1,0 +1,124 @@
+//! What the web UI's server functions do, over the task registry.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+
+use crate::api::{InputField, RunMessage, RunRecord, WorkflowInfo};
+use crate::compose::task::{Follow, StartError, TaskRegistry};
+use crate::server::sse::CancelOnDrop;
+
+/// How many runs the history sidebar lists.
+const HISTORY_LIMIT: u32 = 200;
+
+/// The public workflows, with the inputs the form is built from.
+pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
+    tasks
+        .engine()
+        .workflows()
+        .iter()
+        .filter(|w| !w.private)
+        .map(|w| WorkflowInfo {
+            id: w.id.clone(),
+            title: w.title.clone(),
+            description: w.description.clone(),
+            inputs: w
+                .input_schema
+                .iter()
+                .filter_map(|v| {
+                    Some(InputField {
+                        name: v.name.clone()?,
+                        kind: v.kind.clone(),
+                        subtype: v.subtype.clone(),
+                        default: v.default.clone(),
+                        required: v.required,
+                        description: v.description.clone(),
+                    })
+                })
+                .collect(),
+            streams: w.output_schema.iter().any(|v| v.kind == "stream"),
+        })
+        .collect()
+}
+
+/// Starts a run and describes it as message lines until it ends.
+pub fn run(
+    tasks: Arc<TaskRegistry>,
+    workflow_id: &str,
+    input: Value,
+) -> impl Stream<Item = String> + Send + 'static {
+    let started = tasks
+        .engine()
+        .workflow(Some(workflow_id))
+        .map_err(|err| err.to_string())
+        .and_then(|workflow| {
+            tasks.start(workflow, input).map_err(|err| match err {
+                StartError::ShuttingDown => err.to_string(),
+                StartError::Invalid(err) => err.to_string(),
+            })
+        });
+    async_stream::stream! {
+        let task = match started {
+            Ok(task) => task,
+            Err(error) => {
+                yield line(&RunMessage::Ended { status: "failed".into(), error: Some(error), output: None, duration_ms: None });
+                return;
+            }
+        };
+        let _owner = CancelOnDrop::new(Arc::clone(&task));
+        yield line(&RunMessage::Started { task_id: task.id.clone() });
+        let mut follow = std::pin::pin!(task.follow(0));
+        let mut first = true;
+        while let Some(event) = follow.next().await {
+            match event {
+                Follow::Piece(text) => {
+                    if first {
+                        first = false;
+                        let after_ms = task.record().first_chunk_ms.unwrap_or_default();
+                        yield line(&RunMessage::FirstToken { after_ms });
+                    }
+                    yield line(&RunMessage::Piece { text });
+                }
+                Follow::End(status, error) => {
+                    // A streamed output has been sent piece by piece already.
+                    let output = if first { task.view().output } else { None };
+                    yield line(&RunMessage::Ended {
+                        status: status.as_str().into(),
+                        error,
+                        output,
+                        duration_ms: task.record().duration_ms,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn line(message: &RunMessage) -> String {
+    let mut text = serde_json::to_string(message).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The history, newest first.
+pub async fn runs(tasks: &TaskRegistry) -> Result<Vec<RunRecord>, String> {
+    match tasks.store() {
+        Some(store) => store
+            .list(HISTORY_LIMIT)
+            .await
+            .map_err(|err| err.to_string()),
+        None => Ok(Vec::new()),
+    }
+}
+
+pub async fn delete_run(tasks: &TaskRegistry, task_id: &str) -> Result<(), String> {
+    match tasks.store() {
+        Some(store) => store
+            .delete(task_id)
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string()),
+        None => Ok(()),
+    }
+}
