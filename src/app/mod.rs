@@ -97,14 +97,14 @@ fn Workspace(workflows: Vec<WorkflowInfo>, history_version: RwSignal<u32>) -> im
                 {move || current().description.map(|d| view! { <p class="description">{d}</p> })}
             </div>
             <Show when=move || several>
-                <label class="workflow-select">
-                    "Workflow "
-                    <select on:change=move |ev| selected.set(event_target_value(&ev).parse().unwrap_or(0))>
+                <div class="workflow-select">
+                    <label for="workflow-select">"Workflow"</label>
+                    <select id="workflow-select" on:change=move |ev| selected.set(event_target_value(&ev).parse().unwrap_or(0))>
                         {workflows.with_value(|all| all.iter().enumerate().map(|(i, w)| {
                             view! { <option value=i.to_string()>{w.label()}</option> }
                         }).collect_view())}
                     </select>
-                </label>
+                </div>
             </Show>
         </header>
         {move || view! { <Chat workflow=current() history_version/> }}

@@ -38,15 +38,19 @@ export class ModelCompose {
     readonly workDir: string,
     private readonly binDir: string,
     private readonly upstream: string,
+    private readonly edit: (config: string) => string,
   ) {}
 
-  /** Runs `model-compose up` on the seed config, its upstream at `upstream` (a mock). */
-  static async up(upstream = "http://127.0.0.1:9/v1"): Promise<ModelCompose> {
+  /**
+   * Runs `model-compose up` on the seed config, its upstream at `upstream` (a mock);
+   * `edit` may change the config further.
+   */
+  static async up(upstream = "http://127.0.0.1:9/v1", edit = (config: string) => config): Promise<ModelCompose> {
     const binDir = mkdtempSync(join(tmpdir(), "mc-bin-"));
     const workDir = mkdtempSync(join(tmpdir(), "mc-work-"));
     copyFileSync(BINARY, join(binDir, "model-compose"));
     writeFileSync(join(workDir, ".env"), "OPENAI_API_KEY=sk-e2e-test-key-0123456789\n");
-    const server = new ModelCompose(workDir, binDir, upstream);
+    const server = new ModelCompose(workDir, binDir, upstream, edit);
     await server.start();
     return server;
   }
@@ -54,7 +58,7 @@ export class ModelCompose {
   /** (Re)starts the process with fresh ports, keeping the directory and its history. */
   async start(): Promise<void> {
     const [apiPort, uiPort] = [await freePort(), await freePort()];
-    const config = SEED.replace("https://api.openai.com/v1", this.upstream)
+    const config = this.edit(SEED).replace("https://api.openai.com/v1", this.upstream)
       .replace("    port: 8080", `    port: ${apiPort}`)
       .replace("    port: 8081", `    port: ${uiPort}`);
     writeFileSync(join(this.workDir, "model-compose.yml"), config);
