@@ -27,6 +27,10 @@ pub struct Behavior {
     pub stall: bool,
     /// Answer with the words of the prompt instead of `tokens`.
     pub echo: bool,
+    /// Send this many tokens, then nothing, forever.
+    pub stall_after: Option<usize>,
+    /// Send exactly this SSE body instead of events built from tokens.
+    pub raw: Option<String>,
 }
 
 impl Behavior {
@@ -38,6 +42,20 @@ impl Behavior {
             cut_after: None,
             stall: false,
             echo: false,
+            stall_after: None,
+            raw: None,
+        }
+    }
+
+    pub fn stall_after(mut self, tokens: usize) -> Self {
+        self.stall_after = Some(tokens);
+        self
+    }
+
+    pub fn raw(body: &str) -> Self {
+        Self {
+            raw: Some(body.to_string()),
+            ..Self::tokens(&[])
         }
     }
 
@@ -249,8 +267,16 @@ async fn chat_completions(
         if behavior.stall {
             std::future::pending::<()>().await;
         }
+        if let Some(raw) = behavior.raw {
+            yield Ok(Bytes::from(raw));
+            *_guard.0.finished.lock().unwrap() = Some(Instant::now());
+            return;
+        }
         let events = events(&behavior.tokens);
         for (i, event) in events.iter().enumerate() {
+            if behavior.stall_after.is_some_and(|n| i > n) {
+                std::future::pending::<()>().await;
+            }
             // events[0] is the role chunk; token n is events[n].
             if behavior.cut_after.is_some_and(|n| i > n) {
                 // Let the tokens already sent reach the client, then break the connection.
@@ -278,4 +304,40 @@ impl Drop for OpenStream {
     fn drop(&mut self) {
         self.0.open_streams.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// An upstream that answers every request with the headers and one token, then resets the
+/// connection (TCP RST). Returns its base URL.
+pub fn resetting_upstream() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut request = vec![0u8; 64 * 1024];
+                    let _ = socket.read(&mut request).await;
+                    let event = events(&["reset".to_string()])[1].clone();
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                    let body = format!("data: {event}\n\n");
+                    let chunk = format!("{head}{:x}\r\n{body}\r\n", body.len());
+                    let _ = socket.write_all(chunk.as_bytes()).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // A zero linger makes the close a reset; blocking on drop is harmless here.
+                    #[allow(deprecated)]
+                    let _ = socket.set_linger(Some(Duration::ZERO));
+                    drop(socket);
+                });
+            }
+        });
+    });
+    base_url
 }

@@ -109,10 +109,17 @@ impl Server {
             .replace("    port: 8080", &format!("    port: {api_port}"))
             .replace("    port: 8081", &format!("    port: {ui_port}"));
         dir.write("model-compose.yml", &config);
+        // Everything the server logs, at the most detailed level, goes to server.log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path.join("server.log"))
+            .unwrap();
         let child = dir
             .command(&["up"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .env("MODEL_COMPOSE_LOG", "trace")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
         let server = Self {
@@ -148,6 +155,26 @@ impl Server {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         panic!("model-compose up did not become healthy on {}", self.api);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -97,4 +97,38 @@ mod tests {
             [Ok("a".to_string()), Err("connection reset".to_string())]
         );
     }
+
+    mod properties {
+        use futures::StreamExt;
+        use proptest::prelude::*;
+
+        use super::super::event_data;
+
+        fn decode_in(bytes: &[u8], size: usize) -> Vec<Result<String, String>> {
+            let pieces: Vec<Result<Vec<u8>, String>> =
+                bytes.chunks(size.max(1)).map(|c| Ok(c.to_vec())).collect();
+            futures::executor::block_on(event_data(futures::stream::iter(pieces)).collect())
+        }
+
+        /// Bytes made mostly of SSE syntax.
+        fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
+            let pieces = prop::sample::select(vec![
+                "data:", "data: ", "event: x", "id: 1", "retry: 5", ":", "\n", "\r\n", "\r", "x",
+                " ", "{}", "[DONE]", "é",
+            ]);
+            prop::collection::vec(pieces, 0..60).prop_map(|parts| parts.concat().into_bytes())
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_and_ignores_how_the_body_is_cut(bytes in sse_bytes(), size in 1usize..16) {
+                prop_assert_eq!(decode_in(&bytes, size), decode_in(&bytes, bytes.len().max(1)));
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), size in 1usize..32) {
+                let _ = decode_in(&bytes, size);
+            }
+        }
+    }
 }

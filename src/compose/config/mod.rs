@@ -451,4 +451,70 @@ mod tests {
         let err = load(&[path]).unwrap_err().to_string();
         assert!(err.ends_with("the jobs' depends_on form a cycle"), "{err}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// YAML-ish text: config keys, indentation, flow syntax and `${env...}`.
+        fn config_text() -> impl Strategy<Value = String> {
+            let pieces = prop::sample::select(vec![
+                "controller:",
+                "webui:",
+                "port: ",
+                "8081",
+                "component:",
+                "type: http-client",
+                "workflow:",
+                "job:",
+                "components:",
+                "- ",
+                "  ",
+                "\n",
+                ": ",
+                "[",
+                "]",
+                "{",
+                "}",
+                ",",
+                "\"",
+                "'",
+                "#",
+                "${env.X}",
+                "${env.Y | d}",
+                "action:",
+                "endpoint: http://x",
+                "path: /p",
+                "base_url: http://b",
+                "id: a",
+                "depends_on: [a]",
+                "0",
+                "-1",
+            ]);
+            prop::collection::vec(pieces, 0..50).prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            #[test]
+            fn loading_never_panics_and_syntax_errors_have_a_position(text in config_text()) {
+                let dir = temp_dir("prop");
+                let path = write(&dir, "model-compose.yml", &text);
+                let env_file = write(&dir, "vars.env", "X=1");
+                let sources = EnvSources { env_files: vec![env_file], overrides: vec![] };
+                if let Err(err) = super::super::load(&[path], &sources) {
+                    let syntax = serde_yaml::from_str::<serde_yaml::Value>(&text.replace("${env.X}", "1")).is_err();
+                    if syntax && !text.contains("${env.Y") {
+                        let message = err.to_string();
+                        let position = message.split(": ").next().unwrap_or("");
+                        prop_assert!(
+                            position.rsplit(':').take(2).all(|n| n.parse::<usize>().is_ok()),
+                            "no line:column in {}", message
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
