@@ -1,0 +1,209 @@
+//! The API key never leaves the server: not in responses, logs, the history or the pages the
+//! browser gets, even when the upstream echoes it. And CORS behaves as configured.
+
+mod support;
+
+use serde_json::json;
+use support::mock_upstream::{Behavior, MockUpstream};
+use support::{Server, Workdir, TEST_KEY};
+
+const SEED_BODY: &str = r#"{"input":{"prompt":"Hi","temperature":0.7}}"#;
+
+#[tokio::test]
+async fn the_api_key_is_never_shown() {
+    let mock = MockUpstream::start(Behavior::tokens(&["fine"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let client = reqwest::Client::new();
+    let mut seen = String::new();
+    let mut keep = |label: &str, text: String| seen.push_str(&format!("--- {label}\n{text}\n"));
+
+    let post = |body: &str| {
+        client
+            .post(format!("{}/workflows/runs", server.api))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    keep(
+        "stream",
+        post(SEED_BODY).await.unwrap().text().await.unwrap(),
+    );
+    // Upstream errors that echo the request, the key in it, in several ways.
+    for echo in [
+        json!({"error": {"message": format!("Incorrect API key provided: {TEST_KEY}")}})
+            .to_string(),
+        format!("Authorization: Bearer {TEST_KEY}"),
+        json!({"detail": {"headers": {"authorization": format!("Bearer {TEST_KEY}")}}}).to_string(),
+    ] {
+        mock.set(Behavior::error(401, &echo));
+        let response = post(SEED_BODY).await.unwrap();
+        assert_eq!(response.status(), 502);
+        keep("error", response.text().await.unwrap());
+        let waited = post(&SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"))
+            .await
+            .unwrap();
+        let task: serde_json::Value = serde_json::from_str(&waited.text().await.unwrap()).unwrap();
+        let task_url = format!("{}/tasks/{}", server.api, task["task_id"].as_str().unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        keep(
+            "task",
+            client
+                .get(&task_url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    keep(
+        "bad input",
+        post(r#"{"input":{}}"#).await.unwrap().text().await.unwrap(),
+    );
+    keep(
+        "runs",
+        client
+            .get(format!("{}/runs", server.api))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    keep(
+        "schema",
+        client
+            .get(format!("{}/workflows?include_schema=true", server.api))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    keep(
+        "page",
+        client
+            .get(&server.webui)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let ui_runs = client
+        .post(format!("{}/_ui/runs", server.webui))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui_runs.status(), 200);
+    keep("ui runs", ui_runs.text().await.unwrap());
+    let ui_run = client
+        .post(format!("{}/_ui/run", server.webui))
+        .form(&[
+            ("workflow_id", "__workflow__"),
+            ("input", r#"{"prompt":"Hi"}"#),
+        ])
+        .send()
+        .await
+        .unwrap();
+    keep("ui run", ui_run.text().await.unwrap());
+
+    assert!(
+        seen.contains("upstream returned 401: Incorrect API key provided: [redacted]"),
+        "{seen}"
+    );
+    assert!(seen.contains("\"status\":\"failed\""), "{seen}");
+    assert!(!seen.contains(TEST_KEY), "the key leaked:\n{seen}");
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    assert!(!log.is_empty(), "the server logs at trace level");
+    assert!(!log.contains(TEST_KEY), "the key is in the log:\n{log}");
+    let history = std::fs::read(dir.path.join(".model-compose-history.db")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&history).contains(TEST_KEY),
+        "the key is in the history file"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_by_default_with_credentials() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let client = reqwest::Client::new();
+    let simple = client
+        .get(format!("{}/health", server.api))
+        .header("Origin", "http://example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "http://example.com"
+    );
+    assert_eq!(simple.headers()["access-control-allow-credentials"], "true");
+    assert!(simple.headers()["vary"]
+        .to_str()
+        .unwrap()
+        .to_lowercase()
+        .contains("origin"));
+
+    let preflight = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/workflows/runs", server.api),
+        )
+        .header("Origin", "http://example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type,x-foo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "http://example.com");
+    assert_eq!(
+        headers["access-control-allow-headers"],
+        "content-type,x-foo"
+    );
+    assert_eq!(headers["access-control-max-age"], "600");
+    assert!(headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+}
+
+#[tokio::test]
+async fn cors_can_be_restricted_to_listed_origins() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url).replace(
+        "    base_path: /api",
+        "    base_path: /api\n    origins: \"http://a.example, http://b.example\"",
+    );
+    let server = Server::start_with(&dir, &config);
+    let client = reqwest::Client::new();
+    for (origin, allowed) in [
+        ("http://a.example", true),
+        ("http://b.example", true),
+        ("http://evil.example", false),
+    ] {
+        let response = client
+            .get(format!("{}/health", server.api))
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let header = response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(header, allowed.then(|| origin.to_string()), "{origin}");
+    }
+}
