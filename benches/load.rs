@@ -1,1 +1,355 @@
-fn main() {}
+//! `make bench`: how much the server adds to the upstream's own speed, measured side by side
+//! in one run. A mock OpenAI-compatible upstream (500 tokens per reply, no delay) runs in this
+//! process; the load client streams from it directly (the floor), then through the release
+//! server on the seed config. Loopback only, bounded in runs and time.
+//!
+//! Usage: `cargo bench --bench load -- [SERVER_BINARY]` (default `target/release/model-compose`).
+
+#[allow(dead_code)]
+#[path = "../tests/support/mock_upstream.rs"]
+mod mock_upstream;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use mock_upstream::{Behavior, MockUpstream};
+
+const TOKENS: usize = 500;
+const PHASE_LIMIT: Duration = Duration::from_secs(60);
+const SEED: &str = include_str!("../examples/openai-chat-completions-stream/model-compose.yml");
+const RUN_BODY: &str =
+    r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
+
+/// What one batch of runs measured.
+struct Batch {
+    streams: usize,
+    ttfe: Vec<Duration>,
+    total: Vec<Duration>,
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+impl Batch {
+    fn tokens(&self) -> usize {
+        self.total.len() * TOKENS
+    }
+
+    fn tokens_per_s(&self) -> f64 {
+        self.tokens() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+fn percentile(values: &[Duration], p: f64) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// `streams` clients, each running `runs_each` streams back to back, against `url`.
+async fn batch(
+    url: &str,
+    body: &'static str,
+    streams: usize,
+    runs_each: usize,
+    expect_events: usize,
+    cpu_of: Option<u32>,
+) -> Batch {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(streams)
+        .build()
+        .unwrap();
+    let cpu_before = cpu_of.map(cpu_time);
+    let started = Instant::now();
+    let workers = (0..streams).map(|_| {
+        let (client, url) = (client.clone(), url.to_string());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for _ in 0..runs_each {
+                if started.elapsed() > PHASE_LIMIT {
+                    break;
+                }
+                let begin = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{url}");
+                let mut stream = response.bytes_stream();
+                let mut first = None;
+                let mut events = 0;
+                // The last bytes of the previous chunk, for a `data:` split between chunks.
+                let mut tail: Vec<u8> = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.unwrap();
+                    first.get_or_insert_with(|| begin.elapsed());
+                    tail.extend_from_slice(&chunk);
+                    events += tail.windows(5).filter(|w| w == b"data:").count();
+                    tail.drain(..tail.len().saturating_sub(4));
+                }
+                assert_eq!(events, expect_events, "events from {url}");
+                samples.push((first.unwrap_or_default(), begin.elapsed()));
+            }
+            samples
+        })
+    });
+    let mut ttfe = Vec::new();
+    let mut total = Vec::new();
+    for worker in futures::future::join_all(workers).await {
+        for (first, all) in worker.unwrap() {
+            ttfe.push(first);
+            total.push(all);
+        }
+    }
+    let wall = started.elapsed();
+    let cpu = cpu_of
+        .zip(cpu_before)
+        .map(|(pid, before)| cpu_time(pid).saturating_sub(before));
+    Batch {
+        streams,
+        ttfe,
+        total,
+        wall,
+        cpu,
+    }
+}
+
+/// User + system CPU time of a process.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10) // CLK_TCK is 100 on Linux
+}
+
+/// `VmRSS` or `VmHWM` (peak) of a process, in MiB.
+fn memory_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the server on the seed config; returns it and the time until `/api/health` was 200.
+async fn start_server(binary: &Path, dir: &Path, upstream: &str) -> (Child, String, Duration) {
+    let (api, ui) = (free_port(), free_port());
+    let config = SEED
+        .replace("https://api.openai.com/v1", upstream)
+        .replace("    port: 8080", &format!("    port: {api}"))
+        .replace("    port: 8081", &format!("    port: {ui}"));
+    std::fs::write(dir.join("model-compose.yml"), config).unwrap();
+    std::fs::write(dir.join(".env"), "OPENAI_API_KEY=sk-bench\n").unwrap();
+    let base = format!("http://127.0.0.1:{api}/api");
+    let health = format!("{base}/health");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .arg("up")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Ok(response) = client.get(&health).send().await {
+            if response.status() == 200 {
+                return (child, base, started.elapsed());
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server did not become healthy"
+        );
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+fn gzip_size(bytes: &[u8]) -> usize {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap().len()
+}
+
+fn row(name: &str, batch: &Batch) {
+    let cpu = batch.cpu.map_or("—".into(), |cpu| {
+        format!("{:.2}", cpu.as_secs_f64() * 1e6 / batch.tokens() as f64)
+    });
+    println!(
+        "{name:<8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12.0} {:>12}",
+        batch.streams,
+        batch.total.len(),
+        ms(percentile(&batch.ttfe, 0.5)),
+        ms(percentile(&batch.ttfe, 0.99)),
+        ms(percentile(&batch.total, 0.5)),
+        ms(percentile(&batch.total, 0.99)),
+        batch.tokens_per_s(),
+        cpu
+    );
+}
+
+fn goal(ok: bool, text: String) -> bool {
+    println!("  {} {text}", if ok { "✓" } else { "✗" });
+    ok
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let binary = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/model-compose"));
+    assert!(
+        binary.is_file(),
+        "no server binary at {} (run `make release`)",
+        binary.display()
+    );
+    let tokens: Vec<String> = (0..TOKENS).map(|i| format!(" tok{i}")).collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let mock = MockUpstream::start(Behavior::tokens(&tokens));
+    let openai_body: &'static str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":0.7,"stream":true}"#;
+    let floor_url = format!("{}/chat/completions", mock.base_url);
+
+    let dir = std::env::temp_dir().join(format!("mc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut child, api, healthy) = start_server(&binary, &dir, &mock.base_url).await;
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = memory_mib(pid, "VmRSS:");
+    let run_url = format!("{api}/workflows/runs");
+
+    // Warm up both paths, then measure; the mock's events are the tokens plus 4 others.
+    batch(&floor_url, openai_body, 4, 2, TOKENS + 4, None).await;
+    batch(&run_url, RUN_BODY, 4, 2, TOKENS, Some(pid)).await;
+    let floor1 = batch(&floor_url, openai_body, 1, 30, TOKENS + 4, None).await;
+    let server1 = batch(&run_url, RUN_BODY, 1, 30, TOKENS, Some(pid)).await;
+    let floor50 = batch(&floor_url, openai_body, 50, 4, TOKENS + 4, None).await;
+    let server50 = batch(&run_url, RUN_BODY, 50, 4, TOKENS, Some(pid)).await;
+    let peak = memory_mib(pid, "VmHWM:");
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("\nmodel-compose load benchmark: {TOKENS} tokens per reply, mock upstream without delay, {cpus} CPUs");
+    println!("server: {}\n", binary.display());
+    println!(
+        "{:<8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "path",
+        "streams",
+        "runs",
+        "TTFE p50",
+        "TTFE p99",
+        "total p50",
+        "total p99",
+        "tokens/s",
+        "CPU µs/tok"
+    );
+    println!(
+        "{:<8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "", "", "", "ms", "ms", "ms", "ms", "", ""
+    );
+    for (name, batch) in [
+        ("floor", &floor1),
+        ("server", &server1),
+        ("floor", &floor50),
+        ("server", &server50),
+    ] {
+        row(name, batch);
+    }
+    let ratio = |s: &Batch, f: &Batch| s.tokens_per_s() / f.tokens_per_s();
+    println!("\nratios server/floor:");
+    for (streams, s, f) in [(1, &server1, &floor1), (50, &server50, &floor50)] {
+        println!(
+            "  {streams:>2} streams: tokens/s {:.2}×, total p50 {:.2}×, TTFE p99 +{} ms",
+            ratio(s, f),
+            percentile(&s.total, 0.5).as_secs_f64() / percentile(&f.total, 0.5).as_secs_f64(),
+            ms(percentile(&s.ttfe, 0.99).saturating_sub(percentile(&f.ttfe, 0.99)))
+        );
+    }
+    let wasm = std::fs::read("target/site/pkg/model-compose.wasm").unwrap_or_default();
+    let css = std::fs::read("target/site/pkg/model-compose.css").unwrap_or_default();
+    println!(
+        "\nserver: healthy {} ms after start; RSS idle {idle:.1} MiB, peak {peak:.1} MiB",
+        ms(healthy)
+    );
+    println!(
+        "site:   WASM {:.1} KiB ({:.1} KiB gzip), CSS {:.1} KiB ({:.1} KiB gzip)",
+        wasm.len() as f64 / 1024.0,
+        gzip_size(&wasm) as f64 / 1024.0,
+        css.len() as f64 / 1024.0,
+        gzip_size(&css) as f64 / 1024.0
+    );
+
+    println!("\ngoals:");
+    let added_ttfe =
+        percentile(&server50.ttfe, 0.99).saturating_sub(percentile(&floor50.ttfe, 0.99));
+    let met = [
+        goal(
+            ratio(&server50, &floor50) >= 0.9,
+            format!(
+                "tokens/s at 50 streams ≥ 0.9 × floor ({:.2}×)",
+                ratio(&server50, &floor50)
+            ),
+        ),
+        goal(
+            added_ttfe <= Duration::from_millis(5),
+            format!(
+                "added TTFE p99 at 50 streams ≤ 5 ms ({} ms)",
+                ms(added_ttfe)
+            ),
+        ),
+        goal(idle <= 20.0, format!("RSS idle ≤ 20 MiB ({idle:.1} MiB)")),
+        goal(
+            peak <= 40.0,
+            format!("RSS peak at 50 streams ≤ 40 MiB ({peak:.1} MiB)"),
+        ),
+        goal(
+            healthy <= Duration::from_millis(100),
+            format!("healthy ≤ 100 ms after start ({} ms)", ms(healthy)),
+        ),
+        goal(
+            gzip_size(&wasm) <= 250 * 1024,
+            format!(
+                "WASM ≤ 250 KiB gzip ({:.1} KiB)",
+                gzip_size(&wasm) as f64 / 1024.0
+            ),
+        ),
+    ];
+    println!(
+        "\n{} of {} goals met",
+        met.iter().filter(|m| **m).count(),
+        met.len()
+    );
+}

@@ -4,6 +4,9 @@
 //! The crate is built twice by cargo-leptos: with `ssr` (the `model-compose` binary: CLI,
 //! compose engine, servers) and with `hydrate` (the WASM that makes the UI interactive).
 
+// Without `erase_components` (release builds), Leptos view types nest deeper than the default.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 
