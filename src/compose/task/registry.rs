@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_util::task::TaskTracker;
 
@@ -184,7 +184,6 @@ async fn drive(
     store: Option<Arc<dyn RunStore>>,
 ) {
     task.update(|state, _| state.status = Status::Processing);
-    save(&store, &task).await;
     let context = json!({ "task_id": task.id });
     let run = async {
         match engine.run(&workflow, task.input.clone(), context).await? {
@@ -195,21 +194,30 @@ async fn drive(
                     state.status = Status::Streaming;
                 });
                 while let Some(piece) = pieces.next().await {
-                    let piece = piece?;
+                    // Take every piece that is already there, then wake the listeners once:
+                    // under load this saves a wake-up and a write per token; it never waits.
+                    let mut batch = vec![piece?];
+                    while let Some(Some(more)) = pieces.next().now_or_never() {
+                        batch.push(more?);
+                    }
                     task.update(|state, elapsed| {
                         state.first_chunk_ms.get_or_insert(elapsed);
-                        state.pieces.push(piece);
+                        state.pieces.append(&mut batch);
                     });
                 }
                 Ok(None)
             }
         }
     };
-    let outcome = tokio::select! {
-        biased;
-        () = task.cancel.cancelled() => None,
-        outcome = run => Some(outcome),
+    let run = async {
+        tokio::select! {
+            biased;
+            () = task.cancel.cancelled() => None,
+            outcome = run => Some(outcome),
+        }
     };
+    // The run is recorded as it starts, without making the upstream request wait for the disk.
+    let ((), outcome) = tokio::join!(save(&store, &task), run);
     let secrets = engine.secrets();
     task.update(|state, elapsed| {
         state.duration_ms = Some(elapsed);
