@@ -9,7 +9,7 @@ SEED := examples/openai-chat-completions-stream
 DEBUG_BIN := $(CURDIR)/target/debug/model-compose
 RELEASE_BIN := $(CURDIR)/target/release/model-compose
 
-.PHONY: setup build release run test lint unit e2e bench install clean
+.PHONY: setup build release run test lint unit e2e test-release bench install clean
 
 ## setup: install the missing tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, Chromium, npm packages)
 setup:
@@ -48,6 +48,10 @@ unit:
 
 e2e:
 	cd end2end && MODEL_COMPOSE_BIN=$(DEBUG_BIN) npx playwright test
+
+## test-release: the Playwright suite against the release binary (embedded, optimised site)
+test-release: release
+	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test
 
 ## bench: release build, then the load benchmark (server vs the upstream alone, side by side)
 bench: release

@@ -122,7 +122,7 @@ fn parse(texts: &[(&PathBuf, String)]) -> Result<RawConfig, ConfigError> {
     if let [(path, text)] = texts {
         return serde_yaml::from_str::<Option<RawConfig>>(text)
             .map(Option::unwrap_or_default)
-            .map_err(|err| invalid(path, &err));
+            .map_err(|err| invalid_text(path, text, err));
     }
     let mut merged = serde_yaml::Value::Null;
     for (path, text) in texts {
@@ -139,6 +139,41 @@ fn parse(texts: &[(&PathBuf, String)]) -> Result<RawConfig, ConfigError> {
     }
     let paths: Vec<PathBuf> = texts.iter().map(|(p, _)| (*p).clone()).collect();
     serde_yaml::from_value(merged).map_err(|err| invalid(&joined(&paths), &err))
+}
+
+/// Some syntax errors come without a position when the text is read into the typed config;
+/// reading it as plain YAML may tell where the problem is. A text that falls apart into
+/// several documents is reported at the line that starts the second one.
+fn invalid_text(path: &Path, text: &str, err: serde_yaml::Error) -> ConfigError {
+    if err.location().is_some() {
+        return invalid(path, &err);
+    }
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Err(located) if located.location().is_some() => invalid(path, &located),
+        Err(_) if err.to_string().contains("more than one document") => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            location: second_document(text)
+                .map(|line| format!(":{line}:1"))
+                .unwrap_or_default(),
+            message: "the file holds more than one YAML document: a `---` line, or a line \
+                      indented less than the first one"
+                .into(),
+        },
+        _ => invalid(path, &err),
+    }
+}
+
+/// The 1-based line where a second YAML document starts: a `---`, or the first line indented
+/// less than the first content line.
+fn second_document(text: &str) -> Option<usize> {
+    let content = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut lines = text.lines().enumerate().filter(|(_, l)| content(l));
+    let (_, first) = lines.next()?;
+    let base = indent(first);
+    lines
+        .find(|(_, line)| line.trim_end() == "---" || indent(line) < base)
+        .map(|(i, _)| i + 1)
 }
 
 /// `:line:column` (1-based) of a byte offset.
@@ -228,6 +263,14 @@ mod tests {
         dir
     }
 
+    /// The error of loading `yaml` (as `a.yml` in a fresh directory) and the file's path.
+    fn error_of(yaml: &str) -> (PathBuf, String) {
+        let dir = temp_dir(&format!("err-{}", ulid::Ulid::new()));
+        let path = write(&dir, "a.yml", yaml);
+        let err = load(std::slice::from_ref(&path)).unwrap_err().to_string();
+        (path, err)
+    }
+
     /// Loads with an empty env file, so that no `.env` of the working directory leaks in.
     fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
         let dir = temp_dir("env");
@@ -259,22 +302,14 @@ mod tests {
 
     #[test]
     fn malformed_yaml_names_file_line_and_column() {
-        let dir = temp_dir("malformed");
-        let path = write(
-            &dir,
-            "bad.yml",
-            "controller:\n  webui:\n    port: 8081\n   host: x\n",
-        );
-        let err = load(std::slice::from_ref(&path)).unwrap_err().to_string();
+        let (path, err) = error_of("controller:\n  webui:\n    port: 8081\n   host: x\n");
         assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
         assert!(!err.contains("at line 4 column 4"), "{err}");
     }
 
     #[test]
     fn wrong_type_names_position() {
-        let dir = temp_dir("wrongtype");
-        let path = write(&dir, "bad.yml", "controller:\n  webui:\n    port: high\n");
-        let err = load(&[path]).unwrap_err().to_string();
+        let (_, err) = error_of("controller:\n  webui:\n    port: high\n");
         assert!(
             err.contains(":3:11: controller.webui.port: invalid type"),
             "{err}"
@@ -283,9 +318,7 @@ mod tests {
 
     #[test]
     fn port_zero_is_rejected() {
-        let dir = temp_dir("portzero");
-        let path = write(&dir, "bad.yml", "controller:\n  webui:\n    port: 0\n");
-        let err = load(&[path]).unwrap_err().to_string();
+        let (_, err) = error_of("controller:\n  webui:\n    port: 0\n");
         assert!(err.contains("port must be between 1 and 65535"), "{err}");
     }
 
@@ -385,9 +418,7 @@ mod tests {
 
     #[test]
     fn an_unknown_component_type_is_named() {
-        let dir = temp_dir("unknowntype");
-        let path = write(&dir, "a.yml", "component:\n  type: model\n");
-        let err = load(&[path]).unwrap_err().to_string();
+        let (_, err) = error_of("component:\n  type: model\n");
         assert!(
             err.contains(":2:9: component.type: unknown variant `model`, expected `http-client`"),
             "{err}"
@@ -396,12 +427,10 @@ mod tests {
 
     #[test]
     fn a_job_naming_a_missing_component_is_named() {
-        let dir = temp_dir("missingcomponent");
         let yaml =
             "components:\n  - id: a\n    type: http-client\n    action: {endpoint: http://x}\n\
                     workflow:\n  job:\n    component: b\n";
-        let path = write(&dir, "a.yml", yaml);
-        let err = load(std::slice::from_ref(&path)).unwrap_err().to_string();
+        let (path, err) = error_of(yaml);
         assert_eq!(
             err,
             format!(
@@ -429,13 +458,7 @@ mod tests {
 
     #[test]
     fn an_action_needs_exactly_one_of_endpoint_and_path() {
-        let dir = temp_dir("endpoint");
-        let path = write(
-            &dir,
-            "a.yml",
-            "component: {type: http-client, action: {path: /x}}\n",
-        );
-        let err = load(&[path]).unwrap_err().to_string();
+        let (_, err) = error_of("component: {type: http-client, action: {path: /x}}\n");
         assert!(
             err.ends_with("uses 'path' but 'base_url' is not set in the component"),
             "{err}"
@@ -444,11 +467,9 @@ mod tests {
 
     #[test]
     fn dependency_cycles_are_refused() {
-        let dir = temp_dir("cycle");
         let yaml = "component: {type: http-client, action: {endpoint: http://x}}\n\
                     workflow:\n  jobs:\n    - {id: a, depends_on: [b]}\n    - {id: b, depends_on: [a]}\n";
-        let path = write(&dir, "a.yml", yaml);
-        let err = load(&[path]).unwrap_err().to_string();
+        let (_, err) = error_of(yaml);
         assert!(err.ends_with("the jobs' depends_on form a cycle"), "{err}");
     }
 
