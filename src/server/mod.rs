@@ -99,6 +99,14 @@ async fn bind(host: &str, port: u16) -> Result<TcpListener, ServeError> {
 }
 
 async fn run(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Each token is written the moment it arrives; without TCP_NODELAY, Nagle's algorithm
+    // would hold small writes back until the client's (delayed) ACK: up to 40 ms a token.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {err}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await

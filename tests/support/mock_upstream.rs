@@ -135,7 +135,10 @@ impl MockUpstream {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                use axum::serve::ListenerExt;
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .unwrap()
+                    .tap_io(|tcp| tcp.set_nodelay(true).unwrap());
                 axum::serve(listener, app).await.unwrap();
             });
         });
