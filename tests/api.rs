@@ -546,3 +546,41 @@ async fn down_stops_a_server_started_in_the_same_directory() {
     assert!(server.child.wait().unwrap().success());
     assert!(!dir.path.join(".stop").exists());
 }
+
+#[tokio::test]
+async fn up_detached_runs_in_the_background_until_down() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let port = support::free_port();
+    let config = support::seed_for(&mock.base_url)
+        .replace("    port: 8080", &format!("    port: {port}"))
+        .replace(
+            "    port: 8081",
+            &format!("    port: {}", support::free_port()),
+        );
+    dir.write("model-compose.yml", &config);
+    let output = dir.run(&["up", "-d"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(support::stdout(&output).contains("running in the background"));
+    let health = format!("http://127.0.0.1:{port}/api/health");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while reqwest::get(&health).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the detached server never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dir.run(&["down"]).status.code(), Some(0));
+    while reqwest::get(&health).await.is_ok() {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(5),
+            "still serving after down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Stopped cleanly: the history is closed, with no write-ahead log left behind.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(dir.path.join(".model-compose-history.db").exists());
+    assert!(!dir.path.join(".model-compose-history.db-wal").exists());
+}

@@ -116,6 +116,17 @@ test("an upstream error is shown in place, and Retry runs again", async ({ page 
   expect(mock.requests.at(-1).messages[0].content).toBe("Will this fail?");
 });
 
+test("a stream cut off midway keeps what came and shows the error with Retry", async ({ page }) => {
+  mock.behavior = { tokens: WORDS, delayMs: 50, cutAfter: 3 };
+  await ask(page, "This will break");
+  const answer = lastAnswer(page);
+  await expect(answer).toHaveAttribute("data-state", "failed");
+  await expect(answer).toContainText("Machine learning finds");
+  await expect(answer.getByRole("alert")).toContainText("upstream stream failed");
+  await expect(answer.getByRole("button", { name: "Retry" })).toBeVisible();
+  await expect(page.locator(".history .run").first()).toHaveAttribute("data-status", "failed");
+});
+
 test("HTML in the model's reply is shown as text, never run", async ({ page }) => {
   mock.behavior = { tokens: ["Look: ", "<img src=x onerror=alert(1)>", " <script>alert(2)</script>"], delayMs: 0 };
   await ask(page, "Say something nasty");

@@ -46,7 +46,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&history_path(&config)).await?);
-    let tasks = Arc::new(TaskRegistry::new(engine, Some(store)));
+    let tasks = Arc::new(TaskRegistry::new(engine, Some(Arc::clone(&store))));
 
     let adapter = config
         .controller
@@ -87,6 +87,7 @@ pub async fn serve(
     for server in servers {
         server.await.map_err(io::Error::other)??;
     }
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -21,4 +21,6 @@ pub trait RunStore: Send + Sync {
     async fn get(&self, task_id: &str) -> Result<Option<RunRecord>, StoreError>;
     /// Removes a run; false when there was none.
     async fn delete(&self, task_id: &str) -> Result<bool, StoreError>;
+    /// Finishes pending writes and releases the database, at shutdown.
+    async fn close(&self) {}
 }

@@ -109,6 +109,11 @@ impl RunStore for SqliteStore {
         row.as_ref().map(record).transpose().map_err(error)
     }
 
+    async fn close(&self) {
+        // Closing the last connection checkpoints the WAL and removes its side files.
+        self.pool.close().await;
+    }
+
     async fn delete(&self, task_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM runs WHERE task_id = ?")
             .bind(task_id)

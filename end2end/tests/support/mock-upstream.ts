@@ -8,6 +8,8 @@ export interface Behavior {
   delayMs: number;
   /** Answer with this status and JSON body instead of a stream. */
   error?: { status: number; body: unknown };
+  /** Break the connection after this many tokens. */
+  cutAfter?: number;
 }
 
 export class MockUpstream {
@@ -50,9 +52,13 @@ export class MockUpstream {
     });
     const chunk = (delta: object) => JSON.stringify({ choices: [{ index: 0, delta }] });
     res.write(`data: ${chunk({ role: "assistant", content: "" })}\n\n`);
-    for (const token of behavior.tokens) {
+    for (const [i, token] of behavior.tokens.entries()) {
       if (behavior.delayMs) await new Promise((r) => setTimeout(r, behavior.delayMs));
       if (closed) return;
+      if (behavior.cutAfter !== undefined && i >= behavior.cutAfter) {
+        res.destroy();
+        return;
+      }
       res.write(`data: ${chunk({ content: token })}\n\n`);
     }
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
