@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowInfo {
     pub id: String,
+    /// The short name the original used for its tabs.
+    pub name: Option<String>,
     pub title: Option<String>,
     pub description: Option<String>,
     pub inputs: Vec<InputField>,
@@ -17,9 +19,17 @@ pub struct WorkflowInfo {
 }
 
 impl WorkflowInfo {
-    /// The title, else the id.
+    /// The title, else the name, else the id.
     pub fn label(&self) -> String {
-        self.title.clone().unwrap_or_else(|| self.id.clone())
+        self.title
+            .clone()
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| self.id.clone())
+    }
+
+    /// For the workflow selector: the name, else the title, else the id.
+    pub fn short_label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.label())
     }
 }
 

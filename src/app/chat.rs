@@ -177,6 +177,7 @@ pub fn Chat(workflow: WorkflowInfo, history_version: RwSignal<u32>) -> impl Into
         .as_ref()
         .map(|f| f.label())
         .unwrap_or_default();
+    let prompt_required = fields.prompt.as_ref().is_some_and(|f| f.spec.required);
     let stored_fields = StoredValue::new(fields.clone());
     let send = move || {
         if runner.busy() {
@@ -221,6 +222,7 @@ pub fn Chat(workflow: WorkflowInfo, history_version: RwSignal<u32>) -> impl Into
                     <textarea
                         id="input-prompt"
                         rows="3"
+                        required=prompt_required
                         placeholder="Ask anything… (Enter sends, Shift+Enter adds a line)"
                         prop:value=move || prompt.get()
                         on:input=move |ev| prompt.set(event_target_value(&ev))

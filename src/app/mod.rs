@@ -101,7 +101,7 @@ fn Workspace(workflows: Vec<WorkflowInfo>, history_version: RwSignal<u32>) -> im
                     <label for="workflow-select">"Workflow"</label>
                     <select id="workflow-select" on:change=move |ev| selected.set(event_target_value(&ev).parse().unwrap_or(0))>
                         {workflows.with_value(|all| all.iter().enumerate().map(|(i, w)| {
-                            view! { <option value=i.to_string()>{w.label()}</option> }
+                            view! { <option value=i.to_string()>{w.short_label()}</option> }
                         }).collect_view())}
                     </select>
                 </div>

@@ -21,6 +21,7 @@ pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
         .filter(|w| !w.private)
         .map(|w| WorkflowInfo {
             id: w.id.clone(),
+            name: w.name.clone(),
             title: w.title.clone(),
             description: w.description.clone(),
             inputs: w

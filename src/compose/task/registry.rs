@@ -219,7 +219,9 @@ async fn drive(
     // The run is recorded as it starts, without making the upstream request wait for the disk.
     let ((), outcome) = tokio::join!(save(&store, &task), run);
     let secrets = engine.secrets();
-    task.update(|state, elapsed| {
+    // The end is recorded before anyone hears of it, so that a listener that then reads the
+    // history (the UI does) finds the run there, finished.
+    task.change_quietly(|state, elapsed| {
         state.duration_ms = Some(elapsed);
         match outcome {
             None => state.status = Status::Cancelled,
@@ -238,6 +240,7 @@ async fn drive(
         }
     });
     save(&store, &task).await;
+    task.notify();
 }
 
 async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task) {

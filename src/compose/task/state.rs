@@ -121,11 +121,19 @@ impl Task {
 
     /// Applies `change` to the state and wakes every listener.
     pub(super) fn update(&self, change: impl FnOnce(&mut State, i64)) {
+        self.change_quietly(change);
+        self.notify();
+    }
+
+    /// Applies `change` without waking anyone yet (see [`Task::notify`]).
+    pub(super) fn change_quietly(&self, change: impl FnOnce(&mut State, i64)) {
         let elapsed = self.started.elapsed().as_millis() as i64;
-        {
-            let mut state = self.state.lock().unwrap();
-            change(&mut state, elapsed);
-        }
+        let mut state = self.state.lock().unwrap();
+        change(&mut state, elapsed);
+    }
+
+    /// Wakes every listener to look at the state again.
+    pub(super) fn notify(&self) {
         self.changed.send_modify(|version| *version += 1);
     }
 
