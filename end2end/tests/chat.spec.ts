@@ -88,7 +88,8 @@ test("the temperature set in the UI is what the upstream receives", async ({ pag
 });
 
 test("Stop ends the stream, drops the upstream request, and the history shows it stopped", async ({ page }) => {
-  mock.behavior = { tokens: WORDS, delayMs: 400 };
+  // Long enough (12 s) that the run cannot end by itself before Stop, even on a busy machine.
+  mock.behavior = { tokens: [...WORDS, ...WORDS, ...WORDS], delayMs: 400 };
   await ask(page, "A run to stop");
   const answer = lastAnswer(page);
   await expect(answer).toContainText("Machine");
