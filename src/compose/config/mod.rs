@@ -153,27 +153,28 @@ fn invalid_text(path: &Path, text: &str, err: serde_yaml::Error) -> ConfigError 
         Err(_) if err.to_string().contains("more than one document") => ConfigError::Invalid {
             path: path.to_path_buf(),
             location: second_document(text)
-                .map(|line| format!(":{line}:1"))
+                .map(|at| line_column(text, at))
                 .unwrap_or_default(),
-            message: "the file holds more than one YAML document: a `---` line, or a line \
-                      indented less than the first one"
+            message: "a second YAML document starts here (a `---` line, a line indented less \
+                      than the first one, or text after a closed `{}` or `[]`)"
                 .into(),
         },
         _ => invalid(path, &err),
     }
 }
 
-/// The 1-based line where a second YAML document starts: a `---`, or the first line indented
-/// less than the first content line.
+/// Where a second YAML document starts: the first prefix of the text that no longer reads
+/// as a single document ends with its first character. (Only on this error path; a config
+/// is small.)
 fn second_document(text: &str) -> Option<usize> {
-    let content = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
-    let indent = |line: &str| line.len() - line.trim_start().len();
-    let mut lines = text.lines().enumerate().filter(|(_, l)| content(l));
-    let (_, first) = lines.next()?;
-    let base = indent(first);
-    lines
-        .find(|(_, line)| line.trim_end() == "---" || indent(line) < base)
-        .map(|(i, _)| i + 1)
+    let multiple = |prefix: &str| {
+        serde_yaml::from_str::<serde_yaml::Value>(prefix)
+            .is_err_and(|err| err.to_string().contains("more than one document"))
+    };
+    text.char_indices()
+        .map(|(at, c)| (at, at + c.len_utf8()))
+        .find(|&(_, end)| multiple(&text[..end]))
+        .map(|(at, _)| at)
 }
 
 /// `:line:column` (1-based) of a byte offset.
@@ -305,6 +306,20 @@ mod tests {
         let (path, err) = error_of("controller:\n  webui:\n    port: 8081\n   host: x\n");
         assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
         assert!(!err.contains("at line 4 column 4"), "{err}");
+    }
+
+    #[test]
+    fn a_second_document_is_located() {
+        let (path, err) = error_of("  controller:\ncontroller:");
+        assert!(
+            err.starts_with(&format!("{}:2:1: a second YAML document", path.display())),
+            "{err}"
+        );
+        let (path, err) = error_of("{}[");
+        assert!(
+            err.starts_with(&format!("{}:1:3: a second YAML document", path.display())),
+            "{err}"
+        );
     }
 
     #[test]
