@@ -281,4 +281,18 @@ fn validate_reports_the_seed() {
         "✅ Configuration is valid (controller: http-server, 1 component(s), 1 workflow(s))\n"
     );
     assert_eq!(output.status.code(), Some(0));
+
+    dir.write(
+        "model-compose.yml",
+        &support::seed_for(&mock.base_url).replace("  job:\n", "  job:\n    component: nope\n"),
+    );
+    let output = dir.run(&["validate"]);
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "❌ Configuration has semantic errors:\n  - {}: workflow '__workflow__' job '__job__': component 'nope' not found\n",
+            dir.path.join("model-compose.yml").display()
+        )
+    );
+    assert_eq!(output.status.code(), Some(1));
 }

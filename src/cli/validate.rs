@@ -2,33 +2,41 @@
 
 use std::process::ExitCode;
 
-use crate::compose::config::{self, EnvSources};
+use crate::compose::config::{self, ConfigError, EnvSources};
 use crate::compose::Engine;
 
 use super::EXIT_FAILURE;
 
 /// Prints `✅ Configuration is valid (...)` and exits 0, or the problem and exits 1.
 pub fn run(files: &[std::path::PathBuf], env: &EnvSources) -> ExitCode {
-    let checked = config::load(files, env)
-        .map_err(|err| err.to_string())
-        .and_then(|config| Engine::new(&config).map(|_| config));
-    match checked {
-        Ok(config) => {
-            let controller = config
-                .controller
-                .adapters
-                .first()
-                .map_or("none", |adapter| adapter.kind.as_str());
-            println!(
-                "✅ Configuration is valid (controller: {controller}, {} component(s), {} workflow(s))",
-                config.components.len(),
-                config.workflows.len()
-            );
-            ExitCode::SUCCESS
+    let config = match config::load(files, env) {
+        Ok(config) => config,
+        Err(ConfigError::Semantic { path, message }) => {
+            return semantic(&format!("{}: {message}", path.display()))
         }
-        Err(message) => {
-            eprintln!("❌ Configuration has errors:\n  - {message}");
-            ExitCode::from(EXIT_FAILURE)
+        Err(err) => {
+            eprintln!("❌ {err}");
+            return ExitCode::from(EXIT_FAILURE);
         }
+    };
+    if let Err(message) = Engine::new(&config) {
+        return semantic(&message);
     }
+    let controller = config
+        .controller
+        .adapters
+        .first()
+        .map_or("none", |adapter| adapter.kind.as_str());
+    println!(
+        "✅ Configuration is valid (controller: {controller}, {} component(s), {} workflow(s))",
+        config.components.len(),
+        config.workflows.len()
+    );
+    ExitCode::SUCCESS
+}
+
+/// The original's report of a config that reads but does not hold together.
+fn semantic(message: &str) -> ExitCode {
+    eprintln!("❌ Configuration has semantic errors:\n  - {message}");
+    ExitCode::from(EXIT_FAILURE)
 }

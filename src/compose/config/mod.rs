@@ -61,6 +61,9 @@ pub enum ConfigError {
     Env { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    /// The file reads, but what it says does not hold together (a missing reference, a cycle).
+    #[error("{path}: {message}")]
+    Semantic { path: PathBuf, message: String },
     #[error("{path}{location}: {message}")]
     Invalid {
         path: PathBuf,
@@ -108,9 +111,8 @@ pub fn load(files: &[PathBuf], env: &EnvSources) -> Result<Config, ConfigError> 
         dir: files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
     };
-    validate::check(&config).map_err(|message| ConfigError::Invalid {
+    validate::check(&config).map_err(|message| ConfigError::Semantic {
         path: source,
-        location: String::new(),
         message,
     })?;
     Ok(config)
