@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::mock_upstream::{Behavior, MockUpstream};
-use support::{Server, Workdir, TEST_KEY};
+use support::{post, Server, Workdir, TEST_KEY};
 
 const SEED_BODY: &str =
     r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
@@ -16,16 +16,6 @@ const SEED_BYTES: &str = "data: Hello\n\ndata:  world\ndata: line2\n\ndata: 42\n
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
-}
-
-async fn post(server: &Server, body: &str) -> reqwest::Response {
-    client()
-        .post(format!("{}/workflows/runs", server.api))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn json_of(response: reqwest::Response) -> (u16, Value) {

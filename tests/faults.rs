@@ -8,20 +8,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 use support::mock_upstream::{resetting_upstream, Behavior, MockUpstream};
-use support::{Server, Workdir};
+use support::{post, Server, Workdir};
 
 const SEED_BODY: &str =
     r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
-
-async fn post(server: &Server, body: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/workflows/runs", server.api))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-}
 
 async fn runs(server: &Server) -> Vec<Value> {
     let url = format!("{}/runs?limit=1000", server.api);

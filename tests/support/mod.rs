@@ -81,6 +81,17 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `POST /workflows/runs` with a JSON body.
+pub async fn post(server: &Server, body: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/workflows/runs", server.api))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A free TCP port on 127.0.0.1 (free a moment ago).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
