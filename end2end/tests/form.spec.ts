@@ -67,3 +67,19 @@ test("the page follows the system's dark mode", async ({ browser }) => {
   expect(await background("light")).toBe("rgb(246, 246, 248)");
   expect(await background("dark")).toBe("rgb(18, 18, 24)");
 });
+
+test("a missing API key is shown in place, with Retry", async ({ page }) => {
+  const keyless = await ModelCompose.up(mock.baseUrl, (config) => config, "");
+  try {
+    await page.goto(keyless.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    await page.getByLabel("Prompt").fill("Hello?");
+    await page.getByLabel("Prompt").press("Enter");
+    const answer = page.locator(".message.assistant").last();
+    await expect(answer).toHaveAttribute("data-state", "failed");
+    await expect(answer.getByRole("alert")).toContainText("upstream returned 401: You didn't provide an API key.");
+    await expect(answer.getByRole("button", { name: "Retry" })).toBeVisible();
+  } finally {
+    await keyless.remove();
+  }
+});

@@ -38,6 +38,12 @@ export class MockUpstream {
     for await (const chunk of req) body += chunk;
     this.requests.push(JSON.parse(body || "null"));
     const behavior = this.behavior;
+    // As OpenAI answers a request without a key.
+    if ((req.headers.authorization ?? "").trim() === "Bearer") {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: "You didn't provide an API key." } }));
+      return;
+    }
     if (behavior.error) {
       res.writeHead(behavior.error.status, { "content-type": "application/json" });
       res.end(JSON.stringify(behavior.error.body));

@@ -45,11 +45,15 @@ export class ModelCompose {
    * Runs `model-compose up` on the seed config, its upstream at `upstream` (a mock);
    * `edit` may change the config further.
    */
-  static async up(upstream = "http://127.0.0.1:9/v1", edit = (config: string) => config): Promise<ModelCompose> {
+  static async up(
+    upstream = "http://127.0.0.1:9/v1",
+    edit = (config: string) => config,
+    apiKey = "sk-e2e-test-key-0123456789",
+  ): Promise<ModelCompose> {
     const binDir = mkdtempSync(join(tmpdir(), "mc-bin-"));
     const workDir = mkdtempSync(join(tmpdir(), "mc-work-"));
     copyFileSync(BINARY, join(binDir, "model-compose"));
-    writeFileSync(join(workDir, ".env"), "OPENAI_API_KEY=sk-e2e-test-key-0123456789\n");
+    writeFileSync(join(workDir, ".env"), `OPENAI_API_KEY=${apiKey}\n`);
     const server = new ModelCompose(workDir, binDir, upstream, edit);
     await server.start();
     return server;
