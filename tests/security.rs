@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::json;
 use support::mock_upstream::{Behavior, MockUpstream};
-use support::{Server, Workdir, TEST_KEY};
+use support::{post, Server, Workdir, TEST_KEY};
 
 const SEED_BODY: &str = r#"{"input":{"prompt":"Hi","temperature":0.7}}"#;
 
@@ -17,17 +17,14 @@ async fn the_api_key_is_never_shown() {
     let client = reqwest::Client::new();
     let mut seen = String::new();
     let mut keep = |label: &str, text: String| seen.push_str(&format!("--- {label}\n{text}\n"));
-
-    let post = |body: &str| {
-        client
-            .post(format!("{}/workflows/runs", server.api))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
+    let get = |url: String| {
+        let request = client.get(url).send();
+        async move { request.await.unwrap().text().await.unwrap() }
     };
+
     keep(
         "stream",
-        post(SEED_BODY).await.unwrap().text().await.unwrap(),
+        post(&server, SEED_BODY).await.text().await.unwrap(),
     );
     // Upstream errors that echo the request, the key in it, in several ways.
     for echo in [
@@ -37,64 +34,29 @@ async fn the_api_key_is_never_shown() {
         json!({"detail": {"headers": {"authorization": format!("Bearer {TEST_KEY}")}}}).to_string(),
     ] {
         mock.set(Behavior::error(401, &echo));
-        let response = post(SEED_BODY).await.unwrap();
+        let response = post(&server, SEED_BODY).await;
         assert_eq!(response.status(), 502);
         keep("error", response.text().await.unwrap());
-        let waited = post(&SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"))
-            .await
-            .unwrap();
+        let waited = post(
+            &server,
+            &SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"),
+        )
+        .await;
         let task: serde_json::Value = serde_json::from_str(&waited.text().await.unwrap()).unwrap();
         let task_url = format!("{}/tasks/{}", server.api, task["task_id"].as_str().unwrap());
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        keep(
-            "task",
-            client
-                .get(&task_url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        keep("task", get(task_url.clone()).await);
     }
     keep(
         "bad input",
-        post(r#"{"input":{}}"#).await.unwrap().text().await.unwrap(),
+        post(&server, r#"{"input":{}}"#).await.text().await.unwrap(),
     );
-    keep(
-        "runs",
-        client
-            .get(format!("{}/runs", server.api))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    keep("runs", get(format!("{}/runs", server.api)).await);
     keep(
         "schema",
-        client
-            .get(format!("{}/workflows?include_schema=true", server.api))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        get(format!("{}/workflows?include_schema=true", server.api)).await,
     );
-    keep(
-        "page",
-        client
-            .get(&server.webui)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    keep("page", get(server.webui.clone()).await);
     let ui_runs = client
         .post(format!("{}/_ui/runs", server.webui))
         .header("Content-Type", "application/x-www-form-urlencoded")

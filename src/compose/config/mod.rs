@@ -276,15 +276,7 @@ mod tests {
 
     /// Loads with an empty env file, so that no `.env` of the working directory leaks in.
     fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
-        let dir = temp_dir("env");
-        let env_file = write(&dir, "empty.env", "");
-        super::load(
-            files,
-            &EnvSources {
-                env_files: vec![env_file],
-                overrides: vec![],
-            },
-        )
+        load_with(files, &[])
     }
 
     #[test]
@@ -365,6 +357,7 @@ mod tests {
     const SEED: &str =
         include_str!("../../../examples/openai-chat-completions-stream/model-compose.yml");
 
+    /// Loads with an env file holding exactly `vars`.
     fn load_with(files: &[PathBuf], vars: &[&str]) -> Result<Config, ConfigError> {
         let dir = temp_dir("envw");
         let env_file = write(&dir, "vars.env", &vars.join("\n"));
