@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::binding::{parse, Binding, Expr, Scope};
+use super::binding::{convert, Binding, Conversion, Expr};
 use super::error::RunError;
 
 /// One input variable: what `${input.NAME as TYPE | DEFAULT}` expects.
@@ -38,12 +38,14 @@ impl Variable {
         let kind = conversion.map_or("string", |c| c.kind.as_str()).to_string();
         let is_list = conversion.is_some_and(|c| c.list);
         let default = match (&expr.default_text, conversion) {
-            (Some(text), Some(_)) => Some(typed_default(text, &kind, is_list).map_err(|err| {
-                format!(
-                    "the default of input.{} is not a {kind}: {err}",
-                    expr.path_text.as_deref().unwrap_or("")
-                )
-            })?),
+            (Some(text), Some(conversion)) => {
+                Some(typed_default(text, conversion).map_err(|err| {
+                    format!(
+                        "the default of input.{} is not a {kind}: {err}",
+                        expr.path_text.as_deref().unwrap_or("")
+                    )
+                })?)
+            }
             (Some(text), None) => Some(Value::String(text.clone())),
             (None, _) => None,
         };
@@ -116,19 +118,15 @@ fn describe(value: &Value) -> String {
     }
 }
 
-/// A default converted by its declared type, as the original infers it.
-fn typed_default(text: &str, kind: &str, is_list: bool) -> Result<Value, String> {
-    let as_json = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| e.to_string());
-    if is_list || matches!(kind, "list" | "object" | "json") {
-        return as_json(text);
+/// A default converted by its declared type, as the original infers it: JSON for lists,
+/// objects and `T[]`, the evaluator's conversion for numbers and booleans, text otherwise.
+fn typed_default(text: &str, conversion: &Conversion) -> Result<Value, String> {
+    if conversion.list || matches!(conversion.kind.as_str(), "list" | "object" | "json") {
+        return serde_json::from_str(text).map_err(|e| e.to_string());
     }
-    let conversion = format!("${{value as {kind}}}");
-    let template = parse(&conversion);
     let value = Value::String(text.to_string());
-    match kind {
-        "integer" | "number" | "boolean" => template
-            .render(&Scope::new().with("value", &value))
-            .map_err(|e| e.to_string()),
+    match conversion.kind.as_str() {
+        "integer" | "number" | "boolean" => convert(value, conversion).map_err(|e| e.to_string()),
         _ => Ok(value),
     }
 }

@@ -6,7 +6,7 @@ use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::api::{InputField, RunMessage, RunRecord, WorkflowInfo};
-use crate::compose::task::{Follow, StartError, TaskRegistry};
+use crate::compose::task::{Follow, TaskRegistry};
 use crate::server::sse::CancelOnDrop;
 
 /// How many runs the history sidebar lists.
@@ -53,12 +53,7 @@ pub fn run(
         .engine()
         .workflow(Some(workflow_id))
         .map_err(|err| err.to_string())
-        .and_then(|workflow| {
-            tasks.start(workflow, input).map_err(|err| match err {
-                StartError::ShuttingDown => err.to_string(),
-                StartError::Invalid(err) => err.to_string(),
-            })
-        });
+        .and_then(|workflow| tasks.start(workflow, input).map_err(|err| err.to_string()));
     async_stream::stream! {
         let task = match started {
             Ok(task) => task,
@@ -76,7 +71,7 @@ pub fn run(
                 Follow::Piece(text) => {
                     if first {
                         first = false;
-                        let after_ms = task.record().first_chunk_ms.unwrap_or_default();
+                        let after_ms = task.timings().0.unwrap_or_default();
                         yield line(&RunMessage::FirstToken { after_ms });
                     }
                     yield line(&RunMessage::Piece { text });
@@ -88,7 +83,7 @@ pub fn run(
                         status: status.as_str().into(),
                         error,
                         output,
-                        duration_ms: task.record().duration_ms,
+                        duration_ms: task.timings().1,
                     });
                 }
             }

@@ -152,8 +152,8 @@ impl HttpClient {
                 message: redact(&upstream_message(&body), &self.secrets),
             });
         }
-        if media_type(response.headers().get(reqwest::header::CONTENT_TYPE)) == "text/event-stream"
-        {
+        let media_type = media_type(response.headers().get(reqwest::header::CONTENT_TYPE));
+        if media_type == "text/event-stream" {
             let stream = self.event_stream(
                 response,
                 Arc::clone(action),
@@ -163,8 +163,7 @@ impl HttpClient {
             );
             return Ok(Output::Stream(stream));
         }
-        let is_json =
-            media_type(response.headers().get(reqwest::header::CONTENT_TYPE)) == "application/json";
+        let is_json = media_type == "application/json";
         let body = within(deadline, action.timeout, response.text())
             .await?
             .map_err(|err| self.transport(&err))?;

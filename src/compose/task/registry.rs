@@ -186,7 +186,10 @@ async fn drive(
     task.update(|state, _| state.status = Status::Processing);
     let context = json!({ "task_id": task.id });
     let run = async {
-        match engine.run(&workflow, task.input.clone(), context).await? {
+        match engine
+            .run_checked(&workflow, task.input.clone(), context)
+            .await?
+        {
             RunOutput::Value(value) => Ok::<_, RunError>(Some(value)),
             RunOutput::Stream(mut pieces) => {
                 task.update(|state, _| {

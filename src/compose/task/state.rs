@@ -169,6 +169,12 @@ impl Task {
         }
     }
 
+    /// Milliseconds from the start to the first piece, and to the end, once known.
+    pub fn timings(&self) -> (Option<i64>, Option<i64>) {
+        let state = self.state.lock().unwrap();
+        (state.first_chunk_ms, state.duration_ms)
+    }
+
     /// The history record of the task as it stands.
     pub fn record(&self) -> RunRecord {
         let state = self.state.lock().unwrap();

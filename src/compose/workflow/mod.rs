@@ -33,6 +33,17 @@ impl Engine {
         context: Value,
     ) -> Result<RunOutput, RunError> {
         super::schema::validate_input(&workflow.input_schema, &input)?;
+        self.run_checked(workflow, input, context).await
+    }
+
+    /// [`Engine::run`] for an input already checked against the schema (the task registry
+    /// checks it before it accepts a run, to answer 400 at once).
+    pub async fn run_checked(
+        &self,
+        workflow: &WorkflowPlan,
+        input: Value,
+        context: Value,
+    ) -> Result<RunOutput, RunError> {
         let mut jobs = Map::new();
         let mut done: HashSet<&str> = HashSet::new();
         let mut pending: Vec<&JobPlan> = workflow.jobs.iter().collect();

@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::{lax_bool, ApiState};
-use crate::compose::task::{CancelError, Status, TaskView};
+use std::sync::Arc;
+
+use crate::compose::task::{CancelError, Status, Task, TaskView};
 use crate::server::sse;
 
 /// What the caller asked to receive.
@@ -30,10 +32,7 @@ pub async fn get(
     Path(id): Path<String>,
     Query(query): Query<TaskQuery>,
 ) -> Result<Response, ApiError> {
-    let task = state
-        .tasks
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("Task not found."))?;
+    let task = find(&state, &id)?;
     let view = task.view();
     if !query.output_only.unwrap_or(false) {
         return Ok(Json(view).into_response());
@@ -46,10 +45,7 @@ pub async fn stream(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let task = state
-        .tasks
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("Task not found."))?;
+    let task = find(&state, &id)?;
     if task.first_output().await {
         return Ok(sse::response(task, 0, false));
     }
@@ -87,6 +83,14 @@ pub async fn cancel(
             Err(ApiError::new(StatusCode::CONFLICT, err.to_string()))
         }
     }
+}
+
+/// A task by id, or the original's 404.
+fn find(state: &ApiState, id: &str) -> Result<Arc<Task>, ApiError> {
+    state
+        .tasks
+        .get(id)
+        .ok_or_else(|| ApiError::not_found("Task not found."))
 }
 
 /// The answer for a task that has ended, or is still running, as the original gives it.
