@@ -1,13 +1,28 @@
 # model-compose: build, run and test. `make run` and `make test` install what is missing first.
+#
+# Nothing is built twice. The site (WASM, JS, CSS: cargo-leptos) is rebuilt only when a file it
+# is made from changed: cargo writes, beside each WASM it builds, the list of source files it
+# read (a `.d` file in make's own syntax), and make compares their times with the site's. The
+# server, which embeds the site, is built by plain cargo with the same flags as clippy and the
+# tests, so that each of them finds the others' work done.
 SHELL := /bin/bash
 TOOLS_DIR := $(CURDIR)/.tools
 export PATH := $(TOOLS_DIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
-# cargo-leptos builds debug with this flag; cargo test and clippy must match it, or every
-# dependency is compiled a second time.
+# cargo-leptos builds debug code with this flag; every other debug build must match it, or
+# every dependency is compiled a second time.
 DEBUG_RUSTFLAGS := --cfg erase_components
 SEED := examples/openai-chat-completions-stream
 DEBUG_BIN := $(CURDIR)/target/debug/model-compose
 RELEASE_BIN := $(CURDIR)/target/release/model-compose
+DEBUG_SITE := target/site/debug/pkg/model-compose.wasm
+RELEASE_SITE := target/site/release/pkg/model-compose.wasm
+FRONT := target/front/wasm32-unknown-unknown
+
+# What every site is made from besides Rust sources, and the Rust sources cargo says the WASM
+# of each kind was built from (none before the first build: then the site is missing anyway).
+SITE_INPUTS := Cargo.toml Cargo.lock $(wildcard crates/*/Cargo.toml) .cargo/config.toml \
+	style/main.css $(wildcard public/*)
+sources_of = $(wildcard $(if $(wildcard $(1)),$(shell sed -e 's/^[^:]*://' $(1))))
 
 .PHONY: setup build release run test lint unit e2e test-release bench install clean
 
@@ -15,16 +30,21 @@ RELEASE_BIN := $(CURDIR)/target/release/model-compose
 setup:
 	@bash scripts/setup.sh
 
-# The site (WASM, JS, CSS) is built before the server, which embeds it.
-## build: debug build of the site and the server
-build: setup
-	cargo leptos build --frontend-only
-	cargo leptos build --server-only
+$(DEBUG_SITE): $(SITE_INPUTS) $(call sources_of,$(FRONT)/debug/model_compose.d) | setup
+	LEPTOS_SITE_ROOT=target/site/debug cargo leptos build --frontend-only
+
+$(RELEASE_SITE): $(SITE_INPUTS) $(call sources_of,$(FRONT)/wasm-release/model_compose.d) | setup
+	LEPTOS_SITE_ROOT=target/site/release cargo leptos build --release --frontend-only
+
+## build: debug build of the site, then of the server that embeds it (and of the tests:
+## building them with it puts every dependency in the same feature set, so that `cargo test`
+## and clippy reuse the server's build instead of compiling it again)
+build: $(DEBUG_SITE) | setup
+	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo build --locked --workspace --all-targets
 
 ## release: optimised build of the site and the server (target/release/model-compose)
-release: setup
-	cargo leptos build --release --frontend-only
-	cargo leptos build --release --server-only
+release: $(RELEASE_SITE) | setup
+	cargo build --locked --release --bin model-compose
 
 ## run: release build, then `model-compose up` in the seed example's directory
 run: release
@@ -37,16 +57,16 @@ install: release
 ## test: every test: formatting, lints, unit and integration tests, then Playwright end to end
 test: build lint unit e2e
 
-lint:
+lint: $(DEBUG_SITE) | setup
 	cargo fmt --all -- --check
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo clippy --all-targets --features ssr -- -D warnings
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo clippy --lib --target wasm32-unknown-unknown \
-		--no-default-features --features hydrate -- -D warnings
+	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo clippy --locked --workspace --all-targets -- -D warnings
+	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo clippy --locked -p model-compose --lib \
+		--target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
-unit:
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo test --features ssr
+unit: build
+	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo test --locked --workspace
 
-e2e:
+e2e: build
 	cd end2end && MODEL_COMPOSE_BIN=$(DEBUG_BIN) npx playwright test
 
 ## test-release: the Playwright suite against the release binary (embedded, optimised site)
@@ -55,7 +75,7 @@ test-release: release
 
 ## bench: release build, then the load benchmark (server vs the upstream alone, side by side)
 bench: release
-	cargo bench --bench load -- $(RELEASE_BIN)
+	cargo bench --locked --bench load -- $(RELEASE_BIN)
 
 clean:
 	cargo clean

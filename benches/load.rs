@@ -5,21 +5,18 @@
 //!
 //! Usage: `cargo bench --bench load -- [SERVER_BINARY]` (default `target/release/model-compose`).
 
-#[allow(dead_code)]
-#[path = "../tests/support/mock_upstream.rs"]
-mod mock_upstream;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write as _;
+use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use mock_upstream::{Behavior, MockUpstream};
+use testkit::mock_upstream::{Behavior, MockUpstream};
 
 const TOKENS: usize = 500;
 const PHASE_LIMIT: Duration = Duration::from_secs(60);
-const SEED: &str = include_str!("../examples/openai-chat-completions-stream/model-compose.yml");
 const RUN_BODY: &str =
     r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
 
@@ -151,36 +148,47 @@ fn memory_mib(pid: u32, field: &str) -> f64 {
     kib / 1024.0
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the server on the seed config; returns it and the time until `/api/health` was 200.
+/// Starts the server on the seed config (ports picked by the system); returns it, its API
+/// base URL and the time until it reported its addresses and `/api/health` answered 200.
 async fn start_server(binary: &Path, dir: &Path, upstream: &str) -> (Child, String, Duration) {
-    let (api, ui) = (free_port(), free_port());
-    let config = SEED
-        .replace("https://api.openai.com/v1", upstream)
-        .replace("    port: 8080", &format!("    port: {api}"))
-        .replace("    port: 8081", &format!("    port: {ui}"));
-    std::fs::write(dir.join("model-compose.yml"), config).unwrap();
+    std::fs::write(
+        dir.join("model-compose.yml"),
+        testkit::seed_on_any_port(upstream),
+    )
+    .unwrap();
     std::fs::write(dir.join(".env"), "OPENAI_API_KEY=sk-bench\n").unwrap();
-    let base = format!("http://127.0.0.1:{api}/api");
-    let health = format!("{base}/health");
-    let client = reqwest::Client::new();
     let started = Instant::now();
     // The caller stops and waits for the server; clippy cannot see past the return.
     #[allow(clippy::zombie_processes)]
     let mut child = Command::new(binary)
         .arg("up")
         .current_dir(dir)
-        .stdout(Stdio::null())
+        .env_clear()
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let base = tokio::task::spawn_blocking(move || {
+        let mut api = None;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.strip_prefix("API on ") {
+                api = Some(url.to_string());
+            }
+            if line.starts_with("model-compose is ready") {
+                break;
+            }
+        }
+        api
+    })
+    .await
+    .unwrap()
+    .expect("the server reported its API address");
+    let health = format!("{base}/health");
+    let client = reqwest::Client::new();
     loop {
         if let Ok(response) = client.get(&health).send().await {
             if response.status() == 200 {
@@ -242,9 +250,8 @@ async fn main() {
     let openai_body: &'static str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":0.7,"stream":true}"#;
     let floor_url = format!("{}/chat/completions", mock.base_url);
 
-    let dir = std::env::temp_dir().join(format!("mc-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (mut child, api, healthy) = start_server(&binary, &dir, &mock.base_url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, api, healthy) = start_server(&binary, dir.path(), &mock.base_url).await;
     let pid = child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = memory_mib(pid, "VmRSS:");
@@ -262,7 +269,6 @@ async fn main() {
         .args(["-TERM", &pid.to_string()])
         .status();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("\nmodel-compose load benchmark: {TOKENS} tokens per reply, mock upstream without delay, {cpus} CPUs");
@@ -301,8 +307,8 @@ async fn main() {
             ms(percentile(&s.ttfe, 0.99).saturating_sub(percentile(&f.ttfe, 0.99)))
         );
     }
-    let wasm = std::fs::read("target/site/pkg/model-compose.wasm").unwrap_or_default();
-    let css = std::fs::read("target/site/pkg/model-compose.css").unwrap_or_default();
+    let wasm = std::fs::read("target/site/release/pkg/model-compose.wasm").unwrap_or_default();
+    let css = std::fs::read("target/site/release/pkg/model-compose.css").unwrap_or_default();
     println!(
         "\nserver: healthy {} ms after start; RSS idle {idle:.1} MiB, peak {peak:.1} MiB",
         ms(healthy)

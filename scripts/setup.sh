@@ -35,8 +35,14 @@ fi
 if [ "$(cargo leptos --version 2>/dev/null || true)" = "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
   skip "cargo-leptos $CARGO_LEPTOS_VERSION: installed"
 else
-  step "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes, once per machine)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+  step "installing cargo-leptos $CARGO_LEPTOS_VERSION (a few minutes, once per machine)"
+  # cargo-leptos only orchestrates the build, so its speed hardly matters; its own release
+  # profile (fat LTO, one codegen unit) made this install take ~13 minutes. Build it without
+  # optimisation, LTO or debug info instead.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=off \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_INCREMENTAL=false \
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
 fi
 
 WBG_VERSION="$(wasm_bindgen_version)"

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::{StreamingText, TextStream};
 use serde::{Deserialize, Serialize};
 
+pub use compose::record::RunRecord;
+
 /// A workflow as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowInfo {
@@ -44,43 +46,6 @@ pub struct InputField {
     pub default: Option<serde_json::Value>,
     pub required: bool,
     pub description: Option<String>,
-}
-
-/// One run as the history keeps it (the store, the REST API and the UI share this shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub task_id: String,
-    pub workflow_id: String,
-    pub input: serde_json::Value,
-    /// The output as text: streamed text joined, other values as JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Milliseconds since the Unix epoch.
-    pub started_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_chunk_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
-}
-
-impl RunRecord {
-    /// The first line of the first text input (the prompt).
-    pub fn title(&self) -> String {
-        let text = self
-            .input
-            .as_object()
-            .and_then(|map| map.values().find_map(|v| v.as_str()))
-            .unwrap_or("(no prompt)");
-        text.lines().next().unwrap_or("").chars().take(80).collect()
-    }
-
-    /// The temperature the run used, if it had one.
-    pub fn temperature(&self) -> Option<f64> {
-        self.input.get("temperature").and_then(|t| t.as_f64())
-    }
 }
 
 /// One line of the run stream (newline-delimited JSON).
@@ -145,6 +110,6 @@ pub async fn delete_run(task_id: String) -> Result<(), ServerFnError> {
 }
 
 #[cfg(feature = "ssr")]
-fn registry() -> Result<std::sync::Arc<crate::compose::task::TaskRegistry>, ServerFnError> {
+fn registry() -> Result<std::sync::Arc<compose::task::TaskRegistry>, ServerFnError> {
     use_context().ok_or_else(|| ServerFnError::new("the task registry is not available"))
 }

@@ -2,7 +2,8 @@
 //! REST API with Server-Sent Events and a Leptos web UI, all from one binary.
 //!
 //! The crate is built twice by cargo-leptos: with `ssr` (the `model-compose` binary: CLI,
-//! compose engine, servers) and with `hydrate` (the WASM that makes the UI interactive).
+//! servers, history store, over the `compose` engine crate) and with `hydrate` (the WASM that
+//! makes the UI interactive).
 
 // Without `erase_components` (release builds), Leptos view types nest deeper than the default.
 #![recursion_limit = "256"]
@@ -12,8 +13,6 @@ pub mod app;
 
 #[cfg(feature = "ssr")]
 pub mod cli;
-#[cfg(feature = "ssr")]
-pub mod compose;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

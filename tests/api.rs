@@ -1,5 +1,6 @@
 //! The REST API of `model-compose up`, the real binary against the mock upstream: exact SSE
 //! bytes, JSON shapes, status codes, cancellation, disconnects and the run history.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
@@ -155,21 +156,20 @@ async fn cancel_stops_the_run_and_its_upstream_request() {
     )
     .await;
     let task_id = started["task_id"].as_str().unwrap().to_string();
-    while mock.open_streams() == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    support::eventually(Duration::from_secs(5), "the upstream request", || async {
+        mock.open_streams() > 0
+    })
+    .await;
     let cancel = format!("{}/tasks/{task_id}/cancel", server.api);
     let (status, task) = json_of(client().post(&cancel).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(task["status"], "cancelled");
-    let cancelled = Instant::now();
-    while mock.open_streams() > 0 {
-        assert!(
-            cancelled.elapsed() < Duration::from_millis(200),
-            "the upstream request is still open"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::eventually(
+        Duration::from_millis(200),
+        "the upstream request to close",
+        || async { mock.open_streams() == 0 },
+    )
+    .await;
     let (status, body) = json_of(client().post(&cancel).send().await.unwrap()).await;
     assert_eq!(status, 409);
     assert_eq!(
@@ -207,9 +207,9 @@ async fn bad_requests_get_a_clear_detail_and_send_nothing_upstream() {
             "input.temperature must be a number, got \"hot\"",
         ),
         (
-            r#"{"input":{"prompt":42}}"#,
+            r#"{"input":{"prompt":"Hi","temperature":"NaN"}}"#,
             400,
-            "input.prompt must be text, got 42",
+            "input.temperature must be a number, got \"NaN\"",
         ),
         (r#"{}"#, 400, "input.prompt is required"),
         (
@@ -351,14 +351,12 @@ async fn a_client_that_leaves_cancels_the_run_at_once() {
     let mut body = response.bytes_stream();
     assert_eq!(body.next().await.unwrap().unwrap(), "data: a\n\n");
     drop(body);
-    let left = Instant::now();
-    while mock.open_streams() > 0 {
-        assert!(
-            left.elapsed() < Duration::from_millis(200),
-            "the upstream is still being read"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::eventually(
+        Duration::from_millis(200),
+        "the upstream request to close",
+        || async { mock.open_streams() == 0 },
+    )
+    .await;
     assert!(mock.finished_at().is_none());
     let (_, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
     assert_eq!(task["status"], "cancelled");
@@ -526,51 +524,69 @@ async fn down_stops_a_server_started_in_the_same_directory() {
     let mock = seed_mock();
     let dir = Workdir::seed(&mock.base_url);
     let mut server = Server::start(&dir, &mock.base_url);
-    let output = dir.run(&["down"]);
+    let output = support::run(&dir, &["down"]);
     assert_eq!(output.status.code(), Some(0));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "still running after down");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::eventually(Duration::from_secs(5), "the server to exit", || {
+        let exited = server.child.try_wait().unwrap().is_some();
+        async move { exited }
+    })
+    .await;
     assert!(server.child.wait().unwrap().success());
     assert!(!dir.path.join(".stop").exists());
 }
 
 #[tokio::test]
-async fn up_detached_runs_in_the_background_until_down() {
+async fn up_detached_reports_where_it_serves_and_runs_until_down() {
     let mock = seed_mock();
     let dir = Workdir::seed(&mock.base_url);
-    let port = support::free_port();
-    let config = support::seed_for(&mock.base_url)
-        .replace("    port: 8080", &format!("    port: {port}"))
-        .replace(
-            "    port: 8081",
-            &format!("    port: {}", support::free_port()),
-        );
-    dir.write("model-compose.yml", &config);
-    let output = dir.run(&["up", "-d"]);
-    assert_eq!(output.status.code(), Some(0));
-    assert!(support::stdout(&output).contains("running in the background"));
-    let health = format!("http://127.0.0.1:{port}/api/health");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while reqwest::get(&health).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the detached server never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(dir.run(&["down"]).status.code(), Some(0));
-    while reqwest::get(&health).await.is_ok() {
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(5),
-            "still serving after down"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    dir.write(
+        "model-compose.yml",
+        &testkit::seed_on_any_port(&mock.base_url),
+    );
+    let output = support::run(&dir, &["up", "-d"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&output)
+    );
+    let printed = support::stdout(&output);
+    assert!(printed.contains("in the background (pid "), "{printed}");
+    let (api, _) = support::served_addresses(&printed).expect("the addresses");
+    let health = format!("{api}/health");
+    assert_eq!(reqwest::get(&health).await.unwrap().status(), 200);
+
+    assert_eq!(support::run(&dir, &["down"]).status.code(), Some(0));
+    support::eventually(Duration::from_secs(10), "the server to stop", || async {
+        reqwest::get(&health).await.is_err()
+    })
+    .await;
     // Stopped cleanly: the history is closed, with no write-ahead log left behind.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(dir.path.join(".model-compose-history.db").exists());
-    assert!(!dir.path.join(".model-compose-history.db-wal").exists());
+    let history = dir.path.join(".model-compose-history.db");
+    let wal = dir.path.join(".model-compose-history.db-wal");
+    support::eventually(Duration::from_secs(5), "the history to close", || {
+        let closed = history.exists() && !wal.exists();
+        async move { closed }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn up_detached_reports_a_server_that_cannot_start() {
+    let dir = Workdir::seed("http://127.0.0.1:9/v1");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    dir.write(
+        "model-compose.yml",
+        &testkit::seed_for("http://127.0.0.1:9/v1")
+            .replace("    port: 8080", &format!("    port: {port}"))
+            .replace("    port: 8081", "    port: 0"),
+    );
+    let output = support::run(&dir, &["up", "-d"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = support::stderr(&output);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }

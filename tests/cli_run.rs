@@ -1,5 +1,6 @@
 //! `model-compose run` and `validate`, the real binary against the mock upstream: exact bytes
 //! printed, exit codes, streaming, and the request the upstream receives.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
@@ -18,7 +19,7 @@ const PROMPT: &str =
 fn the_seed_prints_the_tokens_inline_and_sends_what_the_config_implies() {
     let mock = MockUpstream::start(Behavior::tokens(&["Hello", " world", "!\nNew", " line"]));
     let dir = Workdir::seed(&mock.base_url);
-    let output = dir.run(&["run", "--input", r#"{"prompt": "Hi"}"#]);
+    let output = support::run(&dir, &["run", "--input", r#"{"prompt": "Hi"}"#]);
     assert_eq!(stderr(&output), "");
     assert_eq!(stdout(&output), "Hello world!\nNew line\n");
     assert_eq!(output.status.code(), Some(0));
@@ -40,7 +41,7 @@ fn the_readme_command_works_verbatim_and_passes_the_temperature() {
     let mock = MockUpstream::start(Behavior::tokens(&["ML", " is", " learning."]));
     let dir = Workdir::seed(&mock.base_url);
     let input = "{\n    \"prompt\": \"Explain machine learning in simple terms\",\n    \"temperature\": 0.2\n  }";
-    let output = dir.run(&["run", "--input", input]);
+    let output = support::run(&dir, &["run", "--input", input]);
     assert_eq!(stdout(&output), "ML is learning.\n");
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(mock.requests()[0].body["temperature"], json!(0.2));
@@ -57,8 +58,7 @@ fn the_first_token_is_printed_before_the_upstream_has_finished() {
             .delay(Duration::from_millis(250)),
     );
     let dir = Workdir::seed(&mock.base_url);
-    let mut child = dir
-        .command(&["run", "--input", PROMPT])
+    let mut child = support::command(&dir, &["run", "--input", PROMPT])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -84,7 +84,7 @@ fn an_upstream_error_is_reported_with_its_status_and_message() {
     let body = r#"{"error": {"message": "Incorrect API key provided: sk-test-**cdef", "type": "invalid_request_error"}}"#;
     let mock = MockUpstream::start(Behavior::error(401, body));
     let dir = Workdir::seed(&mock.base_url);
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert_eq!(stdout(&output), "");
     assert_eq!(
         stderr(&output),
@@ -93,7 +93,7 @@ fn an_upstream_error_is_reported_with_its_status_and_message() {
     assert_eq!(output.status.code(), Some(1));
 
     mock.set(Behavior::error(500, "internal trouble"));
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert_eq!(
         stderr(&output),
         "error: upstream returned 500: internal trouble\n"
@@ -106,7 +106,7 @@ fn an_upstream_error_never_shows_the_api_key() {
     let echo = format!(r#"{{"error": {{"message": "bad key {TEST_KEY}"}}}}"#);
     let mock = MockUpstream::start(Behavior::error(401, &echo));
     let dir = Workdir::seed(&mock.base_url);
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert_eq!(
         stderr(&output),
         "error: upstream returned 401: bad key [redacted]\n"
@@ -118,7 +118,7 @@ fn a_stream_cut_off_midway_prints_what_came_then_fails() {
     let mock =
         MockUpstream::start(Behavior::tokens(&["partial", " answer", " never"]).cut_after(2));
     let dir = Workdir::seed(&mock.base_url);
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert_eq!(stdout(&output), "partial answer\n");
     assert!(
         stderr(&output).starts_with("error: upstream stream failed: "),
@@ -138,7 +138,7 @@ fn a_stalled_upstream_ends_at_the_action_timeout() {
     );
     dir.write("model-compose.yml", &config);
     let started = Instant::now();
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert_eq!(
         stderr(&output),
         "error: upstream did not finish within 1 s\n"
@@ -162,8 +162,8 @@ fn inputs_are_checked_before_anything_is_sent() {
             "error: input.temperature must be a number, got \"hot\"\n",
         ),
         (
-            r#"{"prompt": 42}"#,
-            "error: input.prompt must be text, got 42\n",
+            r#"{"prompt": "Hi", "temperature": "NaN"}"#,
+            "error: input.temperature must be a number, got \"NaN\"\n",
         ),
         (
             r#"["Hi"]"#,
@@ -171,7 +171,7 @@ fn inputs_are_checked_before_anything_is_sent() {
         ),
     ];
     for (input, message) in cases {
-        let output = dir.run(&["run", "--input", input]);
+        let output = support::run(&dir, &["run", "--input", input]);
         assert_eq!(stderr(&output), message, "input {input}");
         assert_eq!(output.status.code(), Some(1), "input {input}");
     }
@@ -182,7 +182,7 @@ fn inputs_are_checked_before_anything_is_sent() {
 fn usage_and_config_errors_exit_2() {
     let mock = MockUpstream::start(Behavior::tokens(&["never"]));
     let dir = Workdir::seed(&mock.base_url);
-    let output = dir.run(&["run", "--input", "{not json"]);
+    let output = support::run(&dir, &["run", "--input", "{not json"]);
     assert!(
         stderr(&output).starts_with("error: --input is not valid JSON: "),
         "{}",
@@ -190,7 +190,7 @@ fn usage_and_config_errors_exit_2() {
     );
     assert_eq!(output.status.code(), Some(2));
 
-    let output = dir.run(&["run", "nope", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "nope", "--input", PROMPT]);
     assert_eq!(
         stderr(&output),
         "error: workflow not found: nope (workflows: __workflow__)\n"
@@ -198,7 +198,7 @@ fn usage_and_config_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
 
     std::fs::remove_file(dir.path.join(".env")).unwrap();
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert!(
         stderr(&output).ends_with(
             "model-compose.yml:24:29: environment variable 'OPENAI_API_KEY' is not set and no default value provided\n"
@@ -212,7 +212,7 @@ fn usage_and_config_errors_exit_2() {
         "model-compose.yml",
         "workflow:\n  job:\n    input: x\n   output: y\n",
     );
-    let output = dir.run(&["run"]);
+    let output = support::run(&dir, &["run"]);
     assert!(
         stderr(&output).contains("model-compose.yml:4:4: did not find expected key"),
         "{}",
@@ -221,7 +221,7 @@ fn usage_and_config_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
 
     let empty = Workdir::empty();
-    let output = empty.run(&["run"]);
+    let output = support::run(&empty, &["run"]);
     assert!(
         stderr(&output).starts_with("error: model-compose.yml or model-compose.yaml not found in ")
     );
@@ -234,15 +234,18 @@ fn input_from_a_file_env_overrides_and_output_to_a_file() {
     let mock = MockUpstream::start(Behavior::tokens(&["saved", " text"]));
     let dir = Workdir::seed(&mock.base_url);
     dir.write("input.json", r#"{"prompt": "from a file"}"#);
-    let output = dir.run(&[
-        "run",
-        "--input",
-        "@input.json",
-        "-o",
-        "answer.txt",
-        "-e",
-        "OPENAI_API_KEY=sk-from-flag",
-    ]);
+    let output = support::run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            "@input.json",
+            "-o",
+            "answer.txt",
+            "-e",
+            "OPENAI_API_KEY=sk-from-flag",
+        ],
+    );
     assert_eq!(stdout(&output), "saved text\n");
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(
@@ -263,7 +266,7 @@ fn non_stream_outputs_print_as_pretty_json() {
         "    output:\n      answer: ${output as text}\n      model: gpt-4o",
     );
     dir.write("model-compose.yml", &config);
-    let output = dir.run(&["run", "--input", PROMPT]);
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
     assert_eq!(
         stdout(&output),
         "{\n  \"answer\": \"ab\",\n  \"model\": \"gpt-4o\"\n}\n"
@@ -275,7 +278,7 @@ fn non_stream_outputs_print_as_pretty_json() {
 fn validate_reports_the_seed() {
     let mock = MockUpstream::start(Behavior::tokens(&[]));
     let dir = Workdir::seed(&mock.base_url);
-    let output = dir.run(&["validate"]);
+    let output = support::run(&dir, &["validate"]);
     assert_eq!(
         stdout(&output),
         "✅ Configuration is valid (controller: http-server, 1 component(s), 1 workflow(s))\n"
@@ -286,7 +289,7 @@ fn validate_reports_the_seed() {
         "model-compose.yml",
         &support::seed_for(&mock.base_url).replace("  job:\n", "  job:\n    component: nope\n"),
     );
-    let output = dir.run(&["validate"]);
+    let output = support::run(&dir, &["validate"]);
     assert_eq!(
         stderr(&output),
         format!(

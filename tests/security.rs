@@ -1,7 +1,10 @@
 //! The API key never leaves the server: not in responses, logs, the history or the pages the
 //! browser gets, even when the upstream echoes it. And CORS behaves as configured.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+
+use std::time::Duration;
 
 use serde_json::json;
 use support::mock_upstream::{Behavior, MockUpstream};
@@ -44,7 +47,11 @@ async fn the_api_key_is_never_shown() {
         .await;
         let task: serde_json::Value = serde_json::from_str(&waited.text().await.unwrap()).unwrap();
         let task_url = format!("{}/tasks/{}", server.api, task["task_id"].as_str().unwrap());
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        support::eventually(Duration::from_secs(5), "the task to fail", || {
+            let task = get(task_url.clone());
+            async move { task.await.contains("\"status\":\"failed\"") }
+        })
+        .await;
         keep("task", get(task_url.clone()).await);
     }
     keep(
@@ -85,9 +92,18 @@ async fn the_api_key_is_never_shown() {
     let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
     assert!(!log.is_empty(), "the server logs at trace level");
     assert!(!log.contains(TEST_KEY), "the key is in the log:\n{log}");
-    let history = std::fs::read(dir.path.join(".model-compose-history.db")).unwrap();
+    // New rows sit in the write-ahead log until a checkpoint: read both files.
+    let mut history = Vec::new();
+    for file in [".model-compose-history.db", ".model-compose-history.db-wal"] {
+        history.extend(std::fs::read(dir.path.join(file)).unwrap_or_default());
+    }
+    let history = String::from_utf8_lossy(&history);
     assert!(
-        !String::from_utf8_lossy(&history).contains(TEST_KEY),
+        history.contains("Incorrect API key provided: [redacted]"),
+        "the runs are in the history files"
+    );
+    assert!(
+        !history.contains(TEST_KEY),
         "the key is in the history file"
     );
 }

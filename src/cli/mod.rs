@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::compose::config;
+use compose::config;
 
 /// Exit status for usage and configuration errors (clap uses the same).
 pub const EXIT_USAGE: u8 = 2;
@@ -67,11 +67,8 @@ pub struct EnvArgs {
 }
 
 impl EnvArgs {
-    fn sources(&self) -> config::EnvSources {
-        config::EnvSources {
-            env_files: self.env_files.clone(),
-            overrides: self.env.clone(),
-        }
+    fn sources(&self) -> config::Sources {
+        config::Sources::of_this_process(self.env_files.clone(), self.env.clone())
     }
 }
 
@@ -135,10 +132,13 @@ fn init_tracing(verbose: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MODEL_COMPOSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A log nobody reads any more (`up -d` after its parent left) is no reason to stop.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .log_internal_errors(false)
         .init();
 }
 
@@ -154,8 +154,9 @@ fn with_config(
     }
 }
 
-/// Prints `error: <message>` on stderr and returns `code`.
+/// Prints `error: <message>` on stderr (if anyone still reads it) and returns `code`.
 fn fail(code: u8, err: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("error: {err}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "error: {err}");
     ExitCode::from(code)
 }

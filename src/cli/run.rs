@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::compose::config::Config;
-use crate::compose::{Engine, RunError, RunOutput};
+use compose::config::Config;
+use compose::workflow::{Access, RunRequest};
+use compose::{Engine, RunError, RunOutput};
 
 use super::{fail, RunArgs, EXIT_FAILURE, EXIT_USAGE};
 
@@ -26,15 +27,16 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
         Ok(engine) => engine,
         Err(message) => return fail(EXIT_USAGE, &message),
     };
-    let workflow = match engine.workflow(args.workflow.as_deref()) {
-        Ok(workflow) => workflow,
-        Err(err) => {
+    let request = match engine.request(args.workflow.as_deref(), input, Access::All) {
+        Ok(request) => request,
+        Err(err @ RunError::WorkflowNotFound(_)) => {
             let known: Vec<&str> = engine.workflows().iter().map(|w| w.id.as_str()).collect();
             return fail(
                 EXIT_USAGE,
                 &format!("{err} (workflows: {})", known.join(", ")),
             );
         }
+        Err(err) => return fail(EXIT_FAILURE, &err),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -43,7 +45,7 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
     let context = serde_json::json!({ "task_id": ulid::Ulid::new().to_string() });
     let outcome = runtime.block_on(async {
         tokio::select! {
-            outcome = execute(&engine, &workflow, input, context, args.output.as_deref()) => Some(outcome),
+            outcome = execute(&engine, &request, context, args.output.as_deref()) => Some(outcome),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -78,12 +80,11 @@ enum Failure {
 
 async fn execute(
     engine: &Engine,
-    workflow: &crate::compose::WorkflowPlan,
-    input: Value,
+    request: &RunRequest,
     context: Value,
     output_file: Option<&Path>,
 ) -> Result<(), Failure> {
-    let output = engine.run(workflow, input, context).await?;
+    let output = engine.run(request, context).await?;
     let mut stdout = std::io::stdout().lock();
     let text = match output {
         RunOutput::Stream(mut pieces) => {

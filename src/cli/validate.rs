@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use crate::compose::config::{self, ConfigError, EnvSources};
-use crate::compose::Engine;
+use compose::config::{self, ConfigError, Sources};
+use compose::Engine;
 
 use super::EXIT_FAILURE;
 
 /// Prints `✅ Configuration is valid (...)` and exits 0, or the problem and exits 1.
-pub fn run(files: &[std::path::PathBuf], env: &EnvSources) -> ExitCode {
+pub fn run(files: &[std::path::PathBuf], env: &Sources) -> ExitCode {
     let config = match config::load(files, env) {
         Ok(config) => config,
         Err(ConfigError::Semantic { path, message }) => {

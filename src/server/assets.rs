@@ -5,8 +5,10 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::Embed;
 
+/// The site of the same kind as this build (see `build.rs`).
 #[derive(Embed)]
-#[folder = "target/site/"]
+#[cfg_attr(debug_assertions, folder = "target/site/debug/")]
+#[cfg_attr(not(debug_assertions), folder = "target/site/release/")]
 struct Site;
 
 /// Serves an embedded file by its URL path, or 404.

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::compose::config::Config;
-use crate::compose::task::TaskRegistry;
-use crate::compose::Engine;
 use crate::store::{RunStore, SqliteStore, StoreError};
+use compose::config::Config;
+use compose::task::TaskRegistry;
+use compose::Engine;
 
 /// The history file used when the config names none, beside the config.
 pub const DEFAULT_HISTORY_FILE: &str = ".model-compose-history.db";
@@ -38,11 +38,21 @@ pub enum ServeError {
     Io(#[from] io::Error),
 }
 
-/// Serves everything the config asks for until `shutdown` resolves; then lets running tasks
-/// finish (up to `controller.shutdown_timeout`), cancels the rest, and returns.
+/// Where the servers listen, once they do (with the ports the system picked for `port: 0`).
+#[derive(Debug, Clone, Default)]
+pub struct Listening {
+    /// The API's base URL, `base_path` included.
+    pub api: Option<String>,
+    pub webui: Option<String>,
+}
+
+/// Serves everything the config asks for; `on_ready` learns where, once every port is bound.
+/// When `shutdown` resolves, lets running tasks finish (up to `controller.shutdown_timeout`),
+/// cancels the rest, and returns.
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(&Listening),
 ) -> Result<(), ServeError> {
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&history_path(&config)).await?);
@@ -59,10 +69,11 @@ pub async fn serve(
     }
     let stop = CancellationToken::new();
     let mut servers = Vec::new();
+    let mut listening = Listening::default();
     if let Some(adapter) = adapter {
         let listener = bind(&adapter.host, adapter.port).await?;
         let base = adapter.base_path.clone().unwrap_or_default();
-        tracing::info!("API on http://{}{base}", listener.local_addr()?);
+        listening.api = Some(format!("http://{}{base}", listener.local_addr()?));
         let app = api::router(
             Arc::clone(&tasks),
             adapter.base_path.as_deref(),
@@ -72,13 +83,14 @@ pub async fn serve(
     }
     if let Some(webui) = webui {
         let listener = bind(&webui.host, webui.port).await?;
-        tracing::info!("web UI on http://{}", listener.local_addr()?);
+        listening.webui = Some(format!("http://{}", listener.local_addr()?));
         servers.push(tokio::spawn(run(
             listener,
             webui::router(Arc::clone(&tasks)),
             stop.clone(),
         )));
     }
+    on_ready(&listening);
 
     shutdown.await;
     tracing::info!("stopping: waiting for running tasks");

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
-use crate::compose::task::{Follow, Status, Task};
+use compose::task::{Follow, Status, Task};
 
 /// One piece of text as an SSE event.
 pub fn event(piece: &str) -> String {

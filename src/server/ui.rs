@@ -6,8 +6,8 @@ use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::api::{InputField, RunMessage, RunRecord, WorkflowInfo};
-use crate::compose::task::{Follow, TaskRegistry};
 use crate::server::sse::CancelOnDrop;
+use compose::task::{Follow, TaskRegistry};
 
 /// How many runs the history sidebar lists.
 const HISTORY_LIMIT: u32 = 200;
@@ -16,9 +16,7 @@ const HISTORY_LIMIT: u32 = 200;
 pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
     tasks
         .engine()
-        .workflows()
-        .iter()
-        .filter(|w| !w.private)
+        .public_workflows()
         .map(|w| WorkflowInfo {
             id: w.id.clone(),
             name: w.name.clone(),
@@ -38,7 +36,7 @@ pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
                     })
                 })
                 .collect(),
-            streams: w.output_schema.iter().any(|v| v.kind == "stream"),
+            streams: w.streams(),
         })
         .collect()
 }
@@ -50,10 +48,8 @@ pub fn run(
     input: Value,
 ) -> impl Stream<Item = String> + Send + 'static {
     let started = tasks
-        .engine()
-        .workflow(Some(workflow_id))
-        .map_err(|err| err.to_string())
-        .and_then(|workflow| tasks.start(workflow, input).map_err(|err| err.to_string()));
+        .start(Some(workflow_id), input)
+        .map_err(|err| err.to_string());
     async_stream::stream! {
         let task = match started {
             Ok(task) => task,

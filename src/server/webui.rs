@@ -8,7 +8,7 @@ use leptos::context::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::app::{shell, App};
-use crate::compose::task::TaskRegistry;
+use compose::task::TaskRegistry;
 
 use super::assets;
 

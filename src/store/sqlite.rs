@@ -1,4 +1,5 @@
-//! The SQLite run history (sqlx). One table; the file is created on first use.
+//! The SQLite run history (sqlx). The file is created on first use; its schema is the
+//! numbered migrations in `migrations/sqlite/`, applied when it is opened.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,18 +16,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
-    task_id TEXT PRIMARY KEY,
-    workflow_id TEXT NOT NULL,
-    input TEXT NOT NULL,
-    output TEXT,
-    status TEXT NOT NULL,
-    error TEXT,
-    started_at INTEGER NOT NULL,
-    first_chunk_ms INTEGER,
-    duration_ms INTEGER
-)";
-
 impl SqliteStore {
     /// Opens (or creates) the history at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
@@ -42,13 +31,16 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|err| StoreError(format!("cannot open {}: {err}", path.display())))?;
-        sqlx::query(SCHEMA).execute(&pool).await.map_err(error)?;
+        sqlx::migrate!("src/store/migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|err| StoreError(format!("cannot migrate {}: {err}", path.display())))?;
         Ok(Self { pool })
     }
 }
 
 fn error(err: impl std::fmt::Display) -> StoreError {
-    StoreError(err.to_string())
+    StoreError::from_display(err)
 }
 
 fn record(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
@@ -145,7 +137,8 @@ mod tests {
 
     #[tokio::test]
     async fn keeps_runs_across_reopening() {
-        let path = std::env::temp_dir().join(format!("mc-store-{}.db", ulid::Ulid::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
         {
             let store = SqliteStore::open(&path).await.unwrap();
             store.save(&run("a", 1)).await.unwrap();
@@ -166,6 +159,32 @@ mod tests {
         assert!(store.delete("b").await.unwrap());
         assert!(!store.delete("b").await.unwrap());
         assert_eq!(store.get("b").await.unwrap(), None);
-        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn a_history_written_before_migrations_is_kept_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = SqlitePool::connect(&url).await.unwrap();
+        let old_schema = "CREATE TABLE IF NOT EXISTS runs (task_id TEXT PRIMARY KEY, \
+            workflow_id TEXT NOT NULL, input TEXT NOT NULL, output TEXT, status TEXT NOT NULL, \
+            error TEXT, started_at INTEGER NOT NULL, first_chunk_ms INTEGER, duration_ms INTEGER)";
+        sqlx::query(old_schema).execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO runs (task_id, workflow_id, input, status, started_at) VALUES ('old', 'w', '{}', 'completed', 1)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.get("old").await.unwrap().unwrap().status, "completed");
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        let migrations = sqlx::migrate!("src/store/migrations/sqlite")
+            .migrations
+            .len();
+        assert_eq!(applied as usize, migrations);
     }
 }

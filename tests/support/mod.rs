@@ -1,76 +1,29 @@
-//! Shared by the integration tests: a mock OpenAI-compatible upstream on 127.0.0.1, and
-//! helpers to run the real `model-compose` binary in a scratch directory.
-#![allow(dead_code)] // each test file uses its own part of this module
+//! Shared by the integration tests: the real `model-compose` binary, run in a scratch
+//! directory with an environment of the test's own (nothing of the developer's shell leaks in),
+//! and `up` on ports the system picks. Mock upstreams come from `testkit`.
+#![allow(dead_code, unused_imports)] // each test file uses its own part of this module
 
-pub mod mock_upstream;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
-/// The seed example's configuration, as shipped.
-pub const SEED: &str =
-    include_str!("../../examples/openai-chat-completions-stream/model-compose.yml");
-
-/// The API key the tests put in `.env`.
-pub const TEST_KEY: &str = "sk-test-0123456789abcdef";
-
-/// A scratch directory holding a config, removed when dropped.
-pub struct Workdir {
-    pub path: PathBuf,
-}
-
-impl Workdir {
-    /// A directory with the seed config pointed at `base_url` and a `.env` with the test key.
-    pub fn seed(base_url: &str) -> Self {
-        let dir = Self::empty();
-        dir.write("model-compose.yml", &seed_for(base_url));
-        dir.write(".env", &format!("OPENAI_API_KEY={TEST_KEY}\n"));
-        dir
-    }
-
-    pub fn empty() -> Self {
-        let path = std::env::temp_dir().join(format!("mc-it-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self { path }
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// `model-compose ARGS` run to completion in this directory.
-    pub fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(binary());
-        command
-            .args(args)
-            .current_dir(&self.path)
-            .env_remove("OPENAI_API_KEY");
-        command
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
+pub use testkit::{mock_upstream, seed_for, Workdir, TEST_KEY};
 
 /// The binary cargo built for these tests.
 pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_model-compose"))
 }
 
-/// The seed config with its OpenAI base URL replaced.
-pub fn seed_for(base_url: &str) -> String {
-    let seed = SEED.replace("https://api.openai.com/v1", base_url);
-    assert_ne!(seed, SEED, "the seed's base_url moved");
-    seed
+/// `model-compose ARGS` in `dir`, with an empty environment: only what the test sets.
+pub fn command(dir: &Workdir, args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command.args(args).current_dir(&dir.path).env_clear();
+    command
+}
+
+/// `model-compose ARGS` run to completion in `dir`.
+pub fn run(dir: &Workdir, args: &[&str]) -> Output {
+    command(dir, args).output().unwrap()
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -92,13 +45,32 @@ pub async fn post(server: &Server, body: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// A free TCP port on 127.0.0.1 (free a moment ago).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Waits until `condition` holds, checking every few milliseconds; fails the test with
+/// `what` once `within` has passed.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The addresses `up` reports once it is serving, read from its log: `(api, webui)`, as
+/// `http://127.0.0.1:PORT/api` and `http://127.0.0.1:PORT`.
+pub fn served_addresses(log: &str) -> Option<(String, String)> {
+    let find = |label: &str| {
+        log.lines().find_map(|line| {
+            line.split_once(label)
+                .map(|(_, url)| url.trim().to_string())
+        })
+    };
+    log.contains("model-compose is ready")
+        .then(|| Some((find("API on ")?, find("web UI on ")?)))
+        .flatten()
 }
 
 /// `model-compose up` running in a work directory; stopped with SIGTERM when dropped.
@@ -109,63 +81,38 @@ pub struct Server {
 }
 
 impl Server {
-    /// Rewrites the seed's ports to free ones, starts `up` in `dir` and waits for health.
+    /// `up` on the seed config pointed at `base_url`.
     pub fn start(dir: &Workdir, base_url: &str) -> Self {
         Self::start_with(dir, &seed_for(base_url))
     }
 
+    /// Writes `config` with its ports set to 0, starts `up` in `dir` (everything it logs, at
+    /// the most detailed level, goes to `server.log`) and waits until it reports its addresses.
     pub fn start_with(dir: &Workdir, config: &str) -> Self {
-        let (api_port, ui_port) = (free_port(), free_port());
-        let config = config
-            .replace("    port: 8080", &format!("    port: {api_port}"))
-            .replace("    port: 8081", &format!("    port: {ui_port}"));
-        dir.write("model-compose.yml", &config);
-        // Everything the server logs, at the most detailed level, goes to server.log.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.path.join("server.log"))
-            .unwrap();
-        let child = dir
-            .command(&["up"])
+        dir.write("model-compose.yml", &testkit::any_port(config));
+        let log_path = dir.path.join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = command(dir, &["up"])
             .env("MODEL_COMPOSE_LOG", "trace")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        let server = Self {
-            api: format!("http://127.0.0.1:{api_port}/api"),
-            webui: format!("http://127.0.0.1:{ui_port}"),
-            child,
-        };
-        server.wait_healthy();
-        server
-    }
-
-    fn wait_healthy(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let addr = self
-            .api
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
-        while std::time::Instant::now() < deadline {
-            if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
-                use std::io::{Read, Write};
-                let request = "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-                let mut answer = String::new();
-                if stream.write_all(request.as_bytes()).is_ok()
-                    && stream.read_to_string(&mut answer).is_ok()
-                    && answer.starts_with("HTTP/1.1 200")
-                {
-                    return;
-                }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some((api, webui)) = served_addresses(&log) {
+                return Self { api, webui, child };
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("model-compose up exited ({status}):\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "model-compose up did not report its addresses:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("model-compose up did not become healthy on {}", self.api);
     }
 
     pub fn pid(&self) -> u32 {
@@ -188,11 +135,16 @@ impl Server {
             .unwrap_or(0)
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.terminate();
         self.child.wait().unwrap()
     }
 }

@@ -1,10 +1,10 @@
 // Starts the real model-compose binary for a test: the binary is copied alone into a fresh
 // directory (so nothing beside it can help it serve the site) and run from another fresh
 // directory that holds only the test's model-compose.yml: the seed example, with its upstream
-// replaced by a mock and its ports by free ones.
+// replaced by a mock and its ports by 0. The server reports the ports the system picked; it
+// runs with an empty environment, so that nothing of the developer's shell changes a result.
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -14,19 +14,6 @@ const ROOT = join(__dirname, "..", "..", "..");
 export const BINARY = resolve(process.env.MODEL_COMPOSE_BIN ?? join(ROOT, "target", "debug", "model-compose"));
 
 const SEED = readFileSync(join(ROOT, "examples", "openai-chat-completions-stream", "model-compose.yml"), "utf8");
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.on("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => done(port));
-    });
-  });
-}
 
 export class ModelCompose {
   private output = "";
@@ -59,19 +46,20 @@ export class ModelCompose {
     return server;
   }
 
-  /** (Re)starts the process with fresh ports, keeping the directory and its history. */
+  /** (Re)starts the process on new ports, keeping the directory and its history. */
   async start(): Promise<void> {
-    const [apiPort, uiPort] = [await freePort(), await freePort()];
     const config = this.edit(SEED).replace("https://api.openai.com/v1", this.upstream)
-      .replace("    port: 8080", `    port: ${apiPort}`)
-      .replace("    port: 8081", `    port: ${uiPort}`);
+      .replace("    port: 8080", "    port: 0")
+      .replace("    port: 8081", "    port: 0");
     writeFileSync(join(this.workDir, "model-compose.yml"), config);
     this.output = "";
-    this.child = spawn(join(this.binDir, "model-compose"), ["up"], { cwd: this.workDir, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(join(this.binDir, "model-compose"), ["up"], {
+      cwd: this.workDir,
+      env: {},
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.child.stdout?.on("data", (chunk) => (this.output += chunk));
     this.child.stderr?.on("data", (chunk) => (this.output += chunk));
-    this.url = `http://127.0.0.1:${uiPort}`;
-    this.api = `http://127.0.0.1:${apiPort}/api`;
     await this.waitUntilServing();
   }
 
@@ -80,21 +68,23 @@ export class ModelCompose {
     return this.output;
   }
 
+  /** Waits for the addresses `up` prints once every port is bound, then for both to answer. */
   private async waitUntilServing(): Promise<void> {
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null) {
         throw new Error(`model-compose exited with ${this.child.exitCode}:\n${this.output}`);
       }
-      try {
-        const [ui, api] = await Promise.all([fetch(this.url + "/"), fetch(this.api + "/health")]);
-        if (ui.ok && api.ok) return;
-      } catch {
-        // not listening yet
+      const api = /^API on (\S+)$/m.exec(this.output);
+      const ui = /^web UI on (\S+)$/m.exec(this.output);
+      if (api && ui && this.output.includes("model-compose is ready")) {
+        [this.api, this.url] = [api[1], ui[1]];
+        const [uiPage, health] = await Promise.all([fetch(this.url + "/"), fetch(this.api + "/health")]);
+        if (uiPage.ok && health.ok) return;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 20));
     }
-    throw new Error(`model-compose did not serve ${this.url} within 15 s:\n${this.output}`);
+    throw new Error(`model-compose did not report its addresses within 15 s:\n${this.output}`);
   }
 
   /** Stops the process with SIGTERM; returns its exit code. */

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
-use crate::compose::task::TaskRegistry;
+use compose::task::TaskRegistry;
 
 /// What every handler reaches.
 #[derive(Clone)]
@@ -85,31 +85,25 @@ fn cors(origins: &str) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// Booleans as the original accepts them: JSON booleans and `true/false/1/0/yes/no/on/off`.
+/// Request flags as the original accepts them: JSON booleans and `true/false/1/0/yes/no/on/off`
+/// (read by the engine's one boolean reader).
 mod lax_bool {
+    use compose::binding::{read_bool, BoolWords};
     use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
 
-    fn parse(value: serde_json::Value) -> Result<bool, String> {
-        match &value {
-            serde_json::Value::Bool(b) => Ok(*b),
-            serde_json::Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
-            serde_json::Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
-            serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" | "y" | "t" => Ok(true),
-                "false" | "0" | "no" | "off" | "n" | "f" => Ok(false),
-                _ => Err(format!("expected a boolean, got {value}")),
-            },
-            _ => Err(format!("expected a boolean, got {value}")),
-        }
+    fn parse(value: Value) -> Result<bool, String> {
+        read_bool(&value, BoolWords::Lenient)
+            .ok_or_else(|| format!("expected a boolean, got {value}"))
     }
 
     pub fn plain<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-        parse(serde_json::Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        parse(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 
     pub fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse(serde_json::Value::String(text))
+        parse(Value::String(text))
             .map(Some)
             .map_err(serde::de::Error::custom)
     }

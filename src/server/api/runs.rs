@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::tasks::{finished_response, Delivery};
 use super::{lax_bool, ApiState};
-use crate::compose::task::{StartError, Status};
 use crate::server::sse::{self, CancelOnDrop};
+use compose::task::{StartError, Status};
+use compose::RunError;
 
 /// The request body; unknown fields are ignored.
 #[derive(Deserialize)]
@@ -37,29 +38,22 @@ pub async fn run(
 ) -> Result<Response, ApiError> {
     check_content_type(&headers)?;
     let body: RunBody = parse(&body)?;
-    let engine = state.tasks.engine();
-    let workflow = engine
-        .workflow(body.workflow_id.as_deref())
-        .ok()
-        .filter(|w| !w.private)
-        .ok_or_else(|| {
-            let id = body.workflow_id.as_deref().unwrap_or("__default__");
-            ApiError::not_found(format!("Workflow '{id}' not found."))
-        })?;
     if body.output_only && !body.wait_for_completion {
         return Err(ApiError::bad_request(
             "output_only=true requires wait_for_completion=true.",
         ));
     }
-    let streams = workflow.output_schema.iter().any(|v| v.kind == "stream");
     let task = state
         .tasks
-        .start(workflow, body.input)
+        .start(body.workflow_id.as_deref(), body.input)
         .map_err(|err| match err {
             StartError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
             }
-            StartError::Invalid(err) => ApiError::bad_request(err.to_string()),
+            StartError::Refused(RunError::WorkflowNotFound(id)) => {
+                ApiError::not_found(format!("Workflow '{id}' not found."))
+            }
+            StartError::Refused(err) => ApiError::bad_request(err.to_string()),
         })?;
     if !body.wait_for_completion {
         return Ok(Json(task.view()).into_response());
@@ -72,7 +66,7 @@ pub async fn run(
     }
     let view = task.finished().await;
     owner.disarm();
-    let delivery = if body.output_only || (streams && view.status == Status::Failed) {
+    let delivery = if body.output_only || (task.streams && view.status == Status::Failed) {
         Delivery::OutputOnly
     } else {
         Delivery::State
@@ -92,10 +86,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
             "Missing or empty Content-Type header.",
         ));
     }
-    let media = value.split(';').next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/json") {
+    let media = compose::media::media_type(value);
+    if media.as_deref() != Some("application/json") {
+        let shown = media.unwrap_or_else(|| value.to_string());
         return Err(ApiError::bad_request(format!(
-            "Unsupported Content-Type: {media}"
+            "Unsupported Content-Type: {shown}"
         )));
     }
     Ok(())

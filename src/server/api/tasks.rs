@@ -10,8 +10,8 @@ use super::error::ApiError;
 use super::{lax_bool, ApiState};
 use std::sync::Arc;
 
-use crate::compose::task::{CancelError, Status, Task, TaskView};
 use crate::server::sse;
+use compose::task::{CancelError, Status, Task, TaskView};
 
 /// What the caller asked to receive.
 pub enum Delivery {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::{lax_bool, ApiState};
-use crate::compose::schema::Variable;
-use crate::compose::WorkflowPlan;
+use compose::schema::Variable;
+use compose::WorkflowPlan;
 
 /// A workflow in the listing.
 #[derive(Serialize)]
@@ -62,12 +62,7 @@ pub async fn list(
     State(state): State<ApiState>,
     Query(query): Query<ListQuery>,
 ) -> Json<Vec<Listed>> {
-    let public = state
-        .tasks
-        .engine()
-        .workflows()
-        .iter()
-        .filter(|w| !w.private);
+    let public = state.tasks.engine().public_workflows();
     Json(if query.include_schema.unwrap_or(false) {
         public
             .map(|w| Listed::Schema(Schema::from(w.as_ref())))
@@ -97,8 +92,7 @@ fn find(state: &ApiState, id: &str) -> Option<Arc<WorkflowPlan>> {
     state
         .tasks
         .engine()
-        .workflows()
-        .iter()
-        .find(|w| w.id == id && !w.private)
+        .public_workflows()
+        .find(|w| w.id == id)
         .cloned()
 }

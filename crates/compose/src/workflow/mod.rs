@@ -1,6 +1,7 @@
 //! Workflows: jobs run in dependency order, each calling one component action; the output of
 //! the terminal jobs (or the workflow's `output` template) is the run's output (spec §4).
 
+mod gate;
 mod plan;
 mod stream;
 
@@ -12,7 +13,8 @@ use super::binding::Scope;
 use super::component::Output;
 use super::error::RunError;
 
-pub use plan::{Engine, JobPlan, WorkflowPlan};
+pub use gate::RunRequest;
+pub use plan::{Access, Engine, JobPlan, WorkflowPlan};
 use stream::Produced;
 pub use stream::TextStream;
 
@@ -23,27 +25,11 @@ pub enum RunOutput {
 }
 
 impl Engine {
-    /// Runs `workflow` with `input`, after checking the input against the inferred schema.
-    /// `context` is what `${context}` reads (the task id). Dropping the returned stream, or the
-    /// future before it resolves, cancels the run and its upstream requests.
-    pub async fn run(
-        &self,
-        workflow: &WorkflowPlan,
-        input: Value,
-        context: Value,
-    ) -> Result<RunOutput, RunError> {
-        super::schema::validate_input(&workflow.input_schema, &input)?;
-        self.run_checked(workflow, input, context).await
-    }
-
-    /// [`Engine::run`] for an input already checked against the schema (the task registry
-    /// checks it before it accepts a run, to answer 400 at once).
-    pub async fn run_checked(
-        &self,
-        workflow: &WorkflowPlan,
-        input: Value,
-        context: Value,
-    ) -> Result<RunOutput, RunError> {
+    /// Runs a request that passed the gate ([`Engine::request`]). `context` is what
+    /// `${context}` reads (the task id). Dropping the returned stream, or the future before it
+    /// resolves, cancels the run and its upstream requests.
+    pub async fn run(&self, request: &RunRequest, context: Value) -> Result<RunOutput, RunError> {
+        let (workflow, input) = (request.workflow(), request.input());
         let mut jobs = Map::new();
         let mut done: HashSet<&str> = HashSet::new();
         let mut pending: Vec<&JobPlan> = workflow.jobs.iter().collect();
@@ -64,7 +50,7 @@ impl Engine {
             let outputs = try_join_all(
                 ready
                     .iter()
-                    .map(|job| run_job(job, &input, &jobs_value, &context)),
+                    .map(|job| run_job(job, input, &jobs_value, &context)),
             )
             .await?;
             for (job, produced) in ready.iter().zip(outputs) {
@@ -84,7 +70,7 @@ impl Engine {
         if let Some(template) = &workflow.output {
             let jobs = Value::Object(jobs);
             let scope = Scope::new()
-                .with("input", &input)
+                .with("input", input)
                 .with("jobs", &jobs)
                 .with("context", &context);
             return Ok(RunOutput::Value(template.render(&scope)?));

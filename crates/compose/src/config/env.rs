@@ -1,6 +1,9 @@
 //! The environment a config is loaded with, and `${env.X}` substitution in the raw text
 //! (spec §1.2): `.env` (or `--env-file`s), overridden by the process environment, overridden by
 //! `-e KEY=VALUE`. Substitution happens before YAML parsing, as in the original.
+//!
+//! Nothing here reads the process itself: the working directory and the environment are
+//! passed in ([`Sources`]), so that a test, or a program embedding the engine, decides them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,20 +16,50 @@ pub struct Env {
     vars: HashMap<String, String>,
 }
 
-/// Where the variables come from, lowest precedence first.
+/// What a configuration is read with besides its files: the working directory and where the
+/// variables come from, lowest precedence first.
 #[derive(Debug, Clone, Default)]
-pub struct EnvSources {
-    /// `--env-file` files; when empty, `./.env` is read if it exists.
+pub struct Sources {
+    /// Where the default config file and `./.env` are looked up.
+    pub cwd: PathBuf,
+    /// `--env-file` files; when empty, `cwd/.env` is read if it exists.
     pub env_files: Vec<PathBuf>,
+    /// The process environment.
+    pub process: Vec<(String, String)>,
     /// `-e KEY=VALUE` entries.
     pub overrides: Vec<String>,
 }
 
+impl Sources {
+    /// This process's working directory and environment, with the command line's env files
+    /// and overrides.
+    pub fn of_this_process(env_files: Vec<PathBuf>, overrides: Vec<String>) -> Self {
+        Self {
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            env_files,
+            process: std::env::vars().collect(),
+            overrides,
+        }
+    }
+
+    /// A directory and exactly these variables: nothing read from the process.
+    pub fn isolated(cwd: &Path, vars: &[(&str, &str)]) -> Self {
+        Self {
+            cwd: cwd.to_path_buf(),
+            process: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 impl Env {
     /// Reads the files, the process environment and the overrides.
-    pub fn load(sources: &EnvSources, cwd: &Path) -> Result<Self, ConfigError> {
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
         let mut vars = HashMap::new();
-        let default_file = cwd.join(".env");
+        let default_file = sources.cwd.join(".env");
         let files: Vec<PathBuf> = if sources.env_files.is_empty() {
             [default_file].into_iter().filter(|f| f.is_file()).collect()
         } else {
@@ -45,7 +78,7 @@ impl Env {
                 vars.insert(key, value);
             }
         }
-        vars.extend(std::env::vars());
+        vars.extend(sources.process.iter().cloned());
         for entry in &sources.overrides {
             let (key, value) = entry.split_once('=').ok_or_else(|| {
                 ConfigError::Usage(format!("invalid env entry {entry:?}: expected KEY=VALUE"))
@@ -55,8 +88,8 @@ impl Env {
         Ok(Self { vars })
     }
 
-    /// An environment with exactly these variables (tests, embedding).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+    #[cfg(test)]
+    fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         Self {
             vars: vars.into_iter().collect(),
         }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::model::{resolve, Component, HttpAction, Workflow, DEFAULT_REF};
+use super::model::{Component, HttpAction, Workflow, DEFAULT_REF};
 use super::Config;
 
 /// The first problem found, as a message naming where it is.
@@ -52,26 +52,8 @@ fn check_workflow(config: &Config, workflow: &Workflow) -> Result<(), String> {
     }
     let ids: HashSet<&str> = workflow.jobs.iter().map(|j| j.id.as_str()).collect();
     for job in &workflow.jobs {
-        let at = format!("workflow '{}' job '{}'", workflow.id, job.id);
-        let component = resolve(&config.components, &job.component, Component::id, Component::is_default)
-            .ok_or_else(|| match job.component.as_str() {
-                DEFAULT_REF if config.components.is_empty() => format!("{at}: there is no component to run"),
-                DEFAULT_REF => format!(
-                    "{at}: uses the default component, but there are several and none has 'default: true'"
-                ),
-                id => format!("{at}: component '{id}' not found"),
-            })?;
-        let Component::HttpClient(client) = component;
-        resolve(&client.actions, &job.action, |a| &a.id, |a| a.default).ok_or_else(|| match job
-            .action
-            .as_str()
-        {
-            DEFAULT_REF => format!(
-                "{at}: component '{}' has no single or default action",
-                client.id
-            ),
-            id => format!("{at}: action '{id}' not found in component '{}'", client.id),
-        })?;
+        let at = job.label(&workflow.id);
+        job.target(&config.components, &at)?;
         for group in &job.depends_on {
             for dep in group {
                 if dep == &job.id {

@@ -1,15 +1,16 @@
 //! One task's state and the ways to watch it.
 
-use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::Stream;
+use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::RunRecord;
+use crate::record::RunRecord;
+use crate::workflow::WorkflowPlan;
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,6 +86,8 @@ pub(super) struct State {
 pub struct Task {
     pub id: String,
     pub workflow_id: String,
+    /// Whether the workflow's output is a stream (its schema says so, before the run does).
+    pub streams: bool,
     pub input: Value,
     started_at: i64,
     started: Instant,
@@ -94,13 +97,14 @@ pub struct Task {
 }
 
 impl Task {
-    pub(super) fn new(id: String, workflow_id: String, input: Value) -> Self {
+    pub(super) fn new(id: String, workflow: &WorkflowPlan, input: Value) -> Self {
         let started_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         Self {
             id,
-            workflow_id,
+            workflow_id: workflow.id.clone(),
+            streams: workflow.streams(),
             input,
             started_at,
             started: Instant::now(),
@@ -128,7 +132,7 @@ impl Task {
     /// Applies `change` without waking anyone yet (see [`Task::notify`]).
     pub(super) fn change_quietly(&self, change: impl FnOnce(&mut State, i64)) {
         let elapsed = self.started.elapsed().as_millis() as i64;
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock();
         change(&mut state, elapsed);
     }
 
@@ -149,12 +153,12 @@ impl Task {
     }
 
     pub fn status(&self) -> Status {
-        self.state.lock().unwrap().status
+        self.state.lock().status
     }
 
     /// The task as the API shows it; a finished stream shows its text as the output (D4).
     pub fn view(&self) -> TaskView {
-        let state = self.state.lock().unwrap();
+        let state = self.state.lock();
         let output = match (state.status, state.is_stream) {
             (Status::Completed, true) => Some(Value::String(state.pieces.concat())),
             _ => state.output.clone(),
@@ -171,13 +175,13 @@ impl Task {
 
     /// Milliseconds from the start to the first piece, and to the end, once known.
     pub fn timings(&self) -> (Option<i64>, Option<i64>) {
-        let state = self.state.lock().unwrap();
+        let state = self.state.lock();
         (state.first_chunk_ms, state.duration_ms)
     }
 
     /// The history record of the task as it stands.
     pub fn record(&self) -> RunRecord {
-        let state = self.state.lock().unwrap();
+        let state = self.state.lock();
         let output = if state.is_stream {
             Some(state.pieces.concat())
         } else {
@@ -205,7 +209,7 @@ impl Task {
         let mut changes = self.changed.subscribe();
         loop {
             {
-                let state = self.state.lock().unwrap();
+                let state = self.state.lock();
                 if state.is_stream && !state.pieces.is_empty() {
                     return true;
                 }
@@ -245,7 +249,7 @@ impl Task {
             let mut next = from;
             loop {
                 let (pieces, end) = {
-                    let state = task.state.lock().unwrap();
+                    let state = task.state.lock();
                     let pieces: Vec<String> = state.pieces.get(next..).unwrap_or_default().to_vec();
                     let end = state.status.is_terminal().then(|| (state.status, state.error.clone()));
                     (pieces, end)

@@ -2,18 +2,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio_util::task::TaskTracker;
 
 use super::state::{Status, Task, TaskView};
-use crate::compose::error::redact;
-use crate::compose::workflow::{Engine, RunOutput, WorkflowPlan};
-use crate::compose::{schema, RunError};
-use crate::store::RunStore;
+use crate::error::redact;
+use crate::record::RunStore;
+use crate::workflow::{Access, Engine, RunOutput, RunRequest};
+use crate::RunError;
 
 /// How long finished tasks stay readable over the API (the history keeps them for good).
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -23,8 +24,9 @@ const RETENTION: Duration = Duration::from_secs(3600);
 pub enum StartError {
     #[error("Service is shutting down")]
     ShuttingDown,
+    /// Refused by the gate: an unknown or private workflow, or a wrong input.
     #[error(transparent)]
-    Invalid(RunError),
+    Refused(#[from] RunError),
 }
 
 /// Why a task could not be cancelled.
@@ -74,30 +76,28 @@ impl TaskRegistry {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Checks the input, then runs the workflow in the background.
-    pub fn start(
-        &self,
-        workflow: Arc<WorkflowPlan>,
-        input: Value,
-    ) -> Result<Arc<Task>, StartError> {
+    /// Runs a workflow in the background, once the gate ([`Engine::request`]) has let the
+    /// request through: the workflow (`None`: the default one) must be public and the input
+    /// must fit its schema.
+    pub fn start(&self, workflow: Option<&str>, input: Value) -> Result<Arc<Task>, StartError> {
         if self.is_shutting_down() {
             return Err(StartError::ShuttingDown);
         }
-        schema::validate_input(&workflow.input_schema, &input).map_err(StartError::Invalid)?;
+        let request = self.engine.request(workflow, input, Access::Public)?;
         self.forget_expired();
         let task = Arc::new(Task::new(
             ulid::Ulid::new().to_string(),
-            workflow.id.clone(),
-            input,
+            request.workflow(),
+            request.input().clone(),
         ));
         let entry = Entry {
             task: Arc::clone(&task),
             ended: None,
         };
-        self.tasks.lock().unwrap().insert(task.id.clone(), entry);
+        self.tasks.lock().insert(task.id.clone(), entry);
         let runner = drive(
             Arc::clone(&self.engine),
-            workflow,
+            request,
             Arc::clone(&task),
             self.store.clone(),
         );
@@ -108,7 +108,6 @@ impl TaskRegistry {
     pub fn get(&self, id: &str) -> Option<Arc<Task>> {
         self.tasks
             .lock()
-            .unwrap()
             .get(id)
             .map(|entry| Arc::clone(&entry.task))
     }
@@ -147,7 +146,6 @@ impl TaskRegistry {
             let running: Vec<Arc<Task>> = self
                 .tasks
                 .lock()
-                .unwrap()
                 .values()
                 .map(|entry| Arc::clone(&entry.task))
                 .collect();
@@ -161,7 +159,7 @@ impl TaskRegistry {
     /// Drops tasks that finished more than [`RETENTION`] ago.
     fn forget_expired(&self) {
         let now = tokio::time::Instant::now();
-        let mut tasks = self.tasks.lock().unwrap();
+        let mut tasks = self.tasks.lock();
         for entry in tasks.values_mut() {
             if entry.ended.is_none() && entry.task.status().is_terminal() {
                 entry.ended = Some(now);
@@ -179,17 +177,14 @@ impl TaskRegistry {
 /// the history up to date.
 async fn drive(
     engine: Arc<Engine>,
-    workflow: Arc<WorkflowPlan>,
+    request: RunRequest,
     task: Arc<Task>,
     store: Option<Arc<dyn RunStore>>,
 ) {
     task.update(|state, _| state.status = Status::Processing);
     let context = json!({ "task_id": task.id });
     let run = async {
-        match engine
-            .run_checked(&workflow, task.input.clone(), context)
-            .await?
-        {
+        match engine.run(&request, context).await? {
             RunOutput::Value(value) => Ok::<_, RunError>(Some(value)),
             RunOutput::Stream(mut pieces) => {
                 task.update(|state, _| {

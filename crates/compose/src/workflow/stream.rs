@@ -5,9 +5,9 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use crate::compose::binding::{Binding, StreamEncoding};
-use crate::compose::component::{ChunkStream, Output};
-use crate::compose::error::RunError;
+use crate::binding::{Binding, StreamEncoding};
+use crate::component::{ChunkStream, Output};
+use crate::error::RunError;
 
 /// Text pieces of a streamed output, in order; empty pieces are never sent.
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
@@ -56,11 +56,7 @@ impl Produced {
 /// The encoding when a job's output template passes the component's stream through:
 /// exactly `${output as stream...}` (or `${output}`).
 pub fn passthrough_encoding(template: &Binding) -> Option<StreamEncoding> {
-    let expr = template.as_template()?.whole_expr()?;
-    if expr.source != "output" || !expr.path.is_empty() || expr.index.is_some() {
-        return None;
-    }
-    match &expr.conversion {
+    match &template.bare("output")?.conversion {
         None => Some(StreamEncoding::Text),
         Some(conversion) => conversion.stream_encoding(),
     }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 pub use controller::{Adapter, Controller, History, WebUi, WebUiDriver};
 pub use duration::Duration;
-pub use env::{Env, EnvSources};
+pub use env::{Env, Sources};
 pub use model::*;
 
 /// File names looked up in the working directory when no `-f` is given.
@@ -73,16 +73,15 @@ pub enum ConfigError {
     },
 }
 
-/// Finds and loads the configuration: the given files, or the default file in the
-/// working directory, with the environment `env` describes.
-pub fn load(files: &[PathBuf], env: &EnvSources) -> Result<Config, ConfigError> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+/// Finds and loads the configuration: the given files, or the default file in the working
+/// directory, with the environment `sources` describes.
+pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError> {
     let files = if files.is_empty() {
-        vec![discover(&cwd)?]
+        vec![discover(&sources.cwd)?]
     } else {
         files.to_vec()
     };
-    let env = Env::load(env, &cwd)?;
+    let env = Env::load(sources)?;
     let mut secrets = Vec::new();
     let mut texts = Vec::new();
     for path in &files {
@@ -254,62 +253,62 @@ fn joined(files: &[PathBuf]) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mc-config-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use testkit::Workdir;
 
     /// The error of loading `yaml` (as `a.yml` in a fresh directory) and the file's path.
-    fn error_of(yaml: &str) -> (PathBuf, String) {
-        let dir = temp_dir(&format!("err-{}", ulid::Ulid::new()));
-        let path = write(&dir, "a.yml", yaml);
-        let err = load(std::slice::from_ref(&path)).unwrap_err().to_string();
-        (path, err)
+    fn error_of(yaml: &str) -> (Workdir, PathBuf, String) {
+        let dir = Workdir::empty();
+        let path = dir.write("a.yml", yaml);
+        let err = load_with(&dir, std::slice::from_ref(&path), &[])
+            .unwrap_err()
+            .to_string();
+        (dir, path, err)
     }
 
-    /// Loads with an empty env file, so that no `.env` of the working directory leaks in.
-    fn load(files: &[PathBuf]) -> Result<Config, ConfigError> {
-        load_with(files, &[])
+    /// Loads in `dir` with exactly the variables `vars`: nothing from the process.
+    fn load_with(
+        dir: &Workdir,
+        files: &[PathBuf],
+        vars: &[(&str, &str)],
+    ) -> Result<Config, ConfigError> {
+        super::load(files, &Sources::isolated(&dir.path, vars))
+    }
+
+    fn load(dir: &Workdir, files: &[PathBuf]) -> Result<Config, ConfigError> {
+        load_with(dir, files, &[])
     }
 
     #[test]
     fn webui_defaults_to_gradio_on_8081() {
-        let dir = temp_dir("defaults");
-        let path = write(&dir, "a.yml", "controller:\n  webui: {}\n");
-        let webui = load(&[path]).unwrap().controller.webui.unwrap();
+        let dir = Workdir::empty();
+        let path = dir.write("a.yml", "controller:\n  webui: {}\n");
+        let webui = load(&dir, &[path]).unwrap().controller.webui.unwrap();
         assert_eq!(webui.driver, WebUiDriver::Gradio);
         assert_eq!((webui.host.as_str(), webui.port), ("127.0.0.1", 8081));
     }
 
     #[test]
     fn empty_file_is_an_empty_config() {
-        let dir = temp_dir("empty");
-        let path = write(&dir, "a.yml", "");
-        assert!(load(&[path]).unwrap().controller.webui.is_none());
+        let dir = Workdir::empty();
+        let path = dir.write("a.yml", "");
+        assert!(load(&dir, &[path]).unwrap().controller.webui.is_none());
     }
 
     #[test]
     fn malformed_yaml_names_file_line_and_column() {
-        let (path, err) = error_of("controller:\n  webui:\n    port: 8081\n   host: x\n");
+        let (_dir, path, err) = error_of("controller:\n  webui:\n    port: 8081\n   host: x\n");
         assert!(err.starts_with(&format!("{}:4:", path.display())), "{err}");
         assert!(!err.contains("at line 4 column 4"), "{err}");
     }
 
     #[test]
     fn a_second_document_is_located() {
-        let (path, err) = error_of("  controller:\ncontroller:");
+        let (_dir, path, err) = error_of("  controller:\ncontroller:");
         assert!(
             err.starts_with(&format!("{}:2:1: a second YAML document", path.display())),
             "{err}"
         );
-        let (path, err) = error_of("{}[");
+        let (_dir, path, err) = error_of("{}[");
         assert!(
             err.starts_with(&format!("{}:1:3: a second YAML document", path.display())),
             "{err}"
@@ -318,7 +317,7 @@ mod tests {
 
     #[test]
     fn wrong_type_names_position() {
-        let (_, err) = error_of("controller:\n  webui:\n    port: high\n");
+        let (_dir, _, err) = error_of("controller:\n  webui:\n    port: high\n");
         assert!(
             err.contains(":3:11: controller.webui.port: invalid type"),
             "{err}"
@@ -326,55 +325,49 @@ mod tests {
     }
 
     #[test]
-    fn port_zero_is_rejected() {
-        let (_, err) = error_of("controller:\n  webui:\n    port: 0\n");
-        assert!(err.contains("port must be between 1 and 65535"), "{err}");
+    fn ports_beyond_65535_are_rejected_and_0_means_any() {
+        let (_dir, _, err) = error_of("controller:\n  webui:\n    port: 65536\n");
+        assert!(
+            err.contains("port must be between 1 and 65535 (or 0 for any free port), got 65536"),
+            "{err}"
+        );
+        let dir = Workdir::empty();
+        let path = dir.write("a.yml", "controller:\n  webui:\n    port: 0\n");
+        assert_eq!(
+            load(&dir, &[path]).unwrap().controller.webui.unwrap().port,
+            0
+        );
     }
 
     #[test]
     fn later_files_override_earlier_ones() {
-        let dir = temp_dir("merge");
-        let a = write(
-            &dir,
+        let dir = Workdir::empty();
+        let a = dir.write(
             "a.yml",
             "controller:\n  webui:\n    port: 9000\n    host: 0.0.0.0\n",
         );
-        let b = write(&dir, "b.yml", "controller:\n  webui:\n    port: 9001\n");
-        let webui = load(&[a, b]).unwrap().controller.webui.unwrap();
+        let b = dir.write("b.yml", "controller:\n  webui:\n    port: 9001\n");
+        let webui = load(&dir, &[a, b]).unwrap().controller.webui.unwrap();
         assert_eq!((webui.host.as_str(), webui.port), ("0.0.0.0", 9001));
     }
 
     #[test]
     fn discovery_prefers_yml_and_reports_the_directory() {
-        let dir = temp_dir("discover");
-        assert!(matches!(discover(&dir), Err(ConfigError::NotFound(_))));
-        write(&dir, "model-compose.yaml", "");
-        assert!(discover(&dir).unwrap().ends_with("model-compose.yaml"));
-        write(&dir, "model-compose.yml", "");
-        assert!(discover(&dir).unwrap().ends_with("model-compose.yml"));
+        let dir = Workdir::empty();
+        assert!(matches!(discover(&dir.path), Err(ConfigError::NotFound(_))));
+        dir.write("model-compose.yaml", "");
+        assert!(discover(&dir.path).unwrap().ends_with("model-compose.yaml"));
+        dir.write("model-compose.yml", "");
+        assert!(discover(&dir.path).unwrap().ends_with("model-compose.yml"));
     }
 
-    const SEED: &str =
-        include_str!("../../../examples/openai-chat-completions-stream/model-compose.yml");
-
-    /// Loads with an env file holding exactly `vars`.
-    fn load_with(files: &[PathBuf], vars: &[&str]) -> Result<Config, ConfigError> {
-        let dir = temp_dir("envw");
-        let env_file = write(&dir, "vars.env", &vars.join("\n"));
-        super::load(
-            files,
-            &EnvSources {
-                env_files: vec![env_file],
-                overrides: vec![],
-            },
-        )
-    }
+    use testkit::SEED;
 
     #[test]
     fn the_seed_loads_with_its_default_ids() {
-        let dir = temp_dir("seed");
-        let path = write(&dir, "model-compose.yml", SEED);
-        let config = load_with(&[path], &["OPENAI_API_KEY=sk-seed-test"]).unwrap();
+        let dir = Workdir::empty();
+        let path = dir.write("model-compose.yml", SEED);
+        let config = load_with(&dir, &[path], &[("OPENAI_API_KEY", "sk-seed-test")]).unwrap();
         let [Component::HttpClient(client)] = config.components.as_slice() else {
             panic!("one component expected")
         };
@@ -399,12 +392,13 @@ mod tests {
 
     #[test]
     fn overrides_beat_the_env_file() {
-        let dir = temp_dir("override");
-        let path = write(&dir, "model-compose.yml", SEED);
-        let env_file = write(&dir, "vars.env", "OPENAI_API_KEY=from-file");
-        let sources = EnvSources {
+        let dir = Workdir::empty();
+        let path = dir.write("model-compose.yml", SEED);
+        let env_file = dir.write("vars.env", "OPENAI_API_KEY=from-file");
+        let sources = Sources {
             env_files: vec![env_file],
             overrides: vec!["OPENAI_API_KEY=from-flag".into()],
+            ..Sources::isolated(&dir.path, &[("OPENAI_API_KEY", "from-process")])
         };
         let config = super::load(&[path], &sources).unwrap();
         assert_eq!(config.secrets, ["from-flag"]);
@@ -412,9 +406,9 @@ mod tests {
 
     #[test]
     fn a_missing_env_variable_names_file_line_and_column() {
-        let dir = temp_dir("missingenv");
-        let path = write(&dir, "model-compose.yml", SEED);
-        let err = load_with(std::slice::from_ref(&path), &[])
+        let dir = Workdir::empty();
+        let path = dir.write("model-compose.yml", SEED);
+        let err = load_with(&dir, std::slice::from_ref(&path), &[])
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -428,7 +422,7 @@ mod tests {
 
     #[test]
     fn an_unknown_component_type_is_named() {
-        let (_, err) = error_of("component:\n  type: model\n");
+        let (_dir, _, err) = error_of("component:\n  type: model\n");
         assert!(
             err.contains(":2:9: component.type: unknown variant `model`, expected `http-client`"),
             "{err}"
@@ -440,7 +434,7 @@ mod tests {
         let yaml =
             "components:\n  - id: a\n    type: http-client\n    action: {endpoint: http://x}\n\
                     workflow:\n  job:\n    component: b\n";
-        let (path, err) = error_of(yaml);
+        let (_dir, path, err) = error_of(yaml);
         assert_eq!(
             err,
             format!(
@@ -452,12 +446,12 @@ mod tests {
 
     #[test]
     fn plural_forms_win_over_singular_ones() {
-        let dir = temp_dir("plural");
+        let dir = Workdir::empty();
         let yaml = "component: {type: http-client, id: single, action: {endpoint: http://x}}\n\
                     components:\n  - {type: http-client, id: many, actions: [{endpoint: http://y, id: a}, {endpoint: http://z, id: b, default: true}]}\n\
                     workflows:\n  - id: w\n    jobs:\n      - {id: j1}\n      - {id: j2, depends_on: [j1]}\n";
-        let path = write(&dir, "a.yml", yaml);
-        let config = load(&[path]).unwrap();
+        let path = dir.write("a.yml", yaml);
+        let config = load(&dir, &[path]).unwrap();
         assert_eq!(config.components.len(), 1);
         assert_eq!(config.components[0].id(), "many");
         assert_eq!(
@@ -468,7 +462,7 @@ mod tests {
 
     #[test]
     fn an_action_needs_exactly_one_of_endpoint_and_path() {
-        let (_, err) = error_of("component: {type: http-client, action: {path: /x}}\n");
+        let (_dir, _, err) = error_of("component: {type: http-client, action: {path: /x}}\n");
         assert!(
             err.ends_with("uses 'path' but 'base_url' is not set in the component"),
             "{err}"
@@ -479,7 +473,7 @@ mod tests {
     fn dependency_cycles_are_refused() {
         let yaml = "component: {type: http-client, action: {endpoint: http://x}}\n\
                     workflow:\n  jobs:\n    - {id: a, depends_on: [b]}\n    - {id: b, depends_on: [a]}\n";
-        let (_, err) = error_of(yaml);
+        let (_dir, _, err) = error_of(yaml);
         assert!(err.ends_with("the jobs' depends_on form a cycle"), "{err}");
     }
 
@@ -530,10 +524,9 @@ mod tests {
             #![proptest_config(ProptestConfig::with_cases(200))]
             #[test]
             fn loading_never_panics_and_syntax_errors_have_a_position(text in config_text()) {
-                let dir = temp_dir("prop");
-                let path = write(&dir, "model-compose.yml", &text);
-                let env_file = write(&dir, "vars.env", "X=1");
-                let sources = EnvSources { env_files: vec![env_file], overrides: vec![] };
+                let dir = Workdir::empty();
+                let path = dir.write("model-compose.yml", &text);
+                let sources = Sources::isolated(&dir.path, &[("X", "1")]);
                 if let Err(err) = super::super::load(&[path], &sources) {
                     let syntax = serde_yaml::from_str::<serde_yaml::Value>(&text.replace("${env.X}", "1")).is_err();
                     if syntax && !text.contains("${env.Y") {

@@ -3,11 +3,20 @@
 
 use std::sync::Arc;
 
-use crate::compose::binding::{Binding, Expr};
-use crate::compose::component::{Action, HttpClient};
-use crate::compose::config::{self, resolve, Component, Config, DEFAULT_REF};
-use crate::compose::error::RunError;
-use crate::compose::schema::{self, Variable};
+use crate::binding::{Binding, Expr};
+use crate::component::{Action, HttpClient};
+use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
+use crate::error::RunError;
+use crate::schema::{self, Variable};
+
+/// Who asks for a workflow: private workflows are the config owner's own business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The API and the web UI: private workflows are neither listed nor run.
+    Public,
+    /// The command line, run by whoever holds the config: every workflow.
+    All,
+}
 
 /// Everything needed to run the config's workflows.
 pub struct Engine {
@@ -58,7 +67,9 @@ impl Engine {
         let workflows = config
             .workflows
             .iter()
-            .map(|workflow| WorkflowPlan::new(workflow, &components).map(Arc::new))
+            .map(|workflow| {
+                WorkflowPlan::new(workflow, &config.components, &components).map(Arc::new)
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self { workflows, secrets })
     }
@@ -68,10 +79,21 @@ impl Engine {
         &self.workflows
     }
 
-    /// The workflow with this id; none means the only one, or the one marked default.
-    pub fn workflow(&self, id: Option<&str>) -> Result<Arc<WorkflowPlan>, RunError> {
+    /// The workflows the API and the web UI show: all but the private ones.
+    pub fn public_workflows(&self) -> impl Iterator<Item = &Arc<WorkflowPlan>> {
+        self.workflows.iter().filter(|w| !w.private)
+    }
+
+    /// The workflow with this id (none: the only one, or the one marked default), if `access`
+    /// may see it.
+    pub fn workflow(
+        &self,
+        id: Option<&str>,
+        access: Access,
+    ) -> Result<Arc<WorkflowPlan>, RunError> {
         let id = id.unwrap_or(DEFAULT_REF);
         resolve(&self.workflows, id, |w| &w.id, |w| w.default)
+            .filter(|w| access == Access::All || !w.private)
             .cloned()
             .ok_or_else(|| RunError::WorkflowNotFound(id.to_string()))
     }
@@ -83,11 +105,22 @@ impl Engine {
 }
 
 impl WorkflowPlan {
-    fn new(workflow: &config::Workflow, components: &[Arc<HttpClient>]) -> Result<Self, String> {
+    fn new(
+        workflow: &config::Workflow,
+        configured: &[Component],
+        components: &[Arc<HttpClient>],
+    ) -> Result<Self, String> {
         let jobs = workflow
             .jobs
             .iter()
-            .map(|job| JobPlan::new(job, components))
+            .map(|job| {
+                let at = job.label(&workflow.id);
+                let (component, action) = job.target(configured, &at)?;
+                let component = components
+                    .get(component)
+                    .ok_or_else(|| format!("{at}: component '{}' not found", job.component))?;
+                JobPlan::new(job, component, action)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let output = workflow.output.as_ref().map(Binding::compile);
         let at = |err: String| format!("workflow '{}': {err}", workflow.id);
@@ -107,6 +140,11 @@ impl WorkflowPlan {
         };
         plan.output_schema = plan.infer_outputs();
         Ok(plan)
+    }
+
+    /// Whether the output is a stream of text pieces, as the schema infers it.
+    pub fn streams(&self) -> bool {
+        self.output_schema.iter().any(|v| v.kind == "stream")
     }
 
     /// Whether no other job depends on `job`.
@@ -140,6 +178,7 @@ impl WorkflowPlan {
                 default: None,
                 description: None,
                 required: false,
+                conversion: None,
             });
         }
         out
@@ -168,10 +207,11 @@ fn input_exprs<'a>(jobs: &'a [JobPlan], output: Option<&'a Binding>) -> Vec<&'a 
 }
 
 impl JobPlan {
-    fn new(job: &config::Job, components: &[Arc<HttpClient>]) -> Result<Self, String> {
-        let component = resolve(components, &job.component, |c| &c.id, |c| c.default)
-            .ok_or_else(|| format!("job '{}': component '{}' not found", job.id, job.component))?;
-        let action = resolve(&component.actions, &job.action, |a| &a.id, |a| a.default)
+    /// The job bound to its component and the action at index `action` in it.
+    fn new(job: &config::Job, component: &Arc<HttpClient>, action: usize) -> Result<Self, String> {
+        let action = component
+            .actions
+            .get(action)
             .ok_or_else(|| format!("job '{}': action '{}' not found", job.id, job.action))?;
         Ok(Self {
             id: job.id.clone(),
@@ -181,23 +221,13 @@ impl JobPlan {
                 .input
                 .as_ref()
                 .map(Binding::compile)
-                .filter(|b| !is_bare(b, "input")),
+                .filter(|b| !b.is_exactly("input")),
             output: job
                 .output
                 .as_ref()
                 .map(Binding::compile)
-                .filter(|b| !is_bare(b, "output")),
+                .filter(|b| !b.is_exactly("output")),
             depends_on: job.depends_on.clone(),
         })
     }
-}
-
-/// Whether a template is exactly `${source}`.
-fn is_bare(binding: &Binding, source: &str) -> bool {
-    binding
-        .as_template()
-        .and_then(|t| t.whole_expr())
-        .is_some_and(|e| {
-            e.source == source && e.path.is_empty() && e.conversion.is_none() && e.default.is_none()
-        })
 }

@@ -74,10 +74,8 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
         "string" | "text" | "markdown" => Value::String(to_text(&value)),
         "number" => Value::from(to_number(&value)?),
         "integer" => Value::from(to_integer(&value)?),
-        "boolean" => Value::Bool(matches!(
-            to_text(&value).to_lowercase().as_str(),
-            "true" | "1"
-        )),
+        // As the original: true when spelled `true` or `1`, false for anything else.
+        "boolean" => Value::Bool(read_bool(&value, BoolWords::Strict) == Some(true)),
         "json" => parse_json(value)?,
         "object" => match parse_json(value)? {
             Value::Object(map) => match &conversion.subtype {
@@ -103,9 +101,52 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
         "base64" => {
             Value::String(base64::engine::general_purpose::STANDARD.encode(to_text(&value)))
         }
+        // `select/a,b,c`: one of the options (a UI type; without options, any value).
+        "select" => match &conversion.subtype {
+            Some(options) if !options.split(',').any(|o| o.trim() == to_text(&value)) => {
+                return Err(BindingError::new(format!(
+                    "{} is not one of {options}",
+                    preview(&to_text(&value))
+                )))
+            }
+            _ => value,
+        },
         // UI-only and media types, and unknown ones, leave the value as it is.
         _ => value,
     })
+}
+
+/// Which spellings [`read_bool`] accepts besides JSON booleans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoolWords {
+    /// `true`/`false` and `1`/`0`: the `as boolean` conversion of the original.
+    Strict,
+    /// Also `yes`/`no`, `on`/`off`, `y`/`n`, `t`/`f`: flags in requests, as FastAPI reads them.
+    Lenient,
+}
+
+/// A value read as a boolean, the one way booleans are read: a JSON boolean, the numbers 1 and
+/// 0, or (in any case) the words `words` allows; `None` for anything else.
+pub fn read_bool(value: &Value, words: BoolWords) -> Option<bool> {
+    let word = match value {
+        Value::Bool(b) => return Some(*b),
+        Value::Number(n) => {
+            return match n.as_i64() {
+                Some(1) => Some(true),
+                Some(0) => Some(false),
+                _ => None,
+            }
+        }
+        Value::String(text) => text.to_ascii_lowercase(),
+        _ => return None,
+    };
+    match (word.as_str(), words) {
+        ("true" | "1", _) => Some(true),
+        ("false" | "0", _) => Some(false),
+        ("yes" | "on" | "y" | "t", BoolWords::Lenient) => Some(true),
+        ("no" | "off" | "n" | "f", BoolWords::Lenient) => Some(false),
+        _ => None,
+    }
 }
 
 /// `object/a,b.c`: a new mapping from comma-separated paths, keyed by each path's last name.

@@ -1,27 +1,20 @@
 //! The engine used as a library, against the mock upstream: several jobs, other stream
 //! shapes, schema inference, and cancellation dropping the upstream request.
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
+use compose::config::{self, Sources};
+use compose::workflow::Access;
+use compose::{Engine, RunOutput};
 use futures::StreamExt;
-use model_compose::compose::config::{self, EnvSources};
-use model_compose::compose::{Engine, RunOutput};
 use serde_json::{json, Value};
-use support::mock_upstream::{Behavior, MockUpstream};
-use support::Workdir;
+use testkit::mock_upstream::{Behavior, MockUpstream};
+use testkit::Workdir;
 
 fn engine(dir: &Workdir, yaml: &str) -> Engine {
     let path = dir.write("model-compose.yml", yaml);
-    let env = dir.write(
-        "test.env",
-        &format!("OPENAI_API_KEY={}\n", support::TEST_KEY),
-    );
-    let sources = EnvSources {
-        env_files: vec![env],
-        overrides: vec![],
-    };
+    let sources = Sources::isolated(&dir.path, &[("OPENAI_API_KEY", testkit::TEST_KEY)]);
     let config = config::load(&[path], &sources).unwrap();
     Engine::new(&config).unwrap()
 }
@@ -31,9 +24,11 @@ async fn run_to_text(
     workflow: Option<&str>,
     input: Value,
 ) -> Result<String, String> {
-    let workflow = engine.workflow(workflow).map_err(|e| e.to_string())?;
+    let request = engine
+        .request(workflow, input, Access::All)
+        .map_err(|e| e.to_string())?;
     let output = engine
-        .run(&workflow, input, json!({"task_id": "t"}))
+        .run(&request, json!({"task_id": "t"}))
         .await
         .map_err(|e| e.to_string())?;
     match output {
@@ -51,8 +46,8 @@ async fn run_to_text(
 #[tokio::test]
 async fn the_seed_schema_is_inferred() {
     let dir = Workdir::empty();
-    let engine = engine(&dir, support::SEED);
-    let workflow = engine.workflow(None).unwrap();
+    let engine = engine(&dir, testkit::SEED);
+    let workflow = engine.workflow(None, Access::All).unwrap();
     assert_eq!(workflow.id, "__workflow__");
     let input = serde_json::to_value(&workflow.input_schema).unwrap();
     assert_eq!(
@@ -108,7 +103,8 @@ workflow:
     );
     let dir = Workdir::empty();
     let engine = engine(&dir, &yaml);
-    let schema = serde_json::to_value(&engine.workflow(None).unwrap().input_schema).unwrap();
+    let schema =
+        serde_json::to_value(&engine.workflow(None, Access::All).unwrap().input_schema).unwrap();
     assert_eq!(
         schema,
         json!([{"name": "topic", "type": "string", "is_list": false, "required": true}])
@@ -163,7 +159,7 @@ workflow:
 #[tokio::test]
 async fn text_streams_and_json_encoding() {
     let mock = MockUpstream::start(Behavior::tokens(&["a"]));
-    let base = support::seed_for(&mock.base_url);
+    let base = testkit::seed_for(&mock.base_url);
     let dir = Workdir::empty();
     let text_yaml = base
         .replace("stream_format: json", "stream_format: text")
@@ -171,7 +167,7 @@ async fn text_streams_and_json_encoding() {
     let text = run_to_text(&engine(&dir, &text_yaml), None, json!({"prompt": "x"}))
         .await
         .unwrap();
-    let raw: String = support::mock_upstream::events(&["a".to_string()]).concat();
+    let raw: String = testkit::mock_upstream::events(&["a".to_string()]).concat();
     assert_eq!(text, raw, "every event's data, as text");
 
     let json_yaml = base.replace("${output as stream/text}", "${output as stream/json}");
@@ -190,13 +186,11 @@ async fn dropping_the_stream_drops_the_upstream_request() {
         Behavior::tokens(&["a", "b", "c", "d", "e", "f"]).delay(Duration::from_millis(300)),
     );
     let dir = Workdir::empty();
-    let engine = engine(&dir, &support::seed_for(&mock.base_url));
-    let workflow = engine.workflow(None).unwrap();
-    let RunOutput::Stream(mut stream) = engine
-        .run(&workflow, json!({"prompt": "Hi"}), json!({}))
-        .await
-        .unwrap()
-    else {
+    let engine = engine(&dir, &testkit::seed_for(&mock.base_url));
+    let request = engine
+        .request(None, json!({"prompt": "Hi"}), Access::All)
+        .unwrap();
+    let RunOutput::Stream(mut stream) = engine.run(&request, json!({})).await.unwrap() else {
         panic!("a stream");
     };
     assert_eq!(stream.next().await.unwrap().unwrap(), "a");
@@ -208,7 +202,7 @@ async fn dropping_the_stream_drops_the_upstream_request() {
             dropped.elapsed() < Duration::from_millis(200),
             "the upstream is still being read"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert!(
         mock.finished_at().is_none(),
@@ -219,15 +213,88 @@ async fn dropping_the_stream_drops_the_upstream_request() {
 #[tokio::test]
 async fn unknown_workflows_and_default_resolution() {
     let dir = Workdir::empty();
-    let two = support::SEED.replace("workflow:\n  title", "workflows:\n- id: one\n  title").replace(
+    let two = testkit::SEED.replace("workflow:\n  title", "workflows:\n- id: one\n  title").replace(
         "    output: ${output as stream/text}\n",
         "    output: ${output as stream/text}\n- id: two\n  default: true\n  job:\n    output: ${output as stream/text}\n",
     );
     let engine = engine(&dir, &two);
-    assert_eq!(engine.workflow(None).unwrap().id, "two");
-    assert_eq!(engine.workflow(Some("one")).unwrap().id, "one");
+    assert_eq!(engine.workflow(None, Access::All).unwrap().id, "two");
+    assert_eq!(engine.workflow(Some("one"), Access::All).unwrap().id, "one");
     assert_eq!(
-        engine.workflow(Some("nope")).err().unwrap().to_string(),
+        engine
+            .workflow(Some("nope"), Access::All)
+            .err()
+            .unwrap()
+            .to_string(),
         "workflow not found: nope"
+    );
+}
+
+#[tokio::test]
+async fn private_workflows_are_run_only_from_the_command_line() {
+    let dir = Workdir::empty();
+    let private = testkit::SEED.replace("workflow:\n", "workflow:\n  private: true\n");
+    let engine = engine(&dir, &private);
+    assert_eq!(engine.public_workflows().count(), 0);
+    let refused = engine.request(None, json!({"prompt": "Hi"}), Access::Public);
+    assert_eq!(
+        refused.err().unwrap().to_string(),
+        "workflow not found: __default__"
+    );
+    let gate = engine.request(None, json!({"prompt": "Hi"}), Access::All);
+    assert_eq!(gate.unwrap().workflow().id, "__workflow__");
+}
+
+#[tokio::test]
+async fn inputs_are_checked_by_the_conversion_the_run_would_make() {
+    let dir = Workdir::empty();
+    let yaml = testkit::SEED.replace(
+        "      stream: true\n",
+        "      stream: true\n      user: ${input.chat_id}\n      n: ${input.n as integer | 1}\n      style: ${input.style as select/short,long | short}\n",
+    );
+    let engine = engine(&dir, &yaml);
+    // `chat_id` is used without a type: any JSON value passes; it has no default, so it is
+    // required like `prompt`.
+    let check = |mut input: Value| {
+        if input.get("chat_id").is_none() {
+            input["chat_id"] = json!("c1");
+        }
+        engine
+            .request(None, input, Access::Public)
+            .map(|_| ())
+            .map_err(|err| (err.http_status(), err.to_string()))
+    };
+    let refused = |field: &str, expected: &str, got: &str| {
+        Err((400, format!("input.{field} must be {expected}, got {got}")))
+    };
+    assert_eq!(check(json!({"prompt": "Hi"})), Ok(()));
+    // What converts is accepted, as the run will convert it.
+    assert_eq!(
+        check(json!({"prompt": 42, "temperature": "0.5", "n": "3"})),
+        Ok(())
+    );
+    assert_eq!(
+        check(json!({"prompt": "Hi", "chat_id": {"a": [1, null]}})),
+        Ok(())
+    );
+    assert_eq!(
+        check(json!({"prompt": "Hi", "temperature": "NaN"})),
+        refused("temperature", "a number", "\"NaN\"")
+    );
+    assert_eq!(
+        check(json!({"prompt": "Hi", "temperature": "hot"})),
+        refused("temperature", "a number", "\"hot\"")
+    );
+    assert_eq!(
+        check(json!({"prompt": "Hi", "n": "2.5"})),
+        refused("n", "an integer", "\"2.5\"")
+    );
+    assert_eq!(
+        check(json!({"prompt": "Hi", "style": "epic"})),
+        refused("style", "one of short,long", "\"epic\"")
+    );
+    assert_eq!(
+        check(json!({"temperature": 0.5})),
+        Err((400, "input.prompt is required".to_string()))
     );
 }

@@ -1,5 +1,7 @@
 //! Input and output schemas inferred from a workflow's bindings (spec §4.5), and the input
-//! check made before anything is sent upstream (D6).
+//! check made before anything is sent upstream (D6): a typed input is converted with its
+//! declared type, by the evaluator's own conversion, and a failure names the field; an input
+//! used without a type accepts any JSON value (D21).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -26,6 +28,9 @@ pub struct Variable {
     /// D6: a variable without a default must be given.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub required: bool,
+    /// The declared `as TYPE`, which given values are checked by.
+    #[serde(skip)]
+    pub conversion: Option<Conversion>,
 }
 
 impl Variable {
@@ -62,49 +67,41 @@ impl Variable {
                 .iter()
                 .find(|a| a.name == "description")
                 .map(|a| a.text.clone()),
+            conversion: conversion.cloned(),
         }))
     }
 
-    /// Checks a given value against the declared type (null means not given).
+    /// Converts a given value with the declared type, as the run will; a failure is the
+    /// caller's error, naming the field and what it must be.
     fn check(&self, name: &str, value: &Value) -> Result<(), RunError> {
-        let expected = |what: &str| RunError::InvalidInput {
-            field: name.to_string(),
-            expected: what.to_string(),
-            got: describe(value),
-        };
-        let numeric_text = |v: &Value| v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok());
-        let ok = match (self.kind.as_str(), value) {
-            _ if self.is_list => value.is_array(),
-            ("string" | "text" | "markdown" | "base64", v) => v.is_string(),
-            ("number", v) => v.is_number() || numeric_text(v),
-            ("integer", Value::Number(n)) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            ("integer", Value::String(s)) => s.trim().parse::<i64>().is_ok(),
-            ("integer", _) => false,
-            ("boolean", v) => v.is_boolean() || matches!(v.as_str(), Some("true" | "false")),
-            ("object", v) => v.is_object(),
-            ("list", v) => v.is_array(),
-            ("select", v) => match (&self.subtype, v.as_str()) {
-                (Some(options), Some(choice)) => options.split(',').any(|o| o.trim() == choice),
-                (None, _) => true,
-                (Some(_), None) => false,
-            },
-            _ => true,
-        };
-        if ok {
+        let Some(conversion) = &self.conversion else {
             return Ok(());
-        }
-        Err(match (self.kind.as_str(), &self.subtype) {
-            _ if self.is_list => expected("a list"),
-            ("string" | "text" | "markdown" | "base64", _) => expected("text"),
-            ("number", _) => expected("a number"),
-            ("integer", _) => expected("an integer"),
-            ("boolean", _) => expected("a boolean"),
-            ("object", _) => expected("an object"),
-            ("select", Some(options)) => expected(&format!("one of {options}")),
-            _ => expected(&format!("a {}", self.kind)),
-        })
+        };
+        convert(value.clone(), conversion)
+            .map(drop)
+            .map_err(|_| RunError::InvalidInput {
+                field: name.to_string(),
+                expected: expected(conversion),
+                got: describe(value),
+            })
+    }
+}
+
+/// What a conversion needs, for messages: `a number`, `one of a,b`, ...
+fn expected(conversion: &Conversion) -> String {
+    if conversion.list {
+        return "a list".into();
+    }
+    match (conversion.kind.as_str(), &conversion.subtype) {
+        ("string" | "text" | "markdown" | "base64", _) => "text".into(),
+        ("number", _) => "a number".into(),
+        ("integer", _) => "an integer".into(),
+        ("boolean", _) => "a boolean".into(),
+        ("object", _) => "an object".into(),
+        ("list", _) => "a list".into(),
+        ("json", _) => "JSON".into(),
+        ("select", Some(options)) => format!("one of {options}"),
+        (kind, _) => format!("a {kind}"),
     }
 }
 
@@ -187,6 +184,7 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
                 default: None,
                 description: None,
                 required: false,
+                conversion: None,
             });
         }
         Binding::Map(entries) => {
@@ -208,7 +206,7 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
 }
 
 /// Checks a run's input against the schema; returns the first problem.
-pub fn validate_input(variables: &[Variable], input: &Value) -> Result<(), RunError> {
+pub fn check_input(variables: &[Variable], input: &Value) -> Result<(), RunError> {
     let named = variables
         .iter()
         .filter_map(|v| v.name.as_ref().map(|n| (n, v)));

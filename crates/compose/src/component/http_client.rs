@@ -12,9 +12,10 @@ use tokio::time::Instant;
 
 use super::sse_decode::event_data;
 use super::{ChunkStream, Output};
-use crate::compose::binding::{interpolate_text, python_json, Binding, Expr, Scope};
-use crate::compose::config::{self, Method, StreamFormat};
-use crate::compose::error::{redact, RunError};
+use crate::binding::{interpolate_text, python_json, Binding, Expr, Scope};
+use crate::config::{self, Method, StreamFormat};
+use crate::error::{redact, RunError};
+use crate::media::media_type;
 
 /// How long connecting to an upstream may take (D13).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,18 +59,7 @@ impl Action {
             .output
             .as_ref()
             .map(Binding::compile)
-            .filter(|output| {
-                let direct = output
-                    .as_template()
-                    .and_then(|t| t.whole_expr())
-                    .is_some_and(|e| {
-                        e.source == "response"
-                            && e.path.is_empty()
-                            && e.conversion.is_none()
-                            && e.default.is_none()
-                    });
-                !direct
-            });
+            .filter(|output| !output.is_exactly("response"));
         Self {
             id: action.id.clone(),
             default: action.default,
@@ -152,7 +142,12 @@ impl HttpClient {
                 message: redact(&upstream_message(&body), &self.secrets),
             });
         }
-        let media_type = media_type(response.headers().get(reqwest::header::CONTENT_TYPE));
+        let media_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(media_type)
+            .unwrap_or_default();
         if media_type == "text/event-stream" {
             let stream = self.event_stream(
                 response,
@@ -208,13 +203,7 @@ impl HttpClient {
         let content_type = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
+            .map(|(_, v)| media_type(v).unwrap_or_default());
         for (key, value) in &headers {
             request = request.header(key, value);
         }
@@ -351,15 +340,6 @@ fn describe(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
-}
-
-/// `text/event-stream` from `text/event-stream; charset=utf-8`.
-fn media_type(value: Option<&reqwest::header::HeaderValue>) -> String {
-    value
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default()
 }
 
 /// The upstream's own error message: OpenAI's `error.message`, or another usual field,

@@ -116,13 +116,13 @@ fn default_webui_port() -> u16 {
     8081
 }
 
-/// A TCP port, 1..=65535, as the original validates it.
+/// A TCP port, 1..=65535 as the original validates it, or 0 (an addition): any free port,
+/// which `up` reports once it is bound.
 fn port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
     let value = u64::deserialize(deserializer)?;
-    match u16::try_from(value) {
-        Ok(port) if port > 0 => Ok(port),
-        _ => Err(serde::de::Error::custom(format!(
-            "port must be between 1 and 65535, got {value}"
-        ))),
-    }
+    u16::try_from(value).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "port must be between 1 and 65535 (or 0 for any free port), got {value}"
+        ))
+    })
 }

@@ -29,13 +29,23 @@ pub fn resolve<'a, T>(
     id_of: impl Fn(&T) -> &str,
     is_default: impl Fn(&T) -> bool,
 ) -> Option<&'a T> {
+    resolve_index(items, id, id_of, is_default).and_then(|at| items.get(at))
+}
+
+/// Where [`resolve`] finds `id` among `items`.
+pub fn resolve_index<T>(
+    items: &[T],
+    id: &str,
+    id_of: impl Fn(&T) -> &str,
+    is_default: impl Fn(&T) -> bool,
+) -> Option<usize> {
     if id == DEFAULT_REF {
         match items {
-            [only] => Some(only),
-            _ => items.iter().find(|item| is_default(item)),
+            [_] => Some(0),
+            _ => items.iter().position(is_default),
         }
     } else {
-        items.iter().find(|item| id_of(item) == id)
+        items.iter().position(|item| id_of(item) == id)
     }
 }
 
@@ -218,6 +228,38 @@ pub struct Job {
     pub output: Option<Value>,
     #[serde(default, deserialize_with = "depends_on")]
     pub depends_on: Vec<Vec<String>>,
+}
+
+impl Job {
+    /// The component and the action this job runs, as indexes into `components` and into
+    /// that component's actions; else why there are none. `at` names the job in messages.
+    pub fn target(&self, components: &[Component], at: &str) -> Result<(usize, usize), String> {
+        let component = resolve_index(components, &self.component, Component::id, Component::is_default)
+            .ok_or_else(|| match self.component.as_str() {
+                DEFAULT_REF if components.is_empty() => format!("{at}: there is no component to run"),
+                DEFAULT_REF => format!(
+                    "{at}: uses the default component, but there are several and none has 'default: true'"
+                ),
+                id => format!("{at}: component '{id}' not found"),
+            })?;
+        let Some(Component::HttpClient(client)) = components.get(component) else {
+            return Err(format!("{at}: component '{}' not found", self.component));
+        };
+        let action = resolve_index(&client.actions, &self.action, |a| &a.id, |a| a.default)
+            .ok_or_else(|| match self.action.as_str() {
+                DEFAULT_REF => format!(
+                    "{at}: component '{}' has no single or default action",
+                    client.id
+                ),
+                id => format!("{at}: action '{id}' not found in component '{}'", client.id),
+            })?;
+        Ok((component, action))
+    }
+
+    /// How messages name this job.
+    pub fn label(&self, workflow: &str) -> String {
+        format!("workflow '{workflow}' job '{}'", self.id)
+    }
 }
 
 /// Job types; only `component` jobs are in this implementation's subset.

@@ -59,12 +59,20 @@ impl Binding {
         })
     }
 
-    /// The template when the whole value is one string template.
-    pub fn as_template(&self) -> Option<&Template> {
-        match self {
-            Binding::Template(template) => Some(template),
-            _ => None,
-        }
+    /// The expression when the whole value is `${source}` or `${source as TYPE}`: no index,
+    /// path or default, so that it hands its source on as it is (or only converted).
+    pub fn bare(&self, source: &str) -> Option<&Expr> {
+        let Binding::Template(template) = self else {
+            return None;
+        };
+        template.whole_expr().filter(|e| {
+            e.source == source && e.index.is_none() && e.path.is_empty() && e.default.is_none()
+        })
+    }
+
+    /// Whether the whole value is exactly `${source}`, with no conversion either.
+    pub fn is_exactly(&self, source: &str) -> bool {
+        self.bare(source).is_some_and(|e| e.conversion.is_none())
     }
 
     /// Every expression in document order (mapping values in order, then list items).

@@ -1,0 +1,43 @@
+//! The one gate every door (REST API, web UI, command line) goes through before a run: the
+//! workflow is looked up, hidden if private and the caller is public, and the input is checked
+//! against the workflow's schema. Only a [`RunRequest`] that passed it can be run.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::plan::{Access, Engine, WorkflowPlan};
+use crate::error::RunError;
+use crate::schema;
+
+/// A run that passed the gate: a workflow the caller may run, with an input that fits it.
+pub struct RunRequest {
+    workflow: Arc<WorkflowPlan>,
+    input: Value,
+}
+
+impl RunRequest {
+    pub fn workflow(&self) -> &Arc<WorkflowPlan> {
+        &self.workflow
+    }
+
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+}
+
+impl Engine {
+    /// Finds the workflow (`None`: the only one, or the one marked default) that `access` may
+    /// run and checks `input` against its schema: an unknown workflow is
+    /// [`RunError::WorkflowNotFound`], a wrong input a 400-class error naming the field.
+    pub fn request(
+        &self,
+        workflow: Option<&str>,
+        input: Value,
+        access: Access,
+    ) -> Result<RunRequest, RunError> {
+        let workflow = self.workflow(workflow, access)?;
+        schema::check_input(&workflow.input_schema, &input)?;
+        Ok(RunRequest { workflow, input })
+    }
+}

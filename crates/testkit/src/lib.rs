@@ -1,0 +1,79 @@
+//! Test support shared by the engine's and the app's tests: mock upstreams that speak each
+//! provider's wire format on 127.0.0.1 (port 0), the seed example's config, and scratch
+//! directories that are removed when a test ends.
+//!
+//! A failed set-up here is a failed test, so panicking is the right answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod mock_upstream;
+
+use std::path::{Path, PathBuf};
+
+/// The seed example's configuration, as shipped.
+pub const SEED: &str =
+    include_str!("../../../examples/openai-chat-completions-stream/model-compose.yml");
+
+/// The API key the tests give the seed config.
+pub const TEST_KEY: &str = "sk-test-0123456789abcdef";
+
+/// The seed config with its OpenAI base URL replaced.
+pub fn seed_for(base_url: &str) -> String {
+    let seed = SEED.replace("https://api.openai.com/v1", base_url);
+    assert_ne!(seed, SEED, "the seed's base_url moved");
+    seed
+}
+
+/// The seed config pointed at `base_url`, with both servers on port 0 (the system picks free
+/// ports; `up` reports them).
+pub fn seed_on_any_port(base_url: &str) -> String {
+    any_port(&seed_for(base_url))
+}
+
+/// A config whose API and web UI ports (the seed's 8080 and 8081) become 0.
+pub fn any_port(config: &str) -> String {
+    config
+        .replace("    port: 8080", "    port: 0")
+        .replace("    port: 8081", "    port: 0")
+}
+
+/// A scratch directory of its own for one test, removed when dropped.
+pub struct Workdir {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn empty() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("mc-test-")
+            .tempdir()
+            .unwrap();
+        Self {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
+    }
+
+    /// A directory with the seed config pointed at `base_url` and a `.env` holding the test key.
+    pub fn seed(base_url: &str) -> Self {
+        let dir = Self::empty();
+        dir.write("model-compose.yml", &seed_for(base_url));
+        dir.write(".env", &format!("OPENAI_API_KEY={TEST_KEY}\n"));
+        dir
+    }
+
+    /// Writes a file in the directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
