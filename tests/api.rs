@@ -590,3 +590,39 @@ async fn up_detached_reports_a_server_that_cannot_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_private_workflow_is_neither_listed_nor_run_over_http() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let config =
+        support::seed_for(&mock.base_url).replace("workflow:\n", "workflow:\n  private: true\n");
+    let server = Server::start_with(&dir, &config);
+    let (status, listed) = get_json(format!("{}/workflows", server.api)).await;
+    assert_eq!((status, listed), (200, json!([])));
+    let (status, body) = json_of(post(&server, SEED_BODY).await).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"detail": "Workflow '__default__' not found."}))
+    );
+    // The web UI's server functions go through the same gate.
+    let run = [
+        ("workflow_id", "__workflow__"),
+        ("input", r#"{"prompt":"Hi"}"#),
+    ];
+    let ui = support::ui_call(&server, "run", &run).await;
+    let ui = ui.text().await.unwrap();
+    assert!(ui.contains("workflow not found: __workflow__"), "{ui}");
+    assert!(!ui.contains("\"started\""), "{ui}");
+    let listed = support::ui_call(&server, "workflows", &[]).await;
+    assert_eq!(listed.text().await.unwrap(), "[]");
+    assert!(mock.requests().is_empty());
+    // The command line, run by whoever holds the config, may run it.
+    let output = support::run(&dir, &["run", "--input", r#"{"prompt":"Hi"}"#]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        support::stderr(&output)
+    );
+}

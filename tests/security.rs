@@ -64,23 +64,14 @@ async fn the_api_key_is_never_shown() {
         get(format!("{}/workflows?include_schema=true", server.api)).await,
     );
     keep("page", get(server.webui.clone()).await);
-    let ui_runs = client
-        .post(format!("{}/_ui/runs", server.webui))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .unwrap();
+    let ui_runs = support::ui_call(&server, "runs", &[]).await;
     assert_eq!(ui_runs.status(), 200);
     keep("ui runs", ui_runs.text().await.unwrap());
-    let ui_run = client
-        .post(format!("{}/_ui/run", server.webui))
-        .form(&[
-            ("workflow_id", "__workflow__"),
-            ("input", r#"{"prompt":"Hi"}"#),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let run = [
+        ("workflow_id", "__workflow__"),
+        ("input", r#"{"prompt":"Hi"}"#),
+    ];
+    let ui_run = support::ui_call(&server, "run", &run).await;
     keep("ui run", ui_run.text().await.unwrap());
 
     assert!(

@@ -45,6 +45,17 @@ pub async fn post(server: &Server, body: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Calls one of the web UI's server functions (`/_ui/NAME`) with form arguments, as the
+/// browser does.
+pub async fn ui_call(server: &Server, name: &str, args: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/_ui/{name}", server.webui))
+        .form(args)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Waits until `condition` holds, checking every few milliseconds; fails the test with
 /// `what` once `within` has passed.
 pub async fn eventually<F, Fut>(within: Duration, what: &str, mut condition: F)

@@ -220,7 +220,7 @@ fn preview(text: &str) -> String {
 }
 
 /// A JSON type's name, for error messages.
-pub fn type_name(value: &Value) -> &'static str {
+fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

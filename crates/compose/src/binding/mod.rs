@@ -12,9 +12,7 @@ mod tree;
 mod tests;
 
 pub use ast::{Annotation, Conversion, Expr, Part, Step, Template};
-pub use convert::{
-    convert, interpolate_text, python_json, read_bool, type_name, BoolWords, StreamEncoding,
-};
+pub use convert::{convert, interpolate_text, python_json, read_bool, BoolWords, StreamEncoding};
 pub use eval::Scope;
 pub use parser::parse;
 pub use tree::Binding;

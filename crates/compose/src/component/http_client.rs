@@ -22,10 +22,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of an error body kept for the message.
 const ERROR_BODY_LIMIT: usize = 2000;
 
-/// An http-client with its connection pool and compiled actions.
+/// An http-client with its connection pool and compiled actions (in the config's order: a
+/// job names its action by its index, see `config::Job::target`).
 pub struct HttpClient {
-    pub id: String,
-    pub default: bool,
     client: reqwest::Client,
     base_url: Option<String>,
     headers: Vec<(String, String)>,
@@ -35,8 +34,7 @@ pub struct HttpClient {
 
 /// One action, its templates compiled.
 pub struct Action {
-    pub id: String,
-    pub default: bool,
+    id: String,
     endpoint: Option<Binding>,
     path: Option<Binding>,
     method: Method,
@@ -62,7 +60,6 @@ impl Action {
             .filter(|output| !output.is_exactly("response"));
         Self {
             id: action.id.clone(),
-            default: action.default,
             endpoint: compile_str(&action.endpoint),
             path: compile_str(&action.path),
             method: action.method,
@@ -105,8 +102,6 @@ impl HttpClient {
             .build()
             .map_err(|err| RunError::Transport(describe(&err)))?;
         Ok(Self {
-            id: config.id.clone(),
-            default: config.default,
             client,
             base_url: config.base_url.clone(),
             headers: config.headers.clone(),
