@@ -74,7 +74,8 @@ impl EnvArgs {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Run in the background; stop it with `model-compose down` from the same directory
+    /// Run in the background: returns once the server is ready (printing where it serves) or
+    /// failed to start; stop it with `model-compose down` from the same directory
     #[arg(short = 'd', long)]
     pub detach: bool,
     #[command(flatten)]
