@@ -26,6 +26,8 @@ export default defineConfig({
         "--disable-sync",
         "--no-first-run",
         "--disable-quic",
+        // Other sites, for the cross-site tests: served from this machine, under their own names.
+        "--host-resolver-rules=MAP *.example 127.0.0.1",
       ],
     },
   },

@@ -109,6 +109,13 @@ pub async fn delete_run(task_id: String) -> Result<(), ServerFnError> {
         .map_err(ServerFnError::new)
 }
 
+/// Whether the server asks for access keys (then the UI offers to sign out).
+#[server(prefix = "/_ui", endpoint = "sign_in_required")]
+pub async fn sign_in_required() -> Result<bool, ServerFnError> {
+    use crate::server::SignInRequired;
+    Ok(use_context::<SignInRequired>().is_some_and(|s| s.0))
+}
+
 #[cfg(feature = "ssr")]
 fn registry() -> Result<std::sync::Arc<compose::task::TaskRegistry>, ServerFnError> {
     use_context().ok_or_else(|| ServerFnError::new("the task registry is not available"))

@@ -626,3 +626,50 @@ async fn a_private_workflow_is_neither_listed_nor_run_over_http() {
         support::stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn a_run_deleted_while_it_streams_is_cancelled_and_stays_deleted() {
+    let mock = MockUpstream::start(
+        Behavior::tokens(&["a", "b", "c", "d", "e", "f"]).delay(Duration::from_millis(200)),
+    );
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let (_, started) = json_of(
+        post(
+            &server,
+            &SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"),
+        )
+        .await,
+    )
+    .await;
+    let task_id = started["task_id"].as_str().unwrap().to_string();
+    support::eventually(Duration::from_secs(5), "the run to stream", || async {
+        mock.open_streams() > 0
+    })
+    .await;
+    let deleted = client()
+        .delete(format!("{}/runs/{task_id}", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (_, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
+    assert_eq!(task, json!({"detail": "Task not found."}));
+    support::eventually(
+        Duration::from_millis(500),
+        "the upstream request to close",
+        || async { mock.open_streams() == 0 },
+    )
+    .await;
+    assert!(mock.finished_at().is_none(), "the run was cancelled");
+    let (status, _) = get_json(format!("{}/runs/{task_id}", server.api)).await;
+    assert_eq!(status, 404);
+    let (_, runs) = get_json(format!("{}/runs", server.api)).await;
+    assert_eq!(runs, json!([]));
+    let again = client()
+        .delete(format!("{}/runs/{task_id}", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+}

@@ -99,35 +99,79 @@ async fn the_api_key_is_never_shown() {
     );
 }
 
-#[tokio::test]
-async fn cors_allows_any_origin_by_default_with_credentials() {
-    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let server = Server::start(&dir, &mock.base_url);
+/// The CORS answer to a simple request and to a pre-flight from `origin`: each side's
+/// `Access-Control-Allow-Origin` and `-Allow-Credentials`.
+async fn cors_for(server: &Server, origin: &str) -> [(Option<String>, Option<String>); 2] {
     let client = reqwest::Client::new();
     let simple = client
-        .get(format!("{}/health", server.api))
-        .header("Origin", "http://example.com")
+        .get(format!("{}/runs", server.api))
+        .header("Origin", origin)
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        simple.headers()["access-control-allow-origin"],
-        "http://example.com"
-    );
-    assert_eq!(simple.headers()["access-control-allow-credentials"], "true");
-    assert!(simple.headers()["vary"]
-        .to_str()
-        .unwrap()
-        .to_lowercase()
-        .contains("origin"));
-
     let preflight = client
         .request(
             reqwest::Method::OPTIONS,
             format!("{}/workflows/runs", server.api),
         )
-        .header("Origin", "http://example.com")
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    let allowed = |response: &reqwest::Response| {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        (
+            header("access-control-allow-origin"),
+            header("access-control-allow-credentials"),
+        )
+    };
+    [allowed(&simple), allowed(&preflight)]
+}
+
+fn granted(origin: &str) -> [(Option<String>, Option<String>); 2] {
+    let both = (Some(origin.to_string()), Some("true".to_string()));
+    [both.clone(), both]
+}
+
+/// Whether neither answer lets the page read the response (no `Allow-Origin`: what
+/// `Allow-Credentials` says then does not matter).
+fn refused(answers: &[(Option<String>, Option<String>); 2]) -> bool {
+    answers.iter().all(|(origin, _)| origin.is_none())
+}
+
+#[tokio::test]
+async fn by_default_only_pages_of_this_machine_may_call_the_api() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    for origin in [
+        "http://localhost:3000",
+        "http://127.0.0.1:5173",
+        "http://[::1]:8000",
+    ] {
+        assert_eq!(cors_for(&server, origin).await, granted(origin), "{origin}");
+    }
+    for origin in [
+        "http://evil.example",
+        "http://localhost.evil.example",
+        "null",
+    ] {
+        assert!(refused(&cors_for(&server, origin).await), "{origin}");
+    }
+    // The pre-flight's other answers are the original's.
+    let preflight = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/workflows/runs", server.api),
+        )
+        .header("Origin", "http://localhost:3000")
         .header("Access-Control-Request-Method", "POST")
         .header("Access-Control-Request-Headers", "content-type,x-foo")
         .send()
@@ -135,7 +179,6 @@ async fn cors_allows_any_origin_by_default_with_credentials() {
         .unwrap();
     assert_eq!(preflight.status(), 200);
     let headers = preflight.headers();
-    assert_eq!(headers["access-control-allow-origin"], "http://example.com");
     assert_eq!(
         headers["access-control-allow-headers"],
         "content-type,x-foo"
@@ -148,31 +191,158 @@ async fn cors_allows_any_origin_by_default_with_credentials() {
 }
 
 #[tokio::test]
-async fn cors_can_be_restricted_to_listed_origins() {
+async fn origins_open_the_api_to_the_listed_pages() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    for origins in [
+        "\"http://a.example, http://b.example/\"",
+        "[http://a.example, http://b.example]",
+    ] {
+        let config = support::seed_for(&mock.base_url).replace(
+            "    base_path: /api",
+            &format!("    base_path: /api\n    origins: {origins}"),
+        );
+        let server = Server::start_with(&dir, &config);
+        for origin in [
+            "http://a.example",
+            "http://b.example",
+            "http://localhost:3000",
+        ] {
+            assert_eq!(cors_for(&server, origin).await, granted(origin), "{origin}");
+        }
+        assert!(refused(&cors_for(&server, "http://evil.example").await));
+    }
+}
+
+#[tokio::test]
+async fn origins_star_lets_any_page_call_without_credentials_and_warns() {
     let mock = MockUpstream::start(Behavior::tokens(&["x"]));
     let dir = Workdir::seed(&mock.base_url);
     let config = support::seed_for(&mock.base_url).replace(
         "    base_path: /api",
-        "    base_path: /api\n    origins: \"http://a.example, http://b.example\"",
+        "    base_path: /api\n    origins: \"*\"",
     );
     let server = Server::start_with(&dir, &config);
+    let any = (Some("*".to_string()), None);
+    assert_eq!(
+        cors_for(&server, "http://evil.example").await,
+        [any.clone(), any]
+    );
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    assert!(
+        log.contains("lets any web page the user visits call the API"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn requests_must_name_this_machine_in_their_host() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
     let client = reqwest::Client::new();
-    for (origin, allowed) in [
-        ("http://a.example", true),
-        ("http://b.example", true),
-        ("http://evil.example", false),
-    ] {
-        let response = client
-            .get(format!("{}/health", server.api))
-            .header("Origin", origin)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let header = response
-            .headers()
-            .get("access-control-allow-origin")
-            .map(|v| v.to_str().unwrap().to_string());
-        assert_eq!(header, allowed.then(|| origin.to_string()), "{origin}");
+    for url in [format!("{}/health", server.api), server.webui.clone()] {
+        let port = url.split(':').nth(2).unwrap().split('/').next().unwrap();
+        for host in ["rebind.evil.example", "rebind.evil.example:80"] {
+            let response = client.get(&url).header("Host", host).send().await.unwrap();
+            assert_eq!(response.status(), 403, "{url} as {host}");
+            let body: serde_json::Value =
+                serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            assert!(
+                body["detail"].as_str().unwrap().contains("Host header"),
+                "{body}"
+            );
+        }
+        for host in [
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            "localhost".to_string(),
+        ] {
+            let response = client.get(&url).header("Host", &host).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{url} as {host}");
+        }
     }
+}
+
+#[tokio::test]
+async fn a_server_bound_to_every_address_skips_the_host_check_and_warns_without_keys() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        .replace("    port: 8080", "    port: 8080\n    host: 0.0.0.0");
+    let server = Server::start_with(&dir, &config);
+    let response = reqwest::Client::new()
+        .get(format!("{}/health", server.api))
+        .header("Host", "models.internal.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    assert!(
+        log.contains("without access keys: anyone who reaches this port can run workflows"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn the_web_ui_answers_calls_from_its_own_pages_only() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let own = server.webui.clone();
+    let run = [
+        ("workflow_id", "__workflow__"),
+        ("input", r#"{"prompt":"Hi"}"#),
+    ];
+    let client = reqwest::Client::new();
+    let call = |name: &str, headers: &[(&str, &str)]| {
+        let mut request = client.post(format!("{own}/_ui/{name}")).form(&run);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    for headers in [
+        vec![("Origin", "http://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+        vec![
+            ("Origin", "http://evil.example"),
+            ("Sec-Fetch-Site", "cross-site"),
+        ],
+    ] {
+        for name in ["run", "delete_run", "runs"] {
+            let response = call(name, &headers).await.unwrap();
+            assert_eq!(response.status(), 403, "{name} with {headers:?}");
+        }
+    }
+    assert!(mock.requests().is_empty(), "nothing was run");
+    let origin = own.clone();
+    let response = call(
+        "run",
+        &[("Origin", &origin), ("Sec-Fetch-Site", "same-origin")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("\"completed\""));
+    // Pages may be linked from anywhere, but never framed by another site.
+    let page = client
+        .get(&own)
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers();
+    assert_eq!(headers["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let api = client
+        .get(format!("{}/health", server.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
 }

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::markdown;
+use super::sign_in::SignOut;
 use crate::api::{delete_run, list_runs, RunRecord};
 
 #[component]
@@ -13,7 +14,10 @@ pub fn History(version: RwSignal<u32>) -> impl IntoView {
     let selected = RwSignal::new(None::<RunRecord>);
     view! {
         <aside class="history" aria-label="Run history">
-            <h2>"History"</h2>
+            <div class="history-top">
+                <h2>"History"</h2>
+                <SignOut/>
+            </div>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match runs.await {

@@ -7,6 +7,7 @@ mod form;
 mod history;
 mod log;
 mod markdown;
+mod sign_in;
 mod temperature;
 
 use leptos::prelude::*;
@@ -17,6 +18,7 @@ use leptos_router::{SsrMode, StaticSegment};
 use crate::api::{list_workflows, WorkflowInfo};
 use chat::Chat;
 use history::History;
+use sign_in::SignInPage;
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -50,6 +52,7 @@ pub fn App() -> impl IntoView {
                 // Rendered whole on the server (workflows and history included), so that the
                 // first paint is complete without WASM.
                 <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("sign-in") view=SignInPage/>
             </Routes>
         </Router>
     }

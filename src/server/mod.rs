@@ -1,11 +1,15 @@
 //! The HTTP servers: the REST API on the adapter's port and the web UI on its own port, from
 //! one process and one task registry. Thin doors into the engine.
 
+mod access;
 mod api;
 mod assets;
+mod guard;
 pub mod sse;
 pub mod ui;
 mod webui;
+
+pub use webui::SignInRequired;
 
 use std::future::Future;
 use std::io;
@@ -16,7 +20,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{RunStore, SqliteStore, StoreError};
-use compose::config::Config;
+use access::AccessKeys;
+use compose::config::{Config, Origins};
 use compose::task::TaskRegistry;
 use compose::Engine;
 
@@ -67,26 +72,42 @@ pub async fn serve(
     if adapter.is_none() && webui.is_none() {
         return Err(ServeError::NothingToServe);
     }
+    let keys = AccessKeys::new(&config.controller.access_keys);
     let stop = CancellationToken::new();
     let mut servers = Vec::new();
     let mut listening = Listening::default();
     if let Some(adapter) = adapter {
         let listener = bind(&adapter.host, adapter.port).await?;
+        let bound = listener.local_addr()?;
         let base = adapter.base_path.clone().unwrap_or_default();
-        listening.api = Some(format!("http://{}{base}", listener.local_addr()?));
+        listening.api = Some(format!("http://{bound}{base}"));
+        warn_if_exposed("the API", bound, keys.is_some());
+        if adapter.origins == Origins::Any {
+            tracing::warn!(
+                "origins: \"*\" lets any web page the user visits call the API (without cookies)"
+            );
+        }
         let app = api::router(
             Arc::clone(&tasks),
             adapter.base_path.as_deref(),
             &adapter.origins,
+            keys.clone(),
         );
-        servers.push(tokio::spawn(run(listener, app, stop.clone())));
+        servers.push(tokio::spawn(run(
+            listener,
+            guard::protect(app, bound),
+            stop.clone(),
+        )));
     }
     if let Some(webui) = webui {
         let listener = bind(&webui.host, webui.port).await?;
-        listening.webui = Some(format!("http://{}", listener.local_addr()?));
+        let bound = listener.local_addr()?;
+        listening.webui = Some(format!("http://{bound}"));
+        warn_if_exposed("the web UI", bound, keys.is_some());
+        let app = webui::router(Arc::clone(&tasks), keys.clone());
         servers.push(tokio::spawn(run(
             listener,
-            webui::router(Arc::clone(&tasks)),
+            guard::protect(app, bound),
             stop.clone(),
         )));
     }
@@ -102,6 +123,16 @@ pub async fn serve(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Without access keys, a server others can reach spends the provider's key for them.
+fn warn_if_exposed(what: &str, bound: std::net::SocketAddr, has_keys: bool) {
+    if !bound.ip().is_loopback() && !has_keys {
+        tracing::warn!(
+            "{what} listens on {bound} without access keys: anyone who reaches this port can \
+             run workflows and spend the provider key (set controller.access_keys)"
+        );
+    }
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, ServeError> {

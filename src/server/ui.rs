@@ -104,13 +104,11 @@ pub async fn runs(tasks: &TaskRegistry) -> Result<Vec<RunRecord>, String> {
     }
 }
 
+/// Deletes a run (cancelling it first if it is still going).
 pub async fn delete_run(tasks: &TaskRegistry, task_id: &str) -> Result<(), String> {
-    match tasks.store() {
-        Some(store) => store
-            .delete(task_id)
-            .await
-            .map(|_| ())
-            .map_err(|err| err.to_string()),
-        None => Ok(()),
-    }
+    tasks
+        .delete_run(task_id)
+        .await
+        .map(drop)
+        .map_err(|err| err.to_string())
 }

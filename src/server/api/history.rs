@@ -51,7 +51,8 @@ pub async fn delete(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match store(&state)?.delete(&id).await.map_err(failed)? {
+    store(&state)?;
+    match state.tasks.delete_run(&id).await.map_err(failed)? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::not_found("Run not found.")),
     }

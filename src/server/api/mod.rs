@@ -8,13 +8,17 @@ mod workflows;
 
 use std::sync::Arc;
 
-use axum::http::{header, HeaderValue, Method};
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use compose::config::Origins;
 use serde_json::json;
-use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
+use super::access::{self, AccessKeys};
+use super::guard;
 use compose::task::TaskRegistry;
+
+pub(crate) use error::ApiError;
 
 /// What every handler reaches.
 #[derive(Clone)]
@@ -22,8 +26,14 @@ pub struct ApiState {
     pub tasks: Arc<TaskRegistry>,
 }
 
-/// The API's routes under `base_path` (`/api` for the seed; none means the root).
-pub fn router(tasks: Arc<TaskRegistry>, base_path: Option<&str>, origins: &str) -> Router {
+/// The API's routes under `base_path` (`/api` for the seed; none means the root), with CORS
+/// for `origins` and, when there are access keys, a Bearer key on every route but `/health`.
+pub fn router(
+    tasks: Arc<TaskRegistry>,
+    base_path: Option<&str>,
+    origins: &Origins,
+    keys: Option<Arc<AccessKeys>>,
+) -> Router {
     let routes = Router::new()
         .route("/health", get(health))
         .route("/workflows", get(workflows::list))
@@ -43,7 +53,19 @@ pub fn router(tasks: Arc<TaskRegistry>, base_path: Option<&str>, origins: &str) 
         Some(base) => Router::new().nest(base, routes),
         None => routes,
     };
-    router.fallback(error::not_found).layer(cors(origins))
+    let router = router.fallback(error::not_found);
+    let router = match keys {
+        Some(keys) => {
+            let health = format!("{}/health", base.unwrap_or_default());
+            router.layer(middleware::from_fn_with_state(
+                (keys, health),
+                access::require_bearer,
+            ))
+        }
+        None => router,
+    };
+    // Outermost, so that a browser's pre-flight is answered before any key is asked for.
+    router.layer(guard::cors(origins))
 }
 
 async fn health(
@@ -57,32 +79,6 @@ async fn health(
     } else {
         (axum::http::StatusCode::OK, Json(json!({"status": "ok"})))
     }
-}
-
-/// CORS as the original's default (any origin, with credentials), or restricted to the
-/// configured comma-separated origins (the original takes the list as one origin: D9 of its spec).
-fn cors(origins: &str) -> CorsLayer {
-    let allow_origin = if origins.trim() == "*" {
-        AllowOrigin::mirror_request()
-    } else {
-        AllowOrigin::list(
-            origins
-                .split(',')
-                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
-        )
-    };
-    CorsLayer::new()
-        .allow_origin(allow_origin)
-        .allow_credentials(true)
-        .allow_methods(AllowMethods::list([
-            Method::GET,
-            Method::POST,
-            Method::DELETE,
-            Method::OPTIONS,
-        ]))
-        .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([header::HeaderName::from_static("x-task-id")])
-        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Request flags as the original accepts them: JSON booleans and `true/false/1/0/yes/no/on/off`

@@ -14,6 +14,9 @@ pub struct Controller {
     pub history: History,
     /// How long running tasks may finish after a stop request before they are cancelled.
     pub shutdown_timeout: std::time::Duration,
+    /// `controller.access_keys` (D17): when any, the API wants one of them as a Bearer token
+    /// and the web UI a signed-in session. Usually `${env.…}`.
+    pub access_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -25,6 +28,8 @@ struct RawController {
     #[serde(default)]
     history: History,
     shutdown_timeout: Option<super::Duration>,
+    #[serde(default, deserialize_with = "access_keys")]
+    access_keys: Vec<String>,
 }
 
 impl From<RawController> for Controller {
@@ -36,6 +41,7 @@ impl From<RawController> for Controller {
             shutdown_timeout: raw
                 .shutdown_timeout
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
+            access_keys: raw.access_keys,
         }
     }
 }
@@ -47,6 +53,7 @@ impl Default for Controller {
             webui: None,
             history: History::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            access_keys: Vec::new(),
         }
     }
 }
@@ -73,13 +80,72 @@ pub struct Adapter {
     pub port: u16,
     /// A prefix for every route, such as `/api`.
     pub base_path: Option<String>,
-    /// CORS origins: `*` (the default) or a comma-separated list.
-    #[serde(default = "default_origins")]
-    pub origins: String,
+    /// Which web pages may call the API from a browser (CORS, D15).
+    #[serde(default)]
+    pub origins: Origins,
 }
 
-fn default_origins() -> String {
-    "*".to_string()
+/// `origins`: the web origins allowed to call the API from a browser. Absent, only pages
+/// served from this machine (loopback origins); a list (or one comma-separated string) adds
+/// those origins; `"*"` allows any page, without credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Origins {
+    #[default]
+    Loopback,
+    Listed(Vec<String>),
+    Any,
+}
+
+impl<'de> Deserialize<'de> for Origins {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let listed: Vec<String> = match Raw::deserialize(deserializer)? {
+            Raw::One(text) => vec![text],
+            Raw::Many(list) => list,
+        };
+        let origins: Vec<String> = listed
+            .iter()
+            .flat_map(|entry| entry.split(','))
+            .map(|origin| origin.trim().trim_end_matches('/').to_string())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        if origins.iter().any(|o| o == "*") {
+            return Ok(Origins::Any);
+        }
+        if let Some(bad) = origins.iter().find(|o| !o.contains("://")) {
+            return Err(serde::de::Error::custom(format!(
+                "an origin is a scheme and a host, like http://app.example:3000; got {bad:?}"
+            )));
+        }
+        Ok(if origins.is_empty() {
+            Origins::Loopback
+        } else {
+            Origins::Listed(origins)
+        })
+    }
+}
+
+/// `access_keys`: a list of keys, or one key; an empty key would let anyone in.
+fn access_keys<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let keys = match Raw::deserialize(deserializer)? {
+        Raw::One(key) => vec![key],
+        Raw::Many(keys) => keys,
+    };
+    if keys.iter().any(|k| k.trim().is_empty()) {
+        return Err(serde::de::Error::custom("an access key cannot be empty"));
+    }
+    Ok(keys)
 }
 
 /// `controller.webui`: where the web UI is served.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use controller::{Adapter, Controller, History, WebUi, WebUiDriver};
+pub use controller::{Adapter, Controller, History, Origins, WebUi, WebUiDriver};
 pub use duration::Duration;
 pub use env::{Env, Sources};
 pub use model::*;
@@ -102,6 +102,8 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
     }
     let source = joined(&files);
     let raw = parse(&texts)?;
+    // Access keys written in the file itself are as secret as those from the environment.
+    secrets.extend(raw.controller.access_keys.iter().cloned());
     let config = Config {
         controller: raw.controller,
         components: one_or_many(raw.components, raw.component),

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::state::{Status, Task, TaskView};
 use crate::error::redact;
-use crate::record::RunStore;
+use crate::record::{RunStore, StoreError};
 use crate::workflow::{Access, Engine, RunOutput, RunRequest};
 use crate::RunError;
 
@@ -134,6 +134,24 @@ impl TaskRegistry {
         Ok(task.view())
     }
 
+    /// Deletes a run from the history; a run still going is cancelled first and is not recorded
+    /// again when it ends. False when there was no such run.
+    pub async fn delete_run(&self, id: &str) -> Result<bool, StoreError> {
+        let live = self.tasks.lock().remove(id).map(|entry| entry.task);
+        if let Some(task) = &live {
+            task.mark_deleted();
+            if !task.status().is_terminal() {
+                task.request_cancel("the run was deleted");
+                task.finished().await;
+            }
+        }
+        let stored = match &self.store {
+            Some(store) => store.delete(id).await?,
+            None => false,
+        };
+        Ok(stored || live.is_some())
+    }
+
     /// Refuses new runs, lets running ones finish for up to `grace`, cancels the rest, and
     /// returns once every run has been recorded.
     pub async fn shutdown(&self, grace: Duration) {
@@ -242,6 +260,9 @@ async fn drive(
 }
 
 async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task) {
+    if task.is_deleted() {
+        return;
+    }
     if let Some(store) = store {
         if let Err(err) = store.save(&task.record()).await {
             tracing::warn!(task = %task.id, "{err}");

@@ -1,5 +1,6 @@
 //! One task's state and the ways to watch it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::Stream;
@@ -94,6 +95,8 @@ pub struct Task {
     pub(super) state: Mutex<State>,
     changed: watch::Sender<u64>,
     pub(super) cancel: CancellationToken,
+    /// Deleted from the history: never to be recorded again.
+    deleted: AtomicBool,
 }
 
 impl Task {
@@ -120,6 +123,7 @@ impl Task {
             }),
             changed: watch::channel(0).0,
             cancel: CancellationToken::new(),
+            deleted: AtomicBool::new(false),
         }
     }
 
@@ -150,6 +154,15 @@ impl Task {
             }
         });
         self.cancel.cancel();
+    }
+
+    /// Marks the run as deleted from the history, so that its end is not recorded.
+    pub(super) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::SeqCst)
     }
 
     pub fn status(&self) -> Status {

@@ -1,0 +1,255 @@
+//! What keeps a server meant for this machine from serving other people's web pages: CORS
+//! for the API (D15), the `Host` check against DNS rebinding (D16), the web UI's server
+//! functions answering only their own pages, and headers that forbid framing and sniffing.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use compose::config::Origins;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::api::ApiError;
+
+/// Adds the checks every server of this process gets, once it knows where it listens: while
+/// bound to a loopback address, requests must name this machine in their `Host`.
+pub fn protect(router: Router, bound: SocketAddr) -> Router {
+    let router = router.layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ));
+    if bound.ip().is_loopback() {
+        router.layer(middleware::from_fn_with_state(bound.ip(), check_host))
+    } else {
+        router
+    }
+}
+
+/// Pages may be shown in frames of their own origin only (clickjacking).
+pub fn page_headers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'self'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+/// 403 for a request whose `Host` is not this machine: a page whose own host name was made to
+/// point at 127.0.0.1 (DNS rebinding) must not reach a server bound there.
+async fn check_host(State(bound): State<IpAddr>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(host) if !names_this_machine(host, bound) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "This server answers only requests addressed to localhost or a loopback address \
+             (the Host header names another host).",
+        )
+        .into_response(),
+        // No Host at all comes from no browser (HTTP/1.0 clients, probes).
+        _ => next.run(request).await,
+    }
+}
+
+/// Whether `host` (a `Host` value, port included) is `localhost`, a loopback address, or the
+/// address the server is bound to.
+fn names_this_machine(host: &str, bound: IpAddr) -> bool {
+    let name = host_name(host);
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback() || ip == bound)
+}
+
+/// The host part of `host[:port]` or `[v6]:port`.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Whether an `Origin` is a page served from this machine (`http://localhost:3000`).
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https") && !rest.contains('/') && {
+        let name = host_name(rest);
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// CORS for the API (D15): pages served from this machine, plus the listed origins, may call
+/// it with credentials; `"*"` lets any page call it, without credentials.
+pub fn cors(origins: &Origins) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods(AllowMethods::list([
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+            Method::OPTIONS,
+        ]))
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([HeaderName::from_static("x-task-id")])
+        .max_age(std::time::Duration::from_secs(600));
+    match origins {
+        Origins::Any => layer.allow_origin(AllowOrigin::any()),
+        Origins::Loopback => layer
+            .allow_origin(AllowOrigin::predicate(|origin, _| {
+                origin.to_str().is_ok_and(is_loopback_origin)
+            }))
+            .allow_credentials(true),
+        Origins::Listed(listed) => {
+            let listed = listed.clone();
+            layer
+                .allow_origin(AllowOrigin::predicate(move |origin, _| {
+                    origin
+                        .to_str()
+                        .is_ok_and(|o| is_loopback_origin(o) || listed.iter().any(|l| l == o))
+                }))
+                .allow_credentials(true)
+        }
+    }
+}
+
+/// The web UI's calls (server functions and the sign-in forms: everything but GET and HEAD)
+/// come from its own pages: a browser that says a call comes from another site gets 403.
+/// Clients that are not browsers send neither `Origin` nor `Sec-Fetch-Site` and pass; pages
+/// themselves may be linked from anywhere.
+pub async fn same_origin_only_for_calls(request: Request, next: Next) -> Response {
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    if !reads && is_cross_site(request.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Cross-site request refused: the web UI answers its own pages only.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    let text = |name: HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("?"));
+    if let Some(site) = text(HeaderName::from_static("sec-fetch-site")) {
+        if !matches!(site, "same-origin" | "none") {
+            return true;
+        }
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_none_or(|(_, authority)| !authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_that_name_this_machine() {
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        for host in [
+            "localhost",
+            "LOCALHOST:8081",
+            "127.0.0.1:8080",
+            "127.0.0.2",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(names_this_machine(host, loopback), "{host}");
+        }
+        for host in [
+            "rebind.evil.example",
+            "rebind.evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:8080",
+            "",
+        ] {
+            assert!(!names_this_machine(host, loopback), "{host}");
+        }
+    }
+
+    #[test]
+    fn loopback_origins() {
+        for origin in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8081",
+            "https://localhost",
+            "http://[::1]:5173",
+        ] {
+            assert!(is_loopback_origin(origin), "{origin}");
+        }
+        for origin in [
+            "http://evil.example",
+            "null",
+            "http://localhost.evil.example",
+            "file://localhost/etc",
+            "http://127.0.0.1:8081/path",
+        ] {
+            assert!(!is_loopback_origin(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn cross_site_requests() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let host = ("host", "127.0.0.1:8081");
+        assert!(!is_cross_site(&headers(&[host])));
+        assert!(!is_cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8081")
+        ])));
+        assert!(!is_cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("origin", "http://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:9999")
+        ])));
+        assert!(is_cross_site(&headers(&[host, ("origin", "null")])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+    }
+}
