@@ -293,9 +293,26 @@ fn validate_reports_the_seed() {
     assert_eq!(
         stderr(&output),
         format!(
-            "❌ Configuration has semantic errors:\n  - {}: workflow '__workflow__' job '__job__': component 'nope' not found\n",
+            "❌ Configuration has semantic errors:\n  - {}:14:5: workflow '__workflow__' job '__job__': component 'nope' not found\n",
             dir.path.join("model-compose.yml").display()
         )
     );
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
+
+    // Every configuration error exits 2, from `validate` and from `up`; no secret is shown.
+    dir.write(
+        "model-compose.yml",
+        &support::seed_for(&mock.base_url)
+            .replace("    port: 8081", "    port: ${env.OPENAI_API_KEY}"),
+    );
+    for command in ["validate", "up"] {
+        let output = support::run(&dir, &[command]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let err = stderr(&output);
+        assert!(err.contains("model-compose.yml:8:11: "), "{command}: {err}");
+        assert!(
+            err.contains("[redacted]") && !err.contains(TEST_KEY),
+            "{command}: {err}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use compose::config::Config;
 
 use crate::server::{self, Listening};
 
-use super::{fail, EXIT_FAILURE};
+use super::{fail, EXIT_FAILURE, EXIT_USAGE};
 
 /// The line `up` prints once it serves.
 pub const READY: &str = "model-compose is ready";
@@ -41,6 +41,7 @@ pub fn run(config: Config) -> ExitCode {
     };
     match runtime.block_on(server::serve(config, stop, announce)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err @ server::ServeError::Config(_)) => fail(EXIT_USAGE, &err),
         Err(err) => fail(EXIT_FAILURE, &err),
     }
 }

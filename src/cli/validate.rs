@@ -5,18 +5,16 @@ use std::process::ExitCode;
 use compose::config::{self, ConfigError, Sources};
 use compose::Engine;
 
-use super::EXIT_FAILURE;
+use super::EXIT_USAGE;
 
-/// Prints `✅ Configuration is valid (...)` and exits 0, or the problem and exits 1.
+/// Prints `✅ Configuration is valid (...)` and exits 0, or the problem and exits 2.
 pub fn run(files: &[std::path::PathBuf], env: &Sources) -> ExitCode {
     let config = match config::load(files, env) {
         Ok(config) => config,
-        Err(ConfigError::Semantic { path, message }) => {
-            return semantic(&format!("{}: {message}", path.display()))
-        }
+        Err(err @ ConfigError::Semantic { .. }) => return semantic(&err.to_string()),
         Err(err) => {
             eprintln!("❌ {err}");
-            return ExitCode::from(EXIT_FAILURE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     if let Err(message) = Engine::new(&config) {
@@ -38,5 +36,5 @@ pub fn run(files: &[std::path::PathBuf], env: &Sources) -> ExitCode {
 /// The original's report of a config that reads but does not hold together.
 fn semantic(message: &str) -> ExitCode {
     eprintln!("❌ Configuration has semantic errors:\n  - {message}");
-    ExitCode::from(EXIT_FAILURE)
+    ExitCode::from(EXIT_USAGE)
 }

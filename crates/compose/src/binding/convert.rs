@@ -38,6 +38,18 @@ impl StreamEncoding {
     }
 }
 
+/// The types `as TYPE` knows: the original's (its schema's list), and the README's
+/// `sse-text` / `sse-json` spellings of streams.
+pub const KNOWN_TYPES: [&str; 20] = [
+    "string", "text", "integer", "number", "boolean", "list", "object", "json", "base64",
+    "markdown", "image", "audio", "video", "file", "stream", "select", "any", "none", "sse-text",
+    "sse-json",
+];
+
+pub fn is_known_type(kind: &str) -> bool {
+    KNOWN_TYPES.contains(&kind)
+}
+
 /// Applies `as TYPE...` to a non-null value.
 pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingError> {
     if conversion.stream_encoding().is_some() {

@@ -14,7 +14,7 @@ mod tests;
 pub use ast::{Annotation, Conversion, Expr, Part, Step, Template};
 pub use convert::{convert, interpolate_text, python_json, read_bool, BoolWords, StreamEncoding};
 pub use eval::Scope;
-pub use parser::parse;
+pub use parser::{check, parse};
 pub use tree::Binding;
 
 /// Why an expression could not be evaluated (a conversion that does not apply).

@@ -32,6 +32,36 @@ pub fn parse(text: &str) -> Template {
     Template { parts }
 }
 
+/// Checks every `${...}` of a string: each must be a whole expression (where [`parse`] would
+/// keep it as text), with a known type, and its default must check too.
+pub fn check(text: &str) -> Result<(), String> {
+    let mut search_from = 0;
+    while let Some(offset) = text[search_from..].find("${") {
+        let start = search_from + offset;
+        let Some((expr, end)) = Cursor::new(text, start + 2).expr() else {
+            let snippet: String = text[start..].chars().take(40).collect();
+            return Err(format!(
+                "`{snippet}` is not a valid ${{...}} expression (${{source.path as type | default}})"
+            ));
+        };
+        if let Some(conversion) = &expr.conversion {
+            if !super::convert::is_known_type(&conversion.kind) {
+                return Err(format!(
+                    "`{}`: unknown type `{}` (known: {})",
+                    &text[start..end],
+                    conversion.kind,
+                    super::convert::KNOWN_TYPES.join(", ")
+                ));
+            }
+        }
+        if let Some(default) = &expr.default_text {
+            check(default)?;
+        }
+        search_from = end;
+    }
+    Ok(())
+}
+
 /// Tokens of a path (spec §2.4): identifiers, `[n]`, `[a:b]`, `[*]`; anything else is a separator.
 pub fn path_steps(path: &str) -> Vec<Step> {
     let mut steps = Vec::new();

@@ -101,19 +101,50 @@ impl Env {
     }
 }
 
-/// A `${env.NAME}` that has no value and no default.
+/// Why a text could not be substituted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingVar {
-    pub name: String,
-    /// Byte offset of the `${` in the text.
-    pub offset: usize,
+pub enum EnvError {
+    /// A `${env.NAME}` that has no value and no default.
+    Missing {
+        name: String,
+        /// Byte offset of the `${` in the text.
+        offset: usize,
+    },
+    /// `${env.` that is not `${env.NAME}` or `${env.NAME | default}`.
+    Malformed { offset: usize },
 }
 
-/// Replaces every `${env.NAME}` and `${env.NAME | default}` in `text`. Returns the new text
-/// and the values substituted (so that they can be kept out of logs and responses).
-pub fn substitute(text: &str, env: &Env) -> Result<(String, Vec<String>), MissingVar> {
-    let mut out = String::with_capacity(text.len());
-    let mut used = Vec::new();
+/// A text with its `${env...}` references replaced, and how to find the original places.
+#[derive(Debug, Clone, Default)]
+pub struct Substituted {
+    pub text: String,
+    /// The values substituted (to keep out of logs and responses).
+    pub used: Vec<String>,
+    /// Each replacement: where it is in `text`, its length there, where the reference was in
+    /// the original and its length there.
+    spans: Vec<[usize; 4]>,
+}
+
+impl Substituted {
+    /// The byte offset in the original text of `offset` in the substituted one: inside a
+    /// substituted value, the reference it replaced.
+    pub fn original_offset(&self, offset: usize) -> usize {
+        match self.spans.iter().rev().find(|span| span[0] <= offset) {
+            None => offset,
+            Some(&[at, len, original, _]) if offset < at + len => original,
+            Some(&[at, len, original, original_len]) => {
+                offset - (at + len) + original + original_len
+            }
+        }
+    }
+}
+
+/// Replaces every `${env.NAME}` and `${env.NAME | default}` in `text`.
+pub fn substitute(text: &str, env: &Env) -> Result<Substituted, EnvError> {
+    let mut out = Substituted {
+        text: String::with_capacity(text.len()),
+        ..Substituted::default()
+    };
     let mut rest_start = 0;
     let mut search = 0;
     while let Some(found) = text[search..].find("${") {
@@ -122,30 +153,36 @@ pub fn substitute(text: &str, env: &Env) -> Result<(String, Vec<String>), Missin
             Some((name, default, len)) => {
                 let value = match (env.get(name), default) {
                     (Some(value), _) => {
-                        used.push(value.to_string());
+                        out.used.push(value.to_string());
                         value
                     }
                     (None, Some(default)) => default,
                     (None, None) => {
-                        return Err(MissingVar {
+                        return Err(EnvError::Missing {
                             name: name.to_string(),
                             offset: start,
                         })
                     }
                 };
-                out.push_str(&text[rest_start..start]);
-                out.push_str(value);
+                out.text.push_str(&text[rest_start..start]);
+                out.spans.push([out.text.len(), value.len(), start, len]);
+                out.text.push_str(value);
                 rest_start = start + len;
                 search = rest_start;
+            }
+            None if text[start + 2..].trim_start().starts_with("env.") => {
+                return Err(EnvError::Malformed { offset: start })
             }
             None => search = start + 2,
         }
     }
-    out.push_str(&text[rest_start..]);
-    Ok((out, used))
+    out.text.push_str(&text[rest_start..]);
+    Ok(out)
 }
 
-/// Parses `${ env.NAME [| default] }` at the start of `text`: name, default, length.
+/// Parses `${ env.NAME [as TYPE] [| default] }` at the start of `text`: name, default, length.
+/// The type (the original's casts to `integer`, `number`, `boolean` or `string`) changes
+/// nothing here: the value is substituted as text, and YAML reads it as what it spells.
 fn env_ref(text: &str) -> Option<(&str, Option<&str>, usize)> {
     let body_start = 2 + leading_ws(&text[2..]);
     let after_env = text[body_start..].strip_prefix("env.")?;
@@ -158,6 +195,17 @@ fn env_ref(text: &str) -> Option<(&str, Option<&str>, usize)> {
     let name = &after_env[..name_len];
     let mut pos = text.len() - after_env.len() + name_len;
     pos += leading_ws(&text[pos..]);
+    if let Some(cast) = text[pos..].strip_prefix("as") {
+        let ws = leading_ws(cast);
+        let kind = cast[ws..]
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(cast.len() - ws);
+        if ws == 0 || kind == 0 {
+            return None;
+        }
+        pos += 2 + ws + kind;
+        pos += leading_ws(&text[pos..]);
+    }
     let mut default = None;
     if text[pos..].starts_with('|') {
         pos += 1;
@@ -195,14 +243,14 @@ mod tests {
             ("${env.NOPE|a b c}", "a b c"),
             ("${env.NOPE | \"quoted\"}", "\"quoted\""),
             ("${input.x | ${env.NOPE | deep}}", "${input.x | deep}"),
-            ("${env.KEY as text}", "${env.KEY as text}"),
+            ("${env.KEY as string}", "sk-test"),
+            ("${ env.KEY as integer | 3 }", "sk-test"),
             ("${input.prompt}", "${input.prompt}"),
-            ("${env.}", "${env.}"),
             ("no refs", "no refs"),
             ("${env.KEY}${env.KEY}", "sk-testsk-test"),
         ];
         for (text, want) in cases {
-            assert_eq!(substitute(text, &env()).unwrap().0, want, "{text}");
+            assert_eq!(substitute(text, &env()).unwrap().text, want, "{text}");
         }
     }
 
@@ -211,7 +259,7 @@ mod tests {
         let err = substitute("a: 1\nb: ${env.MISSING}\n", &env()).unwrap_err();
         assert_eq!(
             err,
-            MissingVar {
+            EnvError::Missing {
                 name: "MISSING".into(),
                 offset: 8
             }
@@ -219,8 +267,25 @@ mod tests {
     }
 
     #[test]
-    fn remembers_the_substituted_secrets() {
-        let (_, used) = substitute("Bearer ${env.KEY} ${env.NOPE | x}", &env()).unwrap();
-        assert_eq!(used, ["sk-test"]);
+    fn malformed_references_are_errors() {
+        for (text, offset) in [("a: ${env.}", 3), ("x ${env.X", 2), ("${ env.A B}", 0)] {
+            assert_eq!(
+                substitute(text, &env()).unwrap_err(),
+                EnvError::Malformed { offset },
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn remembers_the_substituted_secrets_and_where_they_came_from() {
+        let done = substitute("Bearer ${env.KEY} ${env.NOPE | x}!", &env()).unwrap();
+        assert_eq!(done.used, ["sk-test"]);
+        assert_eq!(done.text, "Bearer sk-test x!");
+        // "x" stands where `${env.NOPE | x}` started; "!" after it.
+        assert_eq!(done.original_offset(7), 7);
+        assert_eq!(done.original_offset(10), 7);
+        assert_eq!(done.original_offset(15), 18);
+        assert_eq!(done.original_offset(16), 33);
     }
 }

@@ -6,6 +6,7 @@
 mod controller;
 mod duration;
 mod env;
+mod locate;
 mod model;
 mod validate;
 
@@ -16,6 +17,10 @@ use serde::Deserialize;
 pub use controller::{Adapter, Controller, History, Origins, WebUi, WebUiDriver};
 pub use duration::Duration;
 pub use env::{Env, Sources};
+pub use locate::Place;
+
+use crate::error::redact;
+use locate::Positions;
 pub use model::*;
 
 /// File names looked up in the working directory when no `-f` is given.
@@ -46,8 +51,8 @@ struct RawConfig {
     workflows: Option<Vec<Workflow>>,
 }
 
-/// Why a configuration could not be loaded; the message names the file and, where the
-/// YAML parser gives one, the line and column.
+/// Why a configuration could not be loaded; the message names the file and, where there is
+/// one, the line and column. No message shows a value taken from the environment.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("model-compose.yml or model-compose.yaml not found in {0}")]
@@ -62,15 +67,32 @@ pub enum ConfigError {
     #[error("{0}")]
     Usage(String),
     /// The file reads, but what it says does not hold together (a missing reference, a cycle).
-    #[error("{path}: {message}")]
-    Semantic { path: PathBuf, message: String },
-    #[error("{path}{location}: {message}")]
-    Invalid {
+    #[error("{path}{}: {message}", location.map(|p| p.to_string()).unwrap_or_default())]
+    Semantic {
         path: PathBuf,
-        /// `:line:column`, or empty when there is no position.
-        location: String,
+        location: Option<Place>,
         message: String,
     },
+    #[error("{path}{}: {message}", location.map(|p| p.to_string()).unwrap_or_default())]
+    Invalid {
+        path: PathBuf,
+        location: Option<Place>,
+        message: String,
+    },
+}
+
+/// One file as it was read, and after `${env...}` substitution.
+struct Source {
+    path: PathBuf,
+    original: String,
+    substituted: env::Substituted,
+}
+
+impl Source {
+    /// The place in the original text of a byte offset in the substituted one.
+    fn place(&self, offset: usize) -> Place {
+        Place::at(&self.original, self.substituted.original_offset(offset))
+    }
 }
 
 /// Finds and loads the configuration: the given files, or the default file in the working
@@ -82,55 +104,118 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
         files.to_vec()
     };
     let env = Env::load(sources)?;
-    let mut secrets = Vec::new();
-    let mut texts = Vec::new();
+    let mut read = Vec::new();
     for path in &files {
-        let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
-        let (text, used) = env::substitute(&raw, &env).map_err(|missing| ConfigError::Invalid {
-            path: path.clone(),
-            location: line_column(&raw, missing.offset),
-            message: format!(
-                "environment variable '{}' is not set and no default value provided",
-                missing.name
-            ),
+        // Editors that write a byte-order mark mean nothing by it.
+        let original = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
+        let substituted = env::substitute(&original, &env).map_err(|err| {
+            let (offset, message) = match err {
+                env::EnvError::Missing { name, offset } => (
+                    offset,
+                    format!(
+                        "environment variable '{name}' is not set and no default value provided"
+                    ),
+                ),
+                env::EnvError::Malformed { offset } => (
+                    offset,
+                    "a reference to the environment is written ${env.NAME} or \
+                     ${env.NAME | default}"
+                        .to_string(),
+                ),
+            };
+            ConfigError::Invalid {
+                path: path.clone(),
+                location: Some(Place::at(&original, offset)),
+                message,
+            }
         })?;
-        secrets.extend(used);
-        texts.push((path, text));
+        read.push(Source {
+            path: path.clone(),
+            original,
+            substituted,
+        });
     }
-    let source = joined(&files);
-    let raw = parse(&texts)?;
+    let mut secrets: Vec<String> = read
+        .iter()
+        .flat_map(|source| source.substituted.used.iter().cloned())
+        .collect();
+    let raw = parse(&read).map_err(|err| err.redacted(&secrets))?;
     // Access keys written in the file itself are as secret as those from the environment.
     secrets.extend(raw.controller.access_keys.iter().cloned());
+    secrets.retain(|s| !s.is_empty());
     let config = Config {
         controller: raw.controller,
         components: one_or_many(raw.components, raw.component),
         workflows: one_or_many(raw.workflows, raw.workflow),
-        source: source.clone(),
+        source: joined(&files),
         dir: files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
-        secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+        secrets,
     };
-    validate::check(&config).map_err(|message| ConfigError::Semantic {
-        path: source,
-        message,
+    validate::check(&config).map_err(|problem| {
+        let (path, location) = locate(&read, &problem.at);
+        ConfigError::Semantic {
+            path,
+            location,
+            message: redact(&problem.message, &config.secrets),
+        }
     })?;
     Ok(config)
 }
 
+impl ConfigError {
+    /// The same error with every secret in its message replaced.
+    fn redacted(self, secrets: &[String]) -> Self {
+        match self {
+            ConfigError::Invalid {
+                path,
+                location,
+                message,
+            } => ConfigError::Invalid {
+                path,
+                location,
+                message: redact(&message, secrets),
+            },
+            other => other,
+        }
+    }
+}
+
+/// The file and place of the first of `paths` (alternative spellings of one key) that a file
+/// has; the last file wins, as it does when files are merged.
+fn locate(read: &[Source], paths: &[String]) -> (PathBuf, Option<Place>) {
+    read.iter()
+        .rev()
+        .find_map(|source| {
+            Positions::of(&source.original)
+                .find(paths)
+                .map(|place| (source.path.clone(), Some(place)))
+        })
+        .unwrap_or_else(|| {
+            let files: Vec<PathBuf> = read.iter().map(|s| s.path.clone()).collect();
+            (joined(&files), None)
+        })
+}
+
 /// Parses one file straight from its text (so type errors keep their position), or
 /// several files deep-merged left to right.
-fn parse(texts: &[(&PathBuf, String)]) -> Result<RawConfig, ConfigError> {
-    if let [(path, text)] = texts {
-        return serde_yaml::from_str::<Option<RawConfig>>(text)
+fn parse(read: &[Source]) -> Result<RawConfig, ConfigError> {
+    if let [source] = read {
+        let yaml = serde_yaml::Deserializer::from_str(&source.substituted.text);
+        return serde_path_to_error::deserialize::<_, Option<RawConfig>>(yaml)
             .map(Option::unwrap_or_default)
-            .map_err(|err| invalid_text(path, text, err));
+            .map_err(|err| {
+                let path = err.path().to_string();
+                invalid_text(source, err.into_inner(), Some(&path))
+            });
     }
     let mut merged = serde_yaml::Value::Null;
-    for (path, text) in texts {
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|err| invalid(path, &err))?;
+    for source in read {
+        let value: serde_yaml::Value = serde_yaml::from_str(&source.substituted.text)
+            .map_err(|err| invalid_text(source, err, None))?;
         merged = if merged.is_null() {
             value
         } else {
@@ -140,52 +225,50 @@ fn parse(texts: &[(&PathBuf, String)]) -> Result<RawConfig, ConfigError> {
     if merged.is_null() {
         return Ok(RawConfig::default());
     }
-    let paths: Vec<PathBuf> = texts.iter().map(|(p, _)| (*p).clone()).collect();
-    serde_yaml::from_value(merged).map_err(|err| invalid(&joined(&paths), &err))
+    let files: Vec<PathBuf> = read.iter().map(|s| s.path.clone()).collect();
+    serde_yaml::from_value(merged).map_err(|err| ConfigError::Invalid {
+        path: joined(&files),
+        location: None,
+        message: err.to_string(),
+    })
 }
 
-/// Some syntax errors come without a position when the text is read into the typed config;
-/// reading it as plain YAML may tell where the problem is. A text that falls apart into
-/// several documents is reported at the line that starts the second one.
-fn invalid_text(path: &Path, text: &str, err: serde_yaml::Error) -> ConfigError {
-    if err.location().is_some() {
-        return invalid(path, &err);
+/// A YAML error at its place in the original text. serde_yaml places a value of the wrong type
+/// well, but a value refused by a check of ours at the start of the mapping around it: then
+/// the key at `path` (where the error was found) is the better place. Some syntax errors come
+/// without a place when the text is read into the typed config; reading it as plain YAML may
+/// tell where. A text that falls apart into several documents is reported where the second
+/// one starts.
+fn invalid_text(source: &Source, err: serde_yaml::Error, path: Option<&str>) -> ConfigError {
+    let text = &source.substituted.text;
+    let at = |err: &serde_yaml::Error| err.location().map(|at| source.place(at.index()));
+    let invalid = |location, message: String| ConfigError::Invalid {
+        path: source.path.clone(),
+        location,
+        message,
+    };
+    if let Some(place) = at(&err) {
+        let key = path.and_then(|path| Positions::of(&source.original).find(&[path]));
+        let place = key.filter(|key| *key >= place).unwrap_or(place);
+        return invalid(Some(place), without_position(&err.to_string()));
     }
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
-        Err(located) if located.location().is_some() => invalid(path, &located),
-        Err(_) if err.to_string().contains("more than one document") => ConfigError::Invalid {
-            path: path.to_path_buf(),
-            location: second_document(text)
-                .map(|at| line_column(text, at))
-                .unwrap_or_default(),
-            message: "a second YAML document starts here (a `---` line, a line indented less \
-                      than the first one, or text after a closed `{}` or `[]`)"
-                .into(),
-        },
-        _ => invalid(path, &err),
+        Err(located) if located.location().is_some() => {
+            invalid(at(&located), without_position(&located.to_string()))
+        }
+        Err(_) if err.to_string().contains("more than one document") => {
+            let second = Positions::of(text)
+                .second_document(text)
+                .map(|place| source.place(place.offset_in(text)));
+            invalid(
+                second,
+                "a second YAML document starts here (a `---` line, a line indented less \
+                 than the first one, or text after a closed `{}` or `[]`)"
+                    .into(),
+            )
+        }
+        _ => invalid(None, err.to_string()),
     }
-}
-
-/// Where a second YAML document starts: the first prefix of the text that no longer reads
-/// as a single document ends with its first character. (Only on this error path; a config
-/// is small.)
-fn second_document(text: &str) -> Option<usize> {
-    let multiple = |prefix: &str| {
-        serde_yaml::from_str::<serde_yaml::Value>(prefix)
-            .is_err_and(|err| err.to_string().contains("more than one document"))
-    };
-    text.char_indices()
-        .map(|(at, c)| (at, at + c.len_utf8()))
-        .find(|&(_, end)| multiple(&text[..end]))
-        .map(|(at, _)| at)
-}
-
-/// `:line:column` (1-based) of a byte offset.
-fn line_column(text: &str, offset: usize) -> String {
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!(":{line}:{column}")
 }
 
 /// The default configuration file in `dir`.
@@ -195,22 +278,6 @@ pub fn discover(dir: &Path) -> Result<PathBuf, ConfigError> {
         .map(|name| dir.join(name))
         .find(|path| path.is_file())
         .ok_or_else(|| ConfigError::NotFound(dir.to_path_buf()))
-}
-
-fn invalid(path: &Path, err: &serde_yaml::Error) -> ConfigError {
-    let location = err
-        .location()
-        .map(|at| format!(":{}:{}", at.line(), at.column()))
-        .unwrap_or_default();
-    let mut message = err.to_string();
-    if !location.is_empty() {
-        message = without_position(&message);
-    }
-    ConfigError::Invalid {
-        path: path.to_path_buf(),
-        location,
-        message,
-    }
 }
 
 /// serde_yaml writes " at line L column C" into its messages; the position is already in front.
@@ -440,7 +507,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: workflow '__workflow__' job '__job__': component 'b' not found",
+                "{}:7:5: workflow '__workflow__' job '__job__': component 'b' not found",
                 path.display()
             )
         );

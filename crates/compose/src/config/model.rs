@@ -50,11 +50,25 @@ pub fn resolve_index<T>(
 }
 
 /// `components:` entries, by `type`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
+#[derive(Debug, Clone)]
 pub enum Component {
-    #[serde(rename = "http-client")]
     HttpClient(HttpClient),
+}
+
+impl<'de> Deserialize<'de> for Component {
+    /// With one type in this implementation's subset, a component is read as an http-client
+    /// whose `type` must say so. (A tagged enum would buffer the component first, and errors
+    /// inside it would lose their line and column.)
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        HttpClient::deserialize(deserializer).map(Component::HttpClient)
+    }
+}
+
+/// The component types this implementation runs.
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum ComponentType {
+    #[serde(rename = "http-client")]
+    HttpClient,
 }
 
 impl Component {
@@ -85,6 +99,8 @@ pub struct HttpClient {
 
 #[derive(Deserialize)]
 struct RawHttpClient {
+    #[serde(rename = "type")]
+    _kind: ComponentType,
     #[serde(default = "component_id")]
     id: String,
     #[serde(default)]
@@ -230,28 +246,50 @@ pub struct Job {
     pub depends_on: Vec<Vec<String>>,
 }
 
+/// Why a job has no component or action to run, and which of its keys is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError {
+    /// `component` or `action`.
+    pub key: &'static str,
+    pub message: String,
+}
+
 impl Job {
     /// The component and the action this job runs, as indexes into `components` and into
     /// that component's actions; else why there are none. `at` names the job in messages.
-    pub fn target(&self, components: &[Component], at: &str) -> Result<(usize, usize), String> {
+    pub fn target(
+        &self,
+        components: &[Component],
+        at: &str,
+    ) -> Result<(usize, usize), TargetError> {
+        let component_error = |message| TargetError {
+            key: "component",
+            message,
+        };
         let component = resolve_index(components, &self.component, Component::id, Component::is_default)
-            .ok_or_else(|| match self.component.as_str() {
+            .ok_or_else(|| component_error(match self.component.as_str() {
                 DEFAULT_REF if components.is_empty() => format!("{at}: there is no component to run"),
                 DEFAULT_REF => format!(
                     "{at}: uses the default component, but there are several and none has 'default: true'"
                 ),
                 id => format!("{at}: component '{id}' not found"),
-            })?;
+            }))?;
         let Some(Component::HttpClient(client)) = components.get(component) else {
-            return Err(format!("{at}: component '{}' not found", self.component));
+            return Err(component_error(format!(
+                "{at}: component '{}' not found",
+                self.component
+            )));
         };
         let action = resolve_index(&client.actions, &self.action, |a| &a.id, |a| a.default)
-            .ok_or_else(|| match self.action.as_str() {
-                DEFAULT_REF => format!(
-                    "{at}: component '{}' has no single or default action",
-                    client.id
-                ),
-                id => format!("{at}: action '{id}' not found in component '{}'", client.id),
+            .ok_or_else(|| TargetError {
+                key: "action",
+                message: match self.action.as_str() {
+                    DEFAULT_REF => format!(
+                        "{at}: component '{}' has no single or default action",
+                        client.id
+                    ),
+                    id => format!("{at}: action '{id}' not found in component '{}'", client.id),
+                },
             })?;
         Ok((component, action))
     }

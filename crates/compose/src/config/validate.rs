@@ -1,77 +1,226 @@
-//! Checks made when a config is loaded: every reference resolves and every action can be sent.
+//! Checks made when a config is loaded: every reference resolves, every action can be sent,
+//! every `${...}` is well formed with a known type, and the jobs can run in some order. Each
+//! problem names the key it is about, so that the loader can point at its line and column.
 
 use std::collections::HashSet;
 
+use serde_json::Value;
+
 use super::model::{Component, HttpAction, Workflow, DEFAULT_REF};
 use super::Config;
+use crate::binding::{self, Binding};
+use crate::schema::Variable;
 
-/// The first problem found, as a message naming where it is.
-pub fn check(config: &Config) -> Result<(), String> {
+/// A problem, and where: the paths of the key it is about, in the spellings the file may use
+/// (`workflows[0].jobs[1].component`, or `workflow.job.component`).
+#[derive(Debug)]
+pub struct Problem {
+    pub at: Vec<String>,
+    pub message: String,
+}
+
+/// A key by its place in lists that may be written singular (`component:`) or plural.
+#[derive(Clone)]
+struct At(Vec<String>);
+
+impl At {
+    fn root() -> Self {
+        At(vec![String::new()])
+    }
+
+    /// Item `index` of a list written `plural:`, or `singular:` when it is the only one.
+    fn item(&self, plural: &str, singular: &str, index: usize) -> Self {
+        let mut paths = Vec::new();
+        for base in &self.0 {
+            paths.push(join(base, &format!("{plural}[{index}]")));
+            if index == 0 {
+                paths.push(join(base, singular));
+            }
+        }
+        At(paths)
+    }
+
+    fn key(&self, key: &str) -> Self {
+        At(self.0.iter().map(|base| join(base, key)).collect())
+    }
+
+    fn index(&self, index: usize) -> Self {
+        At(self
+            .0
+            .iter()
+            .map(|base| format!("{base}[{index}]"))
+            .collect())
+    }
+
+    fn problem(&self, message: impl Into<String>) -> Problem {
+        Problem {
+            at: self.0.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+fn join(base: &str, key: &str) -> String {
+    if base.is_empty() {
+        key.to_string()
+    } else {
+        format!("{base}.{key}")
+    }
+}
+
+/// The first problem found.
+pub fn check(config: &Config) -> Result<(), Problem> {
+    let root = At::root();
     let mut seen = HashSet::new();
-    for component in &config.components {
+    for (i, component) in config.components.iter().enumerate() {
+        let at = root.item("components", "component", i);
         if component.id() == DEFAULT_REF {
-            return Err("component id cannot be '__default__'".into());
+            return Err(at.key("id").problem("component id cannot be '__default__'"));
         }
         if !seen.insert(component.id()) {
-            return Err(format!("duplicate component id '{}'", component.id()));
+            return Err(at
+                .key("id")
+                .problem(format!("duplicate component id '{}'", component.id())));
         }
         let Component::HttpClient(client) = component;
-        for action in &client.actions {
-            check_action(component.id(), client.base_url.is_some(), action)?;
+        for (j, action) in client.actions.iter().enumerate() {
+            let at = at.item("actions", "action", j);
+            check_action(component.id(), client.base_url.is_some(), action, &at)?;
         }
     }
     let mut seen = HashSet::new();
-    for workflow in &config.workflows {
+    for (i, workflow) in config.workflows.iter().enumerate() {
+        let at = root.item("workflows", "workflow", i);
         if workflow.id == DEFAULT_REF {
-            return Err("workflow id cannot be '__default__'".into());
+            return Err(at.key("id").problem("workflow id cannot be '__default__'"));
         }
         if !seen.insert(workflow.id.as_str()) {
-            return Err(format!("duplicate workflow id '{}'", workflow.id));
+            return Err(at
+                .key("id")
+                .problem(format!("duplicate workflow id '{}'", workflow.id)));
         }
-        check_workflow(config, workflow)?;
+        check_workflow(config, workflow, &at)?;
     }
     Ok(())
 }
 
-fn check_action(component: &str, has_base_url: bool, action: &HttpAction) -> Result<(), String> {
-    let at = format!("component '{component}' action '{}'", action.id);
+fn check_action(
+    component: &str,
+    has_base_url: bool,
+    action: &HttpAction,
+    at: &At,
+) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
     match (&action.endpoint, &action.path) {
-        (Some(_), Some(_)) | (None, None) => Err(format!(
-            "{at}: either 'endpoint' or 'path' must be set, but not both"
-        )),
-        (None, Some(_)) if !has_base_url => Err(format!(
-            "{at} uses 'path' but 'base_url' is not set in the component"
-        )),
-        _ => Ok(()),
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(at.problem(format!(
+                "{named}: either 'endpoint' or 'path' must be set, but not both"
+            )))
+        }
+        (None, Some(_)) if !has_base_url => {
+            return Err(at.key("path").problem(format!(
+                "{named} uses 'path' but 'base_url' is not set in the component"
+            )))
+        }
+        _ => {}
     }
+    for (field, value) in [("headers", &action.headers), ("params", &action.params)] {
+        if !matches!(value, Value::Null | Value::Object(_)) {
+            return Err(at.key(field).problem(format!(
+                "{named}: '{field}' must be a mapping of names to values"
+            )));
+        }
+    }
+    let texts = [("endpoint", &action.endpoint), ("path", &action.path)];
+    for (field, text) in texts {
+        if let Some(text) = text {
+            check_templates(&Value::String(text.clone()), &at.key(field))?;
+        }
+    }
+    for (field, value) in [
+        ("headers", &action.headers),
+        ("params", &action.params),
+        ("body", &action.body),
+    ] {
+        check_templates(value, &at.key(field))?;
+    }
+    if let Some(output) = &action.output {
+        check_templates(output, &at.key("output"))?;
+    }
+    Ok(())
 }
 
-fn check_workflow(config: &Config, workflow: &Workflow) -> Result<(), String> {
+fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), Problem> {
     if workflow.jobs.is_empty() {
-        return Err(format!("workflow '{}' has no jobs", workflow.id));
+        return Err(at.problem(format!("workflow '{}' has no jobs", workflow.id)));
     }
-    let ids: HashSet<&str> = workflow.jobs.iter().map(|j| j.id.as_str()).collect();
-    for job in &workflow.jobs {
-        let at = job.label(&workflow.id);
-        job.target(&config.components, &at)?;
-        for group in &job.depends_on {
+    let mut ids = HashSet::new();
+    for (k, job) in workflow.jobs.iter().enumerate() {
+        if !ids.insert(job.id.as_str()) {
+            return Err(at.item("jobs", "job", k).key("id").problem(format!(
+                "workflow '{}': duplicate job id '{}'",
+                workflow.id, job.id
+            )));
+        }
+    }
+    for (k, job) in workflow.jobs.iter().enumerate() {
+        let job_at = at.item("jobs", "job", k);
+        let named = job.label(&workflow.id);
+        job.target(&config.components, &named)
+            .map_err(|err| Problem {
+                // A job may name neither: then the message is about the job itself.
+                at: [job_at.key(err.key).0, job_at.0.clone()].concat(),
+                message: err.message,
+            })?;
+        for (g, group) in job.depends_on.iter().enumerate() {
+            let dep_at = job_at.key("depends_on").index(g);
             for dep in group {
                 if dep == &job.id {
-                    return Err(format!("{at} depends on itself"));
+                    return Err(dep_at.problem(format!("{named} depends on itself")));
                 }
                 if !ids.contains(dep.as_str()) {
-                    return Err(format!("{at} depends on unknown job '{dep}'"));
+                    return Err(dep_at.problem(format!("{named} depends on unknown job '{dep}'")));
                 }
             }
         }
+        for (field, value) in [("input", &job.input), ("output", &job.output)] {
+            if let Some(value) = value {
+                check_templates(value, &job_at.key(field))?;
+            }
+        }
+    }
+    if let Some(output) = &workflow.output {
+        check_templates(output, &at.key("output"))?;
     }
     if has_cycle(workflow) {
-        return Err(format!(
+        return Err(at.key("jobs").problem(format!(
             "workflow '{}': the jobs' depends_on form a cycle",
             workflow.id
-        ));
+        )));
     }
     Ok(())
+}
+
+/// Every string of `value` must be well-formed `${...}` text, and each input variable's
+/// default must fit its declared type.
+fn check_templates(value: &Value, at: &At) -> Result<(), Problem> {
+    match value {
+        Value::String(text) => {
+            binding::check(text).map_err(|message| at.problem(message))?;
+            for expr in Binding::compile(value).exprs() {
+                Variable::from_expr(expr).map_err(|message| at.problem(message))?;
+            }
+            Ok(())
+        }
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(key, value)| check_templates(value, &at.key(key))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_templates(item, &at.index(i))),
+        _ => Ok(()),
+    }
 }
 
 /// Whether some jobs can never start because they wait on each other.

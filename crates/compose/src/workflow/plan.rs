@@ -115,7 +115,7 @@ impl WorkflowPlan {
             .iter()
             .map(|job| {
                 let at = job.label(&workflow.id);
-                let (component, action) = job.target(configured, &at)?;
+                let (component, action) = job.target(configured, &at).map_err(|err| err.message)?;
                 let component = components
                     .get(component)
                     .ok_or_else(|| format!("{at}: component '{}' not found", job.component))?;
