@@ -81,8 +81,8 @@ pub async fn list_workflows() -> Result<Vec<WorkflowInfo>, ServerFnError> {
 #[server(output = StreamingText, prefix = "/_ui", endpoint = "run")]
 pub async fn run_workflow(workflow_id: String, input: String) -> Result<TextStream, ServerFnError> {
     use futures::StreamExt;
-    let input = serde_json::from_str(&input)
-        .map_err(|err| ServerFnError::new(format!("invalid input: {err}")))?;
+    let input =
+        serde_json::from_str(&input).map_err(|err| bad_request(format!("invalid input: {err}")))?;
     let lines = crate::server::ui::run(registry()?, &workflow_id, input);
     Ok(TextStream::new(lines.map(Ok)))
 }
@@ -114,6 +114,15 @@ pub async fn delete_run(task_id: String) -> Result<(), ServerFnError> {
 pub async fn sign_in_required() -> Result<bool, ServerFnError> {
     use crate::server::SignInRequired;
     Ok(use_context::<SignInRequired>().is_some_and(|s| s.0))
+}
+
+/// The caller's mistake: answered with 400, not as a failure of the server.
+#[cfg(feature = "ssr")]
+fn bad_request(message: String) -> ServerFnError {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::BAD_REQUEST);
+    }
+    ServerFnError::new(message)
 }
 
 #[cfg(feature = "ssr")]

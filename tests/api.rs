@@ -673,3 +673,73 @@ async fn a_run_deleted_while_it_streams_is_cancelled_and_stays_deleted() {
         .unwrap();
     assert_eq!(again.status(), 404);
 }
+
+#[tokio::test]
+async fn every_error_is_json_even_those_made_before_a_handler() {
+    let mock = seed_mock();
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let too_big = format!(
+        r#"{{"input":{{"prompt":"{}"}}}}"#,
+        "x".repeat(33 * 1024 * 1024)
+    );
+    let cases = [
+        (post(&server, &too_big).await, 413),
+        (
+            client()
+                .get(format!("{}/workflows?include_schema=maybe", server.api))
+                .send()
+                .await
+                .unwrap(),
+            400,
+        ),
+        (
+            client()
+                .get(format!("{}/runs?limit=many", server.api))
+                .send()
+                .await
+                .unwrap(),
+            400,
+        ),
+        (
+            client()
+                .get(format!("{}/tasks/x?output_only=perhaps", server.api))
+                .send()
+                .await
+                .unwrap(),
+            400,
+        ),
+        (
+            client()
+                .put(format!("{}/workflows/runs", server.api))
+                .send()
+                .await
+                .unwrap(),
+            405,
+        ),
+    ];
+    for (response, status) in cases {
+        let url = response.url().to_string();
+        assert_eq!(response.status(), status, "{url}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{url}"
+        );
+        let (_, body) = json_of(response).await;
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{url}: {body}"
+        );
+    }
+    assert!(mock.requests().is_empty());
+    // The web UI: an input that is not JSON is the caller's mistake.
+    let ui = support::ui_call(
+        &server,
+        "run",
+        &[("workflow_id", "__workflow__"), ("input", "{not json")],
+    )
+    .await;
+    assert_eq!(ui.status(), 400);
+    assert!(ui.text().await.unwrap().contains("invalid input"));
+}

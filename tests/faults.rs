@@ -209,3 +209,38 @@ async fn sigterm_with_twenty_streams_in_flight_ends_each_and_records_all() {
         .all(|r| r["status"] == "cancelled"
             && r["error"] == "cancelled: the server is shutting down"));
 }
+
+#[tokio::test]
+async fn runs_left_unfinished_by_a_killed_server_are_marked_failed_at_the_next_start() {
+    let tokens: Vec<String> = (0..40).map(|i| format!(" w{i}")).collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let mock = MockUpstream::start(Behavior::tokens(&tokens).delay(Duration::from_millis(100)));
+    let dir = Workdir::seed(&mock.base_url);
+    let mut server = Server::start(&dir, &mock.base_url);
+    mock.set(Behavior::tokens(&["done"]));
+    post(&server, SEED_BODY).await.text().await.unwrap();
+    mock.set(Behavior::tokens(&tokens).delay(Duration::from_millis(100)));
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let mut body = post(&server, SEED_BODY).await.bytes_stream();
+        body.next().await.unwrap().unwrap();
+        streams.push(body);
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &server.pid().to_string()])
+        .status();
+    server.child.wait().unwrap();
+    drop(streams);
+
+    let server = Server::start(&dir, &mock.base_url);
+    let all = runs(&server).await;
+    assert_eq!(all.len(), 6);
+    let failed: Vec<&Value> = all.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 5, "{all:?}");
+    assert!(failed
+        .iter()
+        .all(|r| r["error"] == "the server stopped during this run"));
+    assert_eq!(all.iter().filter(|r| r["status"] == "completed").count(), 1);
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    assert!(log.contains("5 run(s) left unfinished"), "{log}");
+}

@@ -28,6 +28,9 @@ use compose::Engine;
 /// The history file used when the config names none, beside the config.
 pub const DEFAULT_HISTORY_FILE: &str = ".model-compose-history.db";
 
+/// The error recorded for runs a stopped server left unfinished.
+pub const ABANDONED: &str = "the server stopped during this run";
+
 /// Why the servers could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -61,6 +64,12 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&history_path(&config)).await?);
+    let abandoned = store.fail_unfinished(ABANDONED).await?;
+    if abandoned > 0 {
+        tracing::warn!(
+            "{abandoned} run(s) left unfinished by a server that stopped were marked failed"
+        );
+    }
     let tasks = Arc::new(TaskRegistry::new(engine, Some(Arc::clone(&store))));
 
     let adapter = config

@@ -106,6 +106,18 @@ impl RunStore for SqliteStore {
         self.pool.close().await;
     }
 
+    async fn fail_unfinished(&self, message: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'failed', error = ? \
+             WHERE status NOT IN ('completed', 'failed', 'cancelled')",
+        )
+        .bind(message)
+        .execute(&self.pool)
+        .await
+        .map_err(error)?;
+        Ok(done.rows_affected())
+    }
+
     async fn delete(&self, task_id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM runs WHERE task_id = ?")
             .bind(task_id)

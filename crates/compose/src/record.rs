@@ -70,6 +70,10 @@ mod store {
         async fn get(&self, task_id: &str) -> Result<Option<RunRecord>, StoreError>;
         /// Removes a run; false when there was none.
         async fn delete(&self, task_id: &str) -> Result<bool, StoreError>;
+        /// Marks every run that is recorded as not finished as failed with `error`: at start,
+        /// those are runs of a server that stopped without finishing them (a crash, a kill).
+        /// Returns how many there were.
+        async fn fail_unfinished(&self, error: &str) -> Result<u64, StoreError>;
         /// Finishes pending writes and releases the database, at shutdown.
         async fn close(&self) {}
     }

@@ -8,6 +8,7 @@ mod workflows;
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +20,9 @@ use super::guard;
 use compose::task::TaskRegistry;
 
 pub(crate) use error::ApiError;
+
+/// The largest request body the API reads (a run's input, prompts included).
+pub const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 
 /// What every handler reaches.
 #[derive(Clone)]
@@ -53,7 +57,10 @@ pub fn router(
         Some(base) => Router::new().nest(base, routes),
         None => routes,
     };
-    let router = router.fallback(error::not_found);
+    let router = router
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(middleware::from_fn(error::as_json));
     let router = match keys {
         Some(keys) => {
             let health = format!("{}/health", base.unwrap_or_default());
