@@ -5,7 +5,10 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::{StreamingText, TextStream};
 use serde::{Deserialize, Serialize};
 
-pub use compose::record::RunRecord;
+pub use compose::record::{RunRecord, RunSummary};
+
+/// How many runs the history lists at a time.
+pub const HISTORY_PAGE: usize = 50;
 
 /// A workflow as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,10 +96,20 @@ pub async fn cancel_run(task_id: String) -> Result<(), ServerFnError> {
     Ok(())
 }
 
+/// A page of the history, newest first; `before` is the last task id of the page before.
 #[server(prefix = "/_ui", endpoint = "runs")]
-pub async fn list_runs() -> Result<Vec<RunRecord>, ServerFnError> {
+pub async fn list_runs(before: Option<String>) -> Result<Vec<RunSummary>, ServerFnError> {
     let tasks = registry()?;
-    crate::server::ui::runs(&tasks)
+    crate::server::ui::runs(&tasks, before.as_deref())
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// One run, whole (its input and output), when it is opened.
+#[server(prefix = "/_ui", endpoint = "run_record")]
+pub async fn get_run(task_id: String) -> Result<Option<RunRecord>, ServerFnError> {
+    let tasks = registry()?;
+    crate::server::ui::run_record(&tasks, &task_id)
         .await
         .map_err(ServerFnError::new)
 }

@@ -504,19 +504,25 @@ async fn the_history_survives_a_restart() {
     assert_eq!(status, 200);
     let runs = runs.as_array().unwrap();
     assert_eq!(runs.len(), 2);
+    // The list carries summaries; a run's input and output come with its record.
+    let second = &runs[0];
+    assert_eq!(second["title"], "second run");
+    assert_eq!(second["settings"], json!({"temperature": 0.3}));
+    assert_eq!(second["status"], "completed");
+    assert!(second.get("input").is_none() && second.get("output").is_none());
+    assert!(second["first_chunk_ms"].as_i64().unwrap() <= second["duration_ms"].as_i64().unwrap());
+    let id = second["task_id"].as_str().unwrap();
+    let (status, run) = get_json(format!("{}/runs/{id}", server.api)).await;
+    assert_eq!(status, 200);
     assert_eq!(
-        runs[0]["input"],
+        run["input"],
         json!({"prompt": "second run", "temperature": 0.3})
     );
-    assert_eq!(runs[0]["output"], "second run");
-    assert_eq!(runs[0]["status"], "completed");
-    assert_eq!(runs[1]["output"], "first run");
-    assert!(
-        runs[0]["first_chunk_ms"].as_i64().unwrap() <= runs[0]["duration_ms"].as_i64().unwrap()
-    );
+    assert_eq!(run["output"], "second run");
+    assert_eq!(run["started_at"], second["started_at"]);
     let id = runs[1]["task_id"].as_str().unwrap();
-    let (status, run) = get_json(format!("{}/runs/{id}", server.api)).await;
-    assert_eq!((status, run), (200, runs[1].clone()));
+    let (_, run) = get_json(format!("{}/runs/{id}", server.api)).await;
+    assert_eq!(run["output"], "first run");
 }
 
 #[tokio::test]
@@ -742,4 +748,30 @@ async fn every_error_is_json_even_those_made_before_a_handler() {
     .await;
     assert_eq!(ui.status(), 400);
     assert!(ui.text().await.unwrap().contains("invalid input"));
+}
+
+#[tokio::test]
+async fn the_history_is_listed_a_page_at_a_time() {
+    let mock = MockUpstream::start(Behavior::echo());
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    for i in 0..5 {
+        let body = json!({"input": {"prompt": format!("run {i}")}}).to_string();
+        post(&server, &body).await.text().await.unwrap();
+    }
+    let mut titles = Vec::new();
+    let mut url = format!("{}/runs?limit=2", server.api);
+    loop {
+        let response = client().get(&url).send().await.unwrap();
+        let link = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_string());
+        let (_, page) = json_of(response).await;
+        titles.extend(page.as_array().unwrap().iter().map(|r| r["title"].clone()));
+        let Some(link) = link else { break };
+        let next = link.trim_start_matches('<').split('>').next().unwrap();
+        url = format!("{}{next}", server.api.trim_end_matches("/api"));
+    }
+    assert_eq!(titles, ["run 4", "run 3", "run 2", "run 1", "run 0"]);
 }

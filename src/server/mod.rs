@@ -70,7 +70,12 @@ pub async fn serve(
             "{abandoned} run(s) left unfinished by a server that stopped were marked failed"
         );
     }
-    let tasks = Arc::new(TaskRegistry::new(engine, Some(Arc::clone(&store))));
+    let tasks = Arc::new(TaskRegistry::new(
+        engine,
+        Some(Arc::clone(&store)),
+        config.controller.limits.clone(),
+    ));
+    tasks.keep_tidy();
 
     let adapter = config
         .controller

@@ -5,12 +5,9 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use crate::api::{InputField, RunMessage, RunRecord, WorkflowInfo};
+use crate::api::{InputField, RunMessage, RunRecord, RunSummary, WorkflowInfo, HISTORY_PAGE};
 use crate::server::sse::CancelOnDrop;
 use compose::task::{Follow, TaskRegistry};
-
-/// How many runs the history sidebar lists.
-const HISTORY_LIMIT: u32 = 200;
 
 /// The public workflows, with the inputs the form is built from.
 pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
@@ -93,14 +90,22 @@ fn line(message: &RunMessage) -> String {
     text
 }
 
-/// The history, newest first.
-pub async fn runs(tasks: &TaskRegistry) -> Result<Vec<RunRecord>, String> {
+/// A page of the history, newest first, before the task id `before`.
+pub async fn runs(tasks: &TaskRegistry, before: Option<&str>) -> Result<Vec<RunSummary>, String> {
     match tasks.store() {
         Some(store) => store
-            .list(HISTORY_LIMIT)
+            .list(HISTORY_PAGE as u32, before)
             .await
             .map_err(|err| err.to_string()),
         None => Ok(Vec::new()),
+    }
+}
+
+/// One run, whole.
+pub async fn run_record(tasks: &TaskRegistry, task_id: &str) -> Result<Option<RunRecord>, String> {
+    match tasks.store() {
+        Some(store) => store.get(task_id).await.map_err(|err| err.to_string()),
+        None => Ok(None),
     }
 }
 

@@ -3,5 +3,5 @@
 
 mod sqlite;
 
-pub use compose::record::{RunRecord, RunStore, StoreError};
+pub use compose::record::{RunRecord, RunStore, RunSummary, StoreError};
 pub use sqlite::SqliteStore;

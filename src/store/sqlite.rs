@@ -9,7 +9,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
-use super::{RunRecord, RunStore, StoreError};
+use super::{RunRecord, RunStore, RunSummary, StoreError};
 
 /// Run history in a SQLite file.
 pub struct SqliteStore {
@@ -43,6 +43,25 @@ fn error(err: impl std::fmt::Display) -> StoreError {
     StoreError::from_display(err)
 }
 
+fn summary(row: &SqliteRow) -> Result<RunSummary, sqlx::Error> {
+    let settings: String = row.try_get("settings")?;
+    Ok(RunSummary {
+        task_id: row.try_get("task_id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        title: row.try_get("title")?,
+        settings: serde_json::from_str(&settings).unwrap_or_default(),
+        status: row.try_get("status")?,
+        error: row.try_get("error_summary")?,
+        started_at: row.try_get("started_at")?,
+        first_chunk_ms: row.try_get("first_chunk_ms")?,
+        duration_ms: row.try_get("duration_ms")?,
+    })
+}
+
+/// The columns of a summary: never the input or the output.
+const SUMMARY_COLUMNS: &str = "task_id, workflow_id, title, settings, status, error_summary, \
+                               started_at, first_chunk_ms, duration_ms";
+
 fn record(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
     let input: String = row.try_get("input")?;
     Ok(RunRecord {
@@ -61,9 +80,17 @@ fn record(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
 #[async_trait::async_trait]
 impl RunStore for SqliteStore {
     async fn save(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let summary = run.summary();
+        // The first save of a run records its input (and what is listed of it); later ones
+        // only its progress.
         sqlx::query(
-            "INSERT OR REPLACE INTO runs (task_id, workflow_id, input, output, status, error, \
-             started_at, first_chunk_ms, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
+             started_at, first_chunk_ms, duration_ms, title, settings, error_summary) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (task_id) DO UPDATE SET output = excluded.output, \
+             status = excluded.status, error = excluded.error, \
+             first_chunk_ms = excluded.first_chunk_ms, duration_ms = excluded.duration_ms, \
+             error_summary = excluded.error_summary",
         )
         .bind(&run.task_id)
         .bind(&run.workflow_id)
@@ -74,20 +101,27 @@ impl RunStore for SqliteStore {
         .bind(run.started_at)
         .bind(run.first_chunk_ms)
         .bind(run.duration_ms)
+        .bind(&summary.title)
+        .bind(serde_json::Value::Object(summary.settings).to_string())
+        .bind(&summary.error)
         .execute(&self.pool)
         .await
         .map_err(error)?;
         Ok(())
     }
 
-    async fn list(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM runs ORDER BY started_at DESC, task_id DESC LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error)?;
+    async fn list(&self, limit: u32, before: Option<&str>) -> Result<Vec<RunSummary>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM runs WHERE ?1 IS NULL OR task_id < ?1 \
+             ORDER BY task_id DESC LIMIT ?2"
+        ))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error)?;
         rows.iter()
-            .map(record)
+            .map(summary)
             .collect::<Result<_, _>>()
             .map_err(error)
     }
@@ -108,7 +142,7 @@ impl RunStore for SqliteStore {
 
     async fn fail_unfinished(&self, message: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE runs SET status = 'failed', error = ? \
+            "UPDATE runs SET status = 'failed', error = ?1, error_summary = ?1 \
              WHERE status NOT IN ('completed', 'failed', 'cancelled')",
         )
         .bind(message)
@@ -161,12 +195,21 @@ mod tests {
             store.save(&updated).await.unwrap();
         }
         let store = SqliteStore::open(&path).await.unwrap();
-        let runs = store.list(10).await.unwrap();
+        let runs = store.list(10, None).await.unwrap();
         assert_eq!(
             runs.iter().map(|r| r.task_id.as_str()).collect::<Vec<_>>(),
             ["b", "a"]
         );
         assert_eq!(runs[1].status, "failed");
+        assert_eq!(
+            runs[1].error.as_deref(),
+            Some("upstream returned 500: boom")
+        );
+        assert_eq!(runs[0].title, "Hi");
+        assert_eq!(runs[0].temperature(), Some(0.7));
+        let page = store.list(1, Some("b")).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].task_id, "a");
         assert_eq!(store.get("b").await.unwrap(), Some(run("b", 2)));
         assert!(store.delete("b").await.unwrap());
         assert!(!store.delete("b").await.unwrap());
@@ -183,13 +226,16 @@ mod tests {
             workflow_id TEXT NOT NULL, input TEXT NOT NULL, output TEXT, status TEXT NOT NULL, \
             error TEXT, started_at INTEGER NOT NULL, first_chunk_ms INTEGER, duration_ms INTEGER)";
         sqlx::query(old_schema).execute(&pool).await.unwrap();
-        sqlx::query("INSERT INTO runs (task_id, workflow_id, input, status, started_at) VALUES ('old', 'w', '{}', 'completed', 1)")
+        sqlx::query("INSERT INTO runs (task_id, workflow_id, input, status, started_at) VALUES ('old', 'w', '{\"prompt\": \"Old one\\nsecond line\", \"temperature\": 0.3}', 'completed', 1)")
             .execute(&pool)
             .await
             .unwrap();
         pool.close().await;
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.get("old").await.unwrap().unwrap().status, "completed");
+        let listed = store.list(10, None).await.unwrap();
+        assert_eq!(listed[0].title, "Old one");
+        assert_eq!(listed[0].temperature(), Some(0.3));
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(&store.pool)
             .await

@@ -25,7 +25,7 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// The first line of the first text input (the prompt).
+    /// The first line of the first text input (the prompt), at most 80 characters.
     pub fn title(&self) -> String {
         let text = self
             .input
@@ -35,10 +35,70 @@ impl RunRecord {
         text.lines().next().unwrap_or("").chars().take(80).collect()
     }
 
+    /// The run as the history lists it: no input or output, only what identifies it.
+    pub fn summary(&self) -> RunSummary {
+        let settings = self
+            .input
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .filter(|(_, v)| v.is_number() || v.is_boolean())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        RunSummary {
+            task_id: self.task_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            title: self.title(),
+            settings,
+            status: self.status.clone(),
+            error: self.error.as_deref().map(shorten),
+            started_at: self.started_at,
+            first_chunk_ms: self.first_chunk_ms,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+/// A run in the history's list: small whatever the run's input and output (the detail is
+/// [`RunRecord`], fetched by id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub task_id: String,
+    pub workflow_id: String,
+    /// The first line of the prompt.
+    pub title: String,
+    /// The input's numbers and booleans (the temperature, ...).
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    pub status: String,
+    /// The error, shortened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_chunk_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+}
+
+impl RunSummary {
     /// The temperature the run used, if it had one.
     pub fn temperature(&self) -> Option<f64> {
-        self.input.get("temperature").and_then(|t| t.as_f64())
+        self.settings.get("temperature").and_then(|t| t.as_f64())
     }
+}
+
+/// How long an error may be in a summary.
+pub const SUMMARY_ERROR_CHARS: usize = 300;
+
+fn shorten(text: &str) -> String {
+    let mut short: String = text.chars().take(SUMMARY_ERROR_CHARS).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
 }
 
 #[cfg(feature = "runtime")]
@@ -46,7 +106,7 @@ pub use store::{RunStore, StoreError};
 
 #[cfg(feature = "runtime")]
 mod store {
-    use super::RunRecord;
+    use super::{RunRecord, RunSummary};
 
     /// Why the history could not be read or written.
     #[derive(Debug, thiserror::Error)]
@@ -63,10 +123,16 @@ mod store {
     /// Where runs are kept; every run is saved when it starts and again when it ends.
     #[async_trait::async_trait]
     pub trait RunStore: Send + Sync {
-        /// Inserts or replaces the record of a run.
+        /// Records a run: the first save of a task id records it whole; later ones update its
+        /// progress (status, output, error, timings) and keep the input it was saved with.
         async fn save(&self, record: &RunRecord) -> Result<(), StoreError>;
-        /// Runs, newest first.
-        async fn list(&self, limit: u32) -> Result<Vec<RunRecord>, StoreError>;
+        /// Summaries of at most `limit` runs, newest first, from the one started just before
+        /// `before` (a task id) when given.
+        async fn list(
+            &self,
+            limit: u32,
+            before: Option<&str>,
+        ) -> Result<Vec<RunSummary>, StoreError>;
         async fn get(&self, task_id: &str) -> Result<Option<RunRecord>, StoreError>;
         /// Removes a run; false when there was none.
         async fn delete(&self, task_id: &str) -> Result<bool, StoreError>;

@@ -1,7 +1,9 @@
-//! `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`: the run history (D14).
+//! `GET /runs`, `GET /runs/{id}`, `DELETE /runs/{id}`: the run history (D14). The list is of
+//! summaries (no input or output), a page at a time; a run's whole record is read by id.
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
@@ -12,6 +14,8 @@ use crate::store::{RunRecord, RunStore};
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u32>,
+    /// A task id: the page starts with the run started just before it.
+    before: Option<String>,
 }
 
 fn store(state: &ApiState) -> Result<&dyn RunStore, ApiError> {
@@ -26,13 +30,33 @@ fn failed(err: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
 }
 
-/// Runs, newest first (at most `limit`, 100 by default).
+/// Summaries of runs, newest first: at most `limit` (100 by default, 1,000 at most), before
+/// the task id `before`. A full page links to the next one (`Link: <...>; rel="next"`).
 pub async fn list(
     State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<RunRecord>>, ApiError> {
-    let limit = query.limit.unwrap_or(100).min(1000);
-    store(&state)?.list(limit).await.map(Json).map_err(failed)
+) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let page = store(&state)?
+        .list(limit, query.before.as_deref())
+        .await
+        .map_err(failed)?;
+    let next = page
+        .last()
+        .filter(|_| page.len() == limit as usize)
+        .map(|last| {
+            format!(
+                "<{}?limit={limit}&before={}>; rel=\"next\"",
+                uri.path(),
+                last.task_id
+            )
+        });
+    let mut response = Json(page).into_response();
+    if let Some(link) = next.and_then(|link| HeaderValue::from_str(&link).ok()) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 pub async fn get(

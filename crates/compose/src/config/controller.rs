@@ -17,6 +17,28 @@ pub struct Controller {
     /// `controller.access_keys` (D17): when any, the API wants one of them as a Bearer token
     /// and the web UI a signed-in session. Usually `${env.…}`.
     pub access_keys: Vec<String>,
+    /// `controller.limits`: what bounds the server's memory and connections.
+    pub limits: Limits,
+}
+
+/// `controller.limits` (this implementation's addition): bounds on what a running server keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// How many finished tasks stay in memory, readable at `/tasks/{id}`; beyond it the
+    /// oldest are forgotten first (the history keeps every run).
+    pub finished_tasks: usize,
+    /// How long a finished task stays in memory.
+    pub task_retention: super::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            finished_tasks: 10_000,
+            task_retention: super::Duration(std::time::Duration::from_secs(3600)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -30,6 +52,8 @@ struct RawController {
     shutdown_timeout: Option<super::Duration>,
     #[serde(default, deserialize_with = "access_keys")]
     access_keys: Vec<String>,
+    #[serde(default)]
+    limits: Limits,
 }
 
 impl From<RawController> for Controller {
@@ -42,6 +66,7 @@ impl From<RawController> for Controller {
                 .shutdown_timeout
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
             access_keys: raw.access_keys,
+            limits: raw.limits,
         }
     }
 }
@@ -54,6 +79,7 @@ impl Default for Controller {
             history: History::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             access_keys: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
@@ -11,13 +11,16 @@ use serde_json::{json, Value};
 use tokio_util::task::TaskTracker;
 
 use super::state::{Status, Task, TaskView};
+use crate::config::Limits;
 use crate::error::redact;
 use crate::record::{RunStore, StoreError};
 use crate::workflow::{Access, Engine, RunOutput, RunRequest};
 use crate::RunError;
 
-/// How long finished tasks stay readable over the API (the history keeps them for good).
-const RETENTION: Duration = Duration::from_secs(3600);
+/// How often finished tasks are compacted and forgotten.
+const TIDY_EVERY: Duration = Duration::from_secs(30);
+/// How long after its end a task's pieces stay as they came (for clients attaching late).
+const COMPACT_AFTER: Duration = Duration::from_secs(10);
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,30 +41,43 @@ pub enum CancelError {
     Finished(String, &'static str),
 }
 
-/// A task and when it was first seen finished (for [`RETENTION`]).
-struct Entry {
-    task: Arc<Task>,
-    ended: Option<tokio::time::Instant>,
-}
-
-/// Every task of this process.
+/// Every task of this process: the running ones, and finished ones for a while
+/// ([`Limits`]), so that they can still be read at `/tasks/{id}`.
 pub struct TaskRegistry {
     engine: Arc<Engine>,
     store: Option<Arc<dyn RunStore>>,
-    tasks: Mutex<HashMap<String, Entry>>,
+    tasks: Mutex<HashMap<String, Arc<Task>>>,
+    limits: Limits,
     runners: TaskTracker,
     shutting_down: AtomicBool,
 }
 
 impl TaskRegistry {
-    pub fn new(engine: Arc<Engine>, store: Option<Arc<dyn RunStore>>) -> Self {
+    pub fn new(engine: Arc<Engine>, store: Option<Arc<dyn RunStore>>, limits: Limits) -> Self {
         Self {
             engine,
             store,
             tasks: Mutex::new(HashMap::new()),
+            limits,
             runners: TaskTracker::new(),
             shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// Tidies the finished tasks now and then, for as long as the registry lives.
+    pub fn keep_tidy(self: &Arc<Self>) {
+        let registry = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(TIDY_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                match registry.upgrade() {
+                    Some(registry) => registry.tidy(),
+                    None => return,
+                }
+            }
+        });
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -84,17 +100,19 @@ impl TaskRegistry {
             return Err(StartError::ShuttingDown);
         }
         let request = self.engine.request(workflow, input, Access::Public)?;
-        self.forget_expired();
         let task = Arc::new(Task::new(
             ulid::Ulid::new().to_string(),
             request.workflow(),
-            request.input().clone(),
+            request.shared_input(),
         ));
-        let entry = Entry {
-            task: Arc::clone(&task),
-            ended: None,
+        let over = {
+            let mut tasks = self.tasks.lock();
+            tasks.insert(task.id.clone(), Arc::clone(&task));
+            tasks.len() > self.limits.finished_tasks
         };
-        self.tasks.lock().insert(task.id.clone(), entry);
+        if over {
+            self.tidy();
+        }
         let runner = drive(
             Arc::clone(&self.engine),
             request,
@@ -106,10 +124,7 @@ impl TaskRegistry {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Task>> {
-        self.tasks
-            .lock()
-            .get(id)
-            .map(|entry| Arc::clone(&entry.task))
+        self.tasks.lock().get(id).cloned()
     }
 
     /// Cancels a task and waits until it has stopped.
@@ -137,7 +152,7 @@ impl TaskRegistry {
     /// Deletes a run from the history; a run still going is cancelled first and is not recorded
     /// again when it ends. False when there was no such run.
     pub async fn delete_run(&self, id: &str) -> Result<bool, StoreError> {
-        let live = self.tasks.lock().remove(id).map(|entry| entry.task);
+        let live = self.tasks.lock().remove(id);
         if let Some(task) = &live {
             task.mark_deleted();
             if !task.status().is_terminal() {
@@ -161,12 +176,7 @@ impl TaskRegistry {
             .await
             .is_err()
         {
-            let running: Vec<Arc<Task>> = self
-                .tasks
-                .lock()
-                .values()
-                .map(|entry| Arc::clone(&entry.task))
-                .collect();
+            let running: Vec<Arc<Task>> = self.tasks.lock().values().cloned().collect();
             for task in running.iter().filter(|t| !t.status().is_terminal()) {
                 task.request_cancel("the server is shutting down");
             }
@@ -174,20 +184,30 @@ impl TaskRegistry {
         }
     }
 
-    /// Drops tasks that finished more than [`RETENTION`] ago.
-    fn forget_expired(&self) {
-        let now = tokio::time::Instant::now();
+    /// Compacts the finished tasks nobody follows, forgets those that finished longer ago than
+    /// the retention and, beyond the cap, the oldest (down to nine tenths of it, so that this
+    /// runs seldom under a burst of runs).
+    fn tidy(&self) {
+        let now = Instant::now();
+        let retention = self.limits.task_retention.0;
         let mut tasks = self.tasks.lock();
-        for entry in tasks.values_mut() {
-            if entry.ended.is_none() && entry.task.status().is_terminal() {
-                entry.ended = Some(now);
+        tasks.retain(|_, task| {
+            task.compact(COMPACT_AFTER);
+            task.ended()
+                .is_none_or(|ended| now.duration_since(ended) < retention)
+        });
+        let mut finished: Vec<(Instant, String)> = tasks
+            .values()
+            .filter_map(|task| task.ended().map(|ended| (ended, task.id.clone())))
+            .collect();
+        let cap = self.limits.finished_tasks;
+        if finished.len() > cap {
+            finished.sort_unstable();
+            let keep = cap - cap / 10;
+            for (_, id) in finished.iter().take(finished.len() - keep) {
+                tasks.remove(id);
             }
         }
-        tasks.retain(|_, entry| {
-            entry
-                .ended
-                .is_none_or(|at| now.duration_since(at) < RETENTION)
-        });
     }
 }
 
@@ -233,12 +253,14 @@ async fn drive(
         }
     };
     // The run is recorded as it starts, without making the upstream request wait for the disk.
-    let ((), outcome) = tokio::join!(save(&store, &task), run);
+    let ((), outcome) = tokio::join!(save(&store, &task, Recorded::Start), run);
+    drop(request);
     let secrets = engine.secrets();
     // The end is recorded before anyone hears of it, so that a listener that then reads the
     // history (the UI does) finds the run there, finished.
     task.change_quietly(|state, elapsed| {
         state.duration_ms = Some(elapsed);
+        state.ended = Some(Instant::now());
         match outcome {
             None => state.status = Status::Cancelled,
             Some(Ok(output)) => {
@@ -255,16 +277,24 @@ async fn drive(
             }
         }
     });
-    save(&store, &task).await;
+    save(&store, &task, Recorded::End).await;
+    task.release_input();
     task.notify();
 }
 
-async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task) {
+/// Which save of a run: the first records its input, the last its outcome.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Start,
+    End,
+}
+
+async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
     if task.is_deleted() {
         return;
     }
     if let Some(store) = store {
-        if let Err(err) = store.save(&task.record()).await {
+        if let Err(err) = store.save(&task.record(which == Recorded::Start)).await {
             tracing::warn!(task = %task.id, "{err}");
         }
     }

@@ -1,6 +1,7 @@
 //! One task's state and the ways to watch it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::Stream;
@@ -75,12 +76,16 @@ pub enum Follow {
 pub(super) struct State {
     pub status: Status,
     pub is_stream: bool,
+    /// The run's input, until the run is recorded finished (then only the history needs it).
+    pub input: Option<Arc<Value>>,
     pub pieces: Vec<String>,
     pub output: Option<Value>,
     pub error: Option<String>,
     pub http_status: u16,
     pub first_chunk_ms: Option<i64>,
     pub duration_ms: Option<i64>,
+    /// When the run ended, for how long the task is kept.
+    pub ended: Option<Instant>,
 }
 
 /// One run of a workflow.
@@ -89,7 +94,6 @@ pub struct Task {
     pub workflow_id: String,
     /// Whether the workflow's output is a stream (its schema says so, before the run does).
     pub streams: bool,
-    pub input: Value,
     started_at: i64,
     started: Instant,
     pub(super) state: Mutex<State>,
@@ -100,7 +104,7 @@ pub struct Task {
 }
 
 impl Task {
-    pub(super) fn new(id: String, workflow: &WorkflowPlan, input: Value) -> Self {
+    pub(super) fn new(id: String, workflow: &WorkflowPlan, input: Arc<Value>) -> Self {
         let started_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -108,18 +112,19 @@ impl Task {
             id,
             workflow_id: workflow.id.clone(),
             streams: workflow.streams(),
-            input,
             started_at,
             started: Instant::now(),
             state: Mutex::new(State {
                 status: Status::Pending,
                 is_stream: false,
+                input: Some(input),
                 pieces: Vec::new(),
                 output: None,
                 error: None,
                 http_status: 500,
                 first_chunk_ms: None,
                 duration_ms: None,
+                ended: None,
             }),
             changed: watch::channel(0).0,
             cancel: CancellationToken::new(),
@@ -192,8 +197,9 @@ impl Task {
         (state.first_chunk_ms, state.duration_ms)
     }
 
-    /// The history record of the task as it stands.
-    pub fn record(&self) -> RunRecord {
+    /// The history record of the task as it stands; the input (which may be large) only when
+    /// asked for: a store keeps the input it got first.
+    pub fn record(&self, with_input: bool) -> RunRecord {
         let state = self.state.lock();
         let output = if state.is_stream {
             Some(state.pieces.concat())
@@ -206,7 +212,12 @@ impl Task {
         RunRecord {
             task_id: self.id.clone(),
             workflow_id: self.workflow_id.clone(),
-            input: self.input.clone(),
+            input: state
+                .input
+                .as_deref()
+                .filter(|_| with_input)
+                .cloned()
+                .unwrap_or(Value::Null),
             output,
             status: state.status.as_str().to_string(),
             error: state.error.clone(),
@@ -214,6 +225,34 @@ impl Task {
             first_chunk_ms: state.first_chunk_ms,
             duration_ms: state.duration_ms,
         }
+    }
+
+    /// When the run ended, if it has.
+    pub fn ended(&self) -> Option<Instant> {
+        self.state.lock().ended
+    }
+
+    /// Lets go of the input once the run is recorded finished: the history has it.
+    pub(super) fn release_input(&self) {
+        self.state.lock().input = None;
+    }
+
+    /// Joins the pieces of a run that ended at least `after` ago and that nobody follows, so
+    /// that a finished task costs little. (A client replaying it later gets its text in one
+    /// piece; those that follow a run as it ends see every piece as it came.)
+    pub(super) fn compact(&self, after: std::time::Duration) {
+        if self.changed.receiver_count() > 0 {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.ended.is_none_or(|ended| ended.elapsed() < after) {
+            return;
+        }
+        if state.pieces.len() > 1 {
+            let joined = state.pieces.concat();
+            state.pieces = vec![joined];
+        }
+        state.pieces.shrink_to_fit();
     }
 
     /// Waits until the output is known to be a stream with a first piece, or the task ended.

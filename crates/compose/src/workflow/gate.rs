@@ -13,7 +13,7 @@ use crate::schema;
 /// A run that passed the gate: a workflow the caller may run, with an input that fits it.
 pub struct RunRequest {
     workflow: Arc<WorkflowPlan>,
-    input: Value,
+    input: Arc<Value>,
 }
 
 impl RunRequest {
@@ -23,6 +23,11 @@ impl RunRequest {
 
     pub fn input(&self) -> &Value {
         &self.input
+    }
+
+    /// The input, shared (a task keeps it for the history without a copy).
+    pub fn shared_input(&self) -> Arc<Value> {
+        Arc::clone(&self.input)
     }
 }
 
@@ -38,6 +43,9 @@ impl Engine {
     ) -> Result<RunRequest, RunError> {
         let workflow = self.workflow(workflow, access)?;
         schema::check_input(&workflow.input_schema, &input)?;
-        Ok(RunRequest { workflow, input })
+        Ok(RunRequest {
+            workflow,
+            input: Arc::new(input),
+        })
     }
 }
