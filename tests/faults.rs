@@ -244,3 +244,82 @@ async fn runs_left_unfinished_by_a_killed_server_are_marked_failed_at_the_next_s
     let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
     assert!(log.contains("5 run(s) left unfinished"), "{log}");
 }
+
+#[tokio::test]
+async fn an_upstream_that_goes_quiet_fails_the_run_after_read_timeout() {
+    let mock = MockUpstream::start(Behavior::tokens(&["first", " second"]).stall_after(1));
+    let dir = Workdir::seed(&mock.base_url);
+    let quiet = support::seed_for(&mock.base_url).replace(
+        "    stream_format: json",
+        "    stream_format: json\n    read_timeout: 1s",
+    );
+    let server = Server::start_with(&dir, &quiet);
+    let started = Instant::now();
+    let body = post(&server, SEED_BODY).await.text().await.unwrap();
+    assert_eq!(
+        body,
+        "data: first\n\nevent: error\ndata: {\"detail\":\"upstream sent nothing for 1 s\"}\n\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // One that accepts the request and never answers at all.
+    mock.set(Behavior::silent());
+    let response = post(&server, SEED_BODY).await;
+    assert_eq!(response.status(), 504);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"upstream sent nothing for 1 s"}"#
+    );
+}
+
+#[tokio::test]
+async fn upstream_answers_are_capped_and_their_type_checked() {
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let capped = support::seed_for(&mock.base_url).replace(
+        "    stream_format: json",
+        "    stream_format: json\n    max_event_size: 1KiB\n    max_body_size: 1KiB",
+    );
+    let server = Server::start_with(&dir, &capped);
+    // An event over the cap ends the stream with an error event.
+    let big = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"ok\"}}}}]}}\n\ndata: {}\n\n",
+        "y".repeat(4096)
+    );
+    mock.set(Behavior::raw(&big));
+    assert_eq!(
+        post(&server, SEED_BODY).await.text().await.unwrap(),
+        "data: ok\n\nevent: error\ndata: {\"detail\":\"upstream stream failed: an event of the upstream's stream is larger than 1 KiB (the action's max_event_size)\"}\n\n"
+    );
+    // An answer that is not streamed, over the cap.
+    mock.set(Behavior::body(
+        "application/json",
+        &format!("{{\"a\":\"{}\"}}", "z".repeat(4096)),
+    ));
+    let response = post(&server, SEED_BODY).await;
+    assert_eq!(response.status(), 502);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("the upstream's answer is larger than 1 KiB (the action's max_body_size)"));
+    // A page of HTML where an API answer was expected.
+    mock.set(Behavior::body(
+        "text/html; charset=utf-8",
+        "<html>Sign in</html>",
+    ));
+    let response = post(&server, SEED_BODY).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"detail":"upstream returned 200 with content type \"text/html; charset=utf-8\", not JSON, an event stream or text"}"#
+    );
+    let recorded = runs(&server).await;
+    assert_eq!(recorded[0]["status"], "failed");
+    // A huge error body is read only in part.
+    let huge = "e".repeat(8 * 1024 * 1024);
+    mock.set(Behavior::error(500, &huge));
+    let response = post(&server, SEED_BODY).await;
+    assert_eq!(response.status(), 502);
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 4096, "{} bytes", text.len());
+}

@@ -31,6 +31,12 @@ pub enum RunError {
     Stream(String),
     #[error("upstream did not finish within {}", seconds(*.0))]
     Timeout(Duration),
+    /// The upstream sent nothing for the action's `read_timeout` (D18).
+    #[error("upstream sent nothing for {}", seconds(*.0))]
+    Silent(Duration),
+    /// The upstream answered with a type of content nothing here can read.
+    #[error("upstream returned {status} with content type {content_type:?}, not JSON, an event stream or text")]
+    UnexpectedType { status: u16, content_type: String },
     #[error("{0}")]
     Binding(#[from] BindingError),
     #[error("{0}")]
@@ -46,8 +52,11 @@ impl RunError {
             | RunError::InvalidInput { .. }
             | RunError::InputNotObject(_) => 400,
             RunError::WorkflowNotFound(_) => 404,
-            RunError::Upstream { .. } | RunError::Transport(_) | RunError::Stream(_) => 502,
-            RunError::Timeout(_) => 504,
+            RunError::Upstream { .. }
+            | RunError::Transport(_)
+            | RunError::Stream(_)
+            | RunError::UnexpectedType { .. } => 502,
+            RunError::Timeout(_) | RunError::Silent(_) => 504,
             RunError::Binding(_) | RunError::Unsupported(_) => 500,
         }
     }

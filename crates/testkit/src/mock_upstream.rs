@@ -31,6 +31,10 @@ pub struct Behavior {
     pub stall_after: Option<usize>,
     /// Send exactly this SSE body instead of events built from tokens.
     pub raw: Option<String>,
+    /// The content type of the answer (default `text/event-stream; charset=utf-8`).
+    pub content_type: Option<String>,
+    /// Accept the request, then answer nothing at all, not even headers.
+    pub silent: bool,
 }
 
 impl Behavior {
@@ -44,6 +48,24 @@ impl Behavior {
             echo: false,
             stall_after: None,
             raw: None,
+            content_type: None,
+            silent: false,
+        }
+    }
+
+    /// Answers `body` as it is, with this content type.
+    pub fn body(content_type: &str, body: &str) -> Self {
+        Self {
+            content_type: Some(content_type.to_string()),
+            ..Self::raw(body)
+        }
+    }
+
+    /// Never answers.
+    pub fn silent() -> Self {
+        Self {
+            silent: true,
+            ..Self::tokens(&[])
         }
     }
 
@@ -259,10 +281,17 @@ async fn chat_completions(
         .lock()
         .unwrap()
         .push(Recorded { headers, body });
+    if behavior.silent {
+        std::future::pending::<()>().await;
+    }
     if let Some((status, body)) = behavior.error {
         let status = StatusCode::from_u16(status).unwrap();
         return (status, [("content-type", "application/json")], body).into_response();
     }
+    let content_type = behavior
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "text/event-stream; charset=utf-8".to_string());
     shared.open_streams.fetch_add(1, Ordering::SeqCst);
     let guard = OpenStream(Arc::clone(&shared));
     let stream = async_stream::stream! {
@@ -295,7 +324,7 @@ async fn chat_completions(
         *_guard.0.finished.lock().unwrap() = Some(Instant::now());
     };
     Response::builder()
-        .header("content-type", "text/event-stream; charset=utf-8")
+        .header("content-type", content_type)
         .body(Body::from_stream(stream))
         .unwrap()
 }

@@ -19,7 +19,12 @@ use crate::media::media_type;
 
 /// How long connecting to an upstream may take (D13).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most of an error body kept for the message.
+/// How long an upstream may send nothing, unless the action says otherwise (D18).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// The largest streamed event and the largest answer, unless the action says otherwise.
+pub const MAX_SIZE: usize = 16 * 1024 * 1024;
+/// The most of an error body read, and the most of it kept for the message.
+const ERROR_BODY_READ: usize = 64 * 1024;
 const ERROR_BODY_LIMIT: usize = 2000;
 
 /// An http-client with its connection pool and compiled actions (in the config's order: a
@@ -44,7 +49,36 @@ pub struct Action {
     stream_format: Option<StreamFormat>,
     /// `None` when absent or exactly `${response}`: the response itself is the output.
     output: Option<Binding>,
-    timeout: Option<Duration>,
+    limits: Limits,
+}
+
+/// How long and how large an action's answer may be.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// The whole request, first byte to last.
+    total: Option<Duration>,
+    /// Silence: waiting for the answer, or between two pieces of it.
+    silence: Duration,
+    max_event: usize,
+    max_body: usize,
+}
+
+impl Limits {
+    /// Waits for `future`, for as long as the silence and the whole request's deadline allow.
+    async fn wait<T>(
+        &self,
+        deadline: Option<Instant>,
+        future: impl std::future::Future<Output = T>,
+    ) -> Result<T, RunError> {
+        let quiet = Instant::now() + self.silence;
+        let until = deadline.map_or(quiet, |deadline| deadline.min(quiet));
+        tokio::time::timeout_at(until, future)
+            .await
+            .map_err(|_| match (deadline, self.total) {
+                (Some(deadline), Some(total)) if deadline <= quiet => RunError::Timeout(total),
+                _ => RunError::Silent(self.silence),
+            })
+    }
 }
 
 impl Action {
@@ -68,7 +102,12 @@ impl Action {
             body: Binding::compile(&action.body),
             stream_format: action.stream_format,
             output,
-            timeout: action.timeout.map(|t| t.0),
+            limits: Limits {
+                total: action.timeout.map(|t| t.0),
+                silence: action.read_timeout.map_or(READ_TIMEOUT, |t| t.0),
+                max_event: action.max_event_size.map_or(MAX_SIZE, |s| s.0),
+                max_body: action.max_body_size.map_or(MAX_SIZE, |s| s.0),
+            },
         }
     }
 
@@ -122,46 +161,59 @@ impl HttpClient {
         context: &Value,
     ) -> Result<Output, RunError> {
         let scope = Scope::new().with("input", input).with("context", context);
-        let deadline = action.timeout.map(|t| Instant::now() + t);
+        let limits = action.limits;
+        let deadline = limits.total.map(|t| Instant::now() + t);
         let request = self.request(action, &scope)?;
-        let response = within(deadline, action.timeout, request.send())
+        let response = limits
+            .wait(deadline, request.send())
             .await?
             .map_err(|err| self.transport(&err))?;
         let status = response.status();
         if !status.is_success() {
-            let body = within(deadline, action.timeout, response.text())
-                .await?
+            let body = self
+                .read_body(response, &limits, deadline, ERROR_BODY_READ, Overflow::Cut)
+                .await
                 .unwrap_or_default();
             return Err(RunError::Upstream {
                 status: status.as_u16(),
                 message: redact(&upstream_message(&body), &self.secrets),
             });
         }
-        let media_type = response
+        let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(media_type)
-            .unwrap_or_default();
-        if media_type == "text/event-stream" {
-            let stream = self.event_stream(
-                response,
-                Arc::clone(action),
-                deadline,
-                input.clone(),
-                context.clone(),
-            );
-            return Ok(Output::Stream(stream));
-        }
-        let is_json = media_type == "application/json";
-        let body = within(deadline, action.timeout, response.text())
-            .await?
-            .map_err(|err| self.transport(&err))?;
-        let value = if is_json {
-            serde_json::from_str(&body)
-                .map_err(|err| RunError::Transport(format!("invalid JSON from upstream: {err}")))?
-        } else {
-            Value::String(body)
+            .map(str::to_string);
+        let media = content_type.as_deref().and_then(media_type);
+        let value = match media.as_deref() {
+            Some("text/event-stream") => {
+                let stream = self.event_stream(
+                    response,
+                    Arc::clone(action),
+                    deadline,
+                    input.clone(),
+                    context.clone(),
+                );
+                return Ok(Output::Stream(stream));
+            }
+            Some(json) if json == "application/json" || json.ends_with("+json") => {
+                let body = self
+                    .read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
+                    .await?;
+                serde_json::from_str(&body).map_err(|err| {
+                    RunError::Transport(format!("invalid JSON from upstream: {err}"))
+                })?
+            }
+            None | Some("text/plain") => Value::String(
+                self.read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
+                    .await?,
+            ),
+            Some(_) => {
+                return Err(RunError::UnexpectedType {
+                    status: status.as_u16(),
+                    content_type: content_type.unwrap_or_default(),
+                })
+            }
         };
         match &action.output {
             Some(output) => Ok(Output::Value(
@@ -169,6 +221,39 @@ impl HttpClient {
             )),
             None => Ok(Output::Value(value)),
         }
+    }
+
+    /// Reads a body as text, at most `max` bytes: past it, `Overflow` says whether the rest is
+    /// left unread or the answer is refused.
+    async fn read_body(
+        &self,
+        response: reqwest::Response,
+        limits: &Limits,
+        deadline: Option<Instant>,
+        max: usize,
+        overflow: Overflow,
+    ) -> Result<String, RunError> {
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = limits.wait(deadline, chunks.next()).await? {
+            let chunk = chunk.map_err(|err| self.transport(&err))?;
+            if body.len() + chunk.len() > max {
+                match overflow {
+                    Overflow::Cut => {
+                        body.extend_from_slice(&chunk[..max - body.len()]);
+                        break;
+                    }
+                    Overflow::Fail => {
+                        return Err(RunError::Transport(format!(
+                            "the upstream's answer is larger than {} (the action's max_body_size)",
+                            crate::config::Size(max)
+                        )))
+                    }
+                }
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     fn request(&self, action: &Action, scope: &Scope) -> Result<reqwest::RequestBuilder, RunError> {
@@ -258,18 +343,19 @@ impl HttpClient {
     ) -> ChunkStream {
         let secrets = Arc::clone(&self.secrets);
         Box::pin(async_stream::stream! {
-            let mut events = std::pin::pin!(event_data(response.bytes_stream().map(|r| r.map_err(|e| describe(&e)))));
+            let limits = action.limits;
+            let mut events = std::pin::pin!(event_data(
+                response.bytes_stream().map(|r| r.map_err(|e| describe(&e))),
+                limits.max_event,
+            ));
             let scope = Scope::new().with("input", &input).with("context", &context);
             loop {
-                let next = match deadline {
-                    Some(deadline) => match tokio::time::timeout_at(deadline, events.next()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            yield Err(RunError::Timeout(action.timeout.unwrap_or_default()));
-                            break;
-                        }
-                    },
-                    None => events.next().await,
+                let next = match limits.wait(deadline, events.next()).await {
+                    Ok(next) => next,
+                    Err(err) => {
+                        yield Err(err);
+                        break;
+                    }
                 };
                 let data = match next {
                     None => break,
@@ -308,18 +394,13 @@ impl HttpClient {
     }
 }
 
-/// Awaits `future` until the deadline, if there is one.
-async fn within<T>(
-    deadline: Option<Instant>,
-    timeout: Option<Duration>,
-    future: impl std::future::Future<Output = T>,
-) -> Result<T, RunError> {
-    match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, future)
-            .await
-            .map_err(|_| RunError::Timeout(timeout.unwrap_or_default())),
-        None => Ok(future.await),
-    }
+/// What to do with the part of a body past its cap.
+#[derive(Clone, Copy)]
+enum Overflow {
+    /// Keep what came before it (an error body: its start says what went wrong).
+    Cut,
+    /// Refuse the answer.
+    Fail,
 }
 
 /// An error and its causes, one sentence: reqwest's own message alone says little.

@@ -8,6 +8,7 @@ mod duration;
 mod env;
 mod locate;
 mod model;
+mod size;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub use controller::{Adapter, Controller, History, Limits, Origins, WebUi, WebUi
 pub use duration::Duration;
 pub use env::{Env, Sources};
 pub use locate::Place;
+pub use size::Size;
 
 use crate::error::redact;
 use locate::Positions;

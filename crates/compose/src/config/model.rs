@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::duration::Duration;
+use super::size::Size;
 
 /// Default ids the original gives to unnamed items.
 pub const DEFAULT_COMPONENT_ID: &str = "__component__";
@@ -146,6 +147,13 @@ pub struct HttpAction {
     pub output: Option<Value>,
     /// Bounds the whole request, first byte to last (D13).
     pub timeout: Option<Duration>,
+    /// How long the upstream may send nothing, waiting for its answer or within it (D18;
+    /// default 300 s).
+    pub read_timeout: Option<Duration>,
+    /// The largest event of a streamed answer (default 16 MiB).
+    pub max_event_size: Option<Size>,
+    /// The largest answer that is not streamed (default 16 MiB).
+    pub max_body_size: Option<Size>,
 }
 
 /// HTTP methods the original accepts (upper case only).

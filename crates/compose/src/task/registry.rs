@@ -232,14 +232,29 @@ async fn drive(
                 while let Some(piece) = pieces.next().await {
                     // Take every piece that is already there, then wake the listeners once:
                     // under load this saves a wake-up and a write per token; it never waits.
-                    let mut batch = vec![piece?];
-                    while let Some(Some(more)) = pieces.next().now_or_never() {
-                        batch.push(more?);
+                    // What came before a failure is kept.
+                    let mut batch = Vec::new();
+                    let mut next = Some(piece);
+                    let mut failure = None;
+                    while let Some(piece) = next.take() {
+                        match piece {
+                            Ok(piece) => batch.push(piece),
+                            Err(err) => {
+                                failure = Some(err);
+                                break;
+                            }
+                        }
+                        next = pieces.next().now_or_never().flatten();
                     }
-                    task.update(|state, elapsed| {
-                        state.first_chunk_ms.get_or_insert(elapsed);
-                        state.pieces.append(&mut batch);
-                    });
+                    if !batch.is_empty() {
+                        task.update(|state, elapsed| {
+                            state.first_chunk_ms.get_or_insert(elapsed);
+                            state.pieces.append(&mut batch);
+                        });
+                    }
+                    if let Some(err) = failure {
+                        return Err(err);
+                    }
                 }
                 Ok(None)
             }
