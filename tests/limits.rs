@@ -106,3 +106,90 @@ async fn twenty_thousand_runs_leave_memory_where_it_was() {
         after / MIB
     );
 }
+
+/// The seed with `controller.limits` set as given.
+fn with_limits(base_url: &str, limits: &str) -> String {
+    support::seed_for(base_url).replace(
+        "controller:\n",
+        &format!("controller:\n  limits: {limits}\n"),
+    )
+}
+
+/// Reads from `stream` until the server closes it; returns how long that took.
+fn closed_after(stream: &mut std::net::TcpStream) -> std::time::Duration {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {
+                return started.elapsed()
+            }
+            Err(err) => panic!("the connection stayed open: {err}"),
+        }
+    }
+}
+
+fn api_address(server: &Server) -> String {
+    server
+        .api
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
+    use std::io::Write;
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start_with(&dir, &with_limits(&mock.base_url, "{header_timeout: 1s}"));
+    let address = api_address(&server);
+    // A connection that never sends a request.
+    let mut silent = std::net::TcpStream::connect(&address).unwrap();
+    let waited = closed_after(&mut silent);
+    assert!(
+        waited >= std::time::Duration::from_millis(800),
+        "{waited:?}"
+    );
+    // One kept alive after a request, then quiet.
+    let mut idle = std::net::TcpStream::connect(&address).unwrap();
+    write!(idle, "GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let waited = closed_after(&mut idle);
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+}
+
+#[tokio::test]
+async fn idle_connections_beyond_the_descriptor_limit_do_not_stop_the_server() {
+    let mock = MockUpstream::start(Behavior::tokens(&["still", " here"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = with_limits(&mock.base_url, "{header_timeout: 2s}");
+    let server = Server::start_with_file_limit(&dir, &config, 256);
+    let address = api_address(&server);
+    // Far more idle connections than the server has descriptors for.
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&address).unwrap())
+        .collect();
+    let started = Instant::now();
+    let body = post(&server, r#"{"input":{"prompt":"Hi"}}"#)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "data: still\n\ndata:  here\n\n");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert!(server.open_fds() < 256, "{} descriptors", server.open_fds());
+    drop(idle);
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    assert!(
+        log.matches("cannot accept connections").count() <= 1,
+        "accept errors are reported once:\n{log}"
+    );
+}

@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod assets;
 mod guard;
+mod listen;
 pub mod sse;
 pub mod ui;
 mod webui;
@@ -87,6 +88,11 @@ pub async fn serve(
         return Err(ServeError::NothingToServe);
     }
     let keys = AccessKeys::new(&config.controller.access_keys);
+    let limits = &config.controller.limits;
+    let connections = Arc::new(listen::ConnectionLimits::new(
+        limits.header_timeout.map(|t| t.0),
+        limits.max_connections,
+    ));
     let stop = CancellationToken::new();
     let mut servers = Vec::new();
     let mut listening = Listening::default();
@@ -107,9 +113,10 @@ pub async fn serve(
             &adapter.origins,
             keys.clone(),
         );
-        servers.push(tokio::spawn(run(
+        servers.push(tokio::spawn(listen::serve(
             listener,
             guard::protect(app, bound),
+            Arc::clone(&connections),
             stop.clone(),
         )));
     }
@@ -119,9 +126,10 @@ pub async fn serve(
         listening.webui = Some(format!("http://{bound}"));
         warn_if_exposed("the web UI", bound, keys.is_some());
         let app = webui::router(Arc::clone(&tasks), keys.clone());
-        servers.push(tokio::spawn(run(
+        servers.push(tokio::spawn(listen::serve(
             listener,
             guard::protect(app, bound),
+            Arc::clone(&connections),
             stop.clone(),
         )));
     }
@@ -154,20 +162,6 @@ async fn bind(host: &str, port: u16) -> Result<TcpListener, ServeError> {
     TcpListener::bind(&addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })
-}
-
-async fn run(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Each token is written the moment it arrives; without TCP_NODELAY, Nagle's algorithm
-    // would hold small writes back until the client's (delayed) ACK: up to 40 ms a token.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY: {err}");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
 }
 
 /// `controller.history.path` (relative to the config), else a file beside the config.

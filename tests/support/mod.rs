@@ -100,10 +100,25 @@ impl Server {
     /// Writes `config` with its ports set to 0, starts `up` in `dir` (everything it logs, at
     /// the most detailed level, goes to `server.log`) and waits until it reports its addresses.
     pub fn start_with(dir: &Workdir, config: &str) -> Self {
+        Self::start_as(dir, config, command(dir, &["up"]))
+    }
+
+    /// `up` with at most `files` open descriptors (its soft and hard limit).
+    pub fn start_with_file_limit(dir: &Workdir, config: &str, files: u32) -> Self {
+        let mut limited = Command::new("/bin/bash");
+        limited
+            .args(["-c", &format!("ulimit -n {files} && exec \"$0\" up")])
+            .arg(binary())
+            .current_dir(&dir.path)
+            .env_clear();
+        Self::start_as(dir, config, limited)
+    }
+
+    fn start_as(dir: &Workdir, config: &str, mut up: Command) -> Self {
         dir.write("model-compose.yml", &testkit::any_port(config));
         let log_path = dir.path.join("server.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = command(dir, &["up"])
+        let mut child = up
             .env("MODEL_COMPOSE_LOG", "trace")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -30,6 +30,12 @@ pub struct Limits {
     pub finished_tasks: usize,
     /// How long a finished task stays in memory.
     pub task_retention: super::Duration,
+    /// How long a connection may take to send a request's headers, and may stay open
+    /// between requests (default 30 s).
+    pub header_timeout: Option<super::Duration>,
+    /// How many connections are served at once, on both ports together (default: as many as
+    /// the open-file limit allows, which is raised to its hard limit at start).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Limits {
@@ -37,6 +43,8 @@ impl Default for Limits {
         Self {
             finished_tasks: 10_000,
             task_retention: super::Duration(std::time::Duration::from_secs(3600)),
+            header_timeout: None,
+            max_connections: None,
         }
     }
 }
