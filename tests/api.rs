@@ -689,36 +689,33 @@ async fn every_error_is_json_even_those_made_before_a_handler() {
         r#"{{"input":{{"prompt":"{}"}}}}"#,
         "x".repeat(33 * 1024 * 1024)
     );
+    let request = |method: reqwest::Method, path: &str| {
+        client()
+            .request(method, format!("{}{path}", server.api))
+            .send()
+    };
     let cases = [
         (post(&server, &too_big).await, 413),
         (
-            client()
-                .get(format!("{}/workflows?include_schema=maybe", server.api))
-                .send()
+            request(reqwest::Method::GET, "/workflows?include_schema=maybe")
                 .await
                 .unwrap(),
             400,
         ),
         (
-            client()
-                .get(format!("{}/runs?limit=many", server.api))
-                .send()
+            request(reqwest::Method::GET, "/runs?limit=many")
                 .await
                 .unwrap(),
             400,
         ),
         (
-            client()
-                .get(format!("{}/tasks/x?output_only=perhaps", server.api))
-                .send()
+            request(reqwest::Method::GET, "/tasks/x?output_only=perhaps")
                 .await
                 .unwrap(),
             400,
         ),
         (
-            client()
-                .put(format!("{}/workflows/runs", server.api))
-                .send()
+            request(reqwest::Method::PUT, "/workflows/runs")
                 .await
                 .unwrap(),
             405,
