@@ -288,7 +288,7 @@ async fn upstream_answers_are_capped_and_their_type_checked() {
     mock.set(Behavior::raw(&big));
     assert_eq!(
         post(&server, SEED_BODY).await.text().await.unwrap(),
-        "data: ok\n\nevent: error\ndata: {\"detail\":\"upstream stream failed: an event of the upstream's stream is larger than 1 KiB (the action's max_event_size)\"}\n\n"
+        "data: ok\n\nevent: error\ndata: {\"detail\":\"upstream stream failed: an event of the stream is larger than 1024 bytes (the action's max_event_size)\"}\n\n"
     );
     // An answer that is not streamed, over the cap.
     mock.set(Behavior::body(

@@ -6,6 +6,7 @@
 //! shares with the server, so that the browser build (WASM) can use them.
 
 pub mod record;
+pub mod sse;
 
 #[cfg(feature = "runtime")]
 pub mod binding;

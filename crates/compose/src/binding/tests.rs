@@ -423,6 +423,40 @@ fn bindings_render_nested_values_and_keep_key_order() {
     assert_eq!(names, ["prompt", "temperature"]);
 }
 
+#[test]
+fn a_list_element_written_dots_and_an_expression_splices_its_list() {
+    let config = json!([
+        {"role": "system", "content": "${input.system | Be brief.}"},
+        "...${input.messages as list}",
+        "...${input.none}",
+        "last"
+    ]);
+    let binding = Binding::compile(&config);
+    let input = json!({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]});
+    let rendered = binding.render(&Scope::new().with("input", &input)).unwrap();
+    assert_eq!(
+        rendered,
+        json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+            "last"
+        ])
+    );
+    let not_a_list = json!({"system": "Hi"});
+    let err = Binding::compile(&json!(["...${input.system}"]))
+        .render(&Scope::new().with("input", &not_a_list))
+        .unwrap_err();
+    assert!(err.to_string().contains("needs a list"), "{err}");
+    // Anything else with dots stays text.
+    let text = Binding::compile(&json!(["... ${input.system}", "...x"]));
+    assert_eq!(
+        text.render(&Scope::new().with("input", &json!({"system": "s"})))
+            .unwrap(),
+        json!(["... s", "...x"])
+    );
+}
+
 mod properties {
     use proptest::prelude::*;
     use serde_json::json;

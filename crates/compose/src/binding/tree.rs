@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::ast::{Expr, Template};
+use super::ast::{Expr, Part, Template};
 use super::eval::Scope;
 use super::parser::parse;
 use super::BindingError;
@@ -50,13 +50,38 @@ impl Binding {
                 }
                 Value::Object(map)
             }
-            Binding::List(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| item.render(scope))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Binding::List(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.spliced() {
+                        Some(expr) => match expr.eval(scope)? {
+                            Value::Array(spliced) => list.extend(spliced),
+                            Value::Null => {}
+                            other => {
+                                return Err(BindingError::new(format!(
+                                    "`...${{}}` in a list needs a list, got {}",
+                                    crate::binding::interpolate_text(&other)
+                                )))
+                            }
+                        },
+                        None => list.push(item.render(scope)?),
+                    }
+                }
+                Value::Array(list)
+            }
         })
+    }
+
+    /// The expression of a list element written exactly `"...${x}"`: its list is spliced in
+    /// place (spec §2.9).
+    fn spliced(&self) -> Option<&Expr> {
+        let Binding::Template(template) = self else {
+            return None;
+        };
+        match template.parts.as_slice() {
+            [Part::Text(dots), Part::Expr(expr)] if dots == "..." => Some(expr),
+            _ => None,
+        }
     }
 
     /// The expression when the whole value is `${source}` or `${source as TYPE}`: no index,

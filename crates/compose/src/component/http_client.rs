@@ -10,12 +10,12 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::sse_decode::event_data;
 use super::{ChunkStream, Output};
 use crate::binding::{interpolate_text, python_json, Binding, Expr, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
 use crate::media::media_type;
+use crate::sse::event_data;
 
 /// How long connecting to an upstream may take (D13).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,7 +1,6 @@
 //! Components: what a job runs. This implementation's subset has one type, `http-client`.
 
 pub mod http_client;
-pub mod sse_decode;
 
 use std::pin::Pin;
 

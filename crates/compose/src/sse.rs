@@ -1,19 +1,29 @@
-//! Upstream Server-Sent Events, decoded as the WHATWG rules say (CRLF, LF and CR line ends,
-//! multi-line `data:`, comments, `event:`/`id:`/`retry:` lines), in time linear in the size of
-//! the body, however it is cut, and with a cap on the size of one event. Only the data of each
-//! event matters here; an event cut off by the end of the body is dropped.
+//! Server-Sent Events decoded as the WHATWG rules say (CRLF, LF and CR line ends, multi-line
+//! `data:`, comments, `event:`/`id:`/`retry:` lines), in time linear in the size of the body,
+//! however it is cut, and with a cap on the size of one event; an event cut off by the end of
+//! the body is dropped. The one decoder: the http-client reads upstreams with it, and the web
+//! UI (in the browser, which is why this module needs no runtime) reads the server's stream.
 //!
 //! Written here rather than taken from a crate: the one used before (eventsource-stream)
 //! parses its whole buffer again for every piece that arrives, which is quadratic in the size
 //! of an event, and has no cap.
 
-use futures::Stream;
+/// One event: its name (`event:`), if any, and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub name: Option<String>,
+    pub data: String,
+}
 
 /// The data of every event in a byte stream, in order; an event (or a line) larger than
 /// `max_event` bytes is an error, and ends the stream.
-pub fn event_data<S, B, E>(bytes: S, max_event: usize) -> impl Stream<Item = Result<String, String>>
+#[cfg(feature = "runtime")]
+pub fn event_data<S, B, E>(
+    bytes: S,
+    max_event: usize,
+) -> impl futures::Stream<Item = Result<String, String>>
 where
-    S: Stream<Item = Result<B, E>>,
+    S: futures::Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
@@ -25,7 +35,7 @@ where
                     let mut failed = false;
                     for event in decoder.feed(piece.as_ref()) {
                         failed |= event.is_err();
-                        yield event;
+                        yield event.map(|event| event.data);
                     }
                     if failed {
                         return;
@@ -40,13 +50,15 @@ where
     }
 }
 
-/// The state between two pieces of a body.
-struct Decoder {
+/// Decodes a body piece by piece; keeps what is left of an unfinished line or event.
+pub struct Decoder {
     max_event: usize,
     /// The line read so far.
     line: Vec<u8>,
     /// The last line ended with `\r`: a `\n` right after it belongs to it.
     after_cr: bool,
+    /// The event's name, if it had an `event:` line.
+    name: Option<String>,
     /// The event's data so far, one `\n` after each `data:` line.
     data: String,
     /// Whether the event has had a `data` line (an empty one counts).
@@ -54,18 +66,20 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(max_event: usize) -> Self {
+    /// A decoder refusing events larger than `max_event` bytes.
+    pub fn new(max_event: usize) -> Self {
         Self {
             max_event,
             line: Vec::new(),
             after_cr: false,
+            name: None,
             data: String::new(),
             has_data: false,
         }
     }
 
-    /// Reads a piece of the body; returns the events it completed.
-    fn feed(&mut self, mut piece: &[u8]) -> Vec<Result<String, String>> {
+    /// Reads a piece of the body; returns the events it completed (an error ends the body).
+    pub fn feed(&mut self, mut piece: &[u8]) -> Vec<Result<Event, String>> {
         let mut events = Vec::new();
         if self.after_cr {
             self.after_cr = false;
@@ -105,21 +119,22 @@ impl Decoder {
 
     fn too_large(&self) -> String {
         format!(
-            "an event of the upstream's stream is larger than {} (the action's max_event_size)",
-            crate::config::Size(self.max_event)
+            "an event of the stream is larger than {} bytes (the action's max_event_size)",
+            self.max_event
         )
     }
 
     /// The line is complete: a blank one ends the event, a `data` line adds to it.
-    fn end_line(&mut self) -> Result<Option<String>, String> {
+    fn end_line(&mut self) -> Result<Option<Event>, String> {
         let line = std::mem::take(&mut self.line);
         if line.is_empty() {
+            let name = self.name.take();
             if !std::mem::take(&mut self.has_data) {
                 return Ok(None);
             }
             let mut data = std::mem::take(&mut self.data);
             data.pop();
-            return Ok(Some(data));
+            return Ok(Some(Event { name, data }));
         }
         let line = String::from_utf8(line)
             .map_err(|err| format!("invalid UTF-8 in the event stream: {err}"))?;
@@ -128,19 +143,23 @@ impl Decoder {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
             None => (line.as_str(), ""),
         };
-        if field == "data" {
-            if self.data.len() + value.len() + 1 > self.max_event {
-                return Err(self.too_large());
+        match field {
+            "data" => {
+                if self.data.len() + value.len() + 1 > self.max_event {
+                    return Err(self.too_large());
+                }
+                self.has_data = true;
+                self.data.push_str(value);
+                self.data.push('\n');
             }
-            self.has_data = true;
-            self.data.push_str(value);
-            self.data.push('\n');
+            "event" => self.name = Some(value.to_string()),
+            _ => {}
         }
         Ok(None)
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "runtime"))]
 mod tests {
     use super::*;
     use futures::StreamExt;
@@ -235,6 +254,20 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn names_come_with_their_events() {
+        let mut decoder = Decoder::new(1 << 10);
+        let events =
+            decoder.feed(b"event: start\ndata: {}\n\ndata: plain\n\nevent: end\ndata: x\n\n");
+        let events: Vec<Event> = events.into_iter().map(Result::unwrap).collect();
+        let name = |i: usize| events[i].name.as_deref();
+        assert_eq!(
+            (name(0), name(1), name(2)),
+            (Some("start"), None, Some("end"))
+        );
+        assert_eq!(events[2].data, "x");
     }
 
     mod properties {
