@@ -125,7 +125,7 @@ async fn the_web_ui_signs_in_with_a_key_and_out_again() {
         .await
         .unwrap();
     assert_eq!(css.status(), 200, "the sign-in page's stylesheet is open");
-    let call = support::ui_call(&server, "runs", &[]).await;
+    let call = support::ui_call(&server, "conversations", &[]).await;
     assert_eq!(call.status(), 401);
 
     let post_key = |key: &str| {
@@ -157,7 +157,7 @@ async fn the_web_ui_signs_in_with_a_key_and_out_again() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Sign out"));
     let runs = client
-        .post(format!("{}/_ui/runs", server.webui))
+        .post(format!("{}/_ui/conversations", server.webui))
         .header("Cookie", &session)
         .form(&[("x", "y")])
         .send()

@@ -64,7 +64,7 @@ async fn the_api_key_is_never_shown() {
         get(format!("{}/workflows?include_schema=true", server.api)).await,
     );
     keep("page", get(server.webui.clone()).await);
-    let ui_runs = support::ui_call(&server, "runs", &[]).await;
+    let ui_runs = support::ui_call(&server, "conversations", &[]).await;
     assert_eq!(ui_runs.status(), 200);
     keep("ui runs", ui_runs.text().await.unwrap());
     let run = [
@@ -294,6 +294,8 @@ async fn the_web_ui_answers_calls_from_its_own_pages_only() {
     let run = [
         ("workflow_id", "__workflow__"),
         ("input", r#"{"prompt":"Hi"}"#),
+        ("prompt", "Hi"),
+        ("id", "x"),
     ];
     let client = reqwest::Client::new();
     let call = |name: &str, headers: &[(&str, &str)]| {
@@ -312,7 +314,7 @@ async fn the_web_ui_answers_calls_from_its_own_pages_only() {
             ("Sec-Fetch-Site", "cross-site"),
         ],
     ] {
-        for name in ["run", "delete_run", "runs"] {
+        for name in ["chat", "delete_conversation", "conversations"] {
             let response = call(name, &headers).await.unwrap();
             assert_eq!(response.status(), 403, "{name} with {headers:?}");
         }
@@ -320,7 +322,7 @@ async fn the_web_ui_answers_calls_from_its_own_pages_only() {
     assert!(mock.requests().is_empty(), "nothing was run");
     let origin = own.clone();
     let response = call(
-        "run",
+        "chat",
         &[("Origin", &origin), ("Sec-Fetch-Site", "same-origin")],
     )
     .await

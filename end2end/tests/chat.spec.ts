@@ -42,8 +42,8 @@ async function ask(page: Page, prompt: string) {
 
 const lastAnswer = (page: Page) => page.locator(".message.assistant").last();
 
-test("the answer streams in token by token, as Markdown", async ({ page }) => {
-  mock.behavior = { tokens: WORDS, delayMs: 250 };
+test("the answer streams in token by token, its finished blocks rendered as Markdown", async ({ page }) => {
+  mock.behavior = { tokens: [...WORDS, "\n\n", "**Bold**", " end."], delayMs: 250 };
   await ask(page, "Explain machine learning in simple terms");
   await expect(page.locator(".message.user").last()).toContainText("Explain machine learning in simple terms");
   const answer = lastAnswer(page);
@@ -56,8 +56,10 @@ test("the answer streams in token by token, as Markdown", async ({ page }) => {
     await expect(answer).toContainText("finds patterns");
     await page.screenshot({ path: process.env.SCREENSHOT });
   }
+  // Once its block is finished, the first paragraph is rendered, and stays while the next streams.
+  await expect(answer.locator(".block p").first()).toHaveText("Machine learning finds patterns in data and learns from them.");
   await expect(answer).toHaveAttribute("data-state", "completed", { timeout: 15_000 });
-  await expect(answer).toContainText("Machine learning finds patterns in data and learns from them.");
+  await expect(answer.locator(".block strong")).toHaveText("Bold");
   await expect(page.locator(".event-log")).toContainText(/First token after \d+ ms/);
   await expect(page.locator(".event-log")).toContainText(/Completed in \d+ ms/);
   // The composer was cleared; Shift+Enter adds a line instead of sending.
@@ -69,9 +71,12 @@ test("the answer streams in token by token, as Markdown", async ({ page }) => {
   await expect(prompt).toHaveValue("line one\nline two");
   await expect(page.locator(".message.user")).toHaveCount(1);
 
-  mock.behavior = { tokens: ["Here:\n\n```rust\nfn main() {}\n```"], delayMs: 0 };
+  mock.behavior = { tokens: ["Here:\n\n```rust\nfn main() {}\n```\n"], delayMs: 0 };
   await prompt.press("Enter");
-  await expect(lastAnswer(page).locator("pre code")).toHaveText("fn main() {}");
+  const code = lastAnswer(page).locator(".code-block");
+  await expect(code.locator("code")).toHaveText("fn main() {}");
+  await expect(code.locator(".code-lang")).toHaveText("rust");
+  await expect(code.locator("code [class*=hl-]").first()).toBeVisible();
 });
 
 test("the temperature set in the UI is what the upstream receives", async ({ page }) => {
@@ -88,34 +93,61 @@ test("the temperature set in the UI is what the upstream receives", async ({ pag
   await expect(page.locator(".message.user").last()).toContainText("temperature 1.3");
 });
 
-test("Stop ends the stream, drops the upstream request, and the history shows it stopped", async ({ page }) => {
+test("Stop, and Esc, end the stream and drop the upstream request", async ({ page }) => {
   // Long enough (12 s) that the run cannot end by itself before Stop, even on a busy machine.
   mock.behavior = { tokens: [...WORDS, ...WORDS, ...WORDS], delayMs: 400 };
   await ask(page, "A run to stop");
   const answer = lastAnswer(page);
   await expect(answer).toContainText("Machine");
+  // While it streams, Send is Stop.
+  await expect(page.getByRole("button", { name: "Send" })).toHaveCount(0);
   await page.getByRole("button", { name: "Stop" }).click();
   await expect(answer).toHaveAttribute("data-state", "stopped");
   await expect(page.locator(".event-log")).toContainText("Stopped");
   await expect.poll(() => mock.openStreams).toBe(0);
-  const run = page.locator(".history .run").first();
-  await expect(run).toContainText("A run to stop");
-  await expect(run).toHaveAttribute("data-status", "cancelled");
-  await expect(page.getByRole("button", { name: "Run Workflow" })).toBeEnabled();
+  await expect(page.getByRole("button", { name: "Send" })).toBeEnabled();
+
+  await ask(page, "Another run to stop");
+  await expect(lastAnswer(page)).toContainText("Machine");
+  await page.keyboard.press("Escape");
+  await expect(lastAnswer(page)).toHaveAttribute("data-state", "stopped");
+  await expect.poll(() => mock.openStreams).toBe(0);
 });
 
-test("an upstream error is shown in place, and Retry runs again", async ({ page }) => {
+test("an upstream error says what to do, with the detail behind a toggle, and Retry replaces it", async ({ page }) => {
   mock.behavior = { tokens: [], delayMs: 0, error: { status: 401, body: { error: { message: "Incorrect API key provided" } } } };
   await ask(page, "Will this fail?");
   const answer = lastAnswer(page);
   await expect(answer).toHaveAttribute("data-state", "failed");
-  await expect(answer.getByRole("alert")).toContainText("upstream returned 401: Incorrect API key provided");
+  const alert = answer.getByRole("alert");
+  await expect(alert.locator("p")).toHaveText("The model server refused the API key (401). Check the key in the .env file.");
+  await expect(alert.locator(".error-detail pre")).toBeHidden();
+  await alert.getByText("Details").click();
+  await expect(alert.locator(".error-detail pre")).toHaveText("upstream returned 401: Incorrect API key provided");
   await expect(page.locator(".event-log")).toContainText("Failed: upstream returned 401");
   mock.behavior = { tokens: ["It works now."], delayMs: 0 };
-  await answer.getByRole("button", { name: "Retry" }).click();
+  await alert.getByRole("button", { name: "Retry" }).click();
   await expect(lastAnswer(page)).toHaveAttribute("data-state", "completed");
   await expect(lastAnswer(page)).toContainText("It works now.");
-  expect(mock.requests.at(-1).messages[0].content).toBe("Will this fail?");
+  // In place of the failed answer, as its second version: not a copy of the exchange.
+  await expect(page.locator(".message.assistant")).toHaveCount(1);
+  await expect(page.locator(".message.user")).toHaveCount(1);
+  await expect(lastAnswer(page).locator(".version-count")).toHaveText("2 / 2");
+  expect(mock.requests.at(-1).messages).toEqual([{ role: "user", content: "Will this fail?" }]);
+});
+
+test("a model server that cannot be reached is named, with what to do", async ({ page }) => {
+  const nowhere = await ModelCompose.up("http://127.0.0.1:9/v1");
+  try {
+    await page.goto(nowhere.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    await ask(page, "Anyone there?");
+    const alert = lastAnswer(page).getByRole("alert");
+    await expect(alert.locator("p")).toHaveText("Can't reach the model server at 127.0.0.1:9. Is it running?");
+    await expect(alert.locator(".error-detail pre")).toContainText("can't reach the model server at 127.0.0.1:9: ");
+  } finally {
+    await nowhere.remove();
+  }
 });
 
 test("a stream cut off midway keeps what came and shows the error with Retry", async ({ page }) => {
@@ -126,50 +158,49 @@ test("a stream cut off midway keeps what came and shows the error with Retry", a
   await expect(answer).toContainText("Machine learning finds");
   await expect(answer.getByRole("alert")).toContainText("upstream stream failed");
   await expect(answer.getByRole("button", { name: "Retry" })).toBeVisible();
-  await expect(page.locator(".history .run").first()).toHaveAttribute("data-status", "failed");
 });
 
-test("HTML in the model's reply is shown as text, never run", async ({ page }) => {
-  mock.behavior = { tokens: ["Look: ", "<img src=x onerror=alert(1)>", " <script>alert(2)</script>"], delayMs: 0 };
+test("HTML in the model's reply is shown as text, never run; links open in a new tab", async ({ page }) => {
+  mock.behavior = {
+    tokens: ["Look: ", "<img src=x onerror=alert(1)>", " <script>alert(2)</script>\n\n", "[docs](https://example.com/docs)"],
+    delayMs: 0,
+  };
   await ask(page, "Say something nasty");
   const answer = lastAnswer(page);
   await expect(answer).toHaveAttribute("data-state", "completed");
   await expect(answer).toContainText("<img src=x onerror=alert(1)>");
   await expect(answer.locator("img")).toHaveCount(0);
   await expect(answer.locator("script")).toHaveCount(0);
+  const link = answer.getByRole("link", { name: "docs" });
+  await expect(link).toHaveAttribute("target", "_blank");
+  await expect(link).toHaveAttribute("rel", "noopener noreferrer");
 });
 
-test("runs can be opened and deleted, and the history outlives a restart", async ({ page }) => {
-  mock.behavior = { tokens: ["Kept", " for", " later"], delayMs: 0 };
-  await ask(page, "Remember me\nsecond line");
-  await expect(lastAnswer(page)).toHaveAttribute("data-state", "completed");
-  const first = page.locator(".history .run").first();
-  await expect(first).toContainText("Remember me");
-  await expect(first).not.toContainText("second line");
-  await expect(first).toContainText("t=0.7");
-
-  await server.stop();
-  await server.start();
-  await page.goto(server.url);
-  await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
-  const kept = page.locator(".history .run", { hasText: "Remember me" });
-  await expect(kept).toHaveCount(1);
-  await kept.getByRole("button").click();
-  const detail = page.getByRole("region", { name: "Selected run" });
-  await expect(detail).toContainText("Kept for later");
-  await expect(detail).toContainText('"temperature": 0.7');
-  const before = await page.locator(".history .run").count();
-  await detail.getByRole("button", { name: "Delete" }).click();
-  await expect(page.locator(".history .run")).toHaveCount(before - 1);
-  await expect(page.locator(".history .run", { hasText: "Remember me" })).toHaveCount(0);
+test("Copy copies an answer, and a code block's Copy its code, saying so", async ({ page, context }) => {
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  mock.behavior = { tokens: ["Run this:\n\n", "```sh\necho hi\n```\n"], delayMs: 0 };
+  await ask(page, "A command?");
+  const answer = lastAnswer(page);
+  await expect(answer).toHaveAttribute("data-state", "completed");
+  await answer.locator(".code-copy").click();
+  await expect(answer.locator(".code-copy")).toHaveText("Copied");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe("echo hi\n");
+  await answer.locator(".message-tools .copy").click();
+  await expect(answer.locator(".message-tools .copy")).toHaveText("Copied");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe("Run this:\n\n```sh\necho hi\n```\n");
+  await expect(answer.locator(".message-tools .copy")).toHaveText("Copy");
 });
 
-test("the page fits a 375 px phone", async ({ page }) => {
-  await page.setViewportSize({ width: 375, height: 800 });
-  await ask(page, "Small screen");
-  await expect(lastAnswer(page)).toHaveAttribute("data-state", "completed");
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  expect(width).toBeLessThanOrEqual(375);
-  await expect(page.getByRole("button", { name: "Run Workflow" })).toBeVisible();
-  await expect(page.getByRole("complementary", { name: "Run history" })).toBeVisible();
+test("tables, quotes and headings are styled at chat scale", async ({ page }) => {
+  mock.behavior = { tokens: ["# Heading\n\n> A quote\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"], delayMs: 0 };
+  await ask(page, "Formatting?");
+  const answer = lastAnswer(page);
+  await expect(answer).toHaveAttribute("data-state", "completed");
+  const style = (selector: string, property: string) =>
+    answer.locator(selector).first().evaluate((el, p) => getComputedStyle(el).getPropertyValue(p), property);
+  expect(await style("td", "border-top-style")).toBe("solid");
+  expect(await style("blockquote", "border-left-style")).toBe("solid");
+  const heading = parseFloat(await style("h1", "font-size"));
+  const body = parseFloat(await style("blockquote", "font-size"));
+  expect(heading / body).toBeLessThan(1.5);
 });

@@ -37,11 +37,18 @@ test("another site's page can neither read, start nor delete runs", async ({ pag
   });
   expect(run.status()).toBe(200);
   const taskId = run.headers()["x-task-id"];
+  const chat = await request.post(`${server.url}/_ui/chat`, {
+    form: { workflow_id: "__workflow__", input: '{"prompt":"A private chat"}', prompt: "A private chat" },
+  });
+  expect(chat.status()).toBe(200);
+  const started = await chat.text();
+  const conversationId = /"conversation_id":"([^"]+)"/.exec(started)![1];
+  const chatTaskId = /"task_id":"([^"]+)"/.exec(started)![1];
   const requestsBefore = mock.requests.length;
 
   await page.goto(elsewhereUrl);
   const attempts = await page.evaluate(
-    async ({ api, ui, taskId }) => {
+    async ({ api, ui, taskId, conversationId }) => {
       const attempt = async (call: () => Promise<Response>) => {
         try {
           const response = await call();
@@ -57,20 +64,24 @@ test("another site's page can neither read, start nor delete runs", async ({ pag
         start: await attempt(() => fetch(`${api}/workflows/runs`, { method: "POST", headers: json, body })),
         startBlind: await attempt(() => fetch(`${api}/workflows/runs`, { method: "POST", mode: "no-cors", body })),
         remove: await attempt(() => fetch(`${api}/runs/${taskId}`, { method: "DELETE" })),
-        uiRead: await attempt(() => fetch(`${ui}/_ui/runs`, { method: "POST", credentials: "include" })),
+        uiRead: await attempt(() => fetch(`${ui}/_ui/conversations`, { method: "POST", credentials: "include" })),
         uiRun: await attempt(() =>
-          fetch(`${ui}/_ui/run`, {
+          fetch(`${ui}/_ui/chat`, {
             method: "POST",
             mode: "no-cors",
-            body: new URLSearchParams({ workflow_id: "__workflow__", input: body }),
+            body: new URLSearchParams({ workflow_id: "__workflow__", input: body, prompt: "from another site" }),
           }),
         ),
         uiDelete: await attempt(() =>
-          fetch(`${ui}/_ui/delete_run`, { method: "POST", mode: "no-cors", body: new URLSearchParams({ task_id: taskId }) }),
+          fetch(`${ui}/_ui/delete_conversation`, {
+            method: "POST",
+            mode: "no-cors",
+            body: new URLSearchParams({ id: conversationId }),
+          }),
         ),
       };
     },
-    { api: server.api, ui: server.url, taskId },
+    { api: server.api, ui: server.url, taskId, conversationId },
   );
   expect(attempts).toEqual({
     read: "blocked",
@@ -87,8 +98,9 @@ test("another site's page can neither read, start nor delete runs", async ({ pag
     ({ ui }) => {
       const form = document.createElement("form");
       form.method = "post";
-      form.action = `${ui}/_ui/run`;
-      for (const [name, value] of [["workflow_id", "__workflow__"], ["input", '{"prompt":"form post"}']]) {
+      form.action = `${ui}/_ui/chat`;
+      const fields = [["workflow_id", "__workflow__"], ["input", '{"prompt":"form post"}'], ["prompt", "form post"]];
+      for (const [name, value] of fields) {
         const input = document.createElement("input");
         input.name = name;
         input.value = value;
@@ -104,7 +116,9 @@ test("another site's page can neither read, start nor delete runs", async ({ pag
   // Nothing reached the upstream, and the run is still there.
   expect(mock.requests.length).toBe(requestsBefore);
   const runs = await (await request.get(`${server.api}/runs`)).json();
-  expect(runs.map((r: { task_id: string }) => r.task_id)).toEqual([taskId]);
+  expect(runs.map((r: { task_id: string }) => r.task_id).sort()).toEqual([taskId, chatTaskId].sort());
+  const conversation = await request.post(`${server.url}/_ui/conversation`, { form: { id: conversationId } });
+  expect(await conversation.json()).toMatchObject({ summary: { id: conversationId } });
 });
 
 test("a host name pointed at this machine does not reach it (DNS rebinding)", async ({ page }) => {

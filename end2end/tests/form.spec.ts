@@ -39,7 +39,8 @@ test("several workflows get a selector, and inputs get widgets that fit their ty
   await expect(page.getByRole("heading", { name: "Styled answer" })).toBeVisible();
   await expect(page.getByText("Inputs of every kind")).toBeVisible();
 
-  await expect(page.getByLabel("Question")).toHaveJSProperty("tagName", "TEXTAREA");
+  // The text input is the composer's; the others are settings.
+  await expect(page.getByLabel("Prompt")).toHaveJSProperty("tagName", "TEXTAREA");
   await expect(page.getByLabel("Style")).toHaveJSProperty("tagName", "SELECT");
   await expect(page.getByLabel("Count")).toHaveAttribute("type", "number");
   await expect(page.getByLabel("Count")).toHaveValue("3");
@@ -49,8 +50,8 @@ test("several workflows get a selector, and inputs get widgets that fit their ty
   await page.getByLabel("Count").fill("5");
   await page.getByLabel("Verbose").check();
   mock.behavior = { tokens: ["ok"], delayMs: 0 };
-  await page.getByLabel("Question").fill("Why?");
-  await page.getByRole("button", { name: "Run Workflow" }).click();
+  await page.getByLabel("Prompt").fill("Why?");
+  await page.getByRole("button", { name: "Send" }).click();
   await expect(page.locator(".message.assistant").last()).toHaveAttribute("data-state", "completed");
   expect(mock.requests.at(-1).messages[0].content).toBe("Why? (long, 5, true)");
 });

@@ -1,17 +1,19 @@
-//! The input form, generated from a workflow's inferred schema: the first text input is the
-//! chat prompt; the others are settings with a widget fitting their type.
+//! A workflow's inputs as form fields, generated from its inferred schema, whatever the
+//! workflow: the prompt is what the composer writes (the conversation, for a workflow that
+//! takes `messages`, else its first text input); the others are settings, each with a widget
+//! fitting its type, remembered per workflow in the browser.
 
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-use super::temperature::TemperatureControl;
-use crate::api::InputField;
+use crate::api::{InputField, Range, WorkflowInfo};
 
 /// The current value of one input.
 #[derive(Clone, Copy)]
 pub enum FieldValue {
     Text(RwSignal<String>),
-    Number(RwSignal<f64>),
+    /// A number with known bounds: a slider.
+    Bounded(RwSignal<f64>),
     Boolean(RwSignal<bool>),
 }
 
@@ -25,39 +27,44 @@ pub struct Field {
 /// Every input of a workflow.
 #[derive(Clone)]
 pub struct Fields {
-    /// The chat prompt, when the workflow has a text input.
-    pub prompt: Option<Field>,
+    pub workflow_id: String,
+    /// Whether the composer's text joins the conversation in `messages` (D19).
+    pub conversational: bool,
+    /// The input the composer's text goes to, for a workflow that does not take `messages`.
+    pub prompt: Option<String>,
     pub settings: Vec<Field>,
+}
+
+/// One earlier turn, as the `messages` input carries it.
+pub struct Message {
+    pub role: &'static str,
+    pub content: String,
 }
 
 impl Field {
     fn new(spec: &InputField) -> Self {
-        let default = spec.default.clone();
-        let text = |d: Option<Value>| match d {
-            Some(Value::String(s)) => s,
+        let text = |d: &Option<Value>| match d {
+            Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string(),
         };
-        let value = match spec.kind.as_str() {
-            "number" => FieldValue::Number(RwSignal::new(
-                default.and_then(|d| d.as_f64()).unwrap_or(1.0),
+        let value = match (spec.kind.as_str(), spec.range) {
+            ("number", Some(range)) => FieldValue::Bounded(RwSignal::new(
+                spec.default
+                    .as_ref()
+                    .and_then(Value::as_f64)
+                    .unwrap_or((range.min + range.max) / 2.0),
             )),
-            "boolean" => FieldValue::Boolean(RwSignal::new(
-                default.and_then(|d| d.as_bool()).unwrap_or(false),
+            ("boolean", _) => FieldValue::Boolean(RwSignal::new(
+                spec.default
+                    .as_ref()
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             )),
-            "select" => {
-                let first = spec
-                    .subtype
-                    .as_deref()
-                    .and_then(|o| o.split(',').next())
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                FieldValue::Text(RwSignal::new(
-                    default.map(|d| text(Some(d))).unwrap_or(first),
-                ))
-            }
-            _ => FieldValue::Text(RwSignal::new(text(default))),
+            ("select", _) if spec.default.is_none() => FieldValue::Text(RwSignal::new(
+                options(spec).into_iter().next().unwrap_or_default(),
+            )),
+            _ => FieldValue::Text(RwSignal::new(text(&spec.default))),
         };
         Self {
             spec: spec.clone(),
@@ -68,20 +75,43 @@ impl Field {
     /// The value to send; empty text is null, so that the default applies.
     fn json(&self) -> Value {
         match self.value {
-            FieldValue::Number(v) => Value::from(v.get_untracked()),
+            FieldValue::Bounded(v) => Value::from(v.get_untracked()),
             FieldValue::Boolean(v) => Value::Bool(v.get_untracked()),
             FieldValue::Text(v) => {
                 let text = v.get_untracked();
+                let trimmed = text.trim();
                 match self.spec.kind.as_str() {
-                    _ if text.is_empty() => Value::Null,
-                    "integer" => text
-                        .trim()
+                    _ if trimmed.is_empty() => Value::Null,
+                    "integer" => trimmed
                         .parse::<i64>()
-                        .map(Value::from)
-                        .unwrap_or(Value::String(text)),
+                        .map_or(Value::String(text), Value::from),
+                    "number" => trimmed
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map_or(Value::String(text), Value::Number),
+                    "list" | "object" | "json" => {
+                        serde_json::from_str(trimmed).unwrap_or(Value::String(text))
+                    }
                     _ => Value::String(text),
                 }
             }
+        }
+    }
+
+    /// Sets the value from what was remembered.
+    fn restore(&self, value: &Value) {
+        match (self.value, value) {
+            (FieldValue::Bounded(v), Value::Number(n)) => {
+                if let Some(n) = n.as_f64() {
+                    v.set(n);
+                }
+            }
+            (FieldValue::Boolean(v), Value::Bool(b)) => v.set(*b),
+            (FieldValue::Text(v), Value::String(s)) => v.set(s.clone()),
+            (FieldValue::Text(v), Value::Null) => v.set(String::new()),
+            (FieldValue::Text(v), other) => v.set(other.to_string()),
+            _ => {}
         }
     }
 
@@ -95,33 +125,63 @@ impl Field {
     }
 }
 
-impl Fields {
-    pub fn new(inputs: &[InputField]) -> Self {
-        let prompt_at = inputs
-            .iter()
-            .position(|f| f.kind == "text")
-            .or_else(|| inputs.iter().position(|f| f.kind == "string"));
-        let mut settings: Vec<Field> = inputs.iter().map(Field::new).collect();
-        let prompt = prompt_at.map(|i| settings.remove(i));
-        Self { prompt, settings }
-    }
+fn options(spec: &InputField) -> Vec<String> {
+    spec.subtype
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|o| o.trim().to_string())
+        .filter(|o| !o.is_empty())
+        .collect()
+}
 
-    /// The prompt's text signal, if there is a prompt.
-    pub fn prompt_text(&self) -> Option<RwSignal<String>> {
-        match self.prompt.as_ref()?.value {
-            FieldValue::Text(text) => Some(text),
-            _ => None,
+impl Fields {
+    pub fn new(workflow: &WorkflowInfo) -> Self {
+        let prompt = (!workflow.conversational)
+            .then(|| {
+                let text = workflow.inputs.iter().find(|f| f.kind == "text");
+                text.or_else(|| workflow.inputs.iter().find(|f| f.kind == "string"))
+                    .map(|f| f.name.clone())
+            })
+            .flatten();
+        let settings = workflow
+            .inputs
+            .iter()
+            .filter(|f| Some(&f.name) != prompt.as_ref())
+            .filter(|f| !(workflow.conversational && f.name == "messages"))
+            .map(Field::new)
+            .collect();
+        Self {
+            workflow_id: workflow.id.clone(),
+            conversational: workflow.conversational,
+            prompt,
+            settings,
         }
     }
 
-    /// The run input: every field by name.
-    pub fn input(&self) -> Value {
-        let map: Map<String, Value> = self
-            .prompt
+    /// Whether the composer's text is required: a workflow with no text input has none.
+    pub fn takes_prompt(&self) -> bool {
+        self.conversational || self.prompt.is_some()
+    }
+
+    /// The run input: the settings by name, and the prompt (after the earlier turns, for a
+    /// conversation).
+    pub fn input(&self, prompt: &str, earlier: Vec<Message>) -> Value {
+        let mut map: Map<String, Value> = self
+            .settings
             .iter()
-            .chain(&self.settings)
             .map(|f| (f.spec.name.clone(), f.json()))
             .collect();
+        if self.conversational {
+            let mut messages: Vec<Value> = earlier
+                .into_iter()
+                .map(|m| serde_json::json!({"role": m.role, "content": m.content}))
+                .collect();
+            messages.push(serde_json::json!({"role": "user", "content": prompt}));
+            map.insert("messages".into(), Value::Array(messages));
+        } else if let Some(name) = &self.prompt {
+            map.insert(name.clone(), Value::String(prompt.to_string()));
+        }
         Value::Object(map)
     }
 
@@ -129,20 +189,94 @@ impl Fields {
     pub fn summary(&self) -> String {
         self.settings
             .iter()
-            .map(|f| match f.json() {
-                Value::String(s) => format!("{} {s}", f.spec.name),
-                Value::Null => format!("{} (default)", f.spec.name),
-                other => format!("{} {other}", f.spec.name),
+            .filter_map(|f| match f.json() {
+                Value::Null => None,
+                Value::String(s) if s.chars().count() > 24 => Some(format!("{} …", f.spec.name)),
+                Value::String(s) => Some(format!("{} {s}", f.spec.name)),
+                other => Some(format!("{} {other}", f.spec.name)),
             })
             .collect::<Vec<_>>()
             .join(" · ")
     }
+
+    fn storage_key(&self) -> String {
+        format!("model-compose.settings.{}", self.workflow_id)
+    }
+
+    /// Remembers the settings in the browser, for the next visit.
+    pub fn remember(&self) {
+        let values: Map<String, Value> = self
+            .settings
+            .iter()
+            .map(|f| (f.spec.name.clone(), f.json()))
+            .collect();
+        storage::set(&self.storage_key(), &Value::Object(values).to_string());
+    }
+
+    /// Restores what the browser remembered (after hydration, so that the first paint is
+    /// the server's).
+    pub fn recall(&self) {
+        let Some(saved) = storage::get(&self.storage_key()) else {
+            return;
+        };
+        let Ok(Value::Object(values)) = serde_json::from_str::<Value>(&saved) else {
+            return;
+        };
+        for field in &self.settings {
+            if let Some(value) = values.get(&field.spec.name) {
+                field.restore(value);
+            }
+        }
+    }
 }
 
-/// The widgets of the settings.
+/// The browser's local storage (nothing on the server).
+pub mod storage {
+    pub fn get(key: &str) -> Option<String> {
+        #[cfg(feature = "hydrate")]
+        {
+            let storage = leptos::prelude::window().local_storage().ok().flatten()?;
+            storage.get_item(key).ok().flatten()
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = key;
+            None
+        }
+    }
+
+    pub fn set(key: &str, value: &str) {
+        #[cfg(feature = "hydrate")]
+        if let Some(storage) = leptos::prelude::window().local_storage().ok().flatten() {
+            let _ = storage.set_item(key, value);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (key, value);
+    }
+}
+
+/// The widgets of the settings; any change is remembered.
 #[component]
-pub fn Settings(fields: Vec<Field>) -> impl IntoView {
+pub fn Settings(fields: Fields) -> impl IntoView {
+    // The first run (after hydration) restores what was remembered; later ones, after a
+    // change, remember.
+    let restore = fields.clone();
+    Effect::new(move |first: Option<()>| {
+        if first.is_none() {
+            restore.recall();
+        } else {
+            restore.remember();
+        }
+        for field in &restore.settings {
+            match field.value {
+                FieldValue::Text(v) => v.track(),
+                FieldValue::Bounded(v) => v.track(),
+                FieldValue::Boolean(v) => v.track(),
+            }
+        }
+    });
     fields
+        .settings
         .into_iter()
         .map(|field| view! { <Setting field/> })
         .collect_view()
@@ -157,12 +291,20 @@ fn Setting(field: Field) -> impl IntoView {
         .description
         .clone()
         .map(|d| view! { <small class="hint">{d}</small> });
-    let widget = match (field.value, field.spec.kind.as_str()) {
-        (FieldValue::Number(value), _) => {
-            view! { <TemperatureControl name=field.spec.name.clone() label=label.clone() value/> }
-                .into_any()
+    let placeholder = field
+        .spec
+        .default
+        .as_ref()
+        .map(|d| match d {
+            Value::String(s) => format!("default: {s}"),
+            other => format!("default: {other}"),
+        })
+        .unwrap_or_default();
+    let widget = match (field.value, field.spec.kind.as_str(), field.spec.range) {
+        (FieldValue::Bounded(value), _, Some(range)) => {
+            view! { <RangeControl id=id.clone() label=label.clone() value range/> }.into_any()
         }
-        (FieldValue::Boolean(value), _) => view! {
+        (FieldValue::Boolean(value), _, _) => view! {
             <label class="checkbox" for=id.clone()>
                 <input id=id.clone() type="checkbox" prop:checked=move || value.get()
                     on:change=move |ev| value.set(event_target_checked(&ev))/>
@@ -170,35 +312,89 @@ fn Setting(field: Field) -> impl IntoView {
             </label>
         }
         .into_any(),
-        (FieldValue::Text(value), "select") => {
-            let options: Vec<String> = field
-                .spec
-                .subtype
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .map(|o| o.trim().to_string())
-                .collect();
+        (FieldValue::Text(value), "select", _) => {
+            let options = options(&field.spec);
             view! {
                 <label for=id.clone()>{label.clone()}</label>
                 <select id=id.clone() on:change=move |ev| value.set(event_target_value(&ev))>
                     {options.into_iter().map(|o| {
-                        let selected = value.get_untracked() == o;
-                        view! { <option value=o.clone() selected=selected>{o.clone()}</option> }
+                        let (choice, label) = (o.clone(), o.clone());
+                        let selected = move || value.with(|v| *v == choice);
+                        view! { <option value=o selected=selected>{label}</option> }
                     }).collect_view()}
                 </select>
             }
             .into_any()
         }
-        (FieldValue::Text(value), kind) => {
-            let input_type = if kind == "integer" { "number" } else { "text" };
+        (FieldValue::Text(value), "text" | "list" | "object" | "json", _) => view! {
+            <label for=id.clone()>{label.clone()}</label>
+            <textarea id=id.clone() rows="3" placeholder=placeholder
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))>
+                {value.get_untracked()}
+            </textarea>
+        }
+        .into_any(),
+        (FieldValue::Text(value), kind, _) => {
+            let (input_type, step) = match kind {
+                "integer" => ("number", "1"),
+                "number" => ("number", "any"),
+                _ => ("text", ""),
+            };
             view! {
                 <label for=id.clone()>{label.clone()}</label>
-                <input id=id.clone() type=input_type step="1" value=value.get_untracked()
+                <input id=id.clone() type=input_type step=step placeholder=placeholder
+                    value=value.get_untracked()
                     prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
             }
             .into_any()
         }
+        (_, _, _) => ().into_any(),
     };
     view! { <div class="setting">{widget}{hint}</div> }
+}
+
+/// A slider with its value in an editable number field, kept in step; typed values are
+/// clamped to the range and rounded to the step.
+#[component]
+fn RangeControl(id: String, label: String, value: RwSignal<f64>, range: Range) -> impl IntoView {
+    let Range { min, max, step } = range;
+    let set_from = move |text: String| {
+        let next = match text.trim().parse::<f64>() {
+            // Dividing by the step's reciprocal keeps 1.3 exact (multiplying gives 1.3000000000000003).
+            Ok(parsed) if parsed.is_finite() => {
+                ((parsed.clamp(min, max) - min) / step).round() / step.recip() + min
+            }
+            _ => value.get_untracked(),
+        };
+        value.set((next * 1e6).round() / 1e6);
+    };
+    let decimals = step.to_string().split('.').nth(1).map_or(0, str::len);
+    let shown = move |v: f64| format!("{v:.decimals$}");
+    view! {
+        <div class="range">
+            <label for=id.clone()>{label.clone()}</label>
+            <input
+                id=id
+                type="range"
+                min=min
+                max=max
+                step=step
+                // The attribute is the server-rendered first paint; the property follows the signal.
+                value=value.get_untracked().to_string()
+                prop:value=move || value.get().to_string()
+                on:input=move |ev| set_from(event_target_value(&ev))
+            />
+            <input
+                class="range-value"
+                type="number"
+                aria-label=format!("{label} value")
+                min=min
+                max=max
+                step=step
+                value=shown(value.get_untracked())
+                prop:value=move || shown(value.get())
+                on:change=move |ev| set_from(event_target_value(&ev))
+            />
+        </div>
+    }
 }

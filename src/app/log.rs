@@ -1,4 +1,4 @@
-//! The live event log: what happened to each run, compactly.
+//! The live event log: what happened to each run, compactly, folded away until opened.
 
 use leptos::prelude::*;
 
@@ -42,8 +42,8 @@ pub fn push(log: RwSignal<Vec<LogEntry>>, kind: LogKind, text: impl Into<String>
 #[component]
 pub fn EventLog(entries: RwSignal<Vec<LogEntry>>) -> impl IntoView {
     view! {
-        <section class="event-log" aria-label="Event log">
-            <h2>"Log"</h2>
+        <details class="event-log" aria-label="Event log">
+            <summary>"Log " <span class="muted">{move || entries.with(Vec::len)}</span></summary>
             <Show when=move || !entries.with(Vec::is_empty) fallback=|| view! { <p class="muted">"No runs yet."</p> }>
                 <ol>
                     <For each=move || entries.get() key=|entry| entry.id let:entry>
@@ -51,6 +51,6 @@ pub fn EventLog(entries: RwSignal<Vec<LogEntry>>) -> impl IntoView {
                     </For>
                 </ol>
             </Show>
-        </section>
+        </details>
     }
 }

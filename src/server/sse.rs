@@ -25,11 +25,21 @@ pub fn event(piece: &str) -> String {
     out
 }
 
+/// One named event (`event: NAME`) whose data is `data`, framed like a piece.
+pub fn named(name: &str, data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + name.len() + 16);
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push('\n');
+    out.push_str(&event(data));
+    out
+}
+
 /// The closing event of a stream that failed.
 pub fn error_event(detail: &str) -> String {
-    format!(
-        "event: error\ndata: {}\n\n",
-        serde_json::json!({ "detail": detail })
+    named(
+        "error",
+        &serde_json::json!({ "detail": detail }).to_string(),
     )
 }
 
@@ -97,6 +107,8 @@ mod tests {
         assert_eq!(event(" world\nline2"), "data:  world\ndata: line2\n\n");
         assert_eq!(event("\n\nlast"), "data: \ndata: \ndata: last\n\n");
         assert_eq!(event(" h\u{e9}llo \"q\""), "data:  h\u{e9}llo \"q\"\n\n");
+        assert_eq!(named("end", "{}"), "event: end\ndata: {}\n\n");
+        assert_eq!(named("piece", "a\nb"), "event: piece\ndata: a\ndata: b\n\n");
         assert_eq!(
             error_event("upstream stream failed: reset"),
             "event: error\ndata: {\"detail\":\"upstream stream failed: reset\"}\n\n"

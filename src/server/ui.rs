@@ -1,82 +1,194 @@
-//! What the web UI's server functions do, over the task registry.
+//! What the web UI's server functions do, over the task registry and the history store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use compose::record::{title_of, Conversation, ConversationSummary};
+use compose::task::{Follow, Task, TaskRegistry};
 use futures::{Stream, StreamExt};
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{InputField, RunMessage, RunRecord, RunSummary, WorkflowInfo, HISTORY_PAGE};
-use crate::server::sse::CancelOnDrop;
-use compose::task::{Follow, TaskRegistry};
+use crate::api::{
+    event, ChatAnswer, ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, ChatTurn,
+    InputField, Range, WorkflowInfo,
+};
+use crate::server::markdown::{self, Blocks};
+use crate::server::sse::{self, CancelOnDrop};
 
-/// The public workflows, with the inputs the form is built from.
+/// The public workflows, with the inputs the settings are built from.
 pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
     tasks
         .engine()
         .public_workflows()
-        .map(|w| WorkflowInfo {
-            id: w.id.clone(),
-            name: w.name.clone(),
-            title: w.title.clone(),
-            description: w.description.clone(),
-            inputs: w
+        .map(|w| {
+            let inputs: Vec<InputField> = w
                 .input_schema
                 .iter()
                 .filter_map(|v| {
+                    let name = v.name.clone()?;
                     Some(InputField {
-                        name: v.name.clone()?,
-                        kind: v.kind.clone(),
+                        range: range_of(
+                            &name,
+                            &v.kind,
+                            v.subtype.as_deref(),
+                            v.conversion.as_ref().and_then(|c| c.attrs.as_deref()),
+                        ),
+                        kind: if v.is_list {
+                            "list".into()
+                        } else {
+                            v.kind.clone()
+                        },
+                        name,
                         subtype: v.subtype.clone(),
                         default: v.default.clone(),
                         required: v.required,
                         description: v.description.clone(),
                     })
                 })
-                .collect(),
-            streams: w.streams(),
+                .collect();
+            WorkflowInfo {
+                id: w.id.clone(),
+                name: w.name.clone(),
+                title: w.title.clone(),
+                description: w.description.clone(),
+                conversational: inputs
+                    .iter()
+                    .any(|i| i.name == "messages" && i.kind == "list"),
+                inputs,
+                streams: w.streams(),
+            }
         })
         .collect()
 }
 
-/// Starts a run and describes it as message lines until it ends.
-pub fn run(
-    tasks: Arc<TaskRegistry>,
-    workflow_id: &str,
-    input: Value,
-) -> impl Stream<Item = String> + Send + 'static {
-    let started = tasks
-        .start(Some(workflow_id), input)
-        .map_err(|err| err.to_string());
+/// The bounds of a number input: declared (`as number/range[0,1,0.05]`), or those of the
+/// sampling parameters every OpenAI-style API shares; none for any other number.
+fn range_of(name: &str, kind: &str, subtype: Option<&str>, attrs: Option<&str>) -> Option<Range> {
+    if kind != "number" {
+        return None;
+    }
+    if subtype == Some("range") {
+        let bounds: Vec<f64> = attrs?
+            .split(',')
+            .map(|b| b.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .ok()?;
+        return match bounds.as_slice() {
+            [min, max] if min < max => Some(Range {
+                min: *min,
+                max: *max,
+                step: (max - min) / 100.0,
+            }),
+            [min, max, step] if min < max && *step > 0.0 => Some(Range {
+                min: *min,
+                max: *max,
+                step: *step,
+            }),
+            _ => None,
+        };
+    }
+    let (min, max, step) = match name {
+        "temperature" => (0.0, 2.0, 0.1),
+        "top_p" => (0.0, 1.0, 0.05),
+        "presence_penalty" | "frequency_penalty" => (-2.0, 2.0, 0.1),
+        _ => return None,
+    };
+    Some(Range { min, max, step })
+}
+
+/// How long the chat stream gathers the pieces after the first into one event: the page
+/// redraws at most every 50 ms anyway, and an event per token (one every few milliseconds)
+/// would cost the browser more than the drawing.
+const GATHER: Duration = Duration::from_millis(25);
+
+/// A chat turn to run.
+pub struct ChatRun {
+    pub workflow_id: String,
+    pub input: Value,
+    /// The prompt as the person wrote it (the input may hold more: earlier turns).
+    pub prompt: String,
+    pub conversation_id: Option<String>,
+    pub position: Option<u32>,
+}
+
+fn named(name: &str, data: &impl Serialize) -> String {
+    sse::named(name, &serde_json::to_string(data).unwrap_or_default())
+}
+
+/// Starts the run, records it as a turn of its conversation, and tells how it goes as an
+/// event stream (see [`crate::api::event`]): the text as it comes, and each finished block of
+/// it rendered.
+pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String> + Send + 'static {
     async_stream::stream! {
-        let task = match started {
+        let task = match tasks.start(Some(&run.workflow_id), run.input) {
             Ok(task) => task,
-            Err(error) => {
-                yield line(&RunMessage::Ended { status: "failed".into(), error: Some(error), output: None, duration_ms: None });
+            Err(err) => {
+                let error = err.to_string();
+                yield named(event::END, &ChatEnd {
+                    status: "failed".into(),
+                    hint: compose::error::hint(&error),
+                    error: Some(error),
+                    duration_ms: None,
+                    blocks: Vec::new(),
+                });
                 return;
             }
         };
         let _owner = CancelOnDrop::new(Arc::clone(&task));
-        yield line(&RunMessage::Started { task_id: task.id.clone() });
+        let (conversation_id, position, version) =
+            match in_conversation(&tasks, &run.workflow_id, run.conversation_id, run.position, &run.prompt, &task).await {
+                Ok((id, position, version)) => (Some(id), Some(position), Some(version)),
+                Err(err) => {
+                    tracing::warn!(task = %task.id, "cannot record the conversation: {err}");
+                    (None, None, None)
+                }
+            };
+        yield named(event::START, &ChatStart { task_id: task.id.clone(), conversation_id, position, version });
+        let mut blocks = Blocks::default();
         let mut follow = std::pin::pin!(task.follow(0));
         let mut first = true;
-        while let Some(event) = follow.next().await {
-            match event {
-                Follow::Piece(text) => {
-                    if first {
-                        first = false;
+        let mut next = follow.next().await;
+        while let Some(item) = next.take() {
+            match item {
+                Follow::Piece(mut text) => {
+                    if std::mem::take(&mut first) {
                         let after_ms = task.timings().0.unwrap_or_default();
-                        yield line(&RunMessage::FirstToken { after_ms });
+                        yield named(event::FIRST_TOKEN, &ChatFirstToken { after_ms });
+                    } else {
+                        // Later pieces are gathered for a moment into one event.
+                        let until = tokio::time::Instant::now() + GATHER;
+                        loop {
+                            match tokio::time::timeout_at(until, follow.next()).await {
+                                Ok(Some(Follow::Piece(more))) => text.push_str(&more),
+                                Ok(end) => {
+                                    next = end;
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
                     }
-                    yield line(&RunMessage::Piece { text });
+                    yield named(event::PIECE, &text);
+                    for block in blocks.push(&text) {
+                        yield named(event::BLOCK, &ChatBlock { html: block.html, consumed: block.consumed });
+                    }
+                    if next.is_none() {
+                        next = follow.next().await;
+                    }
                 }
                 Follow::End(status, error) => {
+                    for block in blocks.finish() {
+                        yield named(event::BLOCK, &ChatBlock { html: block.html, consumed: block.consumed });
+                    }
                     // A streamed output has been sent piece by piece already.
                     let output = if first { task.view().output } else { None };
-                    yield line(&RunMessage::Ended {
+                    yield named(event::END, &ChatEnd {
                         status: status.as_str().into(),
+                        hint: error.as_deref().and_then(compose::error::hint),
                         error,
-                        output,
                         duration_ms: task.timings().1,
+                        blocks: output.map(|output| markdown::render_blocks(&as_markdown(output))).unwrap_or_default(),
                     });
                 }
             }
@@ -84,36 +196,74 @@ pub fn run(
     }
 }
 
-fn line(message: &RunMessage) -> String {
-    let mut text = serde_json::to_string(message).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
-/// A page of the history, newest first, before the task id `before`.
-pub async fn runs(tasks: &TaskRegistry, before: Option<&str>) -> Result<Vec<RunSummary>, String> {
-    match tasks.store() {
-        Some(store) => store
-            .list(HISTORY_PAGE as u32, before)
-            .await
-            .map_err(|err| err.to_string()),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// One run, whole.
-pub async fn run_record(tasks: &TaskRegistry, task_id: &str) -> Result<Option<RunRecord>, String> {
-    match tasks.store() {
-        Some(store) => store.get(task_id).await.map_err(|err| err.to_string()),
-        None => Ok(None),
-    }
-}
-
-/// Deletes a run (cancelling it first if it is still going).
-pub async fn delete_run(tasks: &TaskRegistry, task_id: &str) -> Result<(), String> {
-    tasks
-        .delete_run(task_id)
+/// Records the run as an answer in its conversation (a new one, titled by the prompt, when
+/// there is none yet); returns the conversation, the turn's position and the answer's version.
+async fn in_conversation(
+    tasks: &TaskRegistry,
+    workflow_id: &str,
+    conversation_id: Option<String>,
+    position: Option<u32>,
+    prompt: &str,
+    task: &Task,
+) -> Result<(String, u32, u32), String> {
+    let store = tasks.store().ok_or("no history")?;
+    let now = task.started_at();
+    let id = match conversation_id {
+        Some(id) => id,
+        None => {
+            let summary = ConversationSummary {
+                id: ulid::Ulid::new().to_string(),
+                workflow_id: workflow_id.to_string(),
+                title: title_of(prompt),
+                created_at: now,
+                updated_at: now,
+            };
+            store
+                .create_conversation(&summary)
+                .await
+                .map_err(|e| e.to_string())?;
+            summary.id
+        }
+    };
+    let (position, version) = store
+        .add_answer(&id, position, prompt, &task.id, now)
         .await
-        .map(drop)
-        .map_err(|err| err.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((id, position, version))
+}
+
+/// An output that was not streamed, as Markdown: text as it is, anything else as JSON.
+fn as_markdown(output: Value) -> String {
+    match output {
+        Value::String(text) => text,
+        Value::Null => String::new(),
+        other => format!(
+            "```json\n{}\n```",
+            serde_json::to_string_pretty(&other).unwrap_or_default()
+        ),
+    }
+}
+
+/// A stored conversation with its answers rendered.
+pub fn rendered(conversation: Conversation) -> ChatConversation {
+    ChatConversation {
+        summary: conversation.summary,
+        turns: conversation
+            .turns
+            .into_iter()
+            .map(|turn| ChatTurn {
+                position: turn.position,
+                current: turn.current,
+                versions: turn
+                    .versions
+                    .into_iter()
+                    .map(|answer| ChatAnswer {
+                        blocks: markdown::render_blocks(answer.output.as_deref().unwrap_or("")),
+                        hint: answer.error.as_deref().and_then(compose::error::hint),
+                        answer,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }

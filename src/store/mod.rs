@@ -3,5 +3,7 @@
 
 mod sqlite;
 
-pub use compose::record::{RunRecord, RunStore, RunSummary, StoreError};
+pub use compose::record::{
+    Answer, Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError, Turn,
+};
 pub use sqlite::SqliteStore;

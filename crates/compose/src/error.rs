@@ -26,6 +26,9 @@ pub enum RunError {
     /// The request could not be sent or its response could not be read.
     #[error("upstream request failed: {0}")]
     Transport(String),
+    /// Nothing answered at the upstream's address (refused, unreachable, no such host).
+    #[error("can't reach the model server at {host}: {detail}")]
+    Unreachable { host: String, detail: String },
     /// The response stream broke after it started.
     #[error("upstream stream failed: {0}")]
     Stream(String),
@@ -54,6 +57,7 @@ impl RunError {
             RunError::WorkflowNotFound(_) => 404,
             RunError::Upstream { .. }
             | RunError::Transport(_)
+            | RunError::Unreachable { .. }
             | RunError::Stream(_)
             | RunError::UnexpectedType { .. } => 502,
             RunError::Timeout(_) | RunError::Silent(_) => 504,
@@ -66,6 +70,36 @@ fn seconds(duration: Duration) -> String {
     format!("{} s", duration.as_secs_f64())
 }
 
+/// What a person can do about a run's error, from its message (so that it works for errors
+/// recorded in the history too); `None` when there is nothing more to say than the message.
+pub fn hint(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("can't reach the model server at ") {
+        let host = rest.split(": ").next().unwrap_or(rest);
+        return Some(format!(
+            "Can't reach the model server at {host}. Is it running?"
+        ));
+    }
+    if let Some(rest) = message.strip_prefix("upstream returned ") {
+        let status: u16 = rest.split([':', ' ']).next()?.parse().ok()?;
+        return Some(match status {
+            401 | 403 => format!(
+                "The model server refused the API key ({status}). Check the key in the .env file."
+            ),
+            404 => "The model server does not know this address or model (404).".into(),
+            429 => "The model server is limiting requests (429). Wait a moment, then retry.".into(),
+            500..=599 => format!("The model server failed ({status}). Retry in a moment."),
+            _ => return None,
+        });
+    }
+    if message.starts_with("upstream sent nothing for") {
+        return Some("The model server stopped answering.".into());
+    }
+    if message.starts_with("upstream did not finish within") {
+        return Some("The answer took longer than the workflow allows.".into());
+    }
+    None
+}
+
 /// Replaces every secret in `text` with `[redacted]`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets
@@ -74,4 +108,32 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         .fold(text.to_string(), |text, secret| {
             text.replace(secret.as_str(), "[redacted]")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_for_what_people_can_act_on() {
+        let unreachable = RunError::Unreachable {
+            host: "127.0.0.1:9".into(),
+            detail: "connection refused".into(),
+        };
+        assert_eq!(
+            hint(&unreachable.to_string()).as_deref(),
+            Some("Can't reach the model server at 127.0.0.1:9. Is it running?")
+        );
+        let refused = RunError::Upstream {
+            status: 401,
+            message: "Incorrect API key".into(),
+        };
+        assert!(hint(&refused.to_string())
+            .unwrap()
+            .contains("API key (401)"));
+        assert!(hint("upstream returned 503: busy")
+            .unwrap()
+            .contains("(503)"));
+        assert_eq!(hint("input.prompt is required"), None);
+    }
 }

@@ -101,12 +101,82 @@ fn shorten(text: &str) -> String {
     short
 }
 
+/// A conversation as the sidebar lists it (D19): a sequence of turns with one workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub workflow_id: String,
+    /// The first prompt's first line, until renamed.
+    pub title: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// When it last had a new answer (or was renamed).
+    pub updated_at: i64,
+}
+
+/// A conversation with its turns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    #[serde(flatten)]
+    pub summary: ConversationSummary,
+    pub turns: Vec<Turn>,
+}
+
+/// One prompt of a conversation and its answers: one, or more once regenerated or edited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub position: u32,
+    /// The version shown (and sent as context for the turns after it).
+    pub current: u32,
+    pub versions: Vec<Answer>,
+}
+
+/// One answer of a turn: the prompt it answered and how its run went (the run itself is in
+/// the history: `task_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub version: u32,
+    pub prompt: String,
+    pub task_id: String,
+    /// The run's status; `deleted` when the run is no longer in the history.
+    pub status: String,
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+}
+
+impl Turn {
+    /// The answer shown.
+    pub fn shown(&self) -> Option<&Answer> {
+        self.versions
+            .iter()
+            .find(|a| a.version == self.current)
+            .or_else(|| self.versions.last())
+    }
+}
+
+/// A conversation's title from its first prompt: the first line, at most 80 characters.
+pub fn title_of(prompt: &str) -> String {
+    let line = prompt.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let title: String = line.trim().chars().take(80).collect();
+    if title.is_empty() {
+        "New chat".into()
+    } else {
+        title
+    }
+}
+
 #[cfg(feature = "runtime")]
 pub use store::{RunStore, StoreError};
 
 #[cfg(feature = "runtime")]
 mod store {
-    use super::{RunRecord, RunSummary};
+    use super::{Conversation, ConversationSummary, RunRecord, RunSummary};
 
     /// Why the history could not be read or written.
     #[derive(Debug, thiserror::Error)]
@@ -140,6 +210,42 @@ mod store {
         /// those are runs of a server that stopped without finishing them (a crash, a kill).
         /// Returns how many there were.
         async fn fail_unfinished(&self, error: &str) -> Result<u64, StoreError>;
+        /// Records a new conversation.
+        async fn create_conversation(
+            &self,
+            conversation: &ConversationSummary,
+        ) -> Result<(), StoreError>;
+        /// Adds the answer of run `task_id` to prompt `prompt`, at `position` (a new version
+        /// of that turn, shown from now on) or after the last turn; the turns after it are
+        /// dropped (they followed from another answer). Returns the position and the version.
+        async fn add_answer(
+            &self,
+            conversation_id: &str,
+            position: Option<u32>,
+            prompt: &str,
+            task_id: &str,
+            at: i64,
+        ) -> Result<(u32, u32), StoreError>;
+        /// Shows another version of a turn; false when there is none.
+        async fn select_answer(
+            &self,
+            conversation_id: &str,
+            position: u32,
+            version: u32,
+        ) -> Result<bool, StoreError>;
+        /// Conversations, most recently active first, from the one just before `before`;
+        /// `search` keeps those whose title or prompts contain it.
+        async fn list_conversations(
+            &self,
+            limit: u32,
+            before: Option<&str>,
+            search: Option<&str>,
+        ) -> Result<Vec<ConversationSummary>, StoreError>;
+        async fn get_conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError>;
+        /// False when there is no such conversation.
+        async fn rename_conversation(&self, id: &str, title: &str) -> Result<bool, StoreError>;
+        /// Removes a conversation (its runs stay in the history); false when there was none.
+        async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError>;
         /// Finishes pending writes and releases the database, at shutdown.
         async fn close(&self) {}
     }

@@ -298,3 +298,39 @@ async fn inputs_are_checked_by_the_conversion_the_run_would_make() {
         Err((400, "input.prompt is required".to_string()))
     );
 }
+
+#[tokio::test]
+async fn the_conversation_example_sends_the_system_prompt_then_the_turns() {
+    let mock = MockUpstream::start(Behavior::tokens(&["Eleven"]));
+    let dir = Workdir::empty();
+    let example = include_str!("../../../examples/openai-chat-conversation/model-compose.yml")
+        .replace("https://api.openai.com/v1", &mock.base_url);
+    let engine = engine(&dir, &example);
+    let turns = json!([
+        {"role": "user", "content": "Name a prime number."},
+        {"role": "assistant", "content": "7"},
+        {"role": "user", "content": "And the next one?"}
+    ]);
+    let text = run_to_text(
+        &engine,
+        None,
+        json!({"messages": turns, "temperature": 0.2}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(text, "Eleven");
+    let body = &mock.requests()[0].body;
+    assert_eq!(
+        body["messages"][0],
+        json!({"role": "system", "content": "You are a helpful assistant."})
+    );
+    assert_eq!(
+        body["messages"].as_array().unwrap()[1..],
+        turns.as_array().unwrap()[..]
+    );
+    assert_eq!(body["temperature"], json!(0.2));
+    let schema =
+        serde_json::to_value(&engine.workflow(None, Access::All).unwrap().input_schema).unwrap();
+    assert_eq!(schema[1]["name"], "messages");
+    assert_eq!(schema[1]["type"], "list");
+}

@@ -13,7 +13,10 @@ const ROOT = join(__dirname, "..", "..", "..");
 /** The binary under test: $MODEL_COMPOSE_BIN, else the debug build. */
 export const BINARY = resolve(process.env.MODEL_COMPOSE_BIN ?? join(ROOT, "target", "debug", "model-compose"));
 
-const SEED = readFileSync(join(ROOT, "examples", "openai-chat-completions-stream", "model-compose.yml"), "utf8");
+/** An example's configuration, as shipped. */
+export const example = (name: string) => readFileSync(join(ROOT, "examples", name, "model-compose.yml"), "utf8");
+
+const SEED = example("openai-chat-completions-stream");
 
 export class ModelCompose {
   private output = "";
@@ -26,6 +29,7 @@ export class ModelCompose {
     private readonly binDir: string,
     private readonly upstream: string,
     private readonly edit: (config: string) => string,
+    private readonly config: string,
   ) {}
 
   /**
@@ -36,19 +40,20 @@ export class ModelCompose {
     upstream = "http://127.0.0.1:9/v1",
     edit = (config: string) => config,
     apiKey = "sk-e2e-test-key-0123456789",
+    config = SEED,
   ): Promise<ModelCompose> {
     const binDir = mkdtempSync(join(tmpdir(), "mc-bin-"));
     const workDir = mkdtempSync(join(tmpdir(), "mc-work-"));
     copyFileSync(BINARY, join(binDir, "model-compose"));
     writeFileSync(join(workDir, ".env"), `OPENAI_API_KEY=${apiKey}\n`);
-    const server = new ModelCompose(workDir, binDir, upstream, edit);
+    const server = new ModelCompose(workDir, binDir, upstream, edit, config);
     await server.start();
     return server;
   }
 
   /** (Re)starts the process on new ports, keeping the directory and its history. */
   async start(): Promise<void> {
-    const config = this.edit(SEED).replace("https://api.openai.com/v1", this.upstream)
+    const config = this.edit(this.config).replace("https://api.openai.com/v1", this.upstream)
       .replace("    port: 8080", "    port: 0")
       .replace("    port: 8081", "    port: 0");
     writeFileSync(join(this.workDir, "model-compose.yml"), config);

@@ -18,7 +18,8 @@ pub struct ListQuery {
     before: Option<String>,
 }
 
-fn store(state: &ApiState) -> Result<&dyn RunStore, ApiError> {
+/// The history store, or 404 when the history is off.
+pub(super) fn store(state: &ApiState) -> Result<&dyn RunStore, ApiError> {
     state
         .tasks
         .store()
@@ -26,7 +27,8 @@ fn store(state: &ApiState) -> Result<&dyn RunStore, ApiError> {
         .ok_or_else(|| ApiError::not_found("Run history is disabled."))
 }
 
-fn failed(err: impl std::fmt::Display) -> ApiError {
+/// A failure of the history store.
+pub(super) fn failed(err: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
 }
 

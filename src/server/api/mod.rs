@@ -1,5 +1,6 @@
 //! The REST API (spec §5), mounted under the adapter's `base_path`.
 
+mod conversations;
 mod error;
 mod history;
 mod runs;
@@ -48,6 +49,11 @@ pub fn router(
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/runs", get(history::list))
         .route("/runs/{id}", get(history::get).delete(history::delete))
+        .route("/conversations", get(conversations::list))
+        .route(
+            "/conversations/{id}",
+            get(conversations::get).delete(conversations::delete),
+        )
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(ApiState { tasks });
     let base = base_path

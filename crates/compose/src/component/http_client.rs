@@ -387,10 +387,27 @@ impl HttpClient {
     }
 
     fn transport(&self, err: &reqwest::Error) -> RunError {
-        if err.is_timeout() {
-            return RunError::Transport("timed out connecting to the upstream".into());
+        let host = err.url().and_then(|url| {
+            let host = url.host_str()?;
+            Some(match url.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            })
+        });
+        match host {
+            Some(host) if err.is_connect() || (err.is_timeout() && !err.is_body()) => {
+                let detail = if err.is_timeout() {
+                    "no answer within the connect timeout".to_string()
+                } else {
+                    cause(err)
+                };
+                RunError::Unreachable {
+                    host,
+                    detail: redact(&detail, &self.secrets),
+                }
+            }
+            _ => RunError::Transport(redact(&describe(err), &self.secrets)),
         }
-        RunError::Transport(redact(&describe(err), &self.secrets))
     }
 }
 
@@ -401,6 +418,18 @@ enum Overflow {
     Cut,
     /// Refuse the answer.
     Fail,
+}
+
+/// The innermost cause of an error: for a failed connection, what the system said
+/// (`Connection refused (os error 111)`).
+fn cause(err: &dyn std::error::Error) -> String {
+    let mut innermost = err.to_string();
+    let mut source = err.source();
+    while let Some(next) = source {
+        innermost = next.to_string();
+        source = next.source();
+    }
+    innermost
 }
 
 /// An error and its causes, one sentence: reqwest's own message alone says little.

@@ -227,6 +227,11 @@ impl Task {
         }
     }
 
+    /// When the run started, in milliseconds since the Unix epoch.
+    pub fn started_at(&self) -> i64 {
+        self.started_at
+    }
+
     /// When the run ended, if it has.
     pub fn ended(&self) -> Option<Instant> {
         self.state.lock().ended
