@@ -8,9 +8,6 @@
 SHELL := /bin/bash
 TOOLS_DIR := $(CURDIR)/.tools
 export PATH := $(TOOLS_DIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
-# cargo-leptos builds debug code with this flag; every other debug build must match it, or
-# every dependency is compiled a second time.
-DEBUG_RUSTFLAGS := --cfg erase_components
 SEED := examples/openai-chat-completions-stream
 DEBUG_BIN := $(CURDIR)/target/debug/model-compose
 RELEASE_BIN := $(CURDIR)/target/release/model-compose
@@ -24,7 +21,7 @@ SITE_INPUTS := Cargo.toml Cargo.lock $(wildcard crates/*/Cargo.toml) .cargo/conf
 	style/main.css $(wildcard public/*)
 sources_of = $(wildcard $(if $(wildcard $(1)),$(shell sed -e 's/^[^:]*://' $(1))))
 
-.PHONY: setup build release run test lint unit e2e test-release bench install clean
+.PHONY: setup build release run test lint unit e2e test-release screenshots bench install clean
 
 ## setup: install the missing tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, Chromium, npm packages)
 setup:
@@ -40,7 +37,7 @@ $(RELEASE_SITE): $(SITE_INPUTS) $(call sources_of,$(FRONT)/wasm-release/model_co
 ## building them with it puts every dependency in the same feature set, so that `cargo test`
 ## and clippy reuse the server's build instead of compiling it again)
 build: $(DEBUG_SITE) | setup
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo build --locked --workspace --all-targets
+	cargo build --locked --workspace --all-targets
 
 ## release: optimised build of the site and the server (target/release/model-compose)
 release: $(RELEASE_SITE) | setup
@@ -59,12 +56,12 @@ test: build lint unit e2e
 
 lint: $(DEBUG_SITE) | setup
 	cargo fmt --all -- --check
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo clippy --locked --workspace --all-targets -- -D warnings
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo clippy --locked -p model-compose --lib \
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+	cargo clippy --locked -p model-compose --lib \
 		--target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
 unit: build
-	RUSTFLAGS="$(DEBUG_RUSTFLAGS)" cargo test --locked --workspace
+	cargo test --locked --workspace
 
 e2e: build
 	cd end2end && MODEL_COMPOSE_BIN=$(DEBUG_BIN) npx playwright test
@@ -72,6 +69,10 @@ e2e: build
 ## test-release: the Playwright suite against the release binary (embedded, optimised site)
 test-release: release
 	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test
+
+## screenshots: the README's pictures (docs/ui-*.png), of the release build with a mock model
+screenshots: release
+	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test --config screenshots.config.ts
 
 ## bench: release build, then the load benchmark (server vs the upstream alone, side by side)
 bench: release

@@ -51,11 +51,6 @@ test("the answer streams in token by token, its finished blocks rendered as Mark
   await expect(answer).toContainText("Machine learning");
   await expect(answer).toHaveAttribute("data-state", "streaming");
   expect(await answer.textContent()).not.toContain("them.");
-  if (process.env.SCREENSHOT) {
-    // For the README: the picture is taken a few words further into the answer.
-    await expect(answer).toContainText("finds patterns");
-    await page.screenshot({ path: process.env.SCREENSHOT });
-  }
   // Once its block is finished, the first paragraph is rendered, and stays while the next streams.
   await expect(answer.locator(".block p").first()).toHaveText("Machine learning finds patterns in data and learns from them.");
   await expect(answer).toHaveAttribute("data-state", "completed", { timeout: 15_000 });
@@ -147,6 +142,29 @@ test("a model server that cannot be reached is named, with what to do", async ({
     await expect(alert.locator(".error-detail pre")).toContainText("can't reach the model server at 127.0.0.1:9: ");
   } finally {
     await nowhere.remove();
+  }
+});
+
+test("when the server goes away, the chat keeps what it showed and says so", async ({ page }) => {
+  const leaving = await ModelCompose.up(mock.baseUrl);
+  try {
+    await page.goto(leaving.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    mock.behavior = { tokens: ["Still", " here."], delayMs: 0 };
+    await ask(page, "Are you there?");
+    await expect(lastAnswer(page)).toHaveAttribute("data-state", "completed");
+    await leaving.stop();
+    await ask(page, "And now?");
+    await expect(lastAnswer(page)).toHaveAttribute("data-state", "failed");
+    await expect(page.locator(".banner")).toHaveText(/The server can't be reached/);
+    await expect(lastAnswer(page).getByRole("alert").locator("p")).toContainText("The server can't be reached");
+    await expect(page.locator(".message.assistant").first()).toHaveText(/Still here\./);
+    await expect(page.locator(".message.user")).toHaveCount(2);
+    // The browser reports the refused connection; nothing else went wrong.
+    expect(problems.every((p) => p.includes("ERR_CONNECTION_REFUSED"))).toBe(true);
+    problems = [];
+  } finally {
+    await leaving.remove();
   }
 });
 

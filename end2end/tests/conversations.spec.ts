@@ -37,6 +37,9 @@ test("a conversation workflow gets the earlier turns as messages", async ({ page
   mock.behavior = { tokens: ["Seven."], delayMs: 0 };
   await ask(page, "Name a prime number.");
   mock.behavior = { tokens: ["Eleven."], delayMs: 0 };
+  // The settings folded away when the chat began; they unfold again.
+  await expect(page.getByLabel("System")).toBeHidden();
+  await page.getByText("Settings", { exact: true }).click();
   await page.getByLabel("System").fill("Answer in one word.");
   await ask(page, "And the next one?");
   expect(mock.requests.at(-1).messages).toEqual([

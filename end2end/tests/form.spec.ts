@@ -10,7 +10,7 @@ const SECOND = `
   job:
     output: \${output as stream/text}
     input:
-      prompt: "\${input.question as text} (\${input.style as select/short,long | short}, \${input.count as integer | 3}, \${input.verbose as boolean | false})"
+      prompt: "\${input.question as text} (\${input.style as select/short,long | short}, \${input.count as integer | 3}, \${input.verbose as boolean | false}, \${input.weight as number | 0.5})"
 `;
 
 let mock: MockUpstream;
@@ -45,6 +45,9 @@ test("several workflows get a selector, and inputs get widgets that fit their ty
   await expect(page.getByLabel("Count")).toHaveAttribute("type", "number");
   await expect(page.getByLabel("Count")).toHaveValue("3");
   await expect(page.getByLabel("Verbose")).toHaveAttribute("type", "checkbox");
+  // A number of no known range is a number field: no slider.
+  await expect(page.getByLabel("Weight")).toHaveAttribute("type", "number");
+  await expect(page.getByRole("slider")).toHaveCount(0);
 
   await page.getByLabel("Style").selectOption("long");
   await page.getByLabel("Count").fill("5");
@@ -53,7 +56,7 @@ test("several workflows get a selector, and inputs get widgets that fit their ty
   await page.getByLabel("Prompt").fill("Why?");
   await page.getByRole("button", { name: "Send" }).click();
   await expect(page.locator(".message.assistant").last()).toHaveAttribute("data-state", "completed");
-  expect(mock.requests.at(-1).messages[0].content).toBe("Why? (long, 5, true)");
+  expect(mock.requests.at(-1).messages[0].content).toBe("Why? (long, 5, true, 0.5)");
 });
 
 test("the page follows the system's dark mode", async ({ browser }) => {

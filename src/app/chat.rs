@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 use super::form::{Fields, Message, Settings};
 use super::log::{self, EventLog, LogEntry, LogKind};
 use super::sidebar::Sidebar;
+use compose::record::title_of;
+
 use crate::api::{
     cancel_run, chat, event, get_conversation, list_workflows, select_answer, ChatAnswer,
     ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, WorkflowInfo,
@@ -267,6 +269,10 @@ struct Chat {
     follow: RwSignal<bool>,
     /// Puts a new conversation's address in the location bar (without reloading).
     show_address: Callback<String>,
+    /// Whether the settings are unfolded: on a new chat, until its first message is sent.
+    settings_open: RwSignal<bool>,
+    /// The conversation's title: its first prompt's, until renamed.
+    title: RwSignal<Option<String>>,
     /// The conversation's owner: new answers belong to it, not to the view that asked for
     /// them (a turn's view is redrawn, and its owner disposed, once it shows the new answer).
     owner: StoredValue<Owner>,
@@ -326,6 +332,7 @@ impl Chat {
                 }
             }),
             None => {
+                self.settings_open.set(false);
                 let turn = TurnState {
                     key: self.key(),
                     replies: RwSignal::new(vec![reply]),
@@ -405,6 +412,13 @@ impl Chat {
                 reply.version.set(start.version);
                 if self.conversation.get_untracked().is_none() {
                     if let Some(id) = start.conversation_id {
+                        let first = self.turns.with_untracked(|turns| {
+                            turns
+                                .first()
+                                .and_then(TurnState::reply)
+                                .map(|r| r.prompt.get_value())
+                        });
+                        self.title.set(first.as_deref().map(title_of));
                         self.conversation.set(Some(id.clone()));
                         self.sidebar_version.update(|v| *v += 1);
                         self.show_address.run(id);
@@ -476,6 +490,9 @@ impl Chat {
 
     fn failed(self, reply: Reply, error: String, hint: Option<String>) {
         let shown = unreachable_text(&error);
+        if shown != error {
+            self.unreachable.set(true);
+        }
         let hint = hint.or_else(|| (shown != error).then_some(shown));
         self.status.set(format!(
             "Failed: {}",
@@ -503,13 +520,22 @@ impl Chat {
         if !self.follow.get_untracked() {
             return;
         }
-        let list = self.list;
+        let (list, follow) = (self.list, self.follow);
         request_animation_frame(move || {
+            if !follow.get_untracked() {
+                return;
+            }
             if let Some(list) = list.get_untracked() {
                 list.set_scroll_top(list.scroll_height());
             }
         });
     }
+}
+
+/// Whether the text starts a fenced code block.
+fn opens_code(text: &str) -> bool {
+    let text = text.trim_start_matches(' ');
+    text.starts_with("```") || text.starts_with("~~~")
 }
 
 /// What the browser says when the server is gone, as a person would say it.
@@ -575,6 +601,8 @@ fn Conversation(
     let follow = RwSignal::new(true);
     let list = NodeRef::<Div>::new();
     let owner = StoredValue::new(Owner::current().unwrap_or_default());
+    let settings_open = RwSignal::new(turns.with_untracked(Vec::is_empty));
+    let title = RwSignal::new(title);
     let navigate = use_navigate();
     let show_address = Callback::new(move |id: String| {
         let options = NavigateOptions {
@@ -601,9 +629,11 @@ fn Conversation(
                 list,
                 follow,
                 show_address,
+                settings_open,
+                title,
                 owner,
             };
-            view! { <ChatBody chat selected workflows selectable title=title.clone() drawer/> }
+            view! { <ChatBody chat selected workflows selectable drawer/> }
         }}
     }
     .into_any()
@@ -615,13 +645,12 @@ fn ChatBody(
     selected: RwSignal<usize>,
     workflows: StoredValue<Vec<WorkflowInfo>>,
     selectable: bool,
-    title: Option<String>,
     drawer: RwSignal<bool>,
 ) -> impl IntoView {
     let workflow = chat.workflow.get_value();
     let fields = chat.fields.get_value();
     let label = workflow.label();
-    let heading = title.unwrap_or_else(|| label.clone());
+    let heading = move || chat.title.get().unwrap_or_else(|| label.clone());
     // Esc stops the answer being written.
     let esc = window_event_listener(leptos::ev::keydown, move |ev| {
         if ev.key() == "Escape" && chat.busy() {
@@ -629,10 +658,26 @@ fn ChatBody(
         }
     });
     on_cleanup(move || esc.remove());
+    // Following stops when the reader scrolls up, and starts again at the end. Text coming in
+    // moves the end away without a scroll, so only the direction says who scrolled.
+    let last_top = StoredValue::new(0);
     let on_scroll = move |_| {
         if let Some(list) = chat.list.get_untracked() {
-            let from_end = list.scroll_height() - list.scroll_top() - list.client_height();
-            chat.follow.set(from_end < 48);
+            let top = list.scroll_top();
+            let from_end = list.scroll_height() - top - list.client_height();
+            if from_end < 48 {
+                chat.follow.set(true);
+            } else if top < last_top.get_value() {
+                chat.follow.set(false);
+            }
+            last_top.set_value(top);
+        }
+    };
+    // Scrolling up with the wheel means "stop following" at once, before the list has moved
+    // (a redraw in between would otherwise take it back to the end).
+    let on_wheel = move |ev: leptos::ev::WheelEvent| {
+        if ev.delta_y() < 0.0 {
+            chat.follow.set(false);
         }
     };
     let jump = move |_| {
@@ -661,7 +706,7 @@ fn ChatBody(
         <Show when=move || chat.unreachable.get()>
             <p class="banner" role="status">"The server can't be reached. What is shown here stays; try again once it is back."</p>
         </Show>
-        <div class="messages" node_ref=chat.list on:scroll=on_scroll aria-label="Conversation">
+        <div class="messages" node_ref=chat.list on:scroll=on_scroll on:wheel=on_wheel aria-label="Conversation">
             <div class="column">
                 <Show when=move || chat.turns.with(Vec::is_empty)>
                     <div class="empty-chat">
@@ -682,7 +727,8 @@ fn ChatBody(
         <p class="sr-status" aria-live="polite">{move || chat.status.get()}</p>
         <Composer chat/>
         <div class="panels column">
-            <details class="settings-panel" open=true>
+            <details class="settings-panel" open=move || chat.settings_open.get()
+                on:toggle=move |ev| chat.settings_open.set(event_target::<leptos::web_sys::Element>(&ev).has_attribute("open"))>
                 <summary>"Settings"</summary>
                 <div class="settings">
                     <Settings fields=fields.clone()/>
@@ -828,7 +874,10 @@ fn AnswerView(
                     <div class="block" inner_html=block.1></div>
                 </For>
                 <Show when=move || !reply.open.with(String::is_empty)>
-                    <div class="open-block">{move || reply.open.get()}</div>
+                    // An open code block is shown as code already, before it is highlighted.
+                    <div class="open-block" class:open-code=move || reply.open.with(|text| opens_code(text))>
+                        {move || reply.open.get()}
+                    </div>
                 </Show>
             </div>
             <Show when=move || reply.phase.get() == Phase::Streaming>
