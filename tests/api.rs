@@ -140,6 +140,18 @@ async fn a_task_started_without_waiting_can_be_read_and_followed() {
     assert_eq!(replay.text().await.unwrap(), text);
 }
 
+/// Starts the seed's run without waiting for it; returns its task id once the upstream is
+/// answering.
+async fn start_streaming(server: &Server, mock: &MockUpstream) -> String {
+    let body = SEED_BODY.replace("}}", "},\"wait_for_completion\":false}");
+    let (_, started) = json_of(post(server, &body).await).await;
+    support::eventually(Duration::from_secs(5), "the upstream request", || async {
+        mock.open_streams() > 0
+    })
+    .await;
+    started["task_id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn cancel_stops_the_run_and_its_upstream_request() {
     let mock = MockUpstream::start(
@@ -147,19 +159,7 @@ async fn cancel_stops_the_run_and_its_upstream_request() {
     );
     let dir = Workdir::seed(&mock.base_url);
     let server = Server::start(&dir, &mock.base_url);
-    let (_, started) = json_of(
-        post(
-            &server,
-            &SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"),
-        )
-        .await,
-    )
-    .await;
-    let task_id = started["task_id"].as_str().unwrap().to_string();
-    support::eventually(Duration::from_secs(5), "the upstream request", || async {
-        mock.open_streams() > 0
-    })
-    .await;
+    let task_id = start_streaming(&server, &mock).await;
     let cancel = format!("{}/tasks/{task_id}/cancel", server.api);
     let (status, task) = json_of(client().post(&cancel).send().await.unwrap()).await;
     assert_eq!(status, 200);
@@ -641,19 +641,7 @@ async fn a_run_deleted_while_it_streams_is_cancelled_and_stays_deleted() {
     );
     let dir = Workdir::seed(&mock.base_url);
     let server = Server::start(&dir, &mock.base_url);
-    let (_, started) = json_of(
-        post(
-            &server,
-            &SEED_BODY.replace("}}", "},\"wait_for_completion\":false}"),
-        )
-        .await,
-    )
-    .await;
-    let task_id = started["task_id"].as_str().unwrap().to_string();
-    support::eventually(Duration::from_secs(5), "the run to stream", || async {
-        mock.open_streams() > 0
-    })
-    .await;
+    let task_id = start_streaming(&server, &mock).await;
     let deleted = client()
         .delete(format!("{}/runs/{task_id}", server.api))
         .send()

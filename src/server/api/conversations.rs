@@ -2,14 +2,14 @@
 //! conversations (D19), for other clients. Each answer's run is in the history (`/runs/{id}`).
 
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::history::{failed, store};
+use super::history::{failed, paged, store};
 use super::ApiState;
 use crate::store::Conversation;
 
@@ -34,24 +34,10 @@ pub async fn list(
         .list_conversations(limit, query.before.as_deref(), search)
         .await
         .map_err(failed)?;
-    let next = page
-        .last()
-        .filter(|_| page.len() == limit as usize)
-        .map(|last| {
-            let q = search
-                .map(|q| format!("&q={}", utf8_percent_encode(q, NON_ALPHANUMERIC)))
-                .unwrap_or_default();
-            format!(
-                "<{}?limit={limit}&before={}{q}>; rel=\"next\"",
-                uri.path(),
-                last.id
-            )
-        });
-    let mut response = Json(page).into_response();
-    if let Some(link) = next.and_then(|link| HeaderValue::from_str(&link).ok()) {
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+    let q = search
+        .map(|q| format!("&q={}", utf8_percent_encode(q, NON_ALPHANUMERIC)))
+        .unwrap_or_default();
+    Ok(paged(page, limit, uri.path(), |c| &c.id, &q))
 }
 
 /// A conversation with its turns and answers.

@@ -5,7 +5,7 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::ApiState;
@@ -44,21 +44,32 @@ pub async fn list(
         .list(limit, query.before.as_deref())
         .await
         .map_err(failed)?;
+    Ok(paged(page, limit, uri.path(), |run| &run.task_id, ""))
+}
+
+/// A page of a list as JSON; a full page links to the next one (`Link: <…>; rel="next"`),
+/// which starts after the last item's id and keeps `query` (`&q=…`).
+pub(super) fn paged<T: Serialize>(
+    page: Vec<T>,
+    limit: u32,
+    path: &str,
+    id: impl Fn(&T) -> &str,
+    query: &str,
+) -> Response {
     let next = page
         .last()
         .filter(|_| page.len() == limit as usize)
         .map(|last| {
             format!(
-                "<{}?limit={limit}&before={}>; rel=\"next\"",
-                uri.path(),
-                last.task_id
+                "<{path}?limit={limit}&before={}{query}>; rel=\"next\"",
+                id(last)
             )
         });
     let mut response = Json(page).into_response();
     if let Some(link) = next.and_then(|link| HeaderValue::from_str(&link).ok()) {
         response.headers_mut().insert(header::LINK, link);
     }
-    Ok(response)
+    response
 }
 
 pub async fn get(
