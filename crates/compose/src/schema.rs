@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::binding::{convert, Binding, Conversion, Expr};
+use super::binding::{convert, Binding, Conversion, Entry, Expr};
 use super::error::RunError;
 
 /// One input variable: what `${input.NAME as TYPE | DEFAULT}` expects.
@@ -188,7 +188,12 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
             });
         }
         Binding::Map(entries) => {
-            for (key, value) in entries {
+            // Merged and chosen mappings have no names of their own to list.
+            let fields = entries.iter().filter_map(|entry| match entry {
+                Entry::Field(key, value) => Some((key, value)),
+                Entry::Merge(_) | Entry::Choose(_) => None,
+            });
+            for (key, value) in fields {
                 let path = match &name {
                     Some(prefix) => format!("{prefix}.{key}"),
                     None => key.clone(),
@@ -202,6 +207,8 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
                 walk_outputs(item, Some(path), out);
             }
         }
+        // What an operator builds has no fixed shape to list.
+        Binding::Operator(_) => {}
     }
 }
 

@@ -289,6 +289,30 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "4:5",
         "an origin is a scheme and a host",
     ),
+    (
+        "an unknown operator in a conditional",
+        "component:\n  type: http-client\n  action:\n    endpoint: http://x\n    body:\n      mode:\n        ?: {input: '${input.style}', operator: like, value: x, if_true: a}\n",
+        "6:7",
+        "`?`: unknown operator `like` (one of eq, neq,",
+    ),
+    (
+        "a split without fields",
+        "component: {type: http-client, action: {endpoint: http://x}}\nworkflow:\n  job:\n    output:\n      \"|\": ${output.items}\n",
+        "4:5",
+        "`|` (split) needs at least one output field beside it",
+    ),
+    (
+        "a map whose source mapping has no input",
+        "component: {type: http-client, action: {endpoint: http://x}}\nworkflow:\n  job:\n    output:\n      \"*\": {where: {input: x}}\n      name: ${item.name}\n",
+        "4:5",
+        "`*`: a mapping as the source needs `input` (the list)",
+    ),
+    (
+        "a where that is a list",
+        "component: {type: http-client, action: {endpoint: http://x}}\nworkflow:\n  job:\n    output:\n      \"*\": {input: '${output}', where: [1]}\n",
+        "4:5",
+        "`where` is a mapping (a condition, or all / any / not), got a list",
+    ),
 ];
 
 fn load(text: &str) -> Result<config::Config, String> {

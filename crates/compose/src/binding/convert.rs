@@ -232,7 +232,7 @@ fn preview(text: &str) -> String {
 }
 
 /// A JSON type's name, for error messages.
-fn type_name(value: &Value) -> &'static str {
+pub(super) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

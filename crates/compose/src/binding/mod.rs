@@ -5,6 +5,7 @@
 pub mod ast;
 mod convert;
 mod eval;
+mod operators;
 mod parser;
 mod tree;
 
@@ -15,7 +16,7 @@ pub use ast::{Annotation, Conversion, Expr, Part, Step, Template};
 pub use convert::{convert, interpolate_text, python_json, read_bool, BoolWords, StreamEncoding};
 pub use eval::Scope;
 pub use parser::{check, parse};
-pub use tree::Binding;
+pub use tree::{Binding, Entry};
 
 /// Why an expression could not be evaluated (a conversion that does not apply).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +26,7 @@ pub struct BindingError {
 }
 
 impl BindingError {
-    fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
         }

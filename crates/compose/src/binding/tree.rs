@@ -3,23 +3,81 @@
 use serde_json::{Map, Value};
 
 use super::ast::{Expr, Part, Template};
+use super::convert::interpolate_text;
 use super::eval::Scope;
+use super::operators::{self, Choice, Operator};
 use super::parser::parse;
 use super::BindingError;
 
-/// A YAML value whose strings may hold `${...}` expressions. Keys are never rendered.
+/// A YAML value whose strings may hold `${...}` expressions, and whose mappings may be
+/// operators (spec §2.9). Keys are never rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Binding {
     Literal(Value),
     Template(Template),
-    Map(Vec<(String, Binding)>),
+    Map(Vec<Entry>),
     List(Vec<Binding>),
+    Operator(Box<Operator>),
+}
+
+/// An entry of a mapping: a field, or an operator that adds fields to the mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Field(String, Binding),
+    /// `"...": x`: the mapping x (or nothing, for null) is merged in; later keys win.
+    Merge(Binding),
+    /// `"?": conditions`: the mapping the conditional gives (or nothing, for null) is merged in.
+    Choose(Choice),
+}
+
+impl Entry {
+    pub(super) fn compile(key: &str, value: &Value) -> Result<Self, BindingError> {
+        Ok(match key {
+            "..." => Entry::Merge(Binding::compile(value)?),
+            "?" => Entry::Choose(Choice::compile(value)?),
+            _ => Entry::Field(key.to_string(), Binding::compile(value)?),
+        })
+    }
+
+    /// The mapping the entries make.
+    pub(super) fn render_all(entries: &[Entry], scope: &Scope) -> Result<Value, BindingError> {
+        let mut map = Map::with_capacity(entries.len());
+        for entry in entries {
+            let (merged, what) = match entry {
+                Entry::Field(key, value) => {
+                    map.insert(key.clone(), value.render(scope)?);
+                    continue;
+                }
+                Entry::Merge(value) => (value.render(scope)?, "`...`"),
+                Entry::Choose(choice) => (choice.render(scope)?, "`?` beside other keys"),
+            };
+            match merged {
+                Value::Object(entries) => map.extend(entries),
+                Value::Null => {}
+                other => {
+                    return Err(BindingError::new(format!(
+                        "{what} merges a mapping, got {}",
+                        interpolate_text(&other)
+                    )))
+                }
+            }
+        }
+        Ok(Value::Object(map))
+    }
+
+    pub(super) fn collect<'a>(&'a self, out: &mut Vec<&'a Expr>) {
+        match self {
+            Entry::Field(_, value) | Entry::Merge(value) => value.collect(out),
+            Entry::Choose(choice) => choice.collect(out),
+        }
+    }
 }
 
 impl Binding {
-    /// Parses every string of `value` once.
-    pub fn compile(value: &Value) -> Self {
-        match value {
+    /// Parses every string of `value` once, and compiles its operators; a malformed operator
+    /// is an error.
+    pub fn compile(value: &Value) -> Result<Self, BindingError> {
+        Ok(match value {
             Value::String(text) => {
                 let template = parse(text);
                 if template.is_literal() {
@@ -28,14 +86,22 @@ impl Binding {
                     Binding::Template(template)
                 }
             }
-            Value::Object(map) => Binding::Map(
-                map.iter()
-                    .map(|(key, value)| (key.clone(), Binding::compile(value)))
-                    .collect(),
+            Value::Object(map) => match operators::compile(map)? {
+                Some(operator) => Binding::Operator(Box::new(operator)),
+                None => Binding::Map(
+                    map.iter()
+                        .map(|(key, value)| Entry::compile(key, value))
+                        .collect::<Result<_, _>>()?,
+                ),
+            },
+            Value::Array(items) => Binding::List(
+                items
+                    .iter()
+                    .map(Binding::compile)
+                    .collect::<Result<_, _>>()?,
             ),
-            Value::Array(items) => Binding::List(items.iter().map(Binding::compile).collect()),
             other => Binding::Literal(other.clone()),
-        }
+        })
     }
 
     /// The value with every template rendered against `scope`.
@@ -43,13 +109,8 @@ impl Binding {
         Ok(match self {
             Binding::Literal(value) => value.clone(),
             Binding::Template(template) => template.render(scope)?,
-            Binding::Map(entries) => {
-                let mut map = Map::with_capacity(entries.len());
-                for (key, value) in entries {
-                    map.insert(key.clone(), value.render(scope)?);
-                }
-                Value::Object(map)
-            }
+            Binding::Map(entries) => Entry::render_all(entries, scope)?,
+            Binding::Operator(operator) => operator.render(scope)?,
             Binding::List(items) => {
                 let mut list = Vec::with_capacity(items.len());
                 for item in items {
@@ -60,7 +121,7 @@ impl Binding {
                             other => {
                                 return Err(BindingError::new(format!(
                                     "`...${{}}` in a list needs a list, got {}",
-                                    crate::binding::interpolate_text(&other)
+                                    interpolate_text(&other)
                                 )))
                             }
                         },
@@ -107,12 +168,13 @@ impl Binding {
         out
     }
 
-    fn collect<'a>(&'a self, out: &mut Vec<&'a Expr>) {
+    pub(super) fn collect<'a>(&'a self, out: &mut Vec<&'a Expr>) {
         match self {
             Binding::Literal(_) => {}
             Binding::Template(template) => out.extend(template.exprs()),
-            Binding::Map(entries) => entries.iter().for_each(|(_, value)| value.collect(out)),
+            Binding::Map(entries) => entries.iter().for_each(|entry| entry.collect(out)),
             Binding::List(items) => items.iter().for_each(|item| item.collect(out)),
+            Binding::Operator(operator) => operator.collect(out),
         }
     }
 }

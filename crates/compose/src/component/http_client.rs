@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{ChunkStream, Output};
-use crate::binding::{interpolate_text, python_json, Binding, Expr, Scope};
+use crate::binding::{interpolate_text, python_json, Binding, BindingError, Expr, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
 use crate::media::media_type;
@@ -82,24 +82,26 @@ impl Limits {
 }
 
 impl Action {
-    fn compile(action: &config::HttpAction) -> Self {
+    fn compile(action: &config::HttpAction) -> Result<Self, BindingError> {
         let compile_str = |s: &Option<String>| {
             s.as_ref()
                 .map(|s| Binding::compile(&Value::String(s.clone())))
+                .transpose()
         };
         let output = action
             .output
             .as_ref()
             .map(Binding::compile)
+            .transpose()?
             .filter(|output| !output.is_exactly("response"));
-        Self {
+        Ok(Self {
             id: action.id.clone(),
-            endpoint: compile_str(&action.endpoint),
-            path: compile_str(&action.path),
+            endpoint: compile_str(&action.endpoint)?,
+            path: compile_str(&action.path)?,
             method: action.method,
-            headers: Binding::compile(&action.headers),
-            params: Binding::compile(&action.params),
-            body: Binding::compile(&action.body),
+            headers: Binding::compile(&action.headers)?,
+            params: Binding::compile(&action.params)?,
+            body: Binding::compile(&action.body)?,
             stream_format: action.stream_format,
             output,
             limits: Limits {
@@ -108,7 +110,7 @@ impl Action {
                 max_event: action.max_event_size.map_or(MAX_SIZE, |s| s.0),
                 max_body: action.max_body_size.map_or(MAX_SIZE, |s| s.0),
             },
-        }
+        })
     }
 
     /// Every expression, in the order the original's schema inference reads an action.
@@ -147,8 +149,8 @@ impl HttpClient {
             actions: config
                 .actions
                 .iter()
-                .map(|a| Arc::new(Action::compile(a)))
-                .collect(),
+                .map(|a| Action::compile(a).map(Arc::new))
+                .collect::<Result<_, _>>()?,
             secrets,
         })
     }

@@ -201,20 +201,26 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
     Ok(())
 }
 
-/// Every string of `value` must be well-formed `${...}` text, and each input variable's
-/// default must fit its declared type.
+/// Every string of `value` must be well-formed `${...}` text, each input variable's default
+/// must fit its declared type, and every operator must be well formed.
 fn check_templates(value: &Value, at: &At) -> Result<(), Problem> {
     match value {
         Value::String(text) => {
             binding::check(text).map_err(|message| at.problem(message))?;
-            for expr in Binding::compile(value).exprs() {
+            let template = Binding::compile(value).map_err(|err| at.problem(err.to_string()))?;
+            for expr in template.exprs() {
                 Variable::from_expr(expr).map_err(|message| at.problem(message))?;
             }
             Ok(())
         }
-        Value::Object(map) => map
-            .iter()
-            .try_for_each(|(key, value)| check_templates(value, &at.key(key))),
+        Value::Object(map) => {
+            map.iter()
+                .try_for_each(|(key, value)| check_templates(value, &at.key(key)))?;
+            // The mapping itself may be an operator (`*`, `?`, `+`, `|`, `...`).
+            Binding::compile(value)
+                .map(|_| ())
+                .map_err(|err| at.problem(err.to_string()))
+        }
         Value::Array(items) => items
             .iter()
             .enumerate()

@@ -122,8 +122,13 @@ impl WorkflowPlan {
                 JobPlan::new(job, component, action)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let output = workflow.output.as_ref().map(Binding::compile);
         let at = |err: String| format!("workflow '{}': {err}", workflow.id);
+        let output = workflow
+            .output
+            .as_ref()
+            .map(Binding::compile)
+            .transpose()
+            .map_err(|err| at(format!("output: {err}")))?;
         let input_schema =
             schema::collect_inputs(input_exprs(&jobs, output.as_ref())).map_err(at)?;
         let mut plan = Self {
@@ -217,17 +222,22 @@ impl JobPlan {
             id: job.id.clone(),
             component: Arc::clone(component),
             action: Arc::clone(action),
-            input: job
-                .input
-                .as_ref()
-                .map(Binding::compile)
-                .filter(|b| !b.is_exactly("input")),
-            output: job
-                .output
-                .as_ref()
-                .map(Binding::compile)
-                .filter(|b| !b.is_exactly("output")),
+            input: compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input")),
+            output: compile(&job.output, &job.id, "output")?.filter(|b| !b.is_exactly("output")),
             depends_on: job.depends_on.clone(),
         })
     }
+}
+
+/// A job's `input` or `output` compiled, if it has one.
+fn compile(
+    value: &Option<serde_json::Value>,
+    job: &str,
+    field: &str,
+) -> Result<Option<Binding>, String> {
+    value
+        .as_ref()
+        .map(Binding::compile)
+        .transpose()
+        .map_err(|err| format!("job '{job}': {field}: {err}"))
 }
