@@ -89,7 +89,10 @@ pub struct RunArgs {
     /// Input as JSON, or @FILE to read it from a file
     #[arg(short, long, value_name = "JSON")]
     pub input: Option<String>,
-    /// Write the final output to this file
+    /// Give the input NAME the bytes of a file (an image, audio); repeat for several
+    #[arg(long = "file", value_name = "NAME=PATH")]
+    pub files: Vec<String>,
+    /// Write the final output to this file (bytes as they are: audio, images)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]

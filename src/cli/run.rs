@@ -1,14 +1,16 @@
 //! `model-compose run [WORKFLOW] --input JSON`: run one workflow and print its output.
 //! A streamed output is printed inline as it arrives (D11).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use futures::StreamExt;
 use serde_json::Value;
 
+use compose::component::Binary;
 use compose::config::Config;
+use compose::media::{guess_type, Blob};
 use compose::workflow::{Access, RunRequest};
 use compose::{Engine, RunError, RunOutput};
 
@@ -19,7 +21,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs the workflow; exit 0 on success, 1 when the run fails, 2 for usage or config errors.
 pub fn run(config: Config, args: RunArgs) -> ExitCode {
-    let input = match read_input(args.input.as_deref()) {
+    let input = match read_input(args.input.as_deref(), &args.files) {
         Ok(input) => input,
         Err(message) => return fail(EXIT_USAGE, &message),
     };
@@ -56,17 +58,64 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
     }
 }
 
-/// `--input`: JSON, or `@FILE` holding JSON; absent means `{}`.
-fn read_input(input: Option<&str>) -> Result<Value, String> {
+/// `--input`: JSON, or `@FILE` holding JSON; absent means `{}`. Each `--file NAME=PATH`
+/// adds that file's bytes as the input `NAME`.
+fn read_input(input: Option<&str>, files: &[String]) -> Result<Value, String> {
     let text = match input {
-        None => return Ok(Value::Object(Default::default())),
+        None => "{}".to_string(),
         Some(arg) => match arg.strip_prefix('@') {
             Some(path) => std::fs::read_to_string(path)
                 .map_err(|err| format!("cannot read --input file {path}: {err}"))?,
             None => arg.to_string(),
         },
     };
-    serde_json::from_str(&text).map_err(|err| format!("--input is not valid JSON: {err}"))
+    let mut input: Value =
+        serde_json::from_str(&text).map_err(|err| format!("--input is not valid JSON: {err}"))?;
+    for file in files {
+        let (name, path) = file
+            .split_once('=')
+            .ok_or_else(|| format!("--file {file}: write it NAME=PATH"))?;
+        let bytes =
+            std::fs::read(path).map_err(|err| format!("cannot read --file {path}: {err}"))?;
+        let blob = Blob {
+            media_type: guess_type(path),
+            name: Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+            bytes,
+        };
+        let Value::Object(fields) = &mut input else {
+            return Err("--file needs --input to be a JSON object".into());
+        };
+        fields.insert(name.to_string(), Value::String(blob.to_data_uri()));
+    }
+    Ok(input)
+}
+
+/// Writes a binary output to `-o FILE`, or to standard output when that is not a terminal.
+async fn write_bytes(mut binary: Binary, output_file: Option<&Path>) -> Result<(), Failure> {
+    let mut sink: Box<dyn Write> = match output_file {
+        Some(path) => Box::new(std::fs::File::create(path)?),
+        None if std::io::stdout().is_terminal() => {
+            return Err(Failure::Terminal(binary.content_type));
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut written = 0;
+    while let Some(chunk) = binary.chunks.next().await {
+        let chunk = chunk?;
+        sink.write_all(&chunk)?;
+        written += chunk.len();
+    }
+    sink.flush()?;
+    if let Some(path) = output_file {
+        eprintln!(
+            "wrote {written} bytes ({}) to {}",
+            binary.content_type,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Why printing the output failed: the run, or writing the result.
@@ -76,6 +125,10 @@ enum Failure {
     Run(#[from] RunError),
     #[error("cannot write the output: {0}")]
     Write(#[from] std::io::Error),
+    #[error(
+        "the output is binary ({0}): write it to a file with -o FILE, or redirect standard output"
+    )]
+    Terminal(String),
 }
 
 async fn execute(
@@ -109,6 +162,7 @@ async fn execute(
             outcome?;
             text
         }
+        RunOutput::Bytes(binary) => return write_bytes(binary, output_file).await,
         RunOutput::Value(Value::Null) => String::new(),
         RunOutput::Value(value) => {
             let text = match &value {

@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod assets;
+mod binary;
 mod guard;
 mod highlight;
 mod listen;

@@ -6,8 +6,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::binding::{convert, Binding, Conversion, Entry, Expr};
+use super::binding::{convert, is_media, Binding, Conversion, Entry, Expr};
 use super::error::RunError;
+use super::media::Blob;
 
 /// One input variable: what `${input.NAME as TYPE | DEFAULT}` expects.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,6 +78,20 @@ impl Variable {
         let Some(conversion) = &self.conversion else {
             return Ok(());
         };
+        let invalid = || RunError::InvalidInput {
+            field: name.to_string(),
+            expected: expected(conversion),
+            got: describe(value),
+        };
+        // A file input without a `;format` is bytes: an upload, or a data URI in JSON.
+        if is_media(&conversion.kind) && conversion.format.is_none() {
+            let is_bytes = |v: &Value| v.as_str().and_then(Blob::from_data_uri).is_some();
+            let fits = match value {
+                Value::Array(items) if conversion.list => items.iter().all(is_bytes),
+                other => !conversion.list && is_bytes(other),
+            };
+            return if fits { Ok(()) } else { Err(invalid()) };
+        }
         convert(value.clone(), conversion)
             .map(drop)
             .map_err(|_| RunError::InvalidInput {
@@ -101,6 +116,9 @@ fn expected(conversion: &Conversion) -> String {
         ("list", _) => "a list".into(),
         ("json", _) => "JSON".into(),
         ("select", Some(options)) => format!("one of {options}"),
+        (kind, _) if is_media(kind) && conversion.format.is_none() => {
+            format!("a file ({kind}): an upload in a multipart/form-data request, or a data: URI")
+        }
         (kind, _) => format!("a {kind}"),
     }
 }
@@ -159,7 +177,16 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
     match binding {
         Binding::Literal(_) => {}
         Binding::Template(template) => {
-            let conversion = template.whole_expr().and_then(|e| e.conversion.as_ref());
+            let expr = template.whole_expr();
+            let conversion = expr.and_then(|e| e.conversion.as_ref());
+            let default = expr.and_then(|e| {
+                let text = e.default_text.as_ref()?;
+                Some(match conversion {
+                    Some(conversion) => typed_default(text, conversion)
+                        .unwrap_or_else(|_| Value::String(text.clone())),
+                    None => Value::String(text.clone()),
+                })
+            });
             let (kind, subtype) = match conversion {
                 Some(c) if c.stream_encoding().is_some() => (
                     "stream".to_string(),
@@ -181,7 +208,7 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
                 subtype,
                 format: conversion.and_then(|c| c.format.clone()),
                 is_list: conversion.is_some_and(|c| c.list),
-                default: None,
+                default,
                 description: None,
                 required: false,
                 conversion: None,

@@ -40,6 +40,7 @@ async fn run_to_text(
                 .map_err(|e| e.to_string())
         }
         RunOutput::Value(value) => Ok(value.to_string()),
+        RunOutput::Bytes(binary) => Ok(format!("bytes of {}", binary.content_type)),
     }
 }
 

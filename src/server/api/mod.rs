@@ -2,6 +2,7 @@
 
 mod conversations;
 mod error;
+mod form;
 mod history;
 mod runs;
 mod tasks;

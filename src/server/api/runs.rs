@@ -1,7 +1,7 @@
 //! `POST /workflows/runs`: start a run, then answer with its stream, its result, or its id.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,10 +9,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::form;
 use super::tasks::{finished_response, Delivery};
 use super::{lax_bool, ApiState};
+use crate::server::binary;
 use crate::server::sse::{self, CancelOnDrop};
-use compose::task::{StartError, Status};
+use compose::task::{Shape, StartError, Status};
 use compose::RunError;
 
 /// The request body; unknown fields are ignored.
@@ -31,13 +33,29 @@ fn yes() -> bool {
     true
 }
 
-pub async fn run(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    check_content_type(&headers)?;
-    let body: RunBody = parse(&body)?;
+pub async fn run(State(state): State<ApiState>, request: Request) -> Result<Response, ApiError> {
+    let body = match request_kind(request.headers())? {
+        Kind::Json => {
+            let bytes = Bytes::from_request(request, &state)
+                .await
+                .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|err| ApiError::bad_request(format!("Invalid request body: {err}")))?
+        }
+        Kind::Multipart => {
+            let fields = Multipart::from_request(request, &state)
+                .await
+                .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+            form::multipart(fields).await?
+        }
+        Kind::UrlEncoded => {
+            let bytes = Bytes::from_request(request, &state)
+                .await
+                .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+            form::urlencoded(&bytes)
+        }
+    };
+    let body = parse(body)?;
     if body.output_only && !body.wait_for_completion {
         return Err(ApiError::bad_request(
             "output_only=true requires wait_for_completion=true.",
@@ -60,9 +78,21 @@ pub async fn run(
     }
     // Until the response is handed over, a client that leaves cancels the run (D8).
     let owner = CancelOnDrop::new(task.clone());
-    if task.first_output().await {
-        owner.disarm();
-        return Ok(sse::response(task, 0, true));
+    match task.first_output().await {
+        Shape::Text => {
+            owner.disarm();
+            return Ok(sse::response(task, 0, true));
+        }
+        // Bytes go out as they are only when asked for alone; else the state shows them as
+        // a data URI.
+        Shape::Bytes {
+            content_type,
+            filename,
+        } if body.output_only => {
+            owner.disarm();
+            return Ok(binary::response(task, &content_type, filename, true));
+        }
+        _ => {}
     }
     let view = task.finished().await;
     owner.disarm();
@@ -74,8 +104,15 @@ pub async fn run(
     Ok(finished_response(view, delivery))
 }
 
-/// JSON only; the message says what is wrong.
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+/// How a run request's body is written.
+enum Kind {
+    Json,
+    Multipart,
+    UrlEncoded,
+}
+
+/// JSON or a form (spec §5.4); the message says what is wrong otherwise.
+fn request_kind(headers: &HeaderMap) -> Result<Kind, ApiError> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -87,18 +124,18 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         ));
     }
     let media = compose::media::media_type(value);
-    if media.as_deref() != Some("application/json") {
-        let shown = media.unwrap_or_else(|| value.to_string());
-        return Err(ApiError::bad_request(format!(
-            "Unsupported Content-Type: {shown}"
-        )));
+    match media.as_deref() {
+        Some("application/json") => Ok(Kind::Json),
+        Some("multipart/form-data") => Ok(Kind::Multipart),
+        Some("application/x-www-form-urlencoded") => Ok(Kind::UrlEncoded),
+        _ => Err(ApiError::bad_request(format!(
+            "Unsupported Content-Type: {}",
+            media.unwrap_or_else(|| value.to_string())
+        ))),
     }
-    Ok(())
 }
 
-fn parse(body: &[u8]) -> Result<RunBody, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|err| ApiError::bad_request(format!("Invalid request body: {err}")))?;
+fn parse(value: Value) -> Result<RunBody, ApiError> {
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "Invalid request body: expected a JSON object",

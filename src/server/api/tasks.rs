@@ -10,8 +10,8 @@ use super::error::ApiError;
 use super::{lax_bool, ApiState};
 use std::sync::Arc;
 
-use crate::server::sse;
-use compose::task::{CancelError, Status, Task, TaskView};
+use crate::server::{binary, sse};
+use compose::task::{CancelError, Shape, Status, Task, TaskView};
 
 /// What the caller asked to receive.
 pub enum Delivery {
@@ -37,6 +37,15 @@ pub async fn get(
     if !query.output_only.unwrap_or(false) {
         return Ok(Json(view).into_response());
     }
+    if view.status == Status::Completed {
+        if let Shape::Bytes {
+            content_type,
+            filename,
+        } = task.first_output().await
+        {
+            return Ok(binary::response(task, &content_type, filename, false));
+        }
+    }
     Ok(finished_response(view, Delivery::OutputOnly))
 }
 
@@ -46,8 +55,13 @@ pub async fn stream(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let task = find(&state, &id)?;
-    if task.first_output().await {
-        return Ok(sse::response(task, 0, false));
+    match task.first_output().await {
+        Shape::Text => return Ok(sse::response(task, 0, false)),
+        Shape::Bytes {
+            content_type,
+            filename,
+        } => return Ok(binary::response(task, &content_type, filename, false)),
+        Shape::Value => {}
     }
     let view = task.finished().await;
     match view.status {

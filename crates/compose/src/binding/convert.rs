@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::ast::{Conversion, Step};
 use super::eval::walk;
 use super::BindingError;
+use crate::media::{decode_base64, guess_type, Blob};
 
 /// The stream encodings: `as stream` (= `stream/text`), `stream/json`, and the README's
 /// `sse-text` / `sse-json` spellings of the same.
@@ -56,11 +57,6 @@ pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
         // A plain value as a stream is a one-chunk stream; the stream layer encodes chunks.
         return Ok(value);
     }
-    if let Some(format) = &conversion.format {
-        return Err(BindingError::new(format!(
-            "the `;{format}` format is not supported"
-        )));
-    }
     if conversion.list {
         return match value {
             Value::Array(items) => items
@@ -81,7 +77,41 @@ pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
     convert_one(value, conversion)
 }
 
+/// The media types: their values are bytes (a data URI), or a URL or base64 text that the
+/// `;format` names and that is passed on as it is (a terminal output's image URL).
+pub fn is_media(kind: &str) -> bool {
+    matches!(kind, "image" | "audio" | "video" | "file")
+}
+
 fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingError> {
+    let value = match &conversion.format {
+        Some(format) => read_format(value, format, conversion)?,
+        None => value,
+    };
+    // Bytes (a data URI) read as text, JSON or a number are their UTF-8 text.
+    let bytes = match &value {
+        Value::String(text) if text.starts_with("data:") => Blob::from_data_uri(text),
+        _ => None,
+    };
+    if let Some(blob) = bytes {
+        let kind = conversion.kind.as_str();
+        if kind == "base64" {
+            return Ok(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(&blob.bytes),
+            ));
+        }
+        if !is_media(kind) && kind != "select" && is_known_type(kind) {
+            let text = Value::String(String::from_utf8_lossy(&blob.bytes).into_owned());
+            return convert_one(
+                text,
+                &Conversion {
+                    format: None,
+                    ..conversion.clone()
+                },
+            );
+        }
+        return Ok(value);
+    }
     Ok(match conversion.kind.as_str() {
         "string" | "text" | "markdown" => Value::String(to_text(&value)),
         "number" => Value::from(to_number(&value)?),
@@ -126,6 +156,83 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
         // UI-only and media types, and unknown ones, leave the value as it is.
         _ => value,
     })
+}
+
+/// `;FORMAT` (spec §2.7): a media value read from a file becomes bytes; its URL or base64
+/// text is kept as it is, the format saying what it is. For other types the text is first
+/// turned into the bytes it names, which the type then reads.
+fn read_format(value: Value, format: &str, conversion: &Conversion) -> Result<Value, BindingError> {
+    let Value::String(text) = value else {
+        return Err(BindingError::new(format!(
+            "`{format}` format requires a string value, got {}",
+            type_name(&value)
+        )));
+    };
+    let media = is_media(&conversion.kind);
+    let blob = match format {
+        "path" => {
+            let path = expand_home(&text);
+            let bytes = std::fs::read(&path).map_err(|err| {
+                BindingError::new(format!("cannot read {}: {err}", path.display()))
+            })?;
+            let media_type = match (&conversion.subtype, media) {
+                (Some(subtype), true) => format!("{}/{subtype}", conversion.kind),
+                _ => guess_type(&text),
+            };
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            Blob {
+                media_type,
+                name,
+                bytes,
+            }
+        }
+        "base64" | "url" | "data-uri" if media => return Ok(Value::String(text)),
+        "base64" => Blob {
+            media_type: "application/octet-stream".into(),
+            name: None,
+            bytes: decode_base64(&text)
+                .map_err(|err| BindingError::new(format!("invalid base64 ({err})")))?,
+        },
+        "data-uri" => read_data_uri(&text)?,
+        "url" => {
+            return Err(BindingError::new(format!(
+                "the `;url` format fetches only media (image, audio, video, file), not `{}`",
+                conversion.kind
+            )))
+        }
+        other => {
+            return Err(BindingError::new(format!(
+                "unknown format `;{other}`: use path, url, base64 or data-uri"
+            )))
+        }
+    };
+    Ok(Value::String(blob.to_data_uri()))
+}
+
+/// Any data URI's bytes: base64 or percent-encoded.
+fn read_data_uri(text: &str) -> Result<Blob, BindingError> {
+    if let Some(blob) = Blob::from_data_uri(text) {
+        return Ok(blob);
+    }
+    let invalid = || BindingError::new(format!("not a data URI: {}", preview(text)));
+    let (header, payload) = text
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(','))
+        .ok_or_else(invalid)?;
+    let media_type = header.split(';').next().filter(|t| !t.is_empty());
+    Ok(Blob {
+        media_type: media_type.unwrap_or("text/plain").to_string(),
+        name: None,
+        bytes: percent_encoding::percent_decode_str(payload).collect(),
+    })
+}
+
+/// `~/x` as the home directory's `x`.
+fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
 }
 
 /// Which spellings [`read_bool`] accepts besides JSON booleans.

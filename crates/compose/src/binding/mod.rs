@@ -13,7 +13,9 @@ mod tree;
 mod tests;
 
 pub use ast::{Annotation, Conversion, Expr, Part, Step, Template};
-pub use convert::{convert, interpolate_text, python_json, read_bool, BoolWords, StreamEncoding};
+pub use convert::{
+    convert, interpolate_text, is_media, python_json, read_bool, BoolWords, StreamEncoding,
+};
 pub use eval::Scope;
 pub use parser::{check, parse};
 pub use tree::{Binding, Entry};

@@ -12,7 +12,10 @@ fn sources() -> (Value, Value, Value, Value, Value) {
         "obj": {"a": 1, "b": {"c": "x"}}, "js": "{\"k\": [1,2]}",
         "items": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
         "none": null, "zero": 0, "empty": "", "fl": 0.1, "big": 10.0, "neg": -3,
-        "한글": "값", "text": "line1\nline2"
+        "한글": "값", "text": "line1\nline2",
+        "b64": "aGVsbG8gd29ybGQ=", "b64json": "eyJrIjogMn0=",
+        "uri": "data:text/plain;base64,aGk=", "pct": "data:,a%20b%7B",
+        "audio": "data:audio/mpeg;name=a.mp3;base64,//uQ"
     });
     let response = json!({"choices": [{"delta": {"content": "tok"}}]});
     let jobs = json!({"j1": {"output": {"text": "J1"}}, "job-quote": {"output": {"quote": "Q"}}});
@@ -255,10 +258,48 @@ fn cases() -> Vec<(&'static str, Want)> {
             "${input.obj as object/a, missing}",
             s("${input.obj as object/a, missing}"),
         ),
+        // Formats (§2.7): text is first turned into the bytes it names, then read as the type.
+        ("${input.prompt as text;base64}", err("invalid base64")),
+        ("${input.b64 as text;base64}", s("hello world")),
+        ("${input.b64json as json;base64}", v(json!({"k": 2}))),
+        ("${input.b64json as object;base64}", v(json!({"k": 2}))),
+        ("${input.uri as text;data-uri}", s("hi")),
+        ("${input.pct as text;data-uri}", s("a b{")),
+        ("${input.prompt as text;data-uri}", err("not a data URI")),
         (
-            "${input.prompt as text;base64}",
-            err("`;base64` format is not supported"),
+            "${input.zero as text;base64}",
+            err("requires a string value, got integer"),
         ),
+        (
+            "${input.prompt as text;gzip}",
+            err("unknown format `;gzip`"),
+        ),
+        (
+            "${input.prompt as text;url}",
+            err("the `;url` format fetches only media"),
+        ),
+        ("${input.nothere as text;path}", v(Value::Null)),
+        ("${input.prompt as text;path}", err("cannot read hi")),
+        // A media value's URL or base64 text is kept; the format says what it is.
+        ("${input.prompt as image;url}", s("hi")),
+        ("${input.b64 as audio/mp3;base64}", s("aGVsbG8gd29ybGQ=")),
+        (
+            "${input.b64 as image[];base64}",
+            err("`image[]` requires a list"),
+        ),
+        // Bytes (a data URI) are read as text, base64 or JSON by their content.
+        ("${input.uri as text}", s("hi")),
+        ("${input.uri as base64}", s("aGk=")),
+        ("${input.audio as base64}", s("//uQ")),
+        (
+            "${input.audio as audio}",
+            s("data:audio/mpeg;name=a.mp3;base64,//uQ"),
+        ),
+        (
+            "${input.audio}",
+            s("data:audio/mpeg;name=a.mp3;base64,//uQ"),
+        ),
+        ("${input.pct as text}", s("data:,a%20b%7B")),
         ("${input.prompt as text @(description The prompt)}", s("hi")),
         ("x=${input.n as integer}", s("x=3")),
         ("${input.prompt as stream}", s("hi")),

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::ast::{Expr, Part, Template};
-use super::convert::interpolate_text;
+use super::convert::{interpolate_text, StreamEncoding};
 use super::eval::Scope;
 use super::operators::{self, Choice, Operator};
 use super::parser::parse;
@@ -154,6 +154,19 @@ impl Binding {
         template.whole_expr().filter(|e| {
             e.source == source && e.index.is_none() && e.path.is_empty() && e.default.is_none()
         })
+    }
+
+    /// The stream encoding when the whole value is one expression converted `as stream...`:
+    /// its value is a stream (a plain value, a stream of one chunk).
+    pub fn stream_encoding(&self) -> Option<StreamEncoding> {
+        let Binding::Template(template) = self else {
+            return None;
+        };
+        template
+            .whole_expr()?
+            .conversion
+            .as_ref()?
+            .stream_encoding()
     }
 
     /// Whether the whole value is exactly `${source}`, with no conversion either.

@@ -10,11 +10,13 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{ChunkStream, Output};
+use reqwest::multipart::{Form, Part};
+
+use super::{Binary, ByteStream, ChunkStream, Output};
 use crate::binding::{interpolate_text, python_json, Binding, BindingError, Expr, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
-use crate::media::media_type;
+use crate::media::{media_type, Blob};
 use crate::sse::event_data;
 
 /// How long connecting to an upstream may take (D13).
@@ -206,16 +208,32 @@ impl HttpClient {
                     RunError::Transport(format!("invalid JSON from upstream: {err}"))
                 })?
             }
-            None | Some("text/plain") => Value::String(
-                self.read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
-                    .await?,
-            ),
-            Some(_) => {
+            // A page of HTML where an API answer was expected is a sign-in or error page.
+            Some("text/html") => {
                 return Err(RunError::UnexpectedType {
                     status: status.as_u16(),
                     content_type: content_type.unwrap_or_default(),
                 })
             }
+            Some(text) if !text.starts_with("text/") => {
+                let binary = Binary {
+                    filename: response
+                        .headers()
+                        .get(reqwest::header::CONTENT_DISPOSITION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(disposition_filename),
+                    content_type: content_type.unwrap_or_default(),
+                    chunks: self.byte_stream(response, limits, deadline),
+                };
+                match &action.output {
+                    None => return Ok(Output::Bytes(binary)),
+                    Some(_) => binary.read().await?,
+                }
+            }
+            _ => Value::String(
+                self.read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
+                    .await?,
+            ),
         };
         match &action.output {
             Some(output) => Ok(Output::Value(
@@ -223,6 +241,42 @@ impl HttpClient {
             )),
             None => Ok(Output::Value(value)),
         }
+    }
+
+    /// A binary body's pieces as they arrive, within the action's silence, deadline and
+    /// `max_body_size`.
+    fn byte_stream(
+        &self,
+        response: reqwest::Response,
+        limits: Limits,
+        deadline: Option<Instant>,
+    ) -> ByteStream {
+        let secrets = Arc::clone(&self.secrets);
+        Box::pin(async_stream::stream! {
+            let mut chunks = response.bytes_stream();
+            let mut total = 0;
+            loop {
+                match limits.wait(deadline, chunks.next()).await {
+                    Err(err) => {
+                        yield Err(err);
+                        break;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Err(err))) => {
+                        yield Err(RunError::Stream(redact(&describe(&err), &secrets)));
+                        break;
+                    }
+                    Ok(Some(Ok(chunk))) => {
+                        total += chunk.len();
+                        if total > limits.max_body {
+                            yield Err(too_large(limits.max_body));
+                            break;
+                        }
+                        yield Ok(chunk);
+                    }
+                }
+            }
+        })
     }
 
     /// Reads a body as text, at most `max` bytes: past it, `Overflow` says whether the rest is
@@ -245,12 +299,7 @@ impl HttpClient {
                         body.extend_from_slice(&chunk[..max - body.len()]);
                         break;
                     }
-                    Overflow::Fail => {
-                        return Err(RunError::Transport(format!(
-                            "the upstream's answer is larger than {} (the action's max_body_size)",
-                            crate::config::Size(max)
-                        )))
-                    }
+                    Overflow::Fail => return Err(too_large(max)),
                 }
             }
             body.extend_from_slice(&chunk);
@@ -282,20 +331,35 @@ impl HttpClient {
                 }
             }
         }
+        let is_content_type = |k: &str| k.eq_ignore_ascii_case("content-type");
         let content_type = headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .find(|(k, _)| is_content_type(k))
             .map(|(_, v)| media_type(v).unwrap_or_default());
+        let multipart = content_type.as_deref() == Some("multipart/form-data");
         for (key, value) in &headers {
-            request = request.header(key, value);
+            // A multipart body's type names its boundary, which the form writes itself.
+            if !(multipart && is_content_type(key)) {
+                request = request.header(key, value);
+            }
         }
 
         let body = action.body.render(scope)?;
+        // A body that is bytes (`body: ${input.file as file}`) is sent as they are.
+        if let Some(blob) = body.as_str().and_then(Blob::from_data_uri) {
+            if content_type.is_none() {
+                request = request.header("Content-Type", &blob.media_type);
+            }
+            return Ok(request.body(blob.bytes));
+        }
         request = match (body, content_type.as_deref()) {
             (Value::Null, _) => request,
+            (Value::Object(fields), Some("multipart/form-data")) => {
+                request.multipart(multipart_form(fields)?)
+            }
             (_, Some("multipart/form-data")) => {
                 return Err(RunError::Unsupported(
-                    "multipart/form-data bodies are not supported".into(),
+                    "a multipart/form-data body must be a mapping of fields".into(),
                 ))
             }
             (Value::Object(map), None | Some("application/x-www-form-urlencoded")) => {
@@ -411,6 +475,46 @@ impl HttpClient {
             _ => RunError::Transport(redact(&describe(err), &self.secrets)),
         }
     }
+}
+
+fn too_large(max: usize) -> RunError {
+    RunError::Transport(format!(
+        "the upstream's answer is larger than {} (the action's max_body_size)",
+        crate::config::Size(max)
+    ))
+}
+
+/// The file name of a `Content-Disposition: attachment; filename="speech.mp3"`.
+fn disposition_filename(value: &str) -> Option<String> {
+    value
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("filename="))
+        .map(|name| name.trim().trim_matches('"').to_string())
+        .filter(|name| !name.is_empty())
+}
+
+/// A `multipart/form-data` body: bytes (data URIs) become file parts with their name and
+/// type, lists repeat their field, nulls are left out, anything else is a text field.
+fn multipart_form(fields: serde_json::Map<String, Value>) -> Result<Form, RunError> {
+    let mut form = Form::new();
+    for (name, value) in fields {
+        let values = match value {
+            Value::Array(items) => items,
+            value => vec![value],
+        };
+        for value in values.into_iter().filter(|v| !v.is_null()) {
+            let bytes = value.as_str().and_then(Blob::from_data_uri);
+            let part = match bytes {
+                Some(blob) => Part::bytes(blob.bytes.clone())
+                    .file_name(blob.file_name())
+                    .mime_str(&blob.media_type)
+                    .map_err(|err| RunError::Transport(describe(&err)))?,
+                None => Part::text(interpolate_text(&value)),
+            };
+            form = form.part(name.clone(), part);
+        }
+    }
+    Ok(form)
 }
 
 /// What to do with the part of a body past its cap.

@@ -8,14 +8,43 @@ use futures::Stream;
 use serde_json::Value;
 
 use super::error::RunError;
+use crate::media::{media_type, Blob};
 
 pub use http_client::{Action, HttpClient};
 
 /// A stream of values, one per upstream chunk, already mapped through the action's `output`.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Value, RunError>> + Send>>;
 
-/// What a component run produced: one value, or a stream of them.
+/// Pieces of a binary body, in order.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<bytes::Bytes, RunError>> + Send>>;
+
+/// A body that is not text (audio, an image): streamed as it comes, with its type.
+pub struct Binary {
+    /// The `Content-Type` as the upstream sent it.
+    pub content_type: String,
+    /// The file name `Content-Disposition` gave, if any.
+    pub filename: Option<String>,
+    pub chunks: ByteStream,
+}
+
+impl Binary {
+    /// Reads the whole body into one value, a data URI (see [`crate::media`]).
+    pub async fn read(self) -> Result<Value, RunError> {
+        use futures::TryStreamExt;
+        let chunks: Vec<bytes::Bytes> = self.chunks.try_collect().await?;
+        let blob = Blob {
+            media_type: media_type(&self.content_type)
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            name: self.filename,
+            bytes: chunks.concat(),
+        };
+        Ok(Value::String(blob.to_data_uri()))
+    }
+}
+
+/// What a component run produced: one value, a stream of them, or bytes.
 pub enum Output {
     Value(Value),
     Stream(ChunkStream),
+    Bytes(Binary),
 }

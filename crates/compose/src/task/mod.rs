@@ -8,4 +8,4 @@ mod registry;
 mod state;
 
 pub use registry::{CancelError, StartError, TaskRegistry};
-pub use state::{Follow, Status, Task, TaskView};
+pub use state::{Follow, Shape, Status, Task, TaskView};

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio_util::task::TaskTracker;
 
-use super::state::{Status, Task, TaskView};
+use super::state::{BinaryOut, Status, Task, TaskView};
 use crate::config::Limits;
 use crate::error::redact;
 use crate::record::{RunStore, StoreError};
@@ -258,6 +258,25 @@ async fn drive(
                 }
                 Ok(None)
             }
+            RunOutput::Bytes(mut binary) => {
+                task.update(|state, _| {
+                    state.binary = Some(BinaryOut {
+                        content_type: binary.content_type.clone(),
+                        filename: binary.filename.take(),
+                        chunks: Vec::new(),
+                    });
+                });
+                while let Some(chunk) = binary.chunks.next().await {
+                    let chunk = chunk?;
+                    task.update(|state, elapsed| {
+                        state.first_chunk_ms.get_or_insert(elapsed);
+                        if let Some(out) = state.binary.as_mut() {
+                            out.chunks.push(chunk);
+                        }
+                    });
+                }
+                Ok(None)
+            }
         }
     };
     let run = async {
@@ -280,7 +299,7 @@ async fn drive(
             None => state.status = Status::Cancelled,
             Some(Ok(output)) => {
                 state.status = Status::Completed;
-                if !state.is_stream {
+                if !state.is_stream && state.binary.is_none() {
                     state.first_chunk_ms = Some(elapsed);
                 }
                 state.output = output;

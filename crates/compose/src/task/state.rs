@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures::Stream;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -11,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::media::{media_type, Blob};
 use crate::record::RunRecord;
 use crate::workflow::WorkflowPlan;
 
@@ -68,14 +70,52 @@ pub struct TaskView {
 pub enum Follow {
     /// A piece of streamed text.
     Piece(String),
+    /// A piece of a binary output.
+    Bytes(Bytes),
     /// The run ended; the view tells how.
     End(Status, Option<String>),
+}
+
+/// What the output of a run turned out to be, once it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// Text pieces: an SSE stream.
+    Text,
+    /// Bytes with this content type (and file name): a body of that type.
+    Bytes {
+        content_type: String,
+        filename: Option<String>,
+    },
+    /// One value, or none: the run's state says.
+    Value,
+}
+
+/// A binary output: its type, and its pieces so far.
+#[derive(Debug)]
+pub(super) struct BinaryOut {
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub chunks: Vec<Bytes>,
+}
+
+impl BinaryOut {
+    /// The bytes as one value, a data URI (see [`crate::media`]).
+    fn data_uri(&self) -> String {
+        Blob {
+            media_type: media_type(&self.content_type)
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            name: self.filename.clone(),
+            bytes: self.chunks.concat(),
+        }
+        .to_data_uri()
+    }
 }
 
 #[derive(Debug)]
 pub(super) struct State {
     pub status: Status,
     pub is_stream: bool,
+    pub binary: Option<BinaryOut>,
     /// The run's input, until the run is recorded finished (then only the history needs it).
     pub input: Option<Arc<Value>>,
     pub pieces: Vec<String>,
@@ -117,6 +157,7 @@ impl Task {
             state: Mutex::new(State {
                 status: Status::Pending,
                 is_stream: false,
+                binary: None,
                 input: Some(input),
                 pieces: Vec::new(),
                 output: None,
@@ -177,8 +218,9 @@ impl Task {
     /// The task as the API shows it; a finished stream shows its text as the output (D4).
     pub fn view(&self) -> TaskView {
         let state = self.state.lock();
-        let output = match (state.status, state.is_stream) {
-            (Status::Completed, true) => Some(Value::String(state.pieces.concat())),
+        let output = match (state.status, state.is_stream, &state.binary) {
+            (Status::Completed, true, _) => Some(Value::String(state.pieces.concat())),
+            (Status::Completed, _, Some(binary)) => Some(Value::String(binary.data_uri())),
             _ => state.output.clone(),
         };
         TaskView {
@@ -203,6 +245,8 @@ impl Task {
         let state = self.state.lock();
         let output = if state.is_stream {
             Some(state.pieces.concat())
+        } else if let Some(binary) = &state.binary {
+            Some(binary.data_uri())
         } else {
             state.output.as_ref().map(|value| match value {
                 Value::String(text) => text.clone(),
@@ -258,26 +302,39 @@ impl Task {
             state.pieces = vec![joined];
         }
         state.pieces.shrink_to_fit();
+        if let Some(binary) = state.binary.as_mut().filter(|b| b.chunks.len() > 1) {
+            binary.chunks = vec![Bytes::from(binary.chunks.concat())];
+        }
     }
 
-    /// Waits until the output is known to be a stream with a first piece, or the task ended.
-    /// Returns true when the response should be a stream.
-    pub async fn first_output(&self) -> bool {
+    /// Waits until the output is known to be a stream or bytes with a first piece, or the
+    /// task ended, and says which shape the response should take.
+    pub async fn first_output(&self) -> Shape {
         let mut changes = self.changed.subscribe();
         loop {
             {
                 let state = self.state.lock();
-                if state.is_stream && !state.pieces.is_empty() {
-                    return true;
+                let ended = state.status.is_terminal();
+                // A stream that ended without a piece is still a (empty) stream; one that
+                // failed before its first piece is an error.
+                let empty_ok = state.status == Status::Completed;
+                if let Some(binary) = &state.binary {
+                    if !binary.chunks.is_empty() || empty_ok {
+                        return Shape::Bytes {
+                            content_type: binary.content_type.clone(),
+                            filename: binary.filename.clone(),
+                        };
+                    }
                 }
-                if state.status.is_terminal() {
-                    // A stream that ended without a piece is still a (empty) stream; one that
-                    // failed before its first piece is an error.
-                    return state.is_stream && state.status == Status::Completed;
+                if state.is_stream && (!state.pieces.is_empty() || empty_ok) {
+                    return Shape::Text;
+                }
+                if ended {
+                    return Shape::Value;
                 }
             }
             if changes.changed().await.is_err() {
-                return false;
+                return Shape::Value;
             }
         }
     }
@@ -307,13 +364,16 @@ impl Task {
             loop {
                 let (pieces, end) = {
                     let state = task.state.lock();
-                    let pieces: Vec<String> = state.pieces.get(next..).unwrap_or_default().to_vec();
+                    let pieces: Vec<Follow> = match &state.binary {
+                        Some(binary) => binary.chunks.get(next..).unwrap_or_default().iter().cloned().map(Follow::Bytes).collect(),
+                        None => state.pieces.get(next..).unwrap_or_default().iter().cloned().map(Follow::Piece).collect(),
+                    };
                     let end = state.status.is_terminal().then(|| (state.status, state.error.clone()));
                     (pieces, end)
                 };
                 next += pieces.len();
                 for piece in pieces {
-                    yield Follow::Piece(piece);
+                    yield piece;
                 }
                 if let Some((status, error)) = end {
                     yield Follow::End(status, error);

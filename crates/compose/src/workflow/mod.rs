@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 use super::binding::Scope;
-use super::component::Output;
+use super::component::{Binary, Output};
 use super::error::RunError;
 
 pub use gate::RunRequest;
@@ -18,10 +18,11 @@ pub use plan::{Access, Engine, JobPlan, WorkflowPlan};
 use stream::Produced;
 pub use stream::TextStream;
 
-/// What a run gives back: a value, or text pieces as they are produced.
+/// What a run gives back: a value, text pieces as they are produced, or bytes.
 pub enum RunOutput {
     Value(Value),
     Stream(TextStream),
+    Bytes(Binary),
 }
 
 impl Engine {
@@ -73,12 +74,13 @@ impl Engine {
                 .with("input", input)
                 .with("jobs", &jobs)
                 .with("context", &context);
-            return Ok(RunOutput::Value(template.render(&scope)?));
+            result = Some(Produced::rendered(template, &scope)?);
         }
         Ok(match result {
             Some(Produced::Stream { chunks, encoding }) => {
                 RunOutput::Stream(stream::encode(chunks, encoding))
             }
+            Some(Produced::Bytes(binary)) => RunOutput::Bytes(binary),
             Some(Produced::Value(value)) => RunOutput::Value(value),
             None => RunOutput::Value(Value::Null),
         })
@@ -120,13 +122,13 @@ async fn run_job(
             Some(encoding) => Ok(Produced::Stream { chunks, encoding }),
             None => {
                 let value = Produced::from(Output::Stream(chunks)).drain().await?;
-                Ok(Produced::Value(
-                    template.render(&scope.with("output", &value))?,
-                ))
+                Produced::rendered(template, &scope.with("output", &value))
             }
         },
-        Output::Value(value) => Ok(Produced::Value(
-            template.render(&scope.with("output", &value))?,
-        )),
+        Output::Bytes(binary) if stream::passes_bytes(template) => Ok(Produced::Bytes(binary)),
+        output => {
+            let value = Produced::from(output).drain().await?;
+            Produced::rendered(template, &scope.with("output", &value))
+        }
     }
 }

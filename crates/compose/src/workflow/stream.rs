@@ -5,20 +5,21 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use crate::binding::{Binding, StreamEncoding};
-use crate::component::{ChunkStream, Output};
+use crate::binding::{is_media, Binding, Scope, StreamEncoding};
+use crate::component::{Binary, ChunkStream, Output};
 use crate::error::RunError;
 
 /// Text pieces of a streamed output, in order; empty pieces are never sent.
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
 
-/// A job's result: a value, or a stream still to be read.
+/// A job's result: a value, or a stream or bytes still to be read.
 pub enum Produced {
     Value(Value),
     Stream {
         chunks: ChunkStream,
         encoding: StreamEncoding,
     },
+    Bytes(Binary),
 }
 
 impl From<Output> for Produced {
@@ -29,16 +30,30 @@ impl From<Output> for Produced {
                 chunks,
                 encoding: StreamEncoding::Text,
             },
+            Output::Bytes(binary) => Produced::Bytes(binary),
         }
     }
 }
 
 impl Produced {
+    /// A template's value: a stream of one chunk when the template converts it `as stream`.
+    pub fn rendered(template: &Binding, scope: &Scope) -> Result<Self, RunError> {
+        let value = template.render(scope)?;
+        Ok(match template.stream_encoding() {
+            Some(encoding) => Produced::Stream {
+                chunks: Box::pin(futures::stream::once(std::future::ready(Ok(value)))),
+                encoding,
+            },
+            None => Produced::Value(value),
+        })
+    }
+
     /// Reads a stream to its end: text chunks are joined into one string, other chunks
-    /// become a list (spec §4.4).
+    /// become a list (spec §4.4); bytes become a data URI.
     pub async fn drain(self) -> Result<Value, RunError> {
         match self {
             Produced::Value(value) => Ok(value),
+            Produced::Bytes(binary) => binary.read().await,
             Produced::Stream { chunks, .. } => {
                 let chunks: Vec<Value> = chunks.try_collect().await?;
                 if chunks.iter().all(Value::is_string) {
@@ -59,6 +74,20 @@ pub fn passthrough_encoding(template: &Binding) -> Option<StreamEncoding> {
     match &template.bare("output")?.conversion {
         None => Some(StreamEncoding::Text),
         Some(conversion) => conversion.stream_encoding(),
+    }
+}
+
+/// Whether a job's output template hands the component's bytes on as they are: exactly
+/// `${output}`, or `${output as audio}` (a media type without a format), or `as stream`.
+pub fn passes_bytes(template: &Binding) -> bool {
+    let Some(expr) = template.bare("output") else {
+        return false;
+    };
+    match &expr.conversion {
+        None => true,
+        Some(c) => {
+            c.stream_encoding().is_some() || (is_media(&c.kind) && !c.list && c.format.is_none())
+        }
     }
 }
 
