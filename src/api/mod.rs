@@ -131,8 +131,10 @@ pub struct ChatEnd {
     pub error: Option<String>,
     pub hint: Option<String>,
     pub duration_ms: Option<i64>,
-    /// An output that was not streamed, rendered.
+    /// An output that was not streamed, rendered (media as players and images).
     pub blocks: Vec<String>,
+    /// An output that was not streamed, as it is.
+    pub output: Option<serde_json::Value>,
 }
 
 #[server(prefix = "/_ui", endpoint = "workflows")]
@@ -196,7 +198,8 @@ pub async fn get_conversation(id: String) -> Result<Option<ChatConversation>, Se
         .get_conversation(&id)
         .await
         .map_err(ServerFnError::new)?;
-    Ok(conversation.map(crate::server::ui::rendered))
+    let tasks = registry()?;
+    Ok(conversation.map(|c| crate::server::ui::rendered(&tasks, c)))
 }
 
 #[server(prefix = "/_ui", endpoint = "rename_conversation")]

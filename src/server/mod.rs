@@ -9,6 +9,7 @@ mod guard;
 mod highlight;
 mod listen;
 pub mod markdown;
+mod media;
 pub mod sse;
 pub mod ui;
 mod webui;

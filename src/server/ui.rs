@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use compose::record::{title_of, Conversation, ConversationSummary};
+use compose::schema::Variable;
 use compose::task::{Follow, Task, TaskRegistry};
+use compose::workflow::Access;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -14,6 +16,7 @@ use crate::api::{
     InputField, Range, WorkflowInfo,
 };
 use crate::server::markdown::{self, Blocks};
+use crate::server::media;
 use crate::server::sse::{self, CancelOnDrop};
 
 /// The public workflows, with the inputs the settings are built from.
@@ -131,6 +134,7 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     error: Some(error),
                     duration_ms: None,
                     blocks: Vec::new(),
+                    output: None,
                 });
                 return;
             }
@@ -185,12 +189,14 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     }
                     // A streamed output has been sent piece by piece already.
                     let output = if first { task.view().output } else { None };
+                    let schema = output_schema(&tasks, &run.workflow_id);
                     yield named(event::END, &ChatEnd {
                         status: status.as_str().into(),
                         hint: error.as_deref().and_then(compose::error::hint),
                         error,
                         duration_ms: task.timings().1,
-                        blocks: output.map(|output| markdown::render_blocks(&as_markdown(output))).unwrap_or_default(),
+                        blocks: output.as_ref().map(|output| output_blocks(output, &schema)).unwrap_or_default(),
+                        output,
                     });
                 }
             }
@@ -234,20 +240,44 @@ async fn in_conversation(
     Ok((id, position, version))
 }
 
-/// An output that was not streamed, as Markdown: text as it is, anything else as JSON.
-fn as_markdown(output: Value) -> String {
-    match output {
-        Value::String(text) => text,
+/// A public workflow's output schema (none for an unknown one).
+fn output_schema(tasks: &TaskRegistry, workflow_id: &str) -> Vec<Variable> {
+    tasks
+        .engine()
+        .workflow(Some(workflow_id), Access::Public)
+        .map(|w| w.output_schema.clone())
+        .unwrap_or_default()
+}
+
+/// An output that was not streamed, as HTML blocks: media as players and images, text as
+/// Markdown, anything else as JSON.
+fn output_blocks(output: &Value, schema: &[Variable]) -> Vec<String> {
+    if let Some(blocks) = media::blocks(output, schema) {
+        return blocks;
+    }
+    let text = match output {
+        Value::String(text) => text.clone(),
         Value::Null => String::new(),
         other => format!(
             "```json\n{}\n```",
-            serde_json::to_string_pretty(&other).unwrap_or_default()
+            serde_json::to_string_pretty(other).unwrap_or_default()
         ),
+    };
+    markdown::render_blocks(&text)
+}
+
+/// A stored answer's blocks: its output as the history keeps it (text, or JSON text).
+fn stored_blocks(output: Option<&str>, schema: &[Variable]) -> Vec<String> {
+    let text = output.unwrap_or("");
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) if value.is_object() || value.is_array() => output_blocks(&value, schema),
+        _ => output_blocks(&Value::String(text.to_string()), schema),
     }
 }
 
 /// A stored conversation with its answers rendered.
-pub fn rendered(conversation: Conversation) -> ChatConversation {
+pub fn rendered(tasks: &TaskRegistry, conversation: Conversation) -> ChatConversation {
+    let schema = output_schema(tasks, &conversation.summary.workflow_id);
     ChatConversation {
         summary: conversation.summary,
         turns: conversation
@@ -260,7 +290,7 @@ pub fn rendered(conversation: Conversation) -> ChatConversation {
                     .versions
                     .into_iter()
                     .map(|answer| ChatAnswer {
-                        blocks: markdown::render_blocks(answer.output.as_deref().unwrap_or("")),
+                        blocks: stored_blocks(answer.output.as_deref(), &schema),
                         hint: answer.error.as_deref().and_then(compose::error::hint),
                         answer,
                     })

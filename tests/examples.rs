@@ -1,0 +1,578 @@
+//! Every example in `examples/`, run as a user would (`run`, the REST API, the web UI's
+//! server function) against mocks of its providers' wire formats: the exact request each
+//! provider received, and what each door delivers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use support::{stderr, stdout, Server, Workdir, TEST_KEY};
+use testkit::providers::{speech, Field, Providers, Seen, PNG};
+
+const ANTHROPIC_KEY: &str = "sk-ant-test-key-0123";
+const ELEVENLABS_KEY: &str = "el-test-key-4567";
+
+/// An example's folder copied into a scratch directory, its providers pointed at the mock,
+/// with a `.env` holding every key.
+fn example(name: &str, providers: &Providers) -> (Workdir, String) {
+    let path = format!(
+        "{}/examples/{name}/model-compose.yml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let config = providers.point(&std::fs::read_to_string(path).unwrap());
+    let dir = Workdir::empty();
+    dir.write("model-compose.yml", &config);
+    dir.write(
+        ".env",
+        &format!(
+            "OPENAI_API_KEY={TEST_KEY}\nANTHROPIC_API_KEY={ANTHROPIC_KEY}\nELEVENLABS_API_KEY={ELEVENLABS_KEY}\n"
+        ),
+    );
+    (dir, config)
+}
+
+fn run_ok(dir: &Workdir, args: &[&str]) -> String {
+    let output = support::run(dir, args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    stdout(&output)
+}
+
+async fn api(server: &Server, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/workflows/runs", server.api))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn api_json(server: &Server, body: Value) -> (u16, Value) {
+    let response = api(server, body).await;
+    let status = response.status().as_u16();
+    (status, json_of(response).await)
+}
+
+/// The output the web UI's chat server function ends with (its `end` event's `output`).
+async fn ui_output(server: &Server, workflow: &str, input: Value) -> Value {
+    ui_end(server, workflow, input).await["output"].clone()
+}
+
+/// The `end` event of the web UI's chat server function: the output, and its HTML blocks.
+async fn ui_end(server: &Server, workflow: &str, input: Value) -> Value {
+    let response = support::ui_call(
+        server,
+        "chat",
+        &[
+            ("workflow_id", workflow),
+            ("input", &input.to_string()),
+            ("prompt", ""),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let end = text
+        .split("\n\n")
+        .find_map(|event| event.strip_prefix("event: end\ndata: "))
+        .unwrap_or_else(|| panic!("no end event in {text}"));
+    let end: Value = serde_json::from_str(&end.replace("\ndata: ", "\n")).unwrap();
+    assert_eq!(end["status"], "completed", "{end}");
+    end
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+async fn get_json(url: String) -> Value {
+    json_of(reqwest::get(url).await.unwrap()).await
+}
+
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn data_uri(media_type: &str, name: Option<&str>, bytes: &[u8]) -> String {
+    let name = name.map(|n| format!(";name={n}")).unwrap_or_default();
+    format!("data:{media_type}{name};base64,{}", base64(bytes))
+}
+
+/// The fields of a multipart request the mock received.
+async fn fields_of(seen: &Seen) -> Vec<(String, Field)> {
+    let mut request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .body(axum::body::Body::from(seen.body.clone()))
+        .unwrap();
+    *request.headers_mut() = seen.headers.clone();
+    testkit::providers::fields(request).await.unwrap()
+}
+
+fn text_field<'a>(fields: &'a [(String, Field)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find_map(|(n, f)| match f {
+            Field::Text(text) if n == name => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no text field {name}"))
+}
+
+#[tokio::test]
+async fn openai_chat_completions_answers_at_once() {
+    let providers = Providers::start();
+    let (dir, config) = example("openai-chat-completions", &providers);
+    let printed = run_ok(&dir, &["run", "--input", r#"{"prompt": "Hi there"}"#]);
+    assert_eq!(
+        printed,
+        "{\n  \"message\": \"You said: Hi there\",\n  \"tokens\": 9\n}\n"
+    );
+    let seen = providers.take();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].uri, "/openai/v1/chat/completions");
+    assert_eq!(
+        seen[0].text(),
+        r#"{"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi there"}], "temperature": 0.7}"#
+    );
+    assert_eq!(
+        seen[0].header("authorization").unwrap(),
+        format!("Bearer {TEST_KEY}")
+    );
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
+
+    let server = Server::start_with(&dir, &config);
+    let (status, body) = api_json(
+        &server,
+        json!({"input": {"prompt": "Hey", "model": "gpt-4o-mini"}, "output_only": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"message": "You said: Hey", "tokens": 9}))
+    );
+    assert_eq!(providers.take()[0].json()["model"], "gpt-4o-mini");
+    let (status, body) = api_json(
+        &server,
+        json!({"input": {"prompt": "Hey", "model": "gpt-5"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(providers.take().is_empty(), "a refused input sends nothing");
+    let output = ui_output(&server, "__default__", json!({"prompt": "From the UI"})).await;
+    assert_eq!(
+        output,
+        json!({"message": "You said: From the UI", "tokens": 9})
+    );
+}
+
+#[tokio::test]
+async fn text_to_speech_streams_its_audio_bytes() {
+    let providers = Providers::start();
+    let (dir, config) = example("openai-text-to-speech", &providers);
+    let audio = speech("Hello there");
+    // -o FILE writes the bytes as they are.
+    let output = support::run(
+        &dir,
+        &[
+            "run",
+            "--input",
+            r#"{"text": "Hello there"}"#,
+            "-o",
+            "out.mp3",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(dir.join("out.mp3")).unwrap(), audio);
+    assert_eq!(
+        stderr(&output),
+        format!("wrote {} bytes (audio/mpeg) to out.mp3\n", audio.len())
+    );
+    // Standard output that is not a terminal gets them too.
+    let piped = support::run(&dir, &["run", "--input", r#"{"text": "Hello there"}"#]);
+    assert_eq!(piped.stdout, audio);
+    let seen = providers.take();
+    assert_eq!(seen[0].uri, "/openai/v1/audio/speech");
+    assert_eq!(
+        seen[0].text(),
+        r#"{"model": "tts-1", "input": "Hello there", "voice": "coral", "response_format": "mp3"}"#
+    );
+
+    let server = Server::start_with(&dir, &config);
+    let response = api(
+        &server,
+        json!({"input": {"text": "Hello there", "voice": "nova"}, "output_only": true}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "audio/mpeg");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.bytes().await.unwrap().to_vec(), audio);
+    assert_eq!(providers.take()[0].json()["voice"], "nova");
+    // Without output_only, the state shows the bytes as a data URI.
+    let (status, state) = api_json(&server, json!({"input": {"text": "Hello there"}})).await;
+    assert_eq!(status, 200);
+    assert_eq!(state["status"], "completed");
+    assert_eq!(state["output"], data_uri("audio/mpeg", None, &audio));
+    // The task's output, asked for alone later, is the bytes again.
+    let task = state["task_id"].as_str().unwrap();
+    let later = reqwest::get(format!("{}/tasks/{task}?output_only=true", server.api))
+        .await
+        .unwrap();
+    assert_eq!(later.headers()["content-type"], "audio/mpeg");
+    assert_eq!(later.bytes().await.unwrap().to_vec(), audio);
+    // The web UI gets a player.
+    let end = ui_end(&server, "__default__", json!({"text": "Hello there"})).await;
+    assert_eq!(end["output"], data_uri("audio/mpeg", None, &audio));
+    assert_eq!(
+        end["blocks"],
+        json!([format!(
+            "<figure class=\"output\"><audio controls preload=\"metadata\" src=\"{}\"></audio></figure>",
+            data_uri("audio/mpeg", None, &audio)
+        )])
+    );
+    // The schema says the output is audio.
+    let schema: Value =
+        get_json(format!("{}/workflows?include_schema=true", server.api)).await[0].clone();
+    assert_eq!(
+        schema["output"],
+        json!([{"type": "audio", "is_list": false}])
+    );
+}
+
+#[tokio::test]
+async fn transcription_uploads_the_recording_as_a_file_part() {
+    let providers = Providers::start();
+    let (dir, config) = example("openai-transcription", &providers);
+    let clip = speech("a recording");
+    std::fs::write(dir.join("clip.mp3"), &clip).unwrap();
+    let printed = run_ok(&dir, &["run", "--file", "audio=clip.mp3"]);
+    let heard = format!("{} bytes of audio/mpeg in clip.mp3", clip.len());
+    assert_eq!(
+        printed,
+        format!("{{\n  \"text\": \"{heard}\",\n  \"seconds\": 3.0\n}}\n")
+    );
+    let seen = providers.take();
+    assert_eq!(seen[0].uri, "/openai/v1/audio/transcriptions");
+    assert!(seen[0]
+        .header("content-type")
+        .unwrap()
+        .starts_with("multipart/form-data; boundary="));
+    assert_eq!(
+        seen[0].header("authorization").unwrap(),
+        format!("Bearer {TEST_KEY}")
+    );
+    let fields = fields_of(&seen[0]).await;
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["model", "file", "language"]);
+    assert_eq!(text_field(&fields, "model"), "whisper-1");
+    assert_eq!(text_field(&fields, "language"), "en");
+    match &fields[1].1 {
+        Field::File {
+            name,
+            content_type,
+            bytes,
+        } => {
+            assert_eq!(
+                (name.as_str(), content_type.as_str()),
+                ("clip.mp3", "audio/mpeg")
+            );
+            assert_eq!(bytes.to_vec(), clip);
+        }
+        other => panic!("file part expected, got {other:?}"),
+    }
+
+    let server = Server::start_with(&dir, &config);
+    // A multipart request, as a browser form or `curl -F` sends it.
+    let form = reqwest::multipart::Form::new()
+        .text("input[language]", "ko")
+        .text("output_only", "true")
+        .part(
+            "input[audio]",
+            reqwest::multipart::Part::bytes(clip.clone())
+                .file_name("memo.mp3")
+                .mime_str("audio/mpeg")
+                .unwrap(),
+        );
+    let response = reqwest::Client::new()
+        .post(format!("{}/workflows/runs", server.api))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        json_of(response).await,
+        json!({"text": format!("{} bytes of audio/mpeg in memo.mp3", clip.len()), "seconds": 3.0})
+    );
+    let fields = fields_of(&providers.take()[0]).await;
+    assert_eq!(text_field(&fields, "language"), "ko");
+    // JSON clients send the file as a data URI; plain text is refused, naming the field.
+    let input = json!({"audio": data_uri("audio/mpeg", Some("j.mp3"), &clip)});
+    let (status, body) = api_json(&server, json!({"input": input, "output_only": true})).await;
+    assert_eq!(
+        (status, body["text"].clone()),
+        (
+            200,
+            json!(format!("{} bytes of audio/mpeg in j.mp3", clip.len()))
+        )
+    );
+    let (status, body) = api_json(&server, json!({"input": {"audio": "not a file"}})).await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().contains("audio"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("data: URI"),
+        "{body}"
+    );
+    providers.take();
+    let output = ui_output(&server, "__default__", input).await;
+    assert_eq!(output["seconds"], json!(3.0));
+}
+
+#[tokio::test]
+async fn image_generation_gives_links_data_and_lists() {
+    let providers = Providers::start();
+    let (dir, config) = example("openai-image-generation", &providers);
+    let link = format!("{}/files/1.png", providers.base);
+    let printed = run_ok(&dir, &["run", "--input", r#"{"prompt": "a fox"}"#]);
+    assert_eq!(printed, format!("{{\n  \"picture\": \"{link}\"\n}}\n"));
+    let printed = run_ok(
+        &dir,
+        &["run", "picture-data", "--input", r#"{"prompt": "a fox"}"#],
+    );
+    assert_eq!(
+        printed,
+        format!("{{\n  \"picture\": \"{}\"\n}}\n", base64(&PNG))
+    );
+    let printed = run_ok(
+        &dir,
+        &[
+            "run",
+            "sketches",
+            "--input",
+            r#"{"prompt": "a fox", "count": 2}"#,
+        ],
+    );
+    let sketches: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(
+        sketches,
+        json!({"sketches": [link, format!("{}/files/2.png", providers.base)]})
+    );
+    let seen = providers.take();
+    let bodies: Vec<String> = seen.iter().map(Seen::text).collect();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"model": "dall-e-3", "prompt": "a fox", "n": 1, "size": "1024x1024", "response_format": "url"}"#,
+            r#"{"model": "gpt-image-1", "prompt": "a fox", "n": 1}"#,
+            r#"{"model": "dall-e-2", "prompt": "a fox", "n": 2, "size": "256x256", "response_format": "url"}"#,
+        ]
+    );
+    assert!(seen
+        .iter()
+        .all(|s| s.uri == "/openai/v1/images/generations"));
+    // Component headers go with every action.
+    assert!(seen
+        .iter()
+        .all(|s| s.header("authorization") == Some(&format!("Bearer {TEST_KEY}"))));
+
+    let server = Server::start_with(&dir, &config);
+    let (status, body) = api_json(
+        &server,
+        json!({"workflow_id": "sketches", "input": {"prompt": "owl"}, "output_only": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["sketches"].as_array().unwrap().len(), 3);
+    let schema: Value = get_json(format!("{}/workflows?include_schema=true", server.api)).await;
+    let outputs: Vec<Value> = schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["output"][0].clone())
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            json!({"name": "picture", "type": "image", "format": "url", "is_list": false}),
+            json!({"name": "picture", "type": "image", "subtype": "png", "format": "base64", "is_list": false}),
+            json!({"name": "sketches", "type": "image", "format": "url", "is_list": true}),
+        ]
+    );
+    let end = ui_end(&server, "picture-data", json!({"prompt": "owl"})).await;
+    assert_eq!(end["output"], json!({"picture": base64(&PNG)}));
+    let html = end["blocks"][0].as_str().unwrap();
+    assert!(
+        html.contains(&format!(
+            "<img alt=\"picture\" src=\"data:image/png;base64,{}\">",
+            base64(&PNG)
+        )),
+        "{html}"
+    );
+    let end = ui_end(&server, "sketches", json!({"prompt": "owl", "count": 2})).await;
+    let html = end["blocks"][0].as_str().unwrap();
+    assert!(html.contains("<div class=\"gallery\">"), "{html}");
+    assert_eq!(html.matches("<img ").count(), 2, "{html}");
+}
+
+#[tokio::test]
+async fn image_edit_uploads_the_picture() {
+    let providers = Providers::start();
+    let (dir, config) = example("openai-image-edit", &providers);
+    std::fs::write(dir.join("cat.png"), PNG).unwrap();
+    let printed = run_ok(
+        &dir,
+        &[
+            "run",
+            "--input",
+            r#"{"prompt": "add a hat"}"#,
+            "--file",
+            "image=cat.png",
+        ],
+    );
+    assert_eq!(
+        printed,
+        format!("{{\n  \"edited\": \"{}\"\n}}\n", base64(&PNG))
+    );
+    let seen = providers.take();
+    assert_eq!(seen[0].uri, "/openai/v1/images/edits");
+    let fields = fields_of(&seen[0]).await;
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["model", "image", "prompt", "size"]);
+    assert_eq!(text_field(&fields, "prompt"), "add a hat");
+    assert_eq!(text_field(&fields, "size"), "1024x1024");
+    assert!(
+        matches!(&fields[1].1, Field::File { name, content_type, bytes }
+        if name == "cat.png" && content_type == "image/png" && bytes.as_ref() == PNG)
+    );
+
+    let server = Server::start_with(&dir, &config);
+    let form = reqwest::multipart::Form::new()
+        .text("input[prompt]", "add a hat")
+        .text("output_only", "true")
+        .part(
+            "input[image]",
+            reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("cat.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let response = reqwest::Client::new()
+        .post(format!("{}/workflows/runs", server.api))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await, json!({"edited": base64(&PNG)}));
+}
+
+#[tokio::test]
+async fn anthropic_messages_with_its_own_headers() {
+    let providers = Providers::start();
+    let (dir, config) = example("anthropic-messages", &providers);
+    let printed = run_ok(&dir, &["run", "--input", r#"{"prompt": "Hi"}"#]);
+    assert_eq!(
+        printed,
+        "{\n  \"answer\": \"You said: Hi\",\n  \"stop\": \"end_turn\"\n}\n"
+    );
+    let seen = providers.take();
+    assert_eq!(seen[0].uri, "/anthropic/v1/messages");
+    assert_eq!(seen[0].header("x-api-key"), Some(ANTHROPIC_KEY));
+    assert_eq!(seen[0].header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(seen[0].header("authorization"), None);
+    assert_eq!(
+        seen[0].text(),
+        r#"{"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": [{"role": "user", "content": "Hi"}]}"#
+    );
+    let server = Server::start_with(&dir, &config);
+    let (status, body) = api_json(
+        &server,
+        json!({"input": {"prompt": "Hi", "max_tokens": "64"}, "output_only": true}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"answer": "You said: Hi", "stop": "end_turn"}))
+    );
+    assert_eq!(providers.take()[0].json()["max_tokens"], 64);
+}
+
+#[tokio::test]
+async fn anthropic_stream_keeps_only_the_text_deltas() {
+    let providers = Providers::start();
+    let (dir, config) = example("anthropic-messages-stream", &providers);
+    assert_eq!(
+        run_ok(&dir, &["run", "--input", r#"{"prompt": "Hi"}"#]),
+        "You said: Hi\n"
+    );
+    assert_eq!(providers.take()[0].json()["stream"], true);
+    let server = Server::start_with(&dir, &config);
+    let response = api(
+        &server,
+        json!({"input": {"prompt": "Hi"}, "output_only": true}),
+    )
+    .await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    assert_eq!(
+        response.text().await.unwrap(),
+        "data: You\n\ndata:  said:\n\ndata:  Hi\n\n"
+    );
+}
+
+#[tokio::test]
+async fn quote_to_speech_chains_two_providers() {
+    let providers = Providers::start();
+    let (dir, config) = example("quote-to-speech", &providers);
+    let printed = run_ok(&dir, &["run", "--input", r#"{"theme": "courage"}"#]);
+    let quote = "You said: courage";
+    assert_eq!(
+        serde_json::from_str::<Value>(&printed).unwrap(),
+        json!({"quote": quote, "speech": base64(&speech(quote))})
+    );
+    let seen = providers.take();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].uri, "/openai/v1/chat/completions");
+    assert_eq!(
+        seen[0].json()["messages"],
+        json!([
+            {"role": "system", "content": "You write one original, encouraging sentence of at most 25 words. Answer with the sentence only.\n"},
+            {"role": "user", "content": "courage"}
+        ])
+    );
+    assert_eq!(
+        seen[1].uri,
+        "/elevenlabs/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM?output_format=mp3_44100_128"
+    );
+    assert_eq!(seen[1].header("xi-api-key"), Some(ELEVENLABS_KEY));
+    assert_eq!(
+        seen[1].text(),
+        r#"{"text": "You said: courage", "model_id": "eleven_multilingual_v2"}"#
+    );
+
+    let server = Server::start_with(&dir, &config);
+    let (status, body) = api_json(
+        &server,
+        json!({"input": {"voice": "abc"}, "output_only": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["quote"], "You said: perseverance");
+    assert!(providers.take()[1]
+        .uri
+        .starts_with("/elevenlabs/v1/text-to-speech/abc?"));
+    let schema: Value =
+        get_json(format!("{}/workflows?include_schema=true", server.api)).await[0].clone();
+    assert_eq!(
+        schema["output"],
+        json!([
+            {"name": "quote", "type": "text", "is_list": false},
+            {"name": "speech", "type": "audio", "subtype": "mpeg", "format": "base64", "is_list": false}
+        ])
+    );
+}
