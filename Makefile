@@ -21,7 +21,7 @@ SITE_INPUTS := Cargo.toml Cargo.lock $(wildcard crates/*/Cargo.toml) .cargo/conf
 	style/main.css $(wildcard public/*)
 sources_of = $(wildcard $(if $(wildcard $(1)),$(shell sed -e 's/^[^:]*://' $(1))))
 
-.PHONY: setup build release run test lint unit e2e test-release screenshots bench install clean
+.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench install clean
 
 ## setup: install the missing tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, Chromium, npm packages)
 setup:
@@ -73,6 +73,11 @@ test-release: release
 ## screenshots: the README's pictures (docs/ui-*.png), of the release build with a mock model
 screenshots: release
 	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test --config screenshots.config.ts
+
+## compat: the original's own http-client examples, unchanged, against provider mocks
+## (ORIGINAL=<checkout or git directory of hanyeol/model-compose>)
+compat:
+	@bash scripts/compat.sh "$(ORIGINAL)"
 
 ## bench: release build, then the load benchmark (server vs the upstream alone, side by side)
 bench: release

@@ -109,6 +109,11 @@ impl Providers {
             .replace("https://api.openai.com/v1", &self.openai())
             .replace("https://api.anthropic.com/v1", &self.anthropic())
             .replace("https://api.elevenlabs.io/v1", &self.elevenlabs())
+            .replace("https://api.x.ai/v1", &format!("{}/xai/v1", self.base))
+            .replace(
+                "https://vision.googleapis.com/v1",
+                &format!("{}/google/v1", self.base),
+            )
     }
 
     /// Every request so far, in order.
@@ -141,11 +146,12 @@ async fn answer(State((seen, base)): State<Shared>, request: Request) -> Respons
         fields(request)
     };
     match path.as_str() {
-        "/openai/v1/chat/completions" => openai_chat(&json_body()),
+        "/openai/v1/chat/completions" | "/xai/v1/chat/completions" => openai_chat(&json_body()),
         "/openai/v1/audio/speech" => audio(speech(json_body()["input"].as_str().unwrap_or(""))),
         "/openai/v1/audio/transcriptions" => transcription(form().await),
         "/openai/v1/images/generations" => images(&json_body(), &base),
-        "/openai/v1/images/edits" => image_edit(form().await),
+        "/openai/v1/images/edits" | "/openai/v1/images/variations" => image_edit(form().await),
+        "/google/v1/images:annotate" => vision(&json_body()),
         "/anthropic/v1/messages" => anthropic(&parts.headers, &json_body()),
         p if p.starts_with("/elevenlabs/v1/text-to-speech/") => {
             if parts.headers.get("xi-api-key").is_none() {
@@ -322,6 +328,31 @@ fn image_edit(fields: Option<Vec<(String, Field)>>) -> Response {
         "created": 1700000000,
         "data": [{"b64_json": base64::engine::general_purpose::STANDARD.encode(PNG)}]
     }))
+    .into_response()
+}
+
+/// Google Cloud Vision's answer for any feature: a label, a text and a face, once the image
+/// arrived as base64.
+fn vision(body: &Value) -> Response {
+    let image = body["requests"][0]["image"]["content"]
+        .as_str()
+        .unwrap_or("");
+    if base64::engine::general_purpose::STANDARD
+        .decode(image)
+        .is_err()
+        || image.is_empty()
+    {
+        return bad_request("image.content must be base64");
+    }
+    axum::Json(json!({"responses": [{
+        "labelAnnotations": [{"description": "Orange", "score": 0.98}],
+        "textAnnotations": [{"description": "HELLO"}],
+        "fullTextAnnotation": {"text": "HELLO"},
+        "faceAnnotations": [{"joyLikelihood": "VERY_LIKELY"}],
+        "localizedObjectAnnotations": [{"name": "Square", "score": 0.9}],
+        "landmarkAnnotations": [{"description": "Nowhere"}],
+        "imagePropertiesAnnotation": {"dominantColors": {"colors": [{"color": {"red": 255, "green": 140}}]}}
+    }]}))
     .into_response()
 }
 
