@@ -116,21 +116,23 @@ pub fn cors(origins: &Origins) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600));
     match origins {
         Origins::Any => layer.allow_origin(AllowOrigin::any()),
-        Origins::Loopback => layer
-            .allow_origin(AllowOrigin::predicate(|origin, _| {
-                origin.to_str().is_ok_and(is_loopback_origin)
-            }))
-            .allow_credentials(true),
-        Origins::Listed(listed) => {
-            let listed = listed.clone();
+        listed => {
+            let origins = listed.clone();
             layer
                 .allow_origin(AllowOrigin::predicate(move |origin, _| {
-                    origin
-                        .to_str()
-                        .is_ok_and(|o| is_loopback_origin(o) || listed.iter().any(|l| l == o))
+                    origin.to_str().is_ok_and(|o| origin_allowed(&origins, o))
                 }))
                 .allow_credentials(true)
         }
+    }
+}
+
+/// Whether a page of `origin` may call the API: loopback pages always, listed ones, or any.
+pub fn origin_allowed(origins: &Origins, origin: &str) -> bool {
+    match origins {
+        Origins::Any => true,
+        Origins::Loopback => is_loopback_origin(origin),
+        Origins::Listed(listed) => is_loopback_origin(origin) || listed.iter().any(|l| l == origin),
     }
 }
 

@@ -111,12 +111,7 @@ pub async fn serve(
                 "origins: \"*\" lets any web page the user visits call the API (without cookies)"
             );
         }
-        let app = api::router(
-            Arc::clone(&tasks),
-            adapter.base_path.as_deref(),
-            &adapter.origins,
-            keys.clone(),
-        );
+        let app = api::router(Arc::clone(&tasks), adapter, keys.clone());
         servers.push(tokio::spawn(listen::serve(
             listener,
             guard::protect(app, bound),

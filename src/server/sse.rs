@@ -53,7 +53,7 @@ pub fn response(task: Arc<Task>, from: usize, owned: bool) -> Response {
         let text = match follow {
             Follow::Piece(piece) => Some(event(&piece)),
             // A binary output is never followed as SSE (see `binary`).
-            Follow::Bytes(_) | Follow::End(Status::Completed, _) => None,
+            Follow::Bytes(_) | Follow::Job(_) | Follow::End(Status::Completed, _) => None,
             Follow::End(status, error) => {
                 Some(error_event(&error.unwrap_or_else(|| {
                     format!("the run ended: {}", status.as_str())

@@ -181,8 +181,8 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                         next = follow.next().await;
                     }
                 }
-                // Bytes (audio, an image) are shown whole at the end.
-                Follow::Bytes(_) => next = follow.next().await,
+                // Bytes (audio, an image) are shown whole at the end; jobs are not shown.
+                Follow::Bytes(_) | Follow::Job(_) => next = follow.next().await,
                 Follow::End(status, error) => {
                     for block in blocks.finish() {
                         yield named(event::BLOCK, &ChatBlock { html: block.html, consumed: block.consumed });

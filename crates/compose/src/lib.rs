@@ -28,4 +28,4 @@ pub mod workflow;
 #[cfg(feature = "runtime")]
 pub use error::RunError;
 #[cfg(feature = "runtime")]
-pub use workflow::{Engine, RunOutput, TextStream, WorkflowPlan};
+pub use workflow::{Engine, JobEvent, JobStage, RunOutput, TextStream, WorkflowPlan};

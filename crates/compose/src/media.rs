@@ -91,6 +91,11 @@ impl Blob {
     }
 }
 
+/// Bytes as standard, padded base64 (what `as base64` writes).
+pub fn encode_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Base64 as people paste it: standard or URL-safe alphabet, padded or not, with whitespace.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE};

@@ -7,6 +7,7 @@ mod history;
 mod runs;
 mod tasks;
 mod workflows;
+mod ws;
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use compose::config::Origins;
+use compose::config::Adapter;
 use serde_json::json;
 
 use super::access::{self, AccessKeys};
@@ -30,17 +31,28 @@ pub const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 #[derive(Clone)]
 pub struct ApiState {
     pub tasks: Arc<TaskRegistry>,
+    /// The WebSocket route's settings and clients, when it is on.
+    pub ws: Option<Arc<ws::Hub>>,
 }
 
-/// The API's routes under `base_path` (`/api` for the seed; none means the root), with CORS
-/// for `origins` and, when there are access keys, a Bearer key on every route but `/health`.
+/// The API's routes under the adapter's `base_path` (`/api` for the seed; none means the
+/// root), with CORS for its `origins`, its WebSocket route unless turned off, and, when there
+/// are access keys, a Bearer key on every route but `/health`.
 pub fn router(
     tasks: Arc<TaskRegistry>,
-    base_path: Option<&str>,
-    origins: &Origins,
+    adapter: &Adapter,
     keys: Option<Arc<AccessKeys>>,
 ) -> Router {
-    let routes = Router::new()
+    let (base_path, origins) = (adapter.base_path.as_deref(), &adapter.origins);
+    let hub = adapter
+        .websocket
+        .clone()
+        .map(|settings| Arc::new(ws::Hub::new(settings, origins.clone())));
+    let mut routes = Router::new();
+    if let Some(hub) = &hub {
+        routes = routes.route(hub.path(), get(ws::upgrade));
+    }
+    let routes = routes
         .route("/health", get(health))
         .route("/workflows", get(workflows::list))
         .route("/workflows/{id}/schema", get(workflows::schema))
@@ -56,7 +68,7 @@ pub fn router(
             get(conversations::get).delete(conversations::delete),
         )
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(ApiState { tasks });
+        .with_state(ApiState { tasks, ws: hub });
     let base = base_path
         .map(|p| p.trim_end_matches('/'))
         .filter(|p| !p.is_empty());

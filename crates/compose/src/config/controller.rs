@@ -117,6 +117,62 @@ pub struct Adapter {
     /// Which web pages may call the API from a browser (CORS, D15).
     #[serde(default)]
     pub origins: Origins,
+    /// `websocket`: the WebSocket route, on by default as in the original; `false` turns it
+    /// off, `true` or a mapping sets it up.
+    #[serde(default = "default_websocket", deserialize_with = "websocket")]
+    pub websocket: Option<WebSocket>,
+}
+
+/// `websocket:` of an http-server adapter (unknown keys are ignored, as the original does).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct WebSocket {
+    /// Under `base_path`: `/api/ws` for the seed.
+    pub path: String,
+    /// How many WebSocket clients at once; more are closed with code 4429.
+    pub max_connection_count: Option<usize>,
+    /// How often the server pings a client; `0s` never.
+    pub ping_interval: super::Duration,
+    /// How long a pong may take before the connection is closed.
+    pub ping_timeout: super::Duration,
+}
+
+impl Default for WebSocket {
+    fn default() -> Self {
+        Self {
+            path: "/ws".into(),
+            max_connection_count: None,
+            ping_interval: super::Duration(std::time::Duration::from_secs(30)),
+            ping_timeout: super::Duration(std::time::Duration::from_secs(10)),
+        }
+    }
+}
+
+fn default_websocket() -> Option<WebSocket> {
+    Some(WebSocket::default())
+}
+
+fn websocket<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<WebSocket>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        On(bool),
+        Settings(WebSocket),
+    }
+    let websocket = match Option::<Raw>::deserialize(deserializer)? {
+        None | Some(Raw::On(true)) => Some(WebSocket::default()),
+        Some(Raw::On(false)) => None,
+        Some(Raw::Settings(settings)) => Some(settings),
+    };
+    if let Some(ws) = &websocket {
+        if !ws.path.starts_with('/') {
+            return Err(serde::de::Error::custom(format!(
+                "websocket.path must start with /, got {:?}",
+                ws.path
+            )));
+        }
+    }
+    Ok(websocket)
 }
 
 /// `origins`: the web origins allowed to call the API from a browser. Absent, only pages

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use controller::{Adapter, Controller, History, Limits, Origins, WebUi, WebUiDriver};
+pub use controller::{
+    Adapter, Controller, History, Limits, Origins, WebSocket, WebUi, WebUiDriver,
+};
 pub use duration::Duration;
 pub use env::{Env, Sources};
 pub use locate::Place;

@@ -222,7 +222,8 @@ async fn drive(
     task.update(|state, _| state.status = Status::Processing);
     let context = json!({ "task_id": task.id });
     let run = async {
-        match engine.run(&request, context).await? {
+        let observer = |event| task.update(|state, _| state.jobs.push(event));
+        match engine.run_observed(&request, context, &observer).await? {
             RunOutput::Value(value) => Ok::<_, RunError>(Some(value)),
             RunOutput::Stream(mut pieces) => {
                 task.update(|state, _| {

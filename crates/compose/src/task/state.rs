@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::media::{media_type, Blob};
 use crate::record::RunRecord;
+use crate::workflow::JobEvent;
 use crate::workflow::WorkflowPlan;
 
 /// Where a task is in its life.
@@ -72,6 +73,8 @@ pub enum Follow {
     Piece(String),
     /// A piece of a binary output.
     Bytes(Bytes),
+    /// A job started or ended.
+    Job(JobEvent),
     /// The run ended; the view tells how.
     End(Status, Option<String>),
 }
@@ -116,6 +119,8 @@ pub(super) struct State {
     pub status: Status,
     pub is_stream: bool,
     pub binary: Option<BinaryOut>,
+    /// What happened to the jobs, in order.
+    pub jobs: Vec<JobEvent>,
     /// The run's input, until the run is recorded finished (then only the history needs it).
     pub input: Option<Arc<Value>>,
     pub pieces: Vec<String>,
@@ -158,6 +163,7 @@ impl Task {
                 status: Status::Pending,
                 is_stream: false,
                 binary: None,
+                jobs: Vec::new(),
                 input: Some(input),
                 pieces: Vec::new(),
                 output: None,
@@ -361,18 +367,23 @@ impl Task {
         async_stream::stream! {
             let mut changes = task.changed.subscribe();
             let mut next = from;
+            let mut next_job = 0;
             loop {
                 let (pieces, end) = {
                     let state = task.state.lock();
+                    let jobs: Vec<JobEvent> = state.jobs.get(next_job..).unwrap_or_default().to_vec();
+                    next_job += jobs.len();
                     let pieces: Vec<Follow> = match &state.binary {
                         Some(binary) => binary.chunks.get(next..).unwrap_or_default().iter().cloned().map(Follow::Bytes).collect(),
                         None => state.pieces.get(next..).unwrap_or_default().iter().cloned().map(Follow::Piece).collect(),
                     };
                     let end = state.status.is_terminal().then(|| (state.status, state.error.clone()));
-                    (pieces, end)
+                    (jobs.into_iter().map(Follow::Job).chain(pieces).collect::<Vec<_>>(), end)
                 };
-                next += pieces.len();
                 for piece in pieces {
+                    if !matches!(piece, Follow::Job(_)) {
+                        next += 1;
+                    }
                     yield piece;
                 }
                 if let Some((status, error)) = end {

@@ -25,11 +25,59 @@ pub enum RunOutput {
     Bytes(Binary),
 }
 
+/// What happened to one job of a run, for those who watch it (the WebSocket's `job_event`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEvent {
+    pub job_id: String,
+    pub event: JobStage,
+    /// Seconds since the run started.
+    pub elapsed: f64,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStage {
+    Started,
+    Completed,
+    Failed,
+}
+
+impl JobStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStage::Started => "started",
+            JobStage::Completed => "completed",
+            JobStage::Failed => "failed",
+        }
+    }
+}
+
+/// Who is told of job events.
+pub type Observer<'a> = &'a (dyn Fn(JobEvent) + Send + Sync);
+
 impl Engine {
     /// Runs a request that passed the gate ([`Engine::request`]). `context` is what
     /// `${context}` reads (the task id). Dropping the returned stream, or the future before it
     /// resolves, cancels the run and its upstream requests.
     pub async fn run(&self, request: &RunRequest, context: Value) -> Result<RunOutput, RunError> {
+        self.run_observed(request, context, &|_| {}).await
+    }
+
+    /// [`Engine::run`], telling `observer` when each job starts and ends.
+    pub async fn run_observed(
+        &self,
+        request: &RunRequest,
+        context: Value,
+        observer: Observer<'_>,
+    ) -> Result<RunOutput, RunError> {
+        let started = std::time::Instant::now();
+        let tell = |job: &str, event: JobStage| {
+            observer(JobEvent {
+                job_id: job.to_string(),
+                event,
+                elapsed: started.elapsed().as_secs_f64(),
+            })
+        };
         let (workflow, input) = (request.workflow(), request.input());
         let mut jobs = Map::new();
         let mut done: HashSet<&str> = HashSet::new();
@@ -48,13 +96,20 @@ impl Engine {
                 ));
             }
             let jobs_value = Value::Object(jobs.clone());
-            let outputs = try_join_all(
-                ready
-                    .iter()
-                    .map(|job| run_job(job, input, &jobs_value, &context)),
-            )
+            let outputs = try_join_all(ready.iter().map(|job| {
+                tell(&job.id, JobStage::Started);
+                let run = run_job(job, input, &jobs_value, &context);
+                async {
+                    let outcome = run.await;
+                    if outcome.is_err() {
+                        tell(&job.id, JobStage::Failed);
+                    }
+                    outcome
+                }
+            }))
             .await?;
             for (job, produced) in ready.iter().zip(outputs) {
+                tell(&job.id, JobStage::Completed);
                 done.insert(job.id.as_str());
                 if workflow.output.is_none() && workflow.is_terminal(&job.id) {
                     result = Some(match result.take() {
