@@ -467,6 +467,73 @@ async fn image_edit_uploads_the_picture() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(json_of(response).await, json!({"edited": base64(&PNG)}));
+    providers.take();
+
+    // The web UI sends the file once, as multipart, and the run names it.
+    let upload = |name: &str, bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes)
+                .file_name(name.to_string())
+                .mime_str("image/png")
+                .unwrap(),
+        );
+        reqwest::Client::new()
+            .post(format!("{}/_ui/upload", server.webui))
+            .multipart(form)
+            .send()
+    };
+    let response = upload("cat.png", PNG.to_vec()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let uploaded = json_of(response).await;
+    assert_eq!(
+        (
+            &uploaded["name"],
+            &uploaded["media_type"],
+            &uploaded["size"]
+        ),
+        (&json!("cat.png"), &json!("image/png"), &json!(PNG.len()))
+    );
+    let reference = uploaded["reference"].as_str().unwrap();
+    assert!(reference.starts_with("upload:"), "{reference}");
+    let end = ui_end(
+        &server,
+        "__default__",
+        json!({"image": reference, "prompt": "add a hat"}),
+    )
+    .await;
+    assert!(end["blocks"][0]
+        .as_str()
+        .unwrap()
+        .contains("<img alt=\"edited\""));
+    let fields = fields_of(&providers.take()[0]).await;
+    assert!(
+        matches!(&fields[1].1, Field::File { name, bytes, .. } if name == "cat.png" && bytes.as_ref() == PNG)
+    );
+    // Too large a file is refused with the limit in the message.
+    let response = upload("huge.png", vec![0; 25 * 1024 * 1024 + 1])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("larger than 25 MiB"));
+    // An unknown reference is a clear error, not a run.
+    let response = support::ui_call(
+        &server,
+        "chat",
+        &[
+            ("workflow_id", "__default__"),
+            ("input", r#"{"image": "upload:gone", "prompt": "x"}"#),
+            ("prompt", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("choose it again"));
+    assert!(providers.take().is_empty());
 }
 
 #[tokio::test]

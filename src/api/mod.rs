@@ -156,6 +156,9 @@ pub async fn chat(
 ) -> Result<Events, ServerFnError> {
     let input =
         serde_json::from_str(&input).map_err(|err| bad_request(format!("invalid input: {err}")))?;
+    let input = uploads()?
+        .resolve(input)
+        .map_err(|err| bad_request(err.to_string()))?;
     let run = crate::server::ui::ChatRun {
         workflow_id,
         input,
@@ -164,6 +167,66 @@ pub async fn chat(
         position,
     };
     Ok(Events::new(crate::server::ui::chat(registry()?, run)))
+}
+
+/// The largest file an input takes in the web UI (as OpenAI's audio and image uploads).
+pub const MAX_UPLOAD: usize = 25 * 1024 * 1024;
+
+/// A file chosen for an input, kept on the server until a run uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Uploaded {
+    /// What the run's input carries in the file's place (`upload:ID`).
+    pub reference: String,
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// Receives one file (the first file part of a `multipart/form-data` body), at most
+/// 25 MiB; the answer names it for a run's input.
+#[server(input = server_fn::codec::MultipartFormData, prefix = "/_ui", endpoint = "upload")]
+pub async fn upload(data: server_fn::codec::MultipartData) -> Result<Uploaded, ServerFnError> {
+    use crate::server::uploads::UploadError;
+    let mut form = data
+        .into_inner()
+        .ok_or_else(|| bad_request("expected multipart/form-data".into()))?;
+    fn invalid(err: impl std::fmt::Display) -> ServerFnError {
+        bad_request(format!("invalid upload: {err}"))
+    }
+    while let Some(mut field) = form.next_field().await.map_err(invalid)? {
+        let Some(name) = field.file_name().map(|n| n.to_string()) else {
+            continue;
+        };
+        let media_type = field
+            .content_type()
+            .map(|m| m.essence_str().to_string())
+            .filter(|m| !m.is_empty() && m != "application/octet-stream")
+            .unwrap_or_else(|| compose::media::guess_type(&name));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(invalid)? {
+            if bytes.len() + chunk.len() > MAX_UPLOAD {
+                return Err(too_large(UploadError::TooLarge.to_string()));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let size = bytes.len() as u64;
+        let blob = compose::media::Blob {
+            media_type: media_type.clone(),
+            name: Some(name.clone()),
+            bytes,
+        };
+        let reference = uploads()?.put(blob).map_err(|err| match err {
+            UploadError::TooLarge => too_large(err.to_string()),
+            other => bad_request(other.to_string()),
+        })?;
+        return Ok(Uploaded {
+            reference,
+            name,
+            media_type,
+            size,
+        });
+    }
+    Err(bad_request("no file in the upload".into()))
 }
 
 #[server(prefix = "/_ui", endpoint = "cancel")]
@@ -250,6 +313,19 @@ fn bad_request(message: String) -> ServerFnError {
         response.set_status(axum::http::StatusCode::BAD_REQUEST);
     }
     ServerFnError::new(message)
+}
+
+#[cfg(feature = "ssr")]
+fn too_large(message: String) -> ServerFnError {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    ServerFnError::new(message)
+}
+
+#[cfg(feature = "ssr")]
+fn uploads() -> Result<std::sync::Arc<crate::server::uploads::Uploads>, ServerFnError> {
+    use_context().ok_or_else(|| ServerFnError::new("uploads are not available"))
 }
 
 #[cfg(feature = "ssr")]

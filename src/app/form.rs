@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::api::{InputField, Range, WorkflowInfo};
+use crate::api::{InputField, Range, Uploaded, WorkflowInfo};
 
 /// The current value of one input.
 #[derive(Clone, Copy)]
@@ -15,6 +15,18 @@ pub enum FieldValue {
     /// A number with known bounds: a slider.
     Bounded(RwSignal<f64>),
     Boolean(RwSignal<bool>),
+    /// A file (an image, audio): sent to the server when chosen.
+    File(RwSignal<FileState>),
+}
+
+/// Where a chosen file is (it moves only in the browser).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub enum FileState {
+    Empty,
+    Sending(String),
+    Ready(Uploaded),
+    Failed(String),
 }
 
 /// One input and its value.
@@ -61,6 +73,9 @@ impl Field {
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
             )),
+            ("image" | "audio" | "video" | "file", _) => {
+                FieldValue::File(RwSignal::new(FileState::Empty))
+            }
             ("select", _) if spec.default.is_none() => FieldValue::Text(RwSignal::new(
                 options(spec).into_iter().next().unwrap_or_default(),
             )),
@@ -77,6 +92,10 @@ impl Field {
         match self.value {
             FieldValue::Bounded(v) => Value::from(v.get_untracked()),
             FieldValue::Boolean(v) => Value::Bool(v.get_untracked()),
+            FieldValue::File(v) => match v.get_untracked() {
+                FileState::Ready(file) => Value::String(file.reference),
+                _ => Value::Null,
+            },
             FieldValue::Text(v) => {
                 let text = v.get_untracked();
                 let trimmed = text.trim();
@@ -189,11 +208,18 @@ impl Fields {
     pub fn summary(&self) -> String {
         self.settings
             .iter()
-            .filter_map(|f| match f.json() {
-                Value::Null => None,
-                Value::String(s) if s.chars().count() > 24 => Some(format!("{} …", f.spec.name)),
-                Value::String(s) => Some(format!("{} {s}", f.spec.name)),
-                other => Some(format!("{} {other}", f.spec.name)),
+            .filter_map(|f| {
+                let name = &f.spec.name;
+                match (f.value, f.json()) {
+                    (FieldValue::File(v), _) => match v.get_untracked() {
+                        FileState::Ready(file) => Some(format!("{name} {}", file.name)),
+                        _ => None,
+                    },
+                    (_, Value::Null) => None,
+                    (_, Value::String(s)) if s.chars().count() > 24 => Some(format!("{name} …")),
+                    (_, Value::String(s)) => Some(format!("{name} {s}")),
+                    (_, other) => Some(format!("{name} {other}")),
+                }
             })
             .collect::<Vec<_>>()
             .join(" · ")
@@ -205,9 +231,11 @@ impl Fields {
 
     /// Remembers the settings in the browser, for the next visit.
     pub fn remember(&self) {
+        // Files are not remembered: the server keeps them only a while.
         let values: Map<String, Value> = self
             .settings
             .iter()
+            .filter(|f| !matches!(f.value, FieldValue::File(_)))
             .map(|f| (f.spec.name.clone(), f.json()))
             .collect();
         storage::set(&self.storage_key(), &Value::Object(values).to_string());
@@ -272,6 +300,7 @@ pub fn Settings(fields: Fields) -> impl IntoView {
                 FieldValue::Text(v) => v.track(),
                 FieldValue::Bounded(v) => v.track(),
                 FieldValue::Boolean(v) => v.track(),
+                FieldValue::File(v) => v.track(),
             }
         }
     });
@@ -312,6 +341,10 @@ fn Setting(field: Field) -> impl IntoView {
             </label>
         }
         .into_any(),
+        (FieldValue::File(state), kind, _) => {
+            view! { <FilePicker id=id.clone() label=label.clone() kind=kind.to_string() state/> }
+                .into_any()
+        }
         (FieldValue::Text(value), "select", _) => {
             let options = options(&field.spec);
             view! {
@@ -351,6 +384,140 @@ fn Setting(field: Field) -> impl IntoView {
         (_, _, _) => ().into_any(),
     };
     view! { <div class="setting">{widget}{hint}</div> }
+}
+
+/// A file input that also takes a file dropped on it. The file goes to the server at once
+/// (multipart, see [`crate::api::upload`]); the run then names it.
+#[component]
+fn FilePicker(
+    id: String,
+    label: String,
+    kind: String,
+    state: RwSignal<FileState>,
+) -> impl IntoView {
+    let accept = match kind.as_str() {
+        "image" => "image/*",
+        "audio" => "audio/*",
+        "video" => "video/*",
+        _ => "",
+    };
+    let over = RwSignal::new(false);
+    let shown = move || match state.get() {
+        FileState::Empty => "Drop a file here, or choose one".to_string(),
+        FileState::Sending(name) => format!("Sending {name}…"),
+        FileState::Ready(file) => format!("{} · {}", file.name, size_text(file.size)),
+        FileState::Failed(message) => message,
+    };
+    view! {
+        <label for=id.clone()>{label}</label>
+        <div
+            class="drop"
+            class:over=move || over.get()
+            class:failed=move || matches!(state.get(), FileState::Failed(_))
+            on:dragover=move |ev| {
+                ev.prevent_default();
+                over.set(true);
+            }
+            on:dragleave=move |_| over.set(false)
+            on:drop=move |ev| {
+                ev.prevent_default();
+                over.set(false);
+                upload::dropped(&ev, state);
+            }
+        >
+            <input id=id type="file" accept=accept on:change=move |ev| upload::chosen(&ev, state)/>
+            <span class="drop-text" role="status">{shown}</span>
+            <Show when=move || matches!(state.get(), FileState::Ready(_))>
+                <button type="button" class="clear" aria-label="Remove the file"
+                    on:click=move |_| state.set(FileState::Empty)>"✕"</button>
+            </Show>
+        </div>
+    }
+}
+
+/// `1.5 MiB`, `73 B`.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 => format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0),
+        b if b >= 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// Sending a chosen or dropped file (in the browser only).
+mod upload {
+    use super::FileState;
+    use leptos::prelude::*;
+
+    #[cfg(feature = "hydrate")]
+    pub fn chosen(ev: &leptos::ev::Event, state: RwSignal<FileState>) {
+        use wasm_bindgen::JsCast;
+        let input = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+        if let Some(file) = input
+            .as_ref()
+            .and_then(|i| i.files())
+            .and_then(|f| f.get(0))
+        {
+            send(file, state);
+        }
+        // The same file chosen again is a change too.
+        if let Some(input) = input {
+            input.set_value("");
+        }
+    }
+
+    #[cfg(feature = "hydrate")]
+    pub fn dropped(ev: &leptos::ev::DragEvent, state: RwSignal<FileState>) {
+        let file = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|f| f.get(0));
+        if let Some(file) = file {
+            send(file, state);
+        }
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn send(file: web_sys::File, state: RwSignal<FileState>) {
+        let name = file.name();
+        if file.size() > crate::api::MAX_UPLOAD as f64 {
+            state.set(FileState::Failed(format!(
+                "{name} is larger than {} MiB",
+                crate::api::MAX_UPLOAD / 1024 / 1024
+            )));
+            return;
+        }
+        let Ok(form) = web_sys::FormData::new() else {
+            return;
+        };
+        if form
+            .append_with_blob_and_filename("file", &file, &name)
+            .is_err()
+        {
+            return;
+        }
+        state.set(FileState::Sending(name.clone()));
+        leptos::task::spawn_local(async move {
+            state.set(match crate::api::upload(form.into()).await {
+                Ok(uploaded) => FileState::Ready(uploaded),
+                Err(err) => {
+                    let text = err.to_string();
+                    let reason = text
+                        .strip_prefix("error running server function: ")
+                        .unwrap_or(&text);
+                    FileState::Failed(format!("{name}: {reason}"))
+                }
+            });
+        });
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    pub fn chosen(_: &leptos::ev::Event, _: RwSignal<FileState>) {}
+
+    #[cfg(not(feature = "hydrate"))]
+    pub fn dropped(_: &leptos::ev::DragEvent, _: RwSignal<FileState>) {}
 }
 
 /// A slider with its value in an editable number field, kept in step; typed values are

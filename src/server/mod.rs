@@ -12,6 +12,7 @@ pub mod markdown;
 mod media;
 pub mod sse;
 pub mod ui;
+pub mod uploads;
 mod webui;
 
 pub use webui::SignInRequired;

@@ -37,8 +37,11 @@ pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
                             v.subtype.as_deref(),
                             v.conversion.as_ref().and_then(|c| c.attrs.as_deref()),
                         ),
+                        // A file input written as text (`as image;base64`) is a text field.
                         kind: if v.is_list {
                             "list".into()
+                        } else if compose::binding::is_media(&v.kind) && v.format.is_some() {
+                            "text".into()
                         } else {
                             v.kind.clone()
                         },

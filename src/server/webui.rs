@@ -15,6 +15,7 @@ use crate::app::{shell, App};
 use compose::task::TaskRegistry;
 
 use super::access::{self, AccessKeys};
+use super::uploads::Uploads;
 use super::{assets, guard};
 
 /// What the UI's components learn on the server: whether signing in is in use.
@@ -41,12 +42,14 @@ pub fn router(tasks: Arc<TaskRegistry>, keys: Option<Arc<AccessKeys>>) -> Router
     let options = options();
     let routes = generate_route_list(App);
     let sign_in = SignInRequired(keys.is_some());
+    let uploads = Arc::new(Uploads::default());
     let router = Router::new()
         .leptos_routes_with_context(
             &options,
             routes,
             move || {
                 provide_context(Arc::clone(&tasks));
+                provide_context(Arc::clone(&uploads));
                 provide_context(sign_in);
             },
             {

@@ -1,0 +1,71 @@
+// A mock of OpenAI's media endpoints for the browser tests: speech as `audio/mpeg` bytes,
+// image generations as links to images it serves itself, and image edits, which take a
+// multipart upload. It records every request's path, content type and raw body.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** A 2×2 orange PNG. */
+export const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGP438MARAwQCgAvPgYtmKN0KQAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+/** An ID3 tag and an MPEG frame header: bytes that are not text. */
+export const MP3 = Buffer.from([0x49, 0x44, 0x33, 0x04, 0, 0, 0, 0, 0, 0, 0xff, 0xfb, 0x90, 0x64]);
+
+export interface Seen {
+  path: string;
+  contentType: string;
+  body: Buffer;
+}
+
+export class MockProviders {
+  readonly seen: Seen[] = [];
+
+  private constructor(private readonly server: Server, readonly base: string) {}
+
+  static async start(): Promise<MockProviders> {
+    let mock: MockProviders | undefined;
+    const server = createServer((req, res) => mock!.handle(req, res));
+    await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+    const { port } = server.address() as AddressInfo;
+    mock = new MockProviders(server, `http://127.0.0.1:${port}`);
+    return mock;
+  }
+
+  /** Where a config's `https://api.openai.com/v1` should point. */
+  get openai(): string {
+    return `${this.base}/v1`;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const path = req.url ?? "";
+    this.seen.push({ path, contentType: req.headers["content-type"] ?? "", body });
+    const json = (value: unknown) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(value));
+    };
+    if (path === "/v1/audio/speech") {
+      res.writeHead(200, { "content-type": "audio/mpeg" });
+      res.end(Buffer.concat([MP3, Buffer.from(JSON.parse(body.toString()).input)]));
+    } else if (path === "/v1/images/generations") {
+      const n = JSON.parse(body.toString()).n ?? 1;
+      json({ data: Array.from({ length: n }, (_, i) => ({ url: `${this.base}/files/${i + 1}.png` })) });
+    } else if (path === "/v1/images/edits") {
+      json({ data: [{ b64_json: PNG.toString("base64") }] });
+    } else if (path.startsWith("/files/")) {
+      res.writeHead(200, { "content-type": "image/png" });
+      res.end(PNG);
+    } else {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `no route ${path}` } }));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((done) => this.server.close(() => done(undefined)));
+  }
+}
