@@ -335,3 +335,48 @@ async fn the_conversation_example_sends_the_system_prompt_then_the_turns() {
     assert_eq!(schema[1]["name"], "messages");
     assert_eq!(schema[1]["type"], "list");
 }
+
+#[tokio::test]
+async fn operators_map_and_join_a_stream_as_it_comes() {
+    let mock = MockUpstream::start(
+        Behavior::tokens(&["Hello", " skip", " world"]).delay(Duration::from_millis(100)),
+    );
+    let dir = Workdir::empty();
+    let with_output = |output: &str| {
+        testkit::seed_for(&mock.base_url).replace("    output: ${output as stream/text}\n", output)
+    };
+    // A map with `where` over the stream: each chunk as it arrives, the filtered ones (the
+    // empty role chunk, " skip") left out; `${index}` counts every chunk.
+    let mapped = with_output(
+        "    output:\n      \"*\":\n        input: ${output}\n        where: { all: [ { input: \"${item}\", operator: neq, value: \" skip\" }, { not: { input: \"${item}\", value: \"\" } } ] }\n      text: \"[${item}#${index}]\"\n",
+    );
+    let mapping = engine(&dir, &mapped);
+    let request = mapping
+        .request(None, json!({"prompt": "Hi"}), Access::All)
+        .unwrap();
+    let RunOutput::Stream(mut stream) = mapping.run(&request, json!({})).await.unwrap() else {
+        panic!("a map over a stream is a stream");
+    };
+    let first = Instant::now();
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        r#"{"text": "[Hello#1]"}"#
+    );
+    assert!(
+        mock.finished_at().is_none(),
+        "the first chunk came before the upstream ended"
+    );
+    let rest: Vec<String> = stream.map(|p| p.unwrap()).collect().await;
+    assert_eq!(rest, [r#"{"text": "[ world#3]"}"#]);
+    assert!(first.elapsed() >= Duration::from_millis(150));
+
+    // A join of text around the stream: one flattened stream.
+    let joined = with_output("    output: { \"+\": [\"<\", \"${output}\", null, \">\"] }\n");
+    let joining = engine(&dir, &joined);
+    assert_eq!(
+        run_to_text(&joining, None, json!({"prompt": "Hi"}))
+            .await
+            .unwrap(),
+        "<Hello skip world>"
+    );
+}

@@ -5,7 +5,7 @@
 pub mod ast;
 mod convert;
 mod eval;
-mod operators;
+pub mod operators;
 mod parser;
 mod tree;
 

@@ -34,6 +34,18 @@ pub enum Operator {
     },
 }
 
+/// How an operator takes a stream (see [`Operator::over_stream`]).
+pub enum OverStream<'a> {
+    /// Each chunk through [`Operator::each`].
+    Map,
+    /// The parts before the stream, its chunks, then the parts after it: one stream, nulls
+    /// left out.
+    Join {
+        before: &'a [Binding],
+        after: &'a [Binding],
+    },
+}
+
 /// Conditions tried in order: the first true one gives its `if_true`; a false one with an
 /// `if_false` gives that; none gives null.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,18 +354,9 @@ impl Operator {
                 }
                 let mut out = Vec::with_capacity(items.len());
                 for (index, item) in items.into_iter().enumerate() {
-                    let index = Value::from(index);
-                    let inner = scope.clone().with("item", &item).with("index", &index);
-                    if let Some(filter) = filter {
-                        if !filter.holds(&inner)? {
-                            continue;
-                        }
+                    if let Some(value) = self.each(item, index, scope)? {
+                        out.push(value);
                     }
-                    out.push(if template.is_empty() {
-                        item.clone()
-                    } else {
-                        Entry::render_all(template, &inner)?
-                    });
                 }
                 Ok(Value::Array(out))
             }
@@ -387,6 +390,52 @@ impl Operator {
                         .collect(),
                 ))
             }
+        }
+    }
+
+    /// One element of a map (`*`): `None` when the filter leaves it out, else the template
+    /// rendered with it as `${item}` (or the element itself, without a template). A map over
+    /// a stream calls this for each chunk as it arrives.
+    pub fn each(
+        &self,
+        item: Value,
+        index: usize,
+        scope: &Scope,
+    ) -> Result<Option<Value>, BindingError> {
+        let Operator::Each {
+            filter, template, ..
+        } = self
+        else {
+            return Ok(Some(item));
+        };
+        let index = Value::from(index);
+        let inner = scope.clone().with("item", &item).with("index", &index);
+        if let Some(filter) = filter {
+            if !filter.holds(&inner)? {
+                return Ok(None);
+            }
+        }
+        if template.is_empty() {
+            return Ok(Some(item));
+        }
+        Entry::render_all(template, &inner).map(Some)
+    }
+
+    /// How this operator takes `${source}` when that is a stream: a map over it, or a join
+    /// with it among its parts (the parts before and after it).
+    pub fn over_stream(&self, source: &str) -> Option<OverStream<'_>> {
+        match self {
+            Operator::Each { source: from, .. } if from.bare(source).is_some() => {
+                Some(OverStream::Map)
+            }
+            Operator::Join(Binding::List(parts)) => {
+                let at = parts.iter().position(|p| p.bare(source).is_some())?;
+                Some(OverStream::Join {
+                    before: &parts[..at],
+                    after: &parts[at + 1..],
+                })
+            }
+            _ => None,
         }
     }
 

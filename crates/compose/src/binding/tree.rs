@@ -169,6 +169,14 @@ impl Binding {
             .stream_encoding()
     }
 
+    /// The operator this value is, if it is one.
+    pub fn operator(&self) -> Option<&Operator> {
+        match self {
+            Binding::Operator(operator) => Some(operator),
+            _ => None,
+        }
+    }
+
     /// Whether the whole value is exactly `${source}`, with no conversion either.
     pub fn is_exactly(&self, source: &str) -> bool {
         self.bare(source).is_some_and(|e| e.conversion.is_none())

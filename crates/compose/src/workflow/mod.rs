@@ -9,7 +9,7 @@ use futures::future::try_join_all;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
-use super::binding::Scope;
+use super::binding::{Scope, StreamEncoding};
 use super::component::{Binary, Output};
 use super::error::RunError;
 
@@ -175,6 +175,16 @@ async fn run_job(
     match output {
         Output::Stream(chunks) => match stream::passthrough_encoding(template) {
             Some(encoding) => Ok(Produced::Stream { chunks, encoding }),
+            None if stream::operates_on_stream(template) => Ok(Produced::Stream {
+                chunks: stream::operate(
+                    template.clone(),
+                    chunks,
+                    workflow_input.clone(),
+                    jobs.clone(),
+                    context.clone(),
+                ),
+                encoding: StreamEncoding::Text,
+            }),
             None => {
                 let value = Produced::from(Output::Stream(chunks)).drain().await?;
                 Produced::rendered(template, &scope.with("output", &value))

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 
+use crate::binding::operators::OverStream;
 use crate::binding::{is_media, Binding, Scope, StreamEncoding};
 use crate::component::{Binary, ChunkStream, Output};
 use crate::error::RunError;
@@ -89,6 +90,81 @@ pub fn passes_bytes(template: &Binding) -> bool {
             c.stream_encoding().is_some() || (is_media(&c.kind) && !c.list && c.format.is_none())
         }
     }
+}
+
+/// Whether a job's output template maps or joins the component's stream (`{"*": "${output}",
+/// …}`, `{"+": [… "${output}" …]}`): then its output is a stream too.
+pub fn operates_on_stream(template: &Binding) -> bool {
+    template
+        .operator()
+        .and_then(|operator| operator.over_stream("output"))
+        .is_some()
+}
+
+/// The stream a job's output template makes of the component's stream, chunk by chunk as
+/// they come (see [`operates_on_stream`]); `input`, `jobs` and `context` are what the
+/// template reads besides.
+pub fn operate(
+    template: Binding,
+    chunks: ChunkStream,
+    input: Value,
+    jobs: Value,
+    context: Value,
+) -> ChunkStream {
+    Box::pin(async_stream::stream! {
+        let scope = Scope::new().with("input", &input).with("jobs", &jobs).with("context", &context);
+        let Some(operator) = template.operator() else {
+            return;
+        };
+        let mut chunks = chunks;
+        match operator.over_stream("output") {
+            Some(OverStream::Map) => {
+                let mut index = 0;
+                while let Some(chunk) = chunks.next().await {
+                    let mapped = chunk.and_then(|item| Ok(operator.each(item, index, &scope)?));
+                    index += 1;
+                    match mapped {
+                        Ok(Some(value)) => yield Ok(value),
+                        Ok(None) => {}
+                        Err(err) => {
+                            yield Err(err);
+                            return;
+                        }
+                    }
+                }
+            }
+            Some(OverStream::Join { before, after }) => {
+                for part in before {
+                    match part.render(&scope) {
+                        Ok(Value::Null) => {}
+                        Ok(value) => yield Ok(value),
+                        Err(err) => {
+                            yield Err(err.into());
+                            return;
+                        }
+                    }
+                }
+                while let Some(chunk) = chunks.next().await {
+                    let failed = chunk.is_err();
+                    yield chunk;
+                    if failed {
+                        return;
+                    }
+                }
+                for part in after {
+                    match part.render(&scope) {
+                        Ok(Value::Null) => {}
+                        Ok(value) => yield Ok(value),
+                        Err(err) => {
+                            yield Err(err.into());
+                            return;
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+    })
 }
 
 /// Encodes every chunk as text; null and empty pieces are dropped.
