@@ -271,3 +271,63 @@ async fn access_keys_and_origins_guard_the_route() {
     let refused = tokio_tungstenite::connect_async(evil).await.unwrap_err();
     assert!(refused.to_string().contains("403"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_run_posted_over_rest_can_be_followed_by_a_websocket_session() {
+    let mock = MockUpstream::start(Behavior::tokens(&["Hi", " there"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let mut socket = connect(&ws_url(&server, "/ws?session=s9")).await;
+    let post = |query: &'static str, body: Value| {
+        let url = format!("{}/workflows/runs{query}", server.api);
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    let input = json!({"prompt": "Hi"});
+    let refusals = [
+        (
+            "?session_id=s9",
+            json!({"input": input, "subscribe_task": true}),
+            "subscribe_task=true requires wait_for_completion=false",
+        ),
+        (
+            "",
+            json!({"input": input, "subscribe_task": true, "wait_for_completion": false}),
+            "session_id query parameter required when subscribe_task=true",
+        ),
+        (
+            "?session_id=nobody",
+            json!({"input": input, "subscribe_task": true, "wait_for_completion": false}),
+            "No active WebSocket connection for session",
+        ),
+    ];
+    for (query, body, detail) in refusals {
+        assert_eq!(post(query, body).await, (400, json!({"detail": detail})));
+    }
+    let (status, started) = post(
+        "?session_id=s9",
+        json!({"input": input, "subscribe_task": true, "wait_for_completion": false}),
+    )
+    .await;
+    assert_eq!((status, &started["status"]), (200, &json!("pending")));
+    let messages = until(&mut socket, "task_state").await;
+    assert_eq!(messages[0]["data"]["task_id"], started["task_id"]);
+    let messages = until(&mut socket, "task_state").await;
+    let chunks: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["type"] == "task_output")
+        .map(|m| m["data"]["chunk"].as_str().unwrap())
+        .collect();
+    assert_eq!(chunks, ["Hi", " there"]);
+    assert_eq!(messages.last().unwrap()["data"]["status"], "completed");
+}

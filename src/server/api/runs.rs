@@ -1,7 +1,7 @@
 //! `POST /workflows/runs`: start a run, then answer with its stream, its result, or its id.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,13 +27,26 @@ struct RunBody {
     wait_for_completion: bool,
     #[serde(default, deserialize_with = "lax_bool::plain")]
     output_only: bool,
+    /// Have the WebSocket client of `?session_id=` follow the run.
+    #[serde(default, deserialize_with = "lax_bool::plain")]
+    subscribe_task: bool,
+}
+
+/// `?session_id=`: the WebSocket session a `subscribe_task` run is followed by.
+#[derive(Deserialize)]
+pub struct RunQuery {
+    session_id: Option<String>,
 }
 
 fn yes() -> bool {
     true
 }
 
-pub async fn run(State(state): State<ApiState>, request: Request) -> Result<Response, ApiError> {
+pub async fn run(
+    State(state): State<ApiState>,
+    Query(query): Query<RunQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let body = match request_kind(request.headers())? {
         Kind::Json => {
             let bytes = Bytes::from_request(request, &state)
@@ -56,11 +69,32 @@ pub async fn run(State(state): State<ApiState>, request: Request) -> Result<Resp
         }
     };
     let body = parse(body)?;
+    if body.subscribe_task && body.wait_for_completion {
+        return Err(ApiError::bad_request(
+            "subscribe_task=true requires wait_for_completion=false",
+        ));
+    }
     if body.output_only && !body.wait_for_completion {
         return Err(ApiError::bad_request(
             "output_only=true requires wait_for_completion=true.",
         ));
     }
+    let subscriber = match (body.subscribe_task, query.session_id) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(ApiError::bad_request(
+                "session_id query parameter required when subscribe_task=true",
+            ))
+        }
+        (true, Some(session)) => match &state.ws {
+            Some(hub) if hub.is_connected(&session) => Some((hub.clone(), session)),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "No active WebSocket connection for session",
+                ))
+            }
+        },
+    };
     let task = state
         .tasks
         .start(body.workflow_id.as_deref(), body.input)
@@ -73,6 +107,9 @@ pub async fn run(State(state): State<ApiState>, request: Request) -> Result<Resp
             }
             StartError::Refused(err) => ApiError::bad_request(err.to_string()),
         })?;
+    if let Some((hub, session)) = subscriber {
+        hub.subscribe(&session, task.clone());
+    }
     if !body.wait_for_completion {
         return Ok(Json(task.view()).into_response());
     }

@@ -12,7 +12,7 @@
 //! origin the API allows (a WebSocket is not covered by CORS). The server pings every
 //! `ping_interval` and closes a connection whose pong does not come within `ping_timeout`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,11 +37,12 @@ use compose::RunError;
 /// How many messages may wait for a slow client before its connection is closed.
 const QUEUE: usize = 1024;
 
-/// The WebSocket settings and who is connected.
+/// The WebSocket settings and who is connected: each session, with the way to hand it a task
+/// to follow (a run posted with `subscribe_task` and `?session_id=`).
 pub struct Hub {
     settings: Settings,
     origins: Origins,
-    sessions: Mutex<HashSet<String>>,
+    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Arc<Task>>>>,
 }
 
 impl Hub {
@@ -49,12 +50,25 @@ impl Hub {
         Self {
             settings,
             origins,
-            sessions: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn path(&self) -> &str {
         &self.settings.path
+    }
+
+    /// Whether a client of this session is connected.
+    pub fn is_connected(&self, session: &str) -> bool {
+        self.sessions.lock().contains_key(session)
+    }
+
+    /// Has the session's client follow `task`; false when it is not connected.
+    pub fn subscribe(&self, session: &str, task: Arc<Task>) -> bool {
+        self.sessions
+            .lock()
+            .get(session)
+            .is_some_and(|client| client.send(task).is_ok())
     }
 }
 
@@ -117,6 +131,7 @@ async fn connection(socket: WebSocket, hub: Arc<Hub>, tasks: Arc<TaskRegistry>, 
     let client = connect
         .session
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let (handed, mut subscriptions) = mpsc::unbounded_channel();
     let refused = {
         let mut sessions = hub.sessions.lock();
         if hub
@@ -125,9 +140,10 @@ async fn connection(socket: WebSocket, hub: Arc<Hub>, tasks: Arc<TaskRegistry>, 
             .is_some_and(|max| sessions.len() >= max)
         {
             Some(close(4429, "Too many connections"))
-        } else if !sessions.insert(client.clone()) {
+        } else if sessions.contains_key(&client) {
             Some(close(4409, "Session already connected"))
         } else {
+            sessions.insert(client.clone(), handed);
             None
         }
     };
@@ -179,6 +195,10 @@ async fn connection(socket: WebSocket, hub: Arc<Hub>, tasks: Arc<TaskRegistry>, 
                     awaiting_pong = Some(tokio::time::Instant::now());
                     session.send(Message::Ping(Vec::new().into()));
                 }
+            }
+            Some(task) = subscriptions.recv() => {
+                session.send(message("task_state", None, state(&task)));
+                session.follow(task, false);
             }
             () = sleep_until(pong_deadline) => {
                 session.send(close(1011, "keepalive ping timeout"));
