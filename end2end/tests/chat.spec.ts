@@ -160,10 +160,11 @@ test("when the server goes away, the chat keeps what it showed and says so", asy
     await expect(lastAnswer(page).getByRole("alert").locator("p")).toContainText("The server can't be reached");
     await expect(page.locator(".message.assistant").first()).toHaveText(/Still here\./);
     await expect(page.locator(".message.user")).toHaveCount(2);
-    // The browser reports the refused connection; nothing else went wrong.
-    expect(problems.every((p) => p.includes("ERR_CONNECTION_REFUSED"))).toBe(true);
-    problems = [];
   } finally {
+    // The page keeps trying the server until it leaves; the browser reports each refused
+    // (or reset) connection. Those are expected; anything else fails in afterEach.
+    await page.goto("about:blank");
+    problems = problems.filter((p) => !/ERR_CONNECTION_(REFUSED|RESET)/.test(p));
     await leaving.remove();
   }
 });
