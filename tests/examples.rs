@@ -91,6 +91,23 @@ async fn get_json(url: String) -> Value {
     json_of(reqwest::get(url).await.unwrap()).await
 }
 
+/// A file part of a multipart form.
+fn file_part(bytes: &[u8], name: &str, media_type: &str) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes.to_vec())
+        .file_name(name.to_string())
+        .mime_str(media_type)
+        .unwrap()
+}
+
+async fn post_form(url: String, form: reqwest::multipart::Form) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -289,19 +306,8 @@ async fn transcription_uploads_the_recording_as_a_file_part() {
     let form = reqwest::multipart::Form::new()
         .text("input[language]", "ko")
         .text("output_only", "true")
-        .part(
-            "input[audio]",
-            reqwest::multipart::Part::bytes(clip.clone())
-                .file_name("memo.mp3")
-                .mime_str("audio/mpeg")
-                .unwrap(),
-        );
-    let response = reqwest::Client::new()
-        .post(format!("{}/workflows/runs", server.api))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .part("input[audio]", file_part(&clip, "memo.mp3", "audio/mpeg"));
+    let response = post_form(format!("{}/workflows/runs", server.api), form).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         json_of(response).await,
@@ -452,38 +458,19 @@ async fn image_edit_uploads_the_picture() {
     let form = reqwest::multipart::Form::new()
         .text("input[prompt]", "add a hat")
         .text("output_only", "true")
-        .part(
-            "input[image]",
-            reqwest::multipart::Part::bytes(PNG.to_vec())
-                .file_name("cat.png")
-                .mime_str("image/png")
-                .unwrap(),
-        );
-    let response = reqwest::Client::new()
-        .post(format!("{}/workflows/runs", server.api))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .part("input[image]", file_part(&PNG, "cat.png", "image/png"));
+    let response = post_form(format!("{}/workflows/runs", server.api), form).await;
     assert_eq!(response.status(), 200);
     assert_eq!(json_of(response).await, json!({"edited": base64(&PNG)}));
     providers.take();
 
     // The web UI sends the file once, as multipart, and the run names it.
-    let upload = |name: &str, bytes: Vec<u8>| {
-        let form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes)
-                .file_name(name.to_string())
-                .mime_str("image/png")
-                .unwrap(),
-        );
-        reqwest::Client::new()
-            .post(format!("{}/_ui/upload", server.webui))
-            .multipart(form)
-            .send()
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let form =
+            reqwest::multipart::Form::new().part("file", file_part(&bytes, name, "image/png"));
+        post_form(format!("{}/_ui/upload", server.webui), form)
     };
-    let response = upload("cat.png", PNG.to_vec()).await.unwrap();
+    let response = upload("cat.png", PNG.to_vec()).await;
     assert_eq!(response.status(), 200);
     let uploaded = json_of(response).await;
     assert_eq!(
@@ -511,9 +498,7 @@ async fn image_edit_uploads_the_picture() {
         matches!(&fields[1].1, Field::File { name, bytes, .. } if name == "cat.png" && bytes.as_ref() == PNG)
     );
     // Too large a file is refused with the limit in the message.
-    let response = upload("huge.png", vec![0; 25 * 1024 * 1024 + 1])
-        .await
-        .unwrap();
+    let response = upload("huge.png", vec![0; 25 * 1024 * 1024 + 1]).await;
     assert_eq!(response.status(), 413);
     assert!(response
         .text()

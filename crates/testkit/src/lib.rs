@@ -10,6 +10,29 @@ pub mod providers;
 
 use std::path::{Path, PathBuf};
 
+/// Serves `app` on a free port of 127.0.0.1, on a thread and runtime of its own (so that it
+/// keeps answering while a test blocks); returns `http://127.0.0.1:PORT`.
+pub fn serve(app: axum::Router) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            use axum::serve::ListenerExt;
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .unwrap()
+                .tap_io(|tcp| tcp.set_nodelay(true).unwrap());
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    base
+}
+
 /// The seed example's configuration, as shipped.
 pub const SEED: &str =
     include_str!("../../../examples/openai-chat-completions-stream/model-compose.yml");

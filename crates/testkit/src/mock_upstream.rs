@@ -143,27 +143,11 @@ impl MockUpstream {
     pub fn start(behavior: Behavior) -> Self {
         let shared = Arc::new(Shared::default());
         *shared.behavior.lock().unwrap() = Some(behavior);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/messages", post(anthropic_messages))
             .with_state(Arc::clone(&shared));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                use axum::serve::ListenerExt;
-                let listener = tokio::net::TcpListener::from_std(listener)
-                    .unwrap()
-                    .tap_io(|tcp| tcp.set_nodelay(true).unwrap());
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let base_url = format!("{}/v1", super::serve(app));
         Self { base_url, shared }
     }
 

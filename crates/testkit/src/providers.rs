@@ -72,22 +72,14 @@ pub struct Providers {
 impl Providers {
     pub fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        // The handler needs the address it answers on (image links point to it): it learns
+        // it once the server is up.
+        let address = Arc::new(std::sync::OnceLock::new());
         let app = Router::new()
             .fallback(answer)
-            .with_state((Arc::clone(&seen), base.clone()));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+            .with_state((Arc::clone(&seen), Arc::clone(&address)));
+        let base = super::serve(app);
+        address.get_or_init(|| base.clone());
         Self { base, seen }
     }
 
@@ -127,9 +119,10 @@ impl Providers {
     }
 }
 
-type Shared = (Arc<Mutex<Vec<Seen>>>, String);
+type Shared = (Arc<Mutex<Vec<Seen>>>, Arc<std::sync::OnceLock<String>>);
 
-async fn answer(State((seen, base)): State<Shared>, request: Request) -> Response {
+async fn answer(State((seen, address)): State<Shared>, request: Request) -> Response {
+    let base = address.get().cloned().unwrap_or_default();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     let uri = parts.uri.to_string();

@@ -478,45 +478,31 @@ fn join(parts: Value) -> Result<Value, BindingError> {
     let Some(first) = parts.peek() else {
         return Ok(Value::Null);
     };
-    let mismatch = |kind: &str, part: &Value| {
-        error(format!("`+` cannot join a {} to {kind}s", type_name(part)))
+    let (mut joined, kind) = match first {
+        Value::String(_) => (Value::String(String::new()), "text"),
+        Value::Array(_) => (Value::Array(Vec::new()), "list"),
+        Value::Object(_) => (Value::Object(Map::new()), "mapping"),
+        other => {
+            return Err(error(format!(
+                "`+` joins texts, lists or mappings, not a {}",
+                type_name(other)
+            )))
+        }
     };
-    match first {
-        Value::String(_) => {
-            let mut text = String::new();
-            for part in parts {
-                match part {
-                    Value::String(piece) => text.push_str(&piece),
-                    other => return Err(mismatch("text", &other)),
-                }
+    for part in parts {
+        match (&mut joined, part) {
+            (Value::String(text), Value::String(piece)) => text.push_str(&piece),
+            (Value::Array(list), Value::Array(items)) => list.extend(items),
+            (Value::Object(map), Value::Object(entries)) => map.extend(entries),
+            (_, other) => {
+                return Err(error(format!(
+                    "`+` cannot join a {} to {kind}s",
+                    type_name(&other)
+                )))
             }
-            Ok(Value::String(text))
         }
-        Value::Array(_) => {
-            let mut list = Vec::new();
-            for part in parts {
-                match part {
-                    Value::Array(items) => list.extend(items),
-                    other => return Err(mismatch("list", &other)),
-                }
-            }
-            Ok(Value::Array(list))
-        }
-        Value::Object(_) => {
-            let mut map = Map::new();
-            for part in parts {
-                match part {
-                    Value::Object(entries) => map.extend(entries),
-                    other => return Err(mismatch("mapping", &other)),
-                }
-            }
-            Ok(Value::Object(map))
-        }
-        other => Err(error(format!(
-            "`+` joins texts, lists or mappings, not a {}",
-            type_name(other)
-        ))),
     }
+    Ok(joined)
 }
 
 /// Whether `input OPERATOR value` holds. Numbers compare as numbers (`1` equals `1.0`); order

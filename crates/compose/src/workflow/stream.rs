@@ -134,15 +134,17 @@ pub fn operate(
                 }
             }
             Some(OverStream::Join { before, after }) => {
-                for part in before {
-                    match part.render(&scope) {
-                        Ok(Value::Null) => {}
-                        Ok(value) => yield Ok(value),
-                        Err(err) => {
-                            yield Err(err.into());
-                            return;
-                        }
+                // The parts around the stream read no chunk: they are rendered at once.
+                let edges = rendered(before, &scope).and_then(|b| Ok((b, rendered(after, &scope)?)));
+                let (before, after) = match edges {
+                    Ok(edges) => edges,
+                    Err(err) => {
+                        yield Err(err.into());
+                        return;
                     }
+                };
+                for value in before {
+                    yield Ok(value);
                 }
                 while let Some(chunk) = chunks.next().await {
                     let failed = chunk.is_err();
@@ -151,20 +153,25 @@ pub fn operate(
                         return;
                     }
                 }
-                for part in after {
-                    match part.render(&scope) {
-                        Ok(Value::Null) => {}
-                        Ok(value) => yield Ok(value),
-                        Err(err) => {
-                            yield Err(err.into());
-                            return;
-                        }
-                    }
+                for value in after {
+                    yield Ok(value);
                 }
             }
             None => {}
         }
     })
+}
+
+/// The values of `parts` that are not null.
+fn rendered(parts: &[Binding], scope: &Scope) -> Result<Vec<Value>, crate::binding::BindingError> {
+    let mut values = Vec::with_capacity(parts.len());
+    for part in parts {
+        let value = part.render(scope)?;
+        if !value.is_null() {
+            values.push(value);
+        }
+    }
+    Ok(values)
 }
 
 /// Encodes every chunk as text; null and empty pieces are dropped.
