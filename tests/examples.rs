@@ -183,6 +183,22 @@ async fn openai_chat_completions_answers_at_once() {
         output,
         json!({"message": "You said: From the UI", "tokens": 9})
     );
+
+    // A plain value `as stream/text` is a stream of one chunk, served as SSE.
+    let streamed = config.replace(
+        "    output: ${output}\n",
+        "    output: ${output.message as stream/text}\n",
+    );
+    assert_ne!(streamed, config);
+    let dir = Workdir::empty();
+    dir.write(".env", &format!("OPENAI_API_KEY={TEST_KEY}\n"));
+    let server = Server::start_with(&dir, &streamed);
+    let response = api(&server, json!({"input": {"prompt": "Hey"}})).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), "data: You said: Hey\n\n");
 }
 
 #[tokio::test]
@@ -550,6 +566,11 @@ async fn anthropic_messages_with_its_own_headers() {
         (200, json!({"answer": "You said: Hi", "stop": "end_turn"}))
     );
     assert_eq!(providers.take()[0].json()["max_tokens"], 64);
+    let output = ui_output(&server, "__default__", json!({"prompt": "From the UI"})).await;
+    assert_eq!(
+        output,
+        json!({"answer": "You said: From the UI", "stop": "end_turn"})
+    );
 }
 
 #[tokio::test]
@@ -575,6 +596,24 @@ async fn anthropic_stream_keeps_only_the_text_deltas() {
         response.text().await.unwrap(),
         "data: You\n\ndata:  said:\n\ndata:  Hi\n\n"
     );
+    // The web UI's chat streams the same pieces.
+    let response = support::ui_call(
+        &server,
+        "chat",
+        &[
+            ("workflow_id", "__default__"),
+            ("input", r#"{"prompt": "Hi"}"#),
+            ("prompt", "Hi"),
+        ],
+    )
+    .await;
+    let events = response.text().await.unwrap();
+    let pieces: String = events
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("event: piece\ndata: "))
+        .map(|data| serde_json::from_str::<String>(data).unwrap())
+        .collect();
+    assert_eq!(pieces, "You said: Hi", "{events}");
 }
 
 #[tokio::test]
@@ -618,6 +657,24 @@ async fn quote_to_speech_chains_two_providers() {
     assert!(providers.take()[1]
         .uri
         .starts_with("/elevenlabs/v1/text-to-speech/abc?"));
+    // The web UI shows the quote and a player for the speech.
+    let end = ui_end(&server, "__default__", json!({"theme": "hope"})).await;
+    let blocks: Vec<&str> = end["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert!(
+        blocks[0].contains("<figcaption>quote</figcaption><p>You said: hope</p>"),
+        "{}",
+        blocks[0]
+    );
+    let player = format!(
+        "src=\"data:audio/mpeg;base64,{}\"",
+        base64(&speech("You said: hope"))
+    );
+    assert!(blocks[1].contains(&player), "{}", blocks[1]);
     let schema: Value =
         get_json(format!("{}/workflows?include_schema=true", server.api)).await[0].clone();
     assert_eq!(
