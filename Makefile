@@ -79,9 +79,11 @@ screenshots: release
 compat:
 	@bash scripts/compat.sh "$(ORIGINAL)"
 
-## bench: release build, then the load benchmark (server vs the upstream alone, side by side)
+## bench: release build, then the load benchmarks (server vs the upstream alone, side by side):
+## no-delay saturation, then paced streams (100, 1,000 and 5,000 at once, tokens 50 ms apart)
 bench: release
 	cargo bench --locked --bench load -- $(RELEASE_BIN)
+	cargo bench --locked --bench paced -- $(RELEASE_BIN)
 
 clean:
 	cargo clean

@@ -7,13 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use testkit::mock_upstream::{Behavior, MockUpstream};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{cpu_time, goal, memory_mib, ms, percentile, start_server};
 
 const TOKENS: usize = 500;
 const PHASE_LIMIT: Duration = Duration::from_secs(60);
@@ -37,17 +41,6 @@ impl Batch {
     fn tokens_per_s(&self) -> f64 {
         self.tokens() as f64 / self.wall.as_secs_f64()
     }
-}
-
-fn percentile(values: &[Duration], p: f64) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
-    sorted.get(at).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 /// `streams` clients, each running `runs_each` streams back to back, against `url`.
@@ -121,89 +114,6 @@ async fn batch(
     }
 }
 
-/// User + system CPU time of a process.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10) // CLK_TCK is 100 on Linux
-}
-
-/// `VmRSS` or `VmHWM` (peak) of a process, in MiB.
-fn memory_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-/// Starts the server on the seed config (ports picked by the system); returns it, its API
-/// base URL and the time until it reported its addresses and `/api/health` answered 200.
-async fn start_server(binary: &Path, dir: &Path, upstream: &str) -> (Child, String, Duration) {
-    std::fs::write(
-        dir.join("model-compose.yml"),
-        testkit::seed_on_any_port(upstream),
-    )
-    .unwrap();
-    std::fs::write(dir.join(".env"), "OPENAI_API_KEY=sk-bench\n").unwrap();
-    let started = Instant::now();
-    // The caller stops and waits for the server; clippy cannot see past the return.
-    #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(binary)
-        .arg("up")
-        .current_dir(dir)
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let base = tokio::task::spawn_blocking(move || {
-        let mut api = None;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(url) = line.strip_prefix("API on ") {
-                api = Some(url.to_string());
-            }
-            if line.starts_with("model-compose is ready") {
-                break;
-            }
-        }
-        api
-    })
-    .await
-    .unwrap()
-    .expect("the server reported its API address");
-    let health = format!("{base}/health");
-    let client = reqwest::Client::new();
-    loop {
-        if let Ok(response) = client.get(&health).send().await {
-            if response.status() == 200 {
-                return (child, base, started.elapsed());
-            }
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not become healthy");
-        }
-        tokio::time::sleep(Duration::from_micros(500)).await;
-    }
-}
-
 fn gzip_size(bytes: &[u8]) -> usize {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(bytes).unwrap();
@@ -225,11 +135,6 @@ fn row(name: &str, batch: &Batch) {
         batch.tokens_per_s(),
         cpu
     );
-}
-
-fn goal(ok: bool, text: String) -> bool {
-    println!("  {} {text}", if ok { "✓" } else { "✗" });
-    ok
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

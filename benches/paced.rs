@@ -1,0 +1,370 @@
+//! `make bench`, second part: production-shaped load. A mock upstream in its own process sends
+//! each reply's tokens one by one, 50 ms apart (20 tokens/s, like a large hosted model), and
+//! 100, 1,000 and 5,000 clients stream 200-token replies at once, first from the mock directly
+//! (the floor), then through the release server on the seed config.
+//!
+//! Each token carries the time the mock sent it (`@<µs since the epoch>`), so the client knows
+//! each token's transit time. Reported per level: the server's CPU per token, its RSS per
+//! active stream, the added inter-token delay (the gap the client saw minus the gap the mock
+//! sent, through the server, p50/p99), time to the first token p50/p99 (the mock sends it 50 ms
+//! after the request, as a model thinks), and errors.
+//!
+//! Usage: `cargo bench --bench paced -- [SERVER_BINARY] [--levels 100,1000]`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use futures::StreamExt;
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{cpu_time, goal, memory_mib, ms, percentile, start_server};
+
+const TOKENS: usize = 200;
+const GAP: Duration = Duration::from_millis(50);
+/// Clients start spread over this long, as real users do.
+const RAMP: Duration = Duration::from_secs(2);
+const RUN_BODY: &str =
+    r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
+const OPENAI_BODY: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":0.7,"stream":true}"#;
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// The mock's answer: a role chunk, `TOKENS` tokens `GAP` apart (each `@<µs sent>`), the
+/// end chunk and `[DONE]`, as OpenAI streams them.
+async fn paced_reply() -> Response {
+    let body = async_stream::stream! {
+        let chunk = |delta: &str| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{delta}}}]}}\n\n");
+        yield Ok::<_, std::convert::Infallible>(chunk(r#"{"role":"assistant","content":""}"#));
+        let mut next = tokio::time::Instant::now();
+        for _ in 0..TOKENS {
+            next += GAP;
+            tokio::time::sleep_until(next).await;
+            yield Ok(chunk(&format!("{{\"content\":\" @{}\"}}", now_micros())));
+        }
+        yield Ok("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".to_string());
+        yield Ok("data: [DONE]\n\n".to_string());
+    };
+    (
+        [("content-type", "text/event-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// `paced --mock`: serves the paced upstream and prints its port.
+fn serve_mock() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        let app = Router::new().route("/v1/chat/completions", post(paced_reply));
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+/// The mock's process, stopped when dropped (also when the benchmark fails).
+struct Mock(Child);
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts this benchmark again as the mock, in its own process; returns it and its base URL.
+fn start_mock() -> (Mock, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--mock")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().expect("the mock's port");
+    (Mock(child), format!("http://127.0.0.1:{port}/v1"))
+}
+
+/// What one level measured on one path.
+#[derive(Default)]
+struct Level {
+    streams: usize,
+    ttfe: Vec<Duration>,
+    /// Per token after the first of a stream: the gap seen minus the gap sent, in µs.
+    added_gap: Vec<i64>,
+    tokens: usize,
+    errors: usize,
+    cpu: Option<Duration>,
+    /// Server RSS growth while every stream was open, in KiB per stream.
+    rss_per_stream: Option<f64>,
+}
+
+/// The sent-at time of a token in an event's data (`… @1732712345123456 …`).
+fn sent_at(data: &[u8]) -> Option<u64> {
+    let at = data.iter().position(|&b| b == b'@')?;
+    let digits = data[at + 1..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+    (digits > 0).then_some(digits)
+}
+
+/// `streams` clients at once, one reply each, against `url`.
+async fn level(url: &str, body: &'static str, streams: usize, server: Option<u32>) -> Level {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let cpu_before = server.map(cpu_time);
+    let rss_before = server.map(|pid| memory_mib(pid, "VmRSS:"));
+    let workers: Vec<_> = (0..streams)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.to_string());
+            let delay = RAMP.mul_f64(i as f64 / streams as f64);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let begin = Instant::now();
+                let response = match client
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status() == 200 => response,
+                    _ => return Err(()),
+                };
+                let mut stream = response.bytes_stream();
+                let mut first = None;
+                let mut transit: Vec<i64> = Vec::with_capacity(TOKENS);
+                let mut pending: Vec<u8> = Vec::new();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|_| ())?;
+                    let received = now_micros() as i64;
+                    pending.extend_from_slice(&chunk);
+                    while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+                        if let Some(sent) = sent_at(&pending[..end]) {
+                            // The first token (the role chunk before it carries none).
+                            first.get_or_insert_with(|| begin.elapsed());
+                            transit.push(received - sent as i64);
+                        }
+                        pending.drain(..end + 2);
+                    }
+                }
+                if transit.len() != TOKENS {
+                    return Err(());
+                }
+                Ok((first.unwrap_or_default(), transit))
+            })
+        })
+        .collect();
+    // Every stream is open once the ramp is over and before the first one ends.
+    let rss_open = match server {
+        Some(pid) => {
+            tokio::time::sleep(RAMP + GAP * (TOKENS as u32 / 4)).await;
+            Some(memory_mib(pid, "VmRSS:"))
+        }
+        None => None,
+    };
+    let mut out = Level {
+        streams,
+        ..Level::default()
+    };
+    for worker in futures::future::join_all(workers).await {
+        match worker.unwrap() {
+            Ok((first, transit)) => {
+                out.ttfe.push(first);
+                out.tokens += transit.len();
+                out.added_gap
+                    .extend(transit.windows(2).map(|pair| pair[1] - pair[0]));
+            }
+            Err(()) => out.errors += 1,
+        }
+    }
+    out.cpu = server
+        .zip(cpu_before)
+        .map(|(pid, before)| cpu_time(pid).saturating_sub(before));
+    out.rss_per_stream = rss_open
+        .zip(rss_before)
+        .map(|(open, before)| (open - before).max(0.0) * 1024.0 / streams as f64);
+    out
+}
+
+fn micros_percentile(values: &[i64], p: f64) -> i64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).copied().unwrap_or_default()
+}
+
+fn row(path: &str, level: &Level) {
+    let cpu = level.cpu.map_or("—".into(), |cpu| {
+        format!(
+            "{:.2}",
+            cpu.as_secs_f64() * 1e6 / level.tokens.max(1) as f64
+        )
+    });
+    let rss = level
+        .rss_per_stream
+        .map_or("—".into(), |kib| format!("{kib:.1}"));
+    println!(
+        "{path:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        level.streams,
+        level.tokens,
+        cpu,
+        rss,
+        micros_percentile(&level.added_gap, 0.5) as f64 / 1000.0,
+        micros_percentile(&level.added_gap, 0.99) as f64 / 1000.0,
+        ms(percentile(&level.ttfe, 0.5)),
+        ms(percentile(&level.ttfe, 0.99)),
+        level.errors,
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--mock") {
+        return serve_mock();
+    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(measure(args));
+}
+
+async fn measure(args: Vec<String>) {
+    let binary = args
+        .iter()
+        .find(|a| !a.starts_with("--") && !a.contains(','))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/model-compose"));
+    let binary = binary.canonicalize().unwrap_or_else(|_| {
+        panic!(
+            "no server binary at {} (run `make release`)",
+            binary.display()
+        )
+    });
+    let levels: Vec<usize> = args
+        .iter()
+        .position(|a| a == "--levels")
+        .and_then(|i| args.get(i + 1))
+        .map(|l| l.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1000, 5000]);
+
+    let (mock, upstream) = start_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, api, _) = start_server(&binary, dir.path(), &upstream).await;
+    let pid = server.id();
+    let floor_url = format!("{upstream}/chat/completions");
+    let run_url = format!("{api}/workflows/runs");
+    let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
+
+    let mut results = Vec::new();
+    for &streams in &levels {
+        let floor = level(&floor_url, OPENAI_BODY, streams, None).await;
+        let through = level(&run_url, RUN_BODY, streams, Some(pid)).await;
+        results.push((floor, through));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = server.wait();
+    drop(mock);
+
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "\nmodel-compose paced benchmark: {TOKENS} tokens per reply, {} ms apart, clients started over {} s; {cpus} CPUs, open-file limit {files}",
+        GAP.as_millis(),
+        RAMP.as_secs()
+    );
+    println!(
+        "server: {}; the mock upstream in its own process\n",
+        binary.display()
+    );
+    println!(
+        "{:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "path",
+        "streams",
+        "tokens",
+        "CPU µs/t",
+        "KiB/strm",
+        "gap+ p50",
+        "gap+ p99",
+        "TTFE p50",
+        "TTFE p99",
+        "errors"
+    );
+    println!(
+        "{:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "", "", "", "", "", "ms", "ms", "ms", "ms", ""
+    );
+    for (floor, through) in &results {
+        row("floor", floor);
+        row("server", through);
+    }
+
+    println!("\ngoals:");
+    let mut met = Vec::new();
+    for (_, through) in &results {
+        let cpu =
+            through.cpu.unwrap_or_default().as_secs_f64() * 1e6 / through.tokens.max(1) as f64;
+        met.push(goal(
+            cpu <= 5.0,
+            format!(
+                "{} streams: CPU per token ≤ 5 µs ({cpu:.2} µs)",
+                through.streams
+            ),
+        ));
+        let rss = through.rss_per_stream.unwrap_or_default();
+        met.push(goal(
+            rss <= 32.0,
+            format!(
+                "{} streams: RSS per active stream ≤ 32 KiB ({rss:.1} KiB)",
+                through.streams
+            ),
+        ));
+        if through.streams == 1000 {
+            let p99 = micros_percentile(&through.added_gap, 0.99) as f64 / 1000.0;
+            met.push(goal(
+                p99 <= 2.0,
+                format!("1000 streams: added inter-token delay p99 ≤ 2 ms ({p99:.2} ms)"),
+            ));
+        }
+        if through.streams == 5000 {
+            met.push(goal(
+                through.errors == 0,
+                format!("5000 streams: no errors ({})", through.errors),
+            ));
+        }
+    }
+    println!(
+        "\n{} of {} goals met",
+        met.iter().filter(|m| **m).count(),
+        met.len()
+    );
+}
