@@ -315,8 +315,8 @@ async fn measure(args: Vec<String>) {
         "KiB/strm",
         "gap+ p50",
         "gap+ p99",
-        "TTFE p50",
-        "TTFE p99",
+        "TTFT p50",
+        "TTFT p99",
         "errors"
     );
     println!(
