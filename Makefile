@@ -21,7 +21,7 @@ SITE_INPUTS := Cargo.toml Cargo.lock $(wildcard crates/*/Cargo.toml) .cargo/conf
 	style/main.css $(wildcard public/*)
 sources_of = $(wildcard $(if $(wildcard $(1)),$(shell sed -e 's/^[^:]*://' $(1))))
 
-.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench install clean
+.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench bench-original install clean
 
 ## setup: install the missing tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, Chromium, npm packages)
 setup:
@@ -73,6 +73,13 @@ test-release: release
 ## screenshots: the README's pictures (docs/ui-*.png), of the release build with a mock model
 screenshots: release
 	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test --config screenshots.config.ts
+
+## bench-original: the same benchmarks against the original model-compose 0.4.120 (installed
+## from PyPI into .tools/original), for the side-by-side figures in the README
+bench-original: release
+	@bash scripts/original.sh
+	cargo bench --locked --bench load -- --original $(TOOLS_DIR)/original/bin/model-compose
+	cargo bench --locked --bench paced -- --original $(TOOLS_DIR)/original/bin/model-compose
 
 ## compat: the original's own http-client examples, unchanged, against provider mocks
 ## (ORIGINAL=<checkout or git directory of hanyeol/model-compose>)

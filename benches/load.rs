@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -17,12 +16,12 @@ use testkit::mock_upstream::{Behavior, MockUpstream};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{cpu_time, goal, memory_mib, ms, percentile, start_server};
+use support::{
+    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, Kind, RUN_BODY,
+};
 
 const TOKENS: usize = 500;
 const PHASE_LIMIT: Duration = Duration::from_secs(60);
-const RUN_BODY: &str =
-    r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
 
 /// What one batch of runs measured.
 struct Batch {
@@ -139,16 +138,9 @@ fn row(name: &str, batch: &Batch) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let binary = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/release/model-compose"));
-    assert!(
-        binary.is_file(),
-        "no server binary at {} (run `make release`)",
-        binary.display()
-    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let kind = Kind::from_args(&args);
+    let binary = binary_from_args(&args);
     let tokens: Vec<String> = (0..TOKENS).map(|i| format!(" tok{i}")).collect();
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let mock = MockUpstream::start(Behavior::tokens(&tokens));
@@ -156,7 +148,7 @@ async fn main() {
     let floor_url = format!("{}/chat/completions", mock.base_url);
 
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, api, healthy) = start_server(&binary, dir.path(), &mock.base_url).await;
+    let (mut child, api, healthy) = start_server(kind, &binary, dir.path(), &mock.base_url).await;
     let pid = child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = memory_mib(pid, "VmRSS:");
@@ -177,7 +169,7 @@ async fn main() {
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("\nmodel-compose load benchmark: {TOKENS} tokens per reply, mock upstream without delay, {cpus} CPUs");
-    println!("server: {}\n", binary.display());
+    println!("server: {}, {}\n", kind.name(), binary.display());
     println!(
         "{:<8} {:>7} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
         "path",

@@ -14,7 +14,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead as _;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,14 +25,14 @@ use futures::StreamExt;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{cpu_time, goal, memory_mib, ms, percentile, start_server};
+use support::{
+    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, Kind, RUN_BODY,
+};
 
 const TOKENS: usize = 200;
 const GAP: Duration = Duration::from_millis(50);
 /// Clients start spread over this long, as real users do.
 const RAMP: Duration = Duration::from_secs(2);
-const RUN_BODY: &str =
-    r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7}}"#;
 const OPENAI_BODY: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":0.7,"stream":true}"#;
 
 fn now_micros() -> u64 {
@@ -145,38 +144,11 @@ async fn level(url: &str, body: &'static str, streams: usize, server: Option<u32
             let delay = RAMP.mul_f64(i as f64 / streams as f64);
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let begin = Instant::now();
-                let response = match client
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .body(body)
-                    .send()
+                // A stream that has not ended well after the last token is counted as failed.
+                let patience = GAP * TOKENS as u32 + Duration::from_secs(30);
+                tokio::time::timeout(patience, one_stream(client, url, body))
                     .await
-                {
-                    Ok(response) if response.status() == 200 => response,
-                    _ => return Err(()),
-                };
-                let mut stream = response.bytes_stream();
-                let mut first = None;
-                let mut transit: Vec<i64> = Vec::with_capacity(TOKENS);
-                let mut pending: Vec<u8> = Vec::new();
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|_| ())?;
-                    let received = now_micros() as i64;
-                    pending.extend_from_slice(&chunk);
-                    while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
-                        if let Some(sent) = sent_at(&pending[..end]) {
-                            // The first token (the role chunk before it carries none).
-                            first.get_or_insert_with(|| begin.elapsed());
-                            transit.push(received - sent as i64);
-                        }
-                        pending.drain(..end + 2);
-                    }
-                }
-                if transit.len() != TOKENS {
-                    return Err(());
-                }
-                Ok((first.unwrap_or_default(), transit))
+                    .unwrap_or(Err(()))
             })
         })
         .collect();
@@ -210,6 +182,46 @@ async fn level(url: &str, body: &'static str, streams: usize, server: Option<u32
         .zip(rss_before)
         .map(|(open, before)| (open - before).max(0.0) * 1024.0 / streams as f64);
     out
+}
+
+/// One streamed reply: the time to its first token, and each token's transit time in µs.
+async fn one_stream(
+    client: reqwest::Client,
+    url: String,
+    body: &'static str,
+) -> Result<(Duration, Vec<i64>), ()> {
+    let begin = Instant::now();
+    let response = match client
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(response) if response.status() == 200 => response,
+        _ => return Err(()),
+    };
+    let mut stream = response.bytes_stream();
+    let mut first = None;
+    let mut transit: Vec<i64> = Vec::with_capacity(TOKENS);
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ())?;
+        let received = now_micros() as i64;
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+            if let Some(sent) = sent_at(&pending[..end]) {
+                // The first token (the role chunk before it carries none).
+                first.get_or_insert_with(|| begin.elapsed());
+                transit.push(received - sent as i64);
+            }
+            pending.drain(..end + 2);
+        }
+    }
+    if transit.len() != TOKENS {
+        return Err(());
+    }
+    Ok((first.unwrap_or_default(), transit))
 }
 
 fn micros_percentile(values: &[i64], p: f64) -> i64 {
@@ -258,17 +270,8 @@ fn main() {
 }
 
 async fn measure(args: Vec<String>) {
-    let binary = args
-        .iter()
-        .find(|a| !a.starts_with("--") && !a.contains(','))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/release/model-compose"));
-    let binary = binary.canonicalize().unwrap_or_else(|_| {
-        panic!(
-            "no server binary at {} (run `make release`)",
-            binary.display()
-        )
-    });
+    let kind = Kind::from_args(&args);
+    let binary = binary_from_args(&args);
     let levels: Vec<usize> = args
         .iter()
         .position(|a| a == "--levels")
@@ -278,7 +281,7 @@ async fn measure(args: Vec<String>) {
 
     let (mock, upstream) = start_mock();
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, api, _) = start_server(&binary, dir.path(), &upstream).await;
+    let (mut server, api, _) = start_server(kind, &binary, dir.path(), &upstream).await;
     let pid = server.id();
     let floor_url = format!("{upstream}/chat/completions");
     let run_url = format!("{api}/workflows/runs");
@@ -303,7 +306,8 @@ async fn measure(args: Vec<String>) {
         RAMP.as_secs()
     );
     println!(
-        "server: {}; the mock upstream in its own process\n",
+        "server: {}, {}; the mock upstream in its own process\n",
+        kind.name(),
         binary.display()
     );
     println!(

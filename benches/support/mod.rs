@@ -45,14 +45,76 @@ pub fn memory_mib(pid: u32, field: &str) -> f64 {
     kib / 1024.0
 }
 
-/// Starts the server on the seed config (ports picked by the system); returns it, its API
-/// base URL and the time until it reported its addresses and `/api/health` answered 200.
-pub async fn start_server(binary: &Path, dir: &Path, upstream: &str) -> (Child, String, Duration) {
-    std::fs::write(
-        dir.join("model-compose.yml"),
-        testkit::seed_on_any_port(upstream),
-    )
-    .unwrap();
+/// A run of the seed workflow, its output alone: the original (0.4.120) streams only with
+/// `output_only` (D1); this implementation streams the same bytes either way.
+pub const RUN_BODY: &str = r#"{"input":{"prompt":"Explain machine learning in simple terms","temperature":0.7},"output_only":true}"#;
+
+/// Which server a benchmark drives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// This implementation: ports picked by the system, reported on stdout.
+    Ours,
+    /// The original (Python): a fixed free port, no web UI (it would install Gradio), ready
+    /// once `/api/health` answers.
+    Original,
+}
+
+impl Kind {
+    /// `--original` among the arguments.
+    pub fn from_args(args: &[String]) -> Self {
+        if args.iter().any(|a| a == "--original") {
+            Kind::Original
+        } else {
+            Kind::Ours
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "model-compose (Rust)",
+            Kind::Original => "model-compose 0.4.120 (Python, the original)",
+        }
+    }
+}
+
+/// The server binary named among the arguments (the first that is not an option or a
+/// list), made absolute.
+pub fn binary_from_args(args: &[String]) -> std::path::PathBuf {
+    let binary = args
+        .iter()
+        .find(|a| !a.starts_with("--") && !a.contains(','))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("target/release/model-compose"));
+    binary.canonicalize().unwrap_or_else(|_| {
+        panic!(
+            "no server binary at {} (run `make release`)",
+            binary.display()
+        )
+    })
+}
+
+/// Starts the server on the seed config; returns it, its API base URL and the time until
+/// `/api/health` answered 200.
+pub async fn start_server(
+    kind: Kind,
+    binary: &Path,
+    dir: &Path,
+    upstream: &str,
+) -> (Child, String, Duration) {
+    let seed = testkit::seed_for(upstream);
+    let config = match kind {
+        Kind::Ours => testkit::any_port(&seed),
+        Kind::Original => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            seed.replace("  webui:\n    driver: gradio\n    port: 8081\n", "")
+                .replace("    port: 8080", &format!("    port: {port}"))
+        }
+    };
+    std::fs::write(dir.join("model-compose.yml"), config).unwrap();
     std::fs::write(dir.join(".env"), "OPENAI_API_KEY=sk-bench\n").unwrap();
     let started = Instant::now();
     // The caller stops and waits for the server; clippy cannot see past the return.
@@ -61,43 +123,62 @@ pub async fn start_server(binary: &Path, dir: &Path, upstream: &str) -> (Child, 
         .arg("up")
         .current_dir(dir)
         .env_clear()
+        .env("HOME", dir)
+        .env("PATH", "/usr/bin:/bin")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let base = tokio::task::spawn_blocking(move || {
-        let mut api = None;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(url) = line.strip_prefix("API on ") {
-                api = Some(url.to_string());
+    let base = match kind {
+        Kind::Ours => tokio::task::spawn_blocking(move || {
+            let mut api = None;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(url) = line.strip_prefix("API on ") {
+                    api = Some(url.to_string());
+                }
+                if line.starts_with("model-compose is ready") {
+                    break;
+                }
             }
-            if line.starts_with("model-compose is ready") {
-                break;
-            }
+            api
+        })
+        .await
+        .unwrap()
+        .expect("the server reported its API address"),
+        Kind::Original => {
+            // Keep reading what it prints, so that it never blocks on a full pipe.
+            std::thread::spawn(move || for _ in std::io::BufReader::new(stdout).lines() {});
+            let config = std::fs::read_to_string(dir.join("model-compose.yml")).unwrap();
+            let port = config
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("port: "))
+                .unwrap()
+                .to_string();
+            format!("http://127.0.0.1:{port}/api")
         }
-        api
-    })
-    .await
-    .unwrap()
-    .expect("the server reported its API address");
+    };
     let health = format!("{base}/health");
     let client = reqwest::Client::new();
+    let patience = match kind {
+        Kind::Ours => Duration::from_secs(10),
+        Kind::Original => Duration::from_secs(120),
+    };
     loop {
         if let Ok(response) = client.get(&health).send().await {
             if response.status() == 200 {
                 return (child, base, started.elapsed());
             }
         }
-        if started.elapsed() > Duration::from_secs(10) {
+        if started.elapsed() > patience {
             let _ = child.kill();
             let _ = child.wait();
             panic!("the server did not become healthy");
         }
-        tokio::time::sleep(Duration::from_micros(500)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
