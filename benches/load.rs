@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write as _;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -162,10 +161,7 @@ async fn main() {
     let floor50 = batch(&floor_url, openai_body, 50, 4, TOKENS + 4, None).await;
     let server50 = batch(&run_url, RUN_BODY, 50, 4, TOKENS, Some(pid)).await;
     let peak = memory_mib(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    support::stop(&mut child);
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("\nmodel-compose load benchmark: {TOKENS} tokens per reply, mock upstream without delay, {cpus} CPUs");

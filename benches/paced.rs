@@ -293,10 +293,7 @@ async fn measure(args: Vec<String>) {
         let through = level(&run_url, RUN_BODY, streams, Some(pid)).await;
         results.push((floor, through));
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = server.wait();
+    support::stop(&mut server);
     drop(mock);
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());

@@ -182,6 +182,23 @@ pub async fn start_server(
     }
 }
 
+/// Asks the server to stop (SIGTERM) and waits for it; past 15 s (the original waits for its
+/// streams), kills it.
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 pub fn goal(ok: bool, text: String) -> bool {
     println!("  {} {text}", if ok { "✓" } else { "✗" });
     ok
