@@ -16,7 +16,8 @@ use testkit::mock_upstream::{Behavior, MockUpstream};
 #[path = "support/mod.rs"]
 mod support;
 use support::{
-    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, Kind, RUN_BODY,
+    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, start_server_on,
+    Kind, RUN_BODY,
 };
 
 const TOKENS: usize = 500;
@@ -163,6 +164,23 @@ async fn main() {
     let peak = memory_mib(pid, "VmHWM:");
     support::stop(&mut child);
 
+    // Isolated: the client and the mock (this process) on CPU 1, the floor measured there
+    // alone; then a fresh server pinned to CPU 0.
+    let isolated = if std::thread::available_parallelism().map_or(0, |n| n.get()) >= 2 {
+        support::pin_self(1);
+        let floor = batch(&floor_url, openai_body, 50, 4, TOKENS + 4, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut pinned, api, _) =
+            start_server_on(kind, &binary, dir.path(), &mock.base_url, Some(0)).await;
+        let url = format!("{api}/workflows/runs");
+        batch(&url, RUN_BODY, 4, 2, TOKENS, Some(pinned.id())).await;
+        let server = batch(&url, RUN_BODY, 50, 4, TOKENS, Some(pinned.id())).await;
+        support::stop(&mut pinned);
+        Some((floor, server))
+    } else {
+        None
+    };
+
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("\nmodel-compose load benchmark: {TOKENS} tokens per reply, mock upstream without delay, {cpus} CPUs");
     println!("server: {}, {}\n", kind.name(), binary.display());
@@ -189,6 +207,11 @@ async fn main() {
         ("server", &server50),
     ] {
         row(name, batch);
+    }
+    if let Some((floor, server)) = &isolated {
+        println!("isolated: the server alone on CPU 0, the client and the mock on CPU 1");
+        row("floor", floor);
+        row("server", server);
     }
     let ratio = |s: &Batch, f: &Batch| s.tokens_per_s() / f.tokens_per_s();
     println!("\nratios server/floor:");
@@ -232,6 +255,26 @@ async fn main() {
                 ms(added_ttfe)
             ),
         ),
+        isolated.as_ref().is_some_and(|(floor, server)| {
+            goal(
+                ratio(server, floor) >= 0.9,
+                format!(
+                    "isolated: tokens/s at 50 streams ≥ 0.9 × floor ({:.2}×)",
+                    ratio(server, floor)
+                ),
+            )
+        }),
+        isolated.as_ref().is_some_and(|(floor, server)| {
+            let added =
+                percentile(&server.ttfe, 0.99).saturating_sub(percentile(&floor.ttfe, 0.99));
+            goal(
+                added <= Duration::from_millis(2),
+                format!(
+                    "isolated: added TTFE p99 at 50 streams ≤ 2 ms ({} ms)",
+                    ms(added)
+                ),
+            )
+        }),
         goal(idle <= 20.0, format!("RSS idle ≤ 20 MiB ({idle:.1} MiB)")),
         goal(
             peak <= 40.0,

@@ -101,6 +101,17 @@ pub async fn start_server(
     dir: &Path,
     upstream: &str,
 ) -> (Child, String, Duration) {
+    start_server_on(kind, binary, dir, upstream, None).await
+}
+
+/// [`start_server`], pinned to one CPU when `cpu` says which (`taskset`).
+pub async fn start_server_on(
+    kind: Kind,
+    binary: &Path,
+    dir: &Path,
+    upstream: &str,
+    cpu: Option<usize>,
+) -> (Child, String, Duration) {
     let seed = testkit::seed_for(upstream);
     let config = match kind {
         Kind::Ours => testkit::any_port(&seed),
@@ -117,9 +128,17 @@ pub async fn start_server(
     std::fs::write(dir.join("model-compose.yml"), config).unwrap();
     std::fs::write(dir.join(".env"), "OPENAI_API_KEY=sk-bench\n").unwrap();
     let started = Instant::now();
+    let mut command = match cpu {
+        Some(cpu) => {
+            let mut taskset = Command::new("/usr/bin/taskset");
+            taskset.args(["-c", &cpu.to_string()]).arg(binary);
+            taskset
+        }
+        None => Command::new(binary),
+    };
     // The caller stops and waits for the server; clippy cannot see past the return.
     #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(binary)
+    let mut child = command
         .arg("up")
         .current_dir(dir)
         .env_clear()
@@ -197,6 +216,24 @@ pub fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Pins every thread of this process to one CPU (`taskset -a -p`).
+pub fn pin_self(cpu: usize) {
+    let status = Command::new("/usr/bin/taskset")
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &cpu.to_string(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "cannot pin the benchmark to CPU {cpu} (taskset, from util-linux)"
+    );
 }
 
 pub fn goal(ok: bool, text: String) -> bool {
