@@ -38,14 +38,9 @@ fn run_ok(dir: &Workdir, args: &[&str]) -> String {
     stdout(&output)
 }
 
+/// `POST /workflows/runs` with this JSON body.
 async fn api(server: &Server, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/workflows/runs", server.api))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
+    support::post(server, &body.to_string()).await
 }
 
 async fn api_json(server: &Server, body: Value) -> (u16, Value) {
