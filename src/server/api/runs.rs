@@ -111,7 +111,7 @@ pub async fn run(
         hub.subscribe(&session, task.clone());
     }
     if !body.wait_for_completion {
-        return Ok(Json(task.view()).into_response());
+        return Ok(Json(task.accepted()).into_response());
     }
     // Until the response is handed over, a client that leaves cancels the run (D8).
     let owner = CancelOnDrop::new(task.clone());

@@ -62,6 +62,11 @@ impl Expr {
                 value = unquote(default.render(scope)?);
             }
         }
+        self.converted(value)
+    }
+
+    /// The value found, through the expression's `as TYPE` (nulls stay null).
+    pub fn converted(&self, value: Value) -> Result<Value, BindingError> {
         match (&self.conversion, value) {
             (Some(conversion), value) if !value.is_null() => convert(value, conversion),
             (_, value) => Ok(value),

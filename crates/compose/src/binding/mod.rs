@@ -5,6 +5,7 @@
 pub mod ast;
 mod convert;
 mod eval;
+pub mod extract;
 pub mod operators;
 mod parser;
 mod tree;

@@ -148,12 +148,7 @@ impl Binding {
     /// The expression when the whole value is `${source}` or `${source as TYPE}`: no index,
     /// path or default, so that it hands its source on as it is (or only converted).
     pub fn bare(&self, source: &str) -> Option<&Expr> {
-        let Binding::Template(template) = self else {
-            return None;
-        };
-        template.whole_expr().filter(|e| {
-            e.source == source && e.index.is_none() && e.path.is_empty() && e.default.is_none()
-        })
+        self.bare_path(source).filter(|e| e.path.is_empty())
     }
 
     /// The stream encoding when the whole value is one expression converted `as stream...`:
@@ -175,6 +170,17 @@ impl Binding {
             Binding::Operator(operator) => Some(operator),
             _ => None,
         }
+    }
+
+    /// The expression when the whole value is `${source.PATH}` (a conversion allowed), with no
+    /// index or default: a path into one source.
+    pub fn bare_path(&self, source: &str) -> Option<&Expr> {
+        let Binding::Template(template) = self else {
+            return None;
+        };
+        template
+            .whole_expr()
+            .filter(|e| e.source == source && e.index.is_none() && e.default.is_none())
     }
 
     /// Whether the whole value is exactly `${source}`, with no conversion either.

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use reqwest::multipart::{Form, Part};
 
 use super::{Binary, ByteStream, ChunkStream, Output};
-use crate::binding::{interpolate_text, python_json, Binding, BindingError, Expr, Scope};
+use crate::binding::{extract, interpolate_text, python_json, Binding, BindingError, Expr, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
 use crate::media::{media_type, Blob};
@@ -51,6 +51,9 @@ pub struct Action {
     stream_format: Option<StreamFormat>,
     /// `None` when absent or exactly `${response}`: the response itself is the output.
     output: Option<Binding>,
+    /// When the output is one path into each streamed chunk (`${response[].choices[0].delta.content}`),
+    /// that expression: each chunk's JSON is then read for that path only.
+    chunk_path: Option<Expr>,
     limits: Limits,
 }
 
@@ -96,7 +99,13 @@ impl Action {
             .map(Binding::compile)
             .transpose()?
             .filter(|output| !output.is_exactly("response"));
+        let chunk_path = output
+            .as_ref()
+            .and_then(|o| o.bare_path("response[]"))
+            .filter(|e| extract::covers(&e.path))
+            .cloned();
         Ok(Self {
+            chunk_path,
             id: action.id.clone(),
             endpoint: compile_str(&action.endpoint)?,
             path: compile_str(&action.path)?,
@@ -431,19 +440,27 @@ impl HttpClient {
                         break;
                     }
                 };
-                let chunk = match action.stream_format {
-                    Some(StreamFormat::Json) => serde_json::from_str(&data).unwrap_or(Value::Null),
-                    Some(StreamFormat::Text) | None => Value::String(data),
-                };
-                let value = match &action.output {
-                    Some(output) => match output.render(&scope.clone().with("response[]", &chunk)) {
-                        Ok(value) => value,
-                        Err(err) => {
-                            yield Err(err.into());
-                            break;
+                let value = match (action.stream_format, &action.chunk_path) {
+                    (Some(StreamFormat::Json), Some(expr)) => {
+                        expr.converted(extract::extract(&data, &expr.path))
+                    }
+                    (format, _) => {
+                        let chunk = match format {
+                            Some(StreamFormat::Json) => serde_json::from_str(&data).unwrap_or(Value::Null),
+                            Some(StreamFormat::Text) | None => Value::String(data),
+                        };
+                        match &action.output {
+                            Some(output) => output.render(&scope.clone().with("response[]", &chunk)),
+                            None => Ok(chunk),
                         }
-                    },
-                    None => chunk,
+                    }
+                };
+                let value = match value {
+                    Ok(value) => value,
+                    Err(err) => {
+                        yield Err(err.into());
+                        break;
+                    }
                 };
                 if !value.is_null() {
                     yield Ok(value);

@@ -239,6 +239,19 @@ impl Task {
         }
     }
 
+    /// The task as it was when accepted: pending, nothing produced yet (what a request that
+    /// does not wait is answered, whatever the run has done since).
+    pub fn accepted(&self) -> TaskView {
+        TaskView {
+            task_id: self.id.clone(),
+            status: Status::Pending,
+            workflow_id: self.workflow_id.clone(),
+            output: None,
+            error: None,
+            http_status: 500,
+        }
+    }
+
     /// Milliseconds from the start to the first piece, and to the end, once known.
     pub fn timings(&self) -> (Option<i64>, Option<i64>) {
         let state = self.state.lock();

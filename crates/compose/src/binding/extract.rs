@@ -1,0 +1,170 @@
+//! One path read straight out of JSON text, for the chunks of a stream: the value at
+//! `choices[0].delta.content` without building the rest of the chunk as a [`Value`] (each
+//! mapping would be an ordered map with hashed keys, made and dropped for every token). The
+//! result is the one [`walk`](super::eval::walk) gives on the parsed value, which a property
+//! test checks; paths it does not cover (negative indexes, slices, `[*]`) are not taken here.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::ast::Step;
+
+/// Whether [`extract`] can follow these steps: keys and non-negative indexes only.
+pub fn covers(steps: &[Step]) -> bool {
+    steps.iter().all(|step| match step {
+        Step::Key(_) => true,
+        Step::Index(i) => *i >= 0,
+        Step::Slice(..) | Step::Wildcard => false,
+    })
+}
+
+/// The value at `steps` in the JSON `text` (null when the path is not there, or the text is
+/// not JSON). `steps` must be [covered](covers).
+pub fn extract(text: &str, steps: &[Step]) -> Value {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match Path(steps).deserialize(&mut deserializer) {
+        Ok(value) if deserializer.end().is_ok() => value,
+        _ => Value::Null,
+    }
+}
+
+/// The rest of the path, as a seed that deserializes only what it leads to.
+#[derive(Clone, Copy)]
+struct Path<'s>(&'s [Step]);
+
+impl<'de> DeserializeSeed<'de> for Path<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        match self.0 {
+            [] => serde::Deserialize::deserialize(deserializer),
+            _ => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Path<'_> {
+    type Value = Value;
+
+    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
+        out.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let (Some(Step::Key(wanted)), rest) = (self.0.first(), &self.0[1..]) else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Value::Null);
+        };
+        // As a parsed mapping, the last of repeated keys counts.
+        let mut found = Value::Null;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == wanted.as_str() {
+                found = map.next_value_seed(Path(rest))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let (Some(Step::Index(at)), rest) = (self.0.first(), &self.0[1..]) else {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(Value::Null);
+        };
+        let mut found = Value::Null;
+        let mut index = 0;
+        loop {
+            if index == *at {
+                match seq.next_element_seed(Path(rest))? {
+                    Some(value) => found = value,
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            index += 1;
+        }
+        Ok(found)
+    }
+
+    // A scalar where the path goes on: nothing there.
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::eval::walk;
+    use super::super::parser::path_steps;
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_bound_path_of_an_openai_chunk() {
+        let chunk = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"Hel\"lo"},"finish_reason":null}]}"#;
+        let steps = path_steps("choices[0].delta.content");
+        assert!(covers(&steps));
+        assert_eq!(extract(chunk, &steps), Value::from("Hel\"lo"));
+        assert_eq!(extract(r#"{"choices":[]}"#, &steps), Value::Null);
+        assert_eq!(extract("[DONE]", &steps), Value::Null);
+        assert_eq!(
+            extract(r#"{"a":1,"a":2}"#, &path_steps("a")),
+            Value::from(2)
+        );
+        assert!(!covers(&path_steps("choices[-1]")));
+        assert!(!covers(&path_steps("data[*].url")));
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-5i64..5).prop_map(Value::from),
+            "[a-c]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-c]", inner), 0..4)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        let step = prop_oneof!["[a-c]".prop_map(Step::Key), (0i64..4).prop_map(Step::Index),];
+        prop::collection::vec(step, 0..4)
+    }
+
+    proptest! {
+        #[test]
+        fn extracting_is_walking_the_parsed_value(value in json(), steps in steps()) {
+            let text = value.to_string();
+            prop_assert_eq!(extract(&text, &steps), walk(&value, &steps).into_owned());
+        }
+    }
+}
