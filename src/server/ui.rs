@@ -7,6 +7,7 @@ use compose::record::{title_of, Conversation, ConversationSummary};
 use compose::schema::Variable;
 use compose::task::{Follow, Task, TaskRegistry};
 use compose::workflow::Access;
+use compose::WorkflowPlan;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -192,13 +193,14 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     }
                     // A streamed output has been sent piece by piece already.
                     let output = if first { task.view().output } else { None };
-                    let schema = output_schema(&tasks, &run.workflow_id);
+                    let plan = output_schema(&tasks, &run.workflow_id);
+                    let schema = plan.as_ref().map_or(&[][..], |p| &p.output_schema);
                     yield named(event::END, &ChatEnd {
                         status: status.as_str().into(),
                         hint: error.as_deref().and_then(compose::error::hint),
                         error,
                         duration_ms: task.timings().1,
-                        blocks: output.as_ref().map(|output| output_blocks(output, &schema)).unwrap_or_default(),
+                        blocks: output.as_ref().map(|output| output_blocks(output, schema)).unwrap_or_default(),
                         output,
                     });
                 }
@@ -244,12 +246,11 @@ async fn in_conversation(
 }
 
 /// A public workflow's output schema (none for an unknown one).
-fn output_schema(tasks: &TaskRegistry, workflow_id: &str) -> Vec<Variable> {
+fn output_schema(tasks: &TaskRegistry, workflow_id: &str) -> Option<Arc<WorkflowPlan>> {
     tasks
         .engine()
         .workflow(Some(workflow_id), Access::Public)
-        .map(|w| w.output_schema.clone())
-        .unwrap_or_default()
+        .ok()
 }
 
 /// An output that was not streamed, as HTML blocks: media as players and images, text as
@@ -280,7 +281,8 @@ fn stored_blocks(output: Option<&str>, schema: &[Variable]) -> Vec<String> {
 
 /// A stored conversation with its answers rendered.
 pub fn rendered(tasks: &TaskRegistry, conversation: Conversation) -> ChatConversation {
-    let schema = output_schema(tasks, &conversation.summary.workflow_id);
+    let plan = output_schema(tasks, &conversation.summary.workflow_id);
+    let schema = plan.as_ref().map_or(&[][..], |p| &p.output_schema);
     ChatConversation {
         summary: conversation.summary,
         turns: conversation
@@ -293,7 +295,7 @@ pub fn rendered(tasks: &TaskRegistry, conversation: Conversation) -> ChatConvers
                     .versions
                     .into_iter()
                     .map(|answer| ChatAnswer {
-                        blocks: stored_blocks(answer.output.as_deref(), &schema),
+                        blocks: stored_blocks(answer.output.as_deref(), schema),
                         hint: answer.error.as_deref().and_then(compose::error::hint),
                         answer,
                     })

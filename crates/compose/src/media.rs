@@ -17,6 +17,17 @@ pub struct Blob {
 }
 
 impl Blob {
+    /// Bytes as an upstream sent them: their type from its `Content-Type` (parameters
+    /// dropped; none: `application/octet-stream`), their name from `Content-Disposition`.
+    pub fn received(content_type: &str, name: Option<String>, bytes: Vec<u8>) -> Self {
+        Blob {
+            media_type: media_type(content_type)
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            name,
+            bytes,
+        }
+    }
+
     /// The data URI of these bytes, with their name as a `name` parameter.
     pub fn to_data_uri(&self) -> String {
         let mut uri = format!("data:{}", self.media_type);

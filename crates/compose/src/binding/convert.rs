@@ -1,12 +1,11 @@
 //! Type conversions of `as TYPE` (spec §2.7), and how values are spelled as text.
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::ast::{Conversion, Step};
 use super::eval::walk;
 use super::BindingError;
-use crate::media::{decode_base64, guess_type, Blob};
+use crate::media::{decode_base64, encode_base64, guess_type, Blob};
 
 /// The stream encodings: `as stream` (= `stream/text`), `stream/json`, and the README's
 /// `sse-text` / `sse-json` spellings of the same.
@@ -96,9 +95,7 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
     if let Some(blob) = bytes {
         let kind = conversion.kind.as_str();
         if kind == "base64" {
-            return Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(&blob.bytes),
-            ));
+            return Ok(Value::String(encode_base64(&blob.bytes)));
         }
         if !is_media(kind) && kind != "select" && is_known_type(kind) {
             let text = Value::String(String::from_utf8_lossy(&blob.bytes).into_owned());
@@ -140,9 +137,7 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
                 )))
             }
         },
-        "base64" => {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(to_text(&value)))
-        }
+        "base64" => Value::String(encode_base64(to_text(&value).as_bytes())),
         // `select/a,b,c`: one of the options (a UI type; without options, any value).
         "select" => match &conversion.subtype {
             Some(options) if !options.split(',').any(|o| o.trim() == to_text(&value)) => {

@@ -8,7 +8,7 @@ use futures::Stream;
 use serde_json::Value;
 
 use super::error::RunError;
-use crate::media::{media_type, Blob};
+use crate::media::Blob;
 
 pub use http_client::{Action, HttpClient};
 
@@ -32,12 +32,7 @@ impl Binary {
     pub async fn read(self) -> Result<Value, RunError> {
         use futures::TryStreamExt;
         let chunks: Vec<bytes::Bytes> = self.chunks.try_collect().await?;
-        let blob = Blob {
-            media_type: media_type(&self.content_type)
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            name: self.filename,
-            bytes: chunks.concat(),
-        };
+        let blob = Blob::received(&self.content_type, self.filename, chunks.concat());
         Ok(Value::String(blob.to_data_uri()))
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::media::{media_type, Blob};
+use crate::media::Blob;
 use crate::record::RunRecord;
 use crate::workflow::JobEvent;
 use crate::workflow::WorkflowPlan;
@@ -104,12 +104,11 @@ pub(super) struct BinaryOut {
 impl BinaryOut {
     /// The bytes as one value, a data URI (see [`crate::media`]).
     fn data_uri(&self) -> String {
-        Blob {
-            media_type: media_type(&self.content_type)
-                .unwrap_or_else(|| "application/octet-stream".into()),
-            name: self.filename.clone(),
-            bytes: self.chunks.concat(),
-        }
+        Blob::received(
+            &self.content_type,
+            self.filename.clone(),
+            self.chunks.concat(),
+        )
         .to_data_uri()
     }
 }
