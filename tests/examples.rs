@@ -530,6 +530,63 @@ async fn image_edit_uploads_the_picture() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("choose it again"));
     assert!(providers.take().is_empty());
+
+    // `edit-link`: the picture is fetched from its link (`;url`) and uploaded as a file part
+    // named after it; its input is a text field in the web UI.
+    let link = format!("{}/files/1.png", providers.base);
+    let input = json!({"image_url": link, "prompt": "add a hat"});
+    let (status, body) = api_json(
+        &server,
+        json!({"workflow_id": "edit-link", "input": input, "output_only": true}),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"edited": base64(&PNG)})));
+    let seen = providers.take();
+    let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+    assert_eq!(uris, ["/files/1.png", "/openai/v1/images/edits"]);
+    let fields = fields_of(&seen[1]).await;
+    assert!(
+        matches!(&fields[1].1, Field::File { name, content_type, bytes }
+        if name == "1.png" && content_type == "image/png" && bytes.as_ref() == PNG),
+        "{fields:?}"
+    );
+    let listed = support::ui_call(&server, "workflows", &[]).await;
+    let listed = json_of(listed).await;
+    let edit_link = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == "edit-link")
+        .unwrap();
+    assert_eq!(edit_link["inputs"][0]["name"], "image_url");
+    assert_eq!(edit_link["inputs"][0]["kind"], "text", "{edit_link}");
+    assert!(
+        ui_end(&server, "edit-link", input.clone()).await["blocks"][0]
+            .as_str()
+            .unwrap()
+            .contains("<img alt=\"edited\"")
+    );
+    providers.take();
+    let printed = run_ok(&dir, &["run", "edit-link", "--input", &input.to_string()]);
+    assert_eq!(
+        printed,
+        format!("{{\n  \"edited\": \"{}\"\n}}\n", base64(&PNG))
+    );
+    assert_eq!(providers.take().len(), 2);
+    // A link that answers 404 is a 502 naming the link, and nothing is uploaded.
+    let gone = json!({"image_url": format!("{}/gone.png", providers.base), "prompt": "x"});
+    let (status, body) = api_json(
+        &server,
+        json!({"workflow_id": "edit-link", "input": gone, "output_only": true}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.to_string().contains("/gone.png (`;url`): HTTP 404"),
+        "{body}"
+    );
+    let seen = providers.take();
+    assert_eq!((seen.len(), seen[0].uri.as_str()), (1, "/gone.png"));
 }
 
 #[tokio::test]

@@ -40,6 +40,9 @@ pub enum RunError {
     /// The upstream answered with a type of content nothing here can read.
     #[error("upstream returned {status} with content type {content_type:?}, not JSON, an event stream or text")]
     UnexpectedType { status: u16, content_type: String },
+    /// A `;url` body could not be read.
+    #[error("cannot fetch {url} (`;url`): {reason}")]
+    Fetch { url: String, reason: String },
     #[error("{0}")]
     Binding(#[from] BindingError),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl RunError {
             | RunError::Transport(_)
             | RunError::Unreachable { .. }
             | RunError::Stream(_)
+            | RunError::Fetch { .. }
             | RunError::UnexpectedType { .. } => 502,
             RunError::Timeout(_) | RunError::Silent(_) => 504,
             RunError::Binding(_) | RunError::Unsupported(_) => 500,

@@ -17,6 +17,8 @@ pub mod config;
 #[cfg(feature = "runtime")]
 pub mod error;
 #[cfg(feature = "runtime")]
+pub mod fetch;
+#[cfg(feature = "runtime")]
 pub mod media;
 #[cfg(feature = "runtime")]
 pub mod schema;

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::binding::{convert, is_media, Binding, Conversion, Entry, Expr};
+use super::binding::{convert, is_media, Binding, Conversion, Entry, Expr, Scope};
 use super::error::RunError;
 use super::media::Blob;
 
@@ -92,7 +92,16 @@ impl Variable {
             };
             return if fits { Ok(()) } else { Err(invalid()) };
         }
-        convert(value.clone(), conversion)
+        // A `;format` names what the text is; it is read when the value is used.
+        if conversion.format.is_some() {
+            let is_text = |v: &Value| v.is_string();
+            let fits = match value {
+                Value::Array(items) if conversion.list => items.iter().all(is_text),
+                other => !conversion.list && is_text(other),
+            };
+            return if fits { Ok(()) } else { Err(invalid()) };
+        }
+        convert(value.clone(), conversion, &Scope::new())
             .map(drop)
             .map_err(|_| RunError::InvalidInput {
                 field: name.to_string(),
@@ -106,6 +115,13 @@ impl Variable {
 fn expected(conversion: &Conversion) -> String {
     if conversion.list {
         return "a list".into();
+    }
+    match conversion.format.as_deref() {
+        Some("path") => return "a file path (text)".into(),
+        Some("url") => return "a URL (text)".into(),
+        Some("base64") => return "base64 text".into(),
+        Some("data-uri") => return "a data: URI (text)".into(),
+        _ => {}
     }
     match (conversion.kind.as_str(), &conversion.subtype) {
         ("string" | "text" | "markdown" | "base64", _) => "text".into(),
@@ -141,7 +157,9 @@ fn typed_default(text: &str, conversion: &Conversion) -> Result<Value, String> {
     }
     let value = Value::String(text.to_string());
     match conversion.kind.as_str() {
-        "integer" | "number" | "boolean" => convert(value, conversion).map_err(|e| e.to_string()),
+        "integer" | "number" | "boolean" => {
+            convert(value, conversion, &Scope::new()).map_err(|e| e.to_string())
+        }
         _ => Ok(value),
     }
 }

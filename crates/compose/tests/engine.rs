@@ -380,3 +380,87 @@ async fn operators_map_and_join_a_stream_as_it_comes() {
         "<Hello skip world>"
     );
 }
+
+#[tokio::test]
+async fn formats_are_read_everywhere_but_in_a_terminal_output() {
+    let providers = testkit::providers::Providers::start();
+    let yaml = format!(
+        r#"
+components:
+  - id: chat
+    type: http-client
+    base_url: {openai}
+    action:
+      path: /chat/completions
+      headers:
+        Content-Type: application/json
+      body:
+        model: m
+        messages:
+          - role: user
+            content: ${{input.prompt}}
+      output: ${{response.choices[0].message.content}}
+workflow:
+  jobs:
+    - id: read
+      component: chat
+      input:
+        prompt: "${{input.notes as text;url}} + ${{input.notes as text;url}}"
+      output:
+        said: ${{output}}
+        picture: ${{input.picture as image/png;base64}}
+    - id: answer
+      component: chat
+      depends_on: [read]
+      input:
+        prompt: ${{jobs.read.output.picture as base64}}
+      output:
+        said: ${{output}}
+        link: ${{input.link as image;url}}
+        picture: ${{jobs.read.output.picture}}
+        first: ${{jobs.read.output.said}}
+"#,
+        openai = providers.openai()
+    );
+    let dir = Workdir::empty();
+    let notes = dir.write("notes.txt", "my notes");
+    let engine = engine(&dir, &yaml);
+    let input = json!({
+        "notes": format!("file://{}", notes.display()),
+        "picture": "iVBORw==",
+        "link": format!("{}/files/1.png", providers.base),
+    });
+    let output = run_to_text(&engine, None, input.clone()).await.unwrap();
+    let output: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(
+        output,
+        json!({
+            // A `file:` URL is read (once for both places), a non-terminal job's base64 is
+            // bytes, which the next job reads as base64 again.
+            "first": "You said: my notes + my notes",
+            "said": "You said: iVBORw==",
+            "picture": "data:image/png;base64,iVBORw==",
+            // A terminal job's output hands a link on as it is.
+            "link": input["link"],
+        })
+    );
+    assert!(providers
+        .take()
+        .iter()
+        .all(|seen| !seen.uri.contains("/files/")));
+
+    // A body that is not there fails the run with the URL and the status, and nothing is
+    // sent upstream.
+    let missing = format!("{}/nothing.txt", providers.base);
+    let error = run_to_text(
+        &engine,
+        None,
+        json!({"notes": missing, "picture": "", "link": ""}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error, format!("cannot fetch {missing} (`;url`): HTTP 404"));
+    let seen = providers.take();
+    assert_eq!(seen.len(), 1, "only the fetch: {seen:?}");
+    assert_eq!(seen[0].uri, "/nothing.txt");
+}

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::ast::{Conversion, Step};
-use super::eval::walk;
+use super::eval::{walk, Scope};
 use super::BindingError;
 use crate::media::{decode_base64, encode_base64, guess_type, Blob};
 
@@ -50,8 +50,12 @@ pub fn is_known_type(kind: &str) -> bool {
     KNOWN_TYPES.contains(&kind)
 }
 
-/// Applies `as TYPE...` to a non-null value.
-pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingError> {
+/// Applies `as TYPE...` to a non-null value, reading a `;FORMAT` as `scope` says.
+pub fn convert(
+    value: Value,
+    conversion: &Conversion,
+    scope: &Scope,
+) -> Result<Value, BindingError> {
     if conversion.stream_encoding().is_some() {
         // A plain value as a stream is a one-chunk stream; the stream layer encodes chunks.
         return Ok(value);
@@ -62,7 +66,7 @@ pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
                 .into_iter()
                 .map(|item| match item {
                     Value::Null => Ok(Value::Null),
-                    item => convert_one(item, conversion),
+                    item => convert_one(item, conversion, scope),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
@@ -73,30 +77,40 @@ pub fn convert(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
             ))),
         };
     }
-    convert_one(value, conversion)
+    convert_one(value, conversion, scope)
 }
 
-/// The media types: their values are bytes (a data URI), or a URL or base64 text that the
-/// `;format` names and that is passed on as it is (a terminal output's image URL).
+/// The media types: their values are bytes (a data URI), or, in a terminal job's output, a
+/// URL or base64 text that the `;format` names.
 pub fn is_media(kind: &str) -> bool {
     matches!(kind, "image" | "audio" | "video" | "file")
 }
 
-fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingError> {
-    let value = match &conversion.format {
-        Some(format) => read_format(value, format, conversion)?,
-        None => value,
+fn convert_one(
+    value: Value,
+    conversion: &Conversion,
+    scope: &Scope,
+) -> Result<Value, BindingError> {
+    // Bytes: what a `;format` names, or a data URI.
+    let (value, blob) = match &conversion.format {
+        Some(format) => match read_format(value, format, conversion, scope)? {
+            Read::Bytes(blob) => (None, Some(blob)),
+            Read::AsItIs(value) => return Ok(value),
+        },
+        None => match &value {
+            Value::String(text) if text.starts_with("data:") => {
+                let blob = Blob::from_data_uri(text);
+                (Some(value), blob)
+            }
+            _ => (Some(value), None),
+        },
     };
-    // Bytes (a data URI) read as text, JSON or a number are their UTF-8 text.
-    let bytes = match &value {
-        Value::String(text) if text.starts_with("data:") => Blob::from_data_uri(text),
-        _ => None,
-    };
-    if let Some(blob) = bytes {
+    if let Some(blob) = blob {
         let kind = conversion.kind.as_str();
         if kind == "base64" {
             return Ok(Value::String(encode_base64(&blob.bytes)));
         }
+        // Bytes read as text, JSON or a number are their UTF-8 text.
         if !is_media(kind) && kind != "select" && is_known_type(kind) {
             let text = Value::String(String::from_utf8_lossy(&blob.bytes).into_owned());
             return convert_one(
@@ -105,10 +119,12 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
                     format: None,
                     ..conversion.clone()
                 },
+                scope,
             );
         }
-        return Ok(value);
+        return Ok(value.unwrap_or_else(|| Value::String(blob.to_data_uri())));
     }
+    let value = value.unwrap_or_default();
     Ok(match conversion.kind.as_str() {
         "string" | "text" | "markdown" => Value::String(to_text(&value)),
         "number" => Value::from(to_number(&value)?),
@@ -153,35 +169,45 @@ fn convert_one(value: Value, conversion: &Conversion) -> Result<Value, BindingEr
     })
 }
 
-/// `;FORMAT` (spec §2.7): a media value read from a file becomes bytes; its URL or base64
-/// text is kept as it is, the format saying what it is. For other types the text is first
-/// turned into the bytes it names, which the type then reads.
-fn read_format(value: Value, format: &str, conversion: &Conversion) -> Result<Value, BindingError> {
+/// What a `;FORMAT` made of a string.
+enum Read {
+    /// The bytes it names, for the type to read.
+    Bytes(Blob),
+    /// The conversion's result already: the text handed on (a terminal job's output), or
+    /// null while a `;url` body is still to be fetched.
+    AsItIs(Value),
+}
+
+/// `;FORMAT` (spec §2.7): the text names bytes: a file (`path`), a body to fetch (`url`),
+/// `base64` or a `data-uri`. In a terminal job's output all but `path` are handed on as they
+/// are. A media type with a subtype (`image/png`) says what the bytes are.
+fn read_format(
+    value: Value,
+    format: &str,
+    conversion: &Conversion,
+    scope: &Scope,
+) -> Result<Read, BindingError> {
     let Value::String(text) = value else {
         return Err(BindingError::new(format!(
             "`{format}` format requires a string value, got {}",
             type_name(&value)
         )));
     };
-    let media = is_media(&conversion.kind);
-    let blob = match format {
+    if scope.pass_formats && matches!(format, "base64" | "url" | "data-uri") {
+        return Ok(Read::AsItIs(Value::String(text)));
+    }
+    let mut blob = match format {
         "path" => {
             let path = expand_home(&text);
             let bytes = std::fs::read(&path).map_err(|err| {
                 BindingError::new(format!("cannot read {}: {err}", path.display()))
             })?;
-            let media_type = match (&conversion.subtype, media) {
-                (Some(subtype), true) => format!("{}/{subtype}", conversion.kind),
-                _ => guess_type(&text),
-            };
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
             Blob {
-                media_type,
-                name,
+                media_type: guess_type(&text),
+                name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 bytes,
             }
         }
-        "base64" | "url" | "data-uri" if media => return Ok(Value::String(text)),
         "base64" => Blob {
             media_type: "application/octet-stream".into(),
             name: None,
@@ -189,19 +215,21 @@ fn read_format(value: Value, format: &str, conversion: &Conversion) -> Result<Va
                 .map_err(|err| BindingError::new(format!("invalid base64 ({err})")))?,
         },
         "data-uri" => read_data_uri(&text)?,
-        "url" => {
-            return Err(BindingError::new(format!(
-                "the `;url` format fetches only media (image, audio, video, file), not `{}`",
-                conversion.kind
-            )))
-        }
+        "url" => match scope.fetched.map(|fetched| fetched.get_or_want(&text)) {
+            Some(Some(blob)) => blob,
+            Some(None) => return Ok(Read::AsItIs(Value::Null)),
+            None => return Err(BindingError::new("the `;url` format cannot fetch here")),
+        },
         other => {
             return Err(BindingError::new(format!(
                 "unknown format `;{other}`: use path, url, base64 or data-uri"
             )))
         }
     };
-    Ok(Value::String(blob.to_data_uri()))
+    if let (true, Some(subtype)) = (is_media(&conversion.kind), &conversion.subtype) {
+        blob.media_type = format!("{}/{subtype}", conversion.kind);
+    }
+    Ok(Read::Bytes(blob))
 }
 
 /// Any data URI's bytes: base64 or percent-encoded.

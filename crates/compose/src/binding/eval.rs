@@ -6,12 +6,18 @@ use serde_json::Value;
 
 use super::ast::{Expr, Part, Step, Template};
 use super::convert::{convert, interpolate_text};
+use super::fetched::Fetched;
 use super::BindingError;
 
-/// The sources an expression can read (`input`, `response[]`, `jobs`, ...), by name.
+/// The sources an expression can read (`input`, `response[]`, `jobs`, ...), by name, and how
+/// `;FORMAT`s are read where it renders.
 #[derive(Debug, Default, Clone)]
 pub struct Scope<'a> {
     sources: Vec<(&'a str, &'a Value)>,
+    /// A terminal job's output: `;base64`, `;url` and `;data-uri` text is handed on as it is.
+    pub(super) pass_formats: bool,
+    /// What `;url` has fetched for this render; `None` where nothing can be fetched.
+    pub(super) fetched: Option<&'a Fetched>,
 }
 
 impl<'a> Scope<'a> {
@@ -22,6 +28,19 @@ impl<'a> Scope<'a> {
     /// Adds (or shadows) a source.
     pub fn with(mut self, name: &'a str, value: &'a Value) -> Self {
         self.sources.push((name, value));
+        self
+    }
+
+    /// The scope of a terminal job's output (spec §2.7): `;base64`, `;url` and `;data-uri`
+    /// name what the text is and hand it on undecoded, for the client to read.
+    pub fn passing_formats(mut self) -> Self {
+        self.pass_formats = true;
+        self
+    }
+
+    /// The scope with `;url` reading its bodies from `fetched` (and noting there what it lacks).
+    pub fn fetching(mut self, fetched: &'a Fetched) -> Self {
+        self.fetched = Some(fetched);
         self
     }
 
@@ -62,13 +81,13 @@ impl Expr {
                 value = unquote(default.render(scope)?);
             }
         }
-        self.converted(value)
+        self.converted(value, scope)
     }
 
     /// The value found, through the expression's `as TYPE` (nulls stay null).
-    pub fn converted(&self, value: Value) -> Result<Value, BindingError> {
+    pub fn converted(&self, value: Value, scope: &Scope) -> Result<Value, BindingError> {
         match (&self.conversion, value) {
-            (Some(conversion), value) if !value.is_null() => convert(value, conversion),
+            (Some(conversion), value) if !value.is_null() => convert(value, conversion, scope),
             (_, value) => Ok(value),
         }
     }

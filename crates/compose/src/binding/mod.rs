@@ -6,6 +6,7 @@ pub mod ast;
 mod convert;
 mod eval;
 pub mod extract;
+mod fetched;
 pub mod operators;
 mod parser;
 mod tree;
@@ -18,6 +19,7 @@ pub use convert::{
     convert, interpolate_text, is_media, python_json, read_bool, BoolWords, StreamEncoding,
 };
 pub use eval::Scope;
+pub use fetched::Fetched;
 pub use parser::{check, parse};
 pub use tree::{Binding, Entry};
 

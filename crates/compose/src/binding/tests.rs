@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::media::Blob;
 
 /// The values of the spec's §2.11, plus a few more.
 fn sources() -> (Value, Value, Value, Value, Value) {
@@ -274,15 +275,28 @@ fn cases() -> Vec<(&'static str, Want)> {
             "${input.prompt as text;gzip}",
             err("unknown format `;gzip`"),
         ),
+        // `;url` fetches: a render that can fetch is tested below; here nothing can.
         (
             "${input.prompt as text;url}",
-            err("the `;url` format fetches only media"),
+            err("the `;url` format cannot fetch here"),
         ),
         ("${input.nothere as text;path}", v(Value::Null)),
         ("${input.prompt as text;path}", err("cannot read hi")),
-        // A media value's URL or base64 text is kept; the format says what it is.
-        ("${input.prompt as image;url}", s("hi")),
-        ("${input.b64 as audio/mp3;base64}", s("aGVsbG8gd29ybGQ=")),
+        // A media value's base64 text is its bytes, typed by the subtype (kept as text only in
+        // a terminal job's output: see below).
+        ("${input.prompt as image;url}", err("cannot fetch here")),
+        (
+            "${input.b64 as audio/mp3;base64}",
+            s("data:audio/mp3;base64,aGVsbG8gd29ybGQ="),
+        ),
+        (
+            "${input.b64 as file;base64}",
+            s("data:application/octet-stream;base64,aGVsbG8gd29ybGQ="),
+        ),
+        (
+            "${input.uri as image/png;data-uri}",
+            s("data:image/png;base64,aGk="),
+        ),
         (
             "${input.b64 as image[];base64}",
             err("`image[]` requires a list"),
@@ -318,9 +332,14 @@ fn conformance_table() {
         .with("context", &context);
     let cases = cases();
     assert!(cases.len() >= 100, "the table has {} cases", cases.len());
+    assert_table(cases, &scope);
+}
+
+/// Renders every case against `scope`; all that do not give what they want, in one message.
+fn assert_table(cases: Vec<(&str, Want)>, scope: &Scope) {
     let mut failures = Vec::new();
     for (text, want) in cases {
-        let got = parse(text).render(&scope);
+        let got = parse(text).render(scope);
         let ok = match (&want, &got) {
             (Want::Value(want), Ok(got)) => want == got,
             (Want::Error(part), Err(err)) => err.to_string().contains(part),
@@ -340,6 +359,89 @@ fn conformance_table() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn a_terminal_outputs_formats_are_handed_on_as_text() {
+    let (input, ..) = sources();
+    let scope = Scope::new().with("input", &input).passing_formats();
+    assert_table(
+        vec![
+            ("${input.prompt as image;url}", s("hi")),
+            ("${input.prompt as text;url}", s("hi")),
+            ("${input.b64 as image/png;base64}", s("aGVsbG8gd29ybGQ=")),
+            ("${input.b64 as text;base64}", s("aGVsbG8gd29ybGQ=")),
+            ("${input.pct as text;data-uri}", s("data:,a%20b%7B")),
+            (
+                "${input.items[*].name as image[];url}",
+                v(json!(["a", "b", "c"])),
+            ),
+            (
+                "${input.zero as image;base64}",
+                err("`base64` format requires a string value, got integer"),
+            ),
+            // `;path` names a file of this machine: it is read even here.
+            ("${input.prompt as text;path}", err("cannot read hi")),
+            ("${input.nothere as image;url}", v(Value::Null)),
+        ],
+        &scope,
+    );
+}
+
+#[test]
+fn url_bodies_are_wanted_then_read_once_fetched() {
+    let input = json!({"page": "http://h/notes.txt", "pic": "http://h/cat", "js": "http://h/j"});
+    let fetched = Fetched::default();
+    let scope = Scope::new().with("input", &input).fetching(&fetched);
+    let template = parse("${input.page as text;url} / ${input.pic as image/png;url}");
+    // First the URLs are noted, each once, and the value is left empty.
+    assert_eq!(template.render(&scope).unwrap(), json!(" / "));
+    assert_eq!(
+        fetched.take_wanted(),
+        ["http://h/notes.txt", "http://h/cat"]
+    );
+    let blob = |media_type: &str, name: &str, bytes: &[u8]| Blob {
+        media_type: media_type.into(),
+        name: Some(name.into()),
+        bytes: bytes.to_vec(),
+    };
+    fetched.insert(
+        "http://h/notes.txt".into(),
+        blob("text/plain", "notes.txt", b"hello"),
+    );
+    fetched.insert(
+        "http://h/cat".into(),
+        blob("application/octet-stream", "cat", b"\x89P"),
+    );
+    fetched.insert(
+        "http://h/j".into(),
+        blob("application/json", "j", b"{\"k\": 1}"),
+    );
+    assert_table(
+        vec![
+            ("${input.page as text;url}", s("hello")),
+            ("${input.page as base64;url}", s("aGVsbG8=")),
+            ("${input.js as object;url}", v(json!({"k": 1}))),
+            (
+                "${input.page as image/png;url}",
+                s("data:image/png;name=notes.txt;base64,aGVsbG8="),
+            ),
+            (
+                "${input.page as file;url}",
+                s("data:text/plain;name=notes.txt;base64,aGVsbG8="),
+            ),
+            (
+                "${input.pic as image;url}",
+                s("data:application/octet-stream;name=cat;base64,iVA="),
+            ),
+            (
+                "${input.page as integer;url}",
+                err("cannot convert \"hello\" to an integer"),
+            ),
+        ],
+        &scope,
+    );
+    assert!(fetched.take_wanted().is_empty());
 }
 
 #[test]

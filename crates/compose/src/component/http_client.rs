@@ -16,6 +16,7 @@ use super::{Binary, ByteStream, ChunkStream, Output};
 use crate::binding::{extract, interpolate_text, python_json, Binding, BindingError, Expr, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
+use crate::fetch;
 use crate::media::{media_type, Blob};
 use crate::sse::event_data;
 
@@ -103,6 +104,7 @@ impl Action {
             .as_ref()
             .and_then(|o| o.bare_path("response[]"))
             .filter(|e| extract::covers(&e.path))
+            .filter(|e| e.conversion.as_ref().is_none_or(|c| c.format.is_none()))
             .cloned();
         Ok(Self {
             chunk_path,
@@ -176,7 +178,7 @@ impl HttpClient {
         let scope = Scope::new().with("input", input).with("context", context);
         let limits = action.limits;
         let deadline = limits.total.map(|t| Instant::now() + t);
-        let request = self.request(action, &scope)?;
+        let request = self.request(action, &scope).await?;
         let response = limits
             .wait(deadline, request.send())
             .await?
@@ -246,7 +248,7 @@ impl HttpClient {
         };
         match &action.output {
             Some(output) => Ok(Output::Value(
-                output.render(&scope.with("response", &value))?,
+                fetch::render(output, scope.with("response", &value)).await?,
             )),
             None => Ok(Output::Value(value)),
         }
@@ -316,13 +318,17 @@ impl HttpClient {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    fn request(&self, action: &Action, scope: &Scope) -> Result<reqwest::RequestBuilder, RunError> {
-        let url = self.url(action, scope)?;
+    async fn request(
+        &self,
+        action: &Action,
+        scope: &Scope<'_>,
+    ) -> Result<reqwest::RequestBuilder, RunError> {
+        let url = self.url(action, scope).await?;
         let method = reqwest::Method::from_bytes(action.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::POST);
         let mut request = self.client.request(method, url);
 
-        if let Value::Object(params) = action.params.render(scope)? {
+        if let Value::Object(params) = fetch::render(&action.params, scope.clone()).await? {
             let pairs: Vec<(String, String)> = params
                 .into_iter()
                 .filter(|(_, v)| !v.is_null())
@@ -332,7 +338,8 @@ impl HttpClient {
         }
 
         let mut headers = self.headers.clone();
-        if let Value::Object(action_headers) = action.headers.render(scope)? {
+        if let Value::Object(action_headers) = fetch::render(&action.headers, scope.clone()).await?
+        {
             for (key, value) in action_headers {
                 headers.retain(|(k, _)| *k != key);
                 if !value.is_null() {
@@ -353,7 +360,7 @@ impl HttpClient {
             }
         }
 
-        let body = action.body.render(scope)?;
+        let body = fetch::render(&action.body, scope.clone()).await?;
         // A body that is bytes (`body: ${input.file as file}`) is sent as they are.
         if let Some(blob) = body.as_str().and_then(Blob::from_data_uri) {
             if content_type.is_none() {
@@ -391,14 +398,18 @@ impl HttpClient {
     }
 
     /// `endpoint`, or `base_url` + `path`.
-    fn url(&self, action: &Action, scope: &Scope) -> Result<String, RunError> {
-        let text = |binding: &Binding| binding.render(scope).map(|v| interpolate_text(&v));
+    async fn url(&self, action: &Action, scope: &Scope<'_>) -> Result<String, RunError> {
+        let text = |binding| async move {
+            fetch::render(binding, scope.clone())
+                .await
+                .map(|v| interpolate_text(&v))
+        };
         match (&action.endpoint, &action.path, &self.base_url) {
-            (Some(endpoint), _, _) => Ok(text(endpoint)?),
+            (Some(endpoint), _, _) => text(endpoint).await,
             (None, Some(path), Some(base)) => Ok(format!(
                 "{}/{}",
                 base.trim_end_matches('/'),
-                text(path)?.trim_start_matches('/')
+                text(path).await?.trim_start_matches('/')
             )),
             _ => Err(RunError::Unsupported(format!(
                 "action '{}' has no endpoint, or a path without base_url",
@@ -442,7 +453,7 @@ impl HttpClient {
                 };
                 let value = match (action.stream_format, &action.chunk_path) {
                     (Some(StreamFormat::Json), Some(expr)) => {
-                        expr.converted(extract::extract(&data, &expr.path))
+                        expr.converted(extract::extract(&data, &expr.path), &scope).map_err(RunError::from)
                     }
                     (format, _) => {
                         let chunk = match format {
@@ -450,7 +461,7 @@ impl HttpClient {
                             Some(StreamFormat::Text) | None => Value::String(data),
                         };
                         match &action.output {
-                            Some(output) => output.render(&scope.clone().with("response[]", &chunk)),
+                            Some(output) => fetch::render(output, scope.clone().with("response[]", &chunk)).await,
                             None => Ok(chunk),
                         }
                     }
@@ -458,7 +469,7 @@ impl HttpClient {
                 let value = match value {
                     Ok(value) => value,
                     Err(err) => {
-                        yield Err(err.into());
+                        yield Err(err);
                         break;
                     }
                 };

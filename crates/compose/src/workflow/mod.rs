@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use super::binding::{Scope, StreamEncoding};
 use super::component::{Binary, Output};
 use super::error::RunError;
+use super::fetch;
 
 pub use gate::RunRequest;
 pub use plan::{Access, Engine, JobPlan, WorkflowPlan};
@@ -98,7 +99,13 @@ impl Engine {
             let jobs_value = Value::Object(jobs.clone());
             let outputs = try_join_all(ready.iter().map(|job| {
                 tell(&job.id, JobStage::Started);
-                let run = run_job(job, input, &jobs_value, &context);
+                let run = run_job(
+                    job,
+                    workflow.is_terminal(&job.id),
+                    input,
+                    &jobs_value,
+                    &context,
+                );
                 async {
                     let outcome = run.await;
                     if outcome.is_err() {
@@ -129,7 +136,7 @@ impl Engine {
                 .with("input", input)
                 .with("jobs", &jobs)
                 .with("context", &context);
-            result = Some(Produced::rendered(template, &scope)?);
+            result = Some(Produced::rendered(template, scope).await?);
         }
         Ok(match result {
             Some(Produced::Stream { chunks, encoding }) => {
@@ -153,9 +160,11 @@ fn merge(before: Value, after: Value) -> Produced {
     })
 }
 
-/// Runs one job: renders its input, calls its component, maps the output.
+/// Runs one job: renders its input, calls its component, maps the output (a terminal job's
+/// output hands `;base64`, `;url` and `;data-uri` text on undecoded, spec §2.7).
 async fn run_job(
     job: &JobPlan,
+    terminal: bool,
     workflow_input: &Value,
     jobs: &Value,
     context: &Value,
@@ -165,12 +174,17 @@ async fn run_job(
         .with("jobs", jobs)
         .with("context", context);
     let input = match &job.input {
-        Some(template) => template.render(&scope)?,
+        Some(template) => fetch::render(template, scope.clone()).await?,
         None => workflow_input.clone(),
     };
     let output = job.component.call(&job.action, &input, context).await?;
     let Some(template) = &job.output else {
         return Ok(Produced::from(output));
+    };
+    let scope = if terminal {
+        scope.passing_formats()
+    } else {
+        scope
     };
     match output {
         Output::Stream(chunks) => match stream::passthrough_encoding(template) {
@@ -187,13 +201,13 @@ async fn run_job(
             }),
             None => {
                 let value = Produced::from(Output::Stream(chunks)).drain().await?;
-                Produced::rendered(template, &scope.with("output", &value))
+                Produced::rendered(template, scope.with("output", &value)).await
             }
         },
         Output::Bytes(binary) if stream::passes_bytes(template) => Ok(Produced::Bytes(binary)),
         output => {
             let value = Produced::from(output).drain().await?;
-            Produced::rendered(template, &scope.with("output", &value))
+            Produced::rendered(template, scope.with("output", &value)).await
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::binding::operators::OverStream;
 use crate::binding::{is_media, Binding, Scope, StreamEncoding};
 use crate::component::{Binary, ChunkStream, Output};
 use crate::error::RunError;
+use crate::fetch;
 
 /// Text pieces of a streamed output, in order; empty pieces are never sent.
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
@@ -38,8 +39,8 @@ impl From<Output> for Produced {
 
 impl Produced {
     /// A template's value: a stream of one chunk when the template converts it `as stream`.
-    pub fn rendered(template: &Binding, scope: &Scope) -> Result<Self, RunError> {
-        let value = template.render(scope)?;
+    pub async fn rendered(template: &Binding, scope: Scope<'_>) -> Result<Self, RunError> {
+        let value = fetch::render(template, scope).await?;
         Ok(match template.stream_encoding() {
             Some(encoding) => Produced::Stream {
                 chunks: Box::pin(futures::stream::once(std::future::ready(Ok(value)))),
@@ -135,11 +136,14 @@ pub fn operate(
             }
             Some(OverStream::Join { before, after }) => {
                 // The parts around the stream read no chunk: they are rendered at once.
-                let edges = rendered(before, &scope).and_then(|b| Ok((b, rendered(after, &scope)?)));
+                let edges = match rendered(before, &scope).await {
+                    Ok(before) => rendered(after, &scope).await.map(|after| (before, after)),
+                    Err(err) => Err(err),
+                };
                 let (before, after) = match edges {
                     Ok(edges) => edges,
                     Err(err) => {
-                        yield Err(err.into());
+                        yield Err(err);
                         return;
                     }
                 };
@@ -163,10 +167,10 @@ pub fn operate(
 }
 
 /// The values of `parts` that are not null.
-fn rendered(parts: &[Binding], scope: &Scope) -> Result<Vec<Value>, crate::binding::BindingError> {
+async fn rendered(parts: &[Binding], scope: &Scope<'_>) -> Result<Vec<Value>, RunError> {
     let mut values = Vec::with_capacity(parts.len());
     for part in parts {
-        let value = part.render(scope)?;
+        let value = fetch::render(part, scope.clone()).await?;
         if !value.is_null() {
             values.push(value);
         }
