@@ -111,6 +111,20 @@ fn an_upstream_error_never_shows_the_api_key() {
         stderr(&output),
         "error: upstream returned 401: bad key [redacted]\n"
     );
+    // A template that fails on the key's value does not print it either.
+    dir.write(
+        "model-compose.yml",
+        &support::seed_for(&mock.base_url).replace(
+            "${input.temperature as number | 0.7}",
+            "${context.none as number | ${env.OPENAI_API_KEY}}",
+        ),
+    );
+    let output = support::run(&dir, &["run", "--input", PROMPT]);
+    assert_eq!(
+        stderr(&output),
+        "error: cannot convert \"[redacted]\" to a number\n"
+    );
+    assert_eq!(output.status.code(), Some(1));
 }
 
 #[test]

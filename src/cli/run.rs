@@ -53,7 +53,11 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
     });
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,
-        Some(Err(err)) => fail(EXIT_FAILURE, &err),
+        // As in the task state: no secret substituted from the environment is ever printed.
+        Some(Err(err)) => fail(
+            EXIT_FAILURE,
+            &compose::error::redact(&err.to_string(), engine.secrets()),
+        ),
         None => fail(EXIT_INTERRUPTED, &"interrupted"),
     }
 }
