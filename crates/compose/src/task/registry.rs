@@ -250,7 +250,7 @@ async fn drive(
                     if !batch.is_empty() {
                         task.update(|state, elapsed| {
                             state.first_chunk_ms.get_or_insert(elapsed);
-                            state.pieces.append(&mut batch);
+                            batch.iter().for_each(|piece| state.pieces.push(piece));
                         });
                     }
                     if let Some(err) = failure {

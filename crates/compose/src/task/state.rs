@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::pieces::Pieces;
 use crate::media::Blob;
 use crate::record::RunRecord;
 use crate::workflow::JobEvent;
@@ -122,7 +123,7 @@ pub(super) struct State {
     pub jobs: Vec<JobEvent>,
     /// The run's input, until the run is recorded finished (then only the history needs it).
     pub input: Option<Arc<Value>>,
-    pub pieces: Vec<String>,
+    pub pieces: Pieces,
     pub output: Option<Value>,
     pub error: Option<String>,
     pub http_status: u16,
@@ -164,7 +165,7 @@ impl Task {
                 binary: None,
                 jobs: Vec::new(),
                 input: Some(input),
-                pieces: Vec::new(),
+                pieces: Pieces::default(),
                 output: None,
                 error: None,
                 http_status: 500,
@@ -224,7 +225,7 @@ impl Task {
     pub fn view(&self) -> TaskView {
         let state = self.state.lock();
         let output = match (state.status, state.is_stream, &state.binary) {
-            (Status::Completed, true, _) => Some(Value::String(state.pieces.concat())),
+            (Status::Completed, true, _) => Some(Value::String(state.pieces.text().to_string())),
             (Status::Completed, _, Some(binary)) => Some(Value::String(binary.data_uri())),
             _ => state.output.clone(),
         };
@@ -262,7 +263,7 @@ impl Task {
     pub fn record(&self, with_input: bool) -> RunRecord {
         let state = self.state.lock();
         let output = if state.is_stream {
-            Some(state.pieces.concat())
+            Some(state.pieces.text().to_string())
         } else if let Some(binary) = &state.binary {
             Some(binary.data_uri())
         } else {
@@ -315,11 +316,7 @@ impl Task {
         if state.ended.is_none_or(|ended| ended.elapsed() < after) {
             return;
         }
-        if state.pieces.len() > 1 {
-            let joined = state.pieces.concat();
-            state.pieces = vec![joined];
-        }
-        state.pieces.shrink_to_fit();
+        state.pieces.join();
         if let Some(binary) = state.binary.as_mut().filter(|b| b.chunks.len() > 1) {
             binary.chunks = vec![Bytes::from(binary.chunks.concat())];
         }
@@ -387,7 +384,7 @@ impl Task {
                     next_job += jobs.len();
                     let pieces: Vec<Follow> = match &state.binary {
                         Some(binary) => binary.chunks.get(next..).unwrap_or_default().iter().cloned().map(Follow::Bytes).collect(),
-                        None => state.pieces.get(next..).unwrap_or_default().iter().cloned().map(Follow::Piece).collect(),
+                        None => state.pieces.since(next).map(|piece| Follow::Piece(piece.to_string())).collect(),
                     };
                     let end = state.status.is_terminal().then(|| (state.status, state.error.clone()));
                     (jobs.into_iter().map(Follow::Job).chain(pieces).collect::<Vec<_>>(), end)
