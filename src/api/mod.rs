@@ -7,7 +7,7 @@ mod events;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use compose::record::{Answer, ConversationSummary};
+pub use compose::record::{Answer, ConversationSummary, TokenUsage};
 pub use events::{EventStream, Events};
 
 /// How many conversations the sidebar lists at a time.
@@ -131,6 +131,9 @@ pub struct ChatEnd {
     pub error: Option<String>,
     pub hint: Option<String>,
     pub duration_ms: Option<i64>,
+    pub first_chunk_ms: Option<i64>,
+    /// The tokens the upstreams reported.
+    pub usage: Option<TokenUsage>,
     /// An output that was not streamed, rendered (media as players and images).
     pub blocks: Vec<String>,
     /// An output that was not streamed, as it is.
@@ -165,6 +168,7 @@ pub async fn chat(
         prompt,
         conversation_id,
         position,
+        request_id: request_id(),
     };
     Ok(Events::new(crate::server::ui::chat(registry()?, run)))
 }
@@ -326,6 +330,15 @@ fn too_large(message: String) -> ServerFnError {
 #[cfg(feature = "ssr")]
 fn uploads() -> Result<std::sync::Arc<crate::server::uploads::Uploads>, ServerFnError> {
     use_context().ok_or_else(|| ServerFnError::new("uploads are not available"))
+}
+
+/// The id of the request being served (see `server::observe`).
+#[cfg(feature = "ssr")]
+fn request_id() -> Option<String> {
+    use_context::<http::request::Parts>()?
+        .extensions
+        .get::<crate::server::RequestId>()
+        .map(|id| id.0.clone())
 }
 
 #[cfg(feature = "ssr")]

@@ -64,6 +64,23 @@ pub struct EnvArgs {
     /// Log more detail
     #[arg(short, long)]
     pub verbose: bool,
+    /// How log lines are written: `text` for people, `json` (one object per line) for log
+    /// collectors
+    #[arg(
+        long = "log-format",
+        value_enum,
+        value_name = "FORMAT",
+        env = "MODEL_COMPOSE_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl EnvArgs {
@@ -102,7 +119,8 @@ pub struct RunArgs {
 /// Parses the command line, runs the command and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(verbose(&cli.command));
+    let (verbose, format) = logging(&cli.command);
+    init_tracing(verbose, format);
     match cli.command {
         Command::Up(args) if args.detach => up::detach(),
         Command::Up(UpArgs { env, .. }) | Command::Start(env) => {
@@ -117,18 +135,20 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn verbose(command: &Command) -> bool {
-    match command {
-        Command::Up(args) => args.env.verbose,
-        Command::Run(args) => args.env.verbose,
+/// `-v` and `--log-format` of the command.
+fn logging(command: &Command) -> (bool, LogFormat) {
+    let env = match command {
+        Command::Up(args) => &args.env,
+        Command::Run(args) => &args.env,
         Command::Down(args)
         | Command::Start(args)
         | Command::Stop(args)
-        | Command::Validate(args) => args.verbose,
-    }
+        | Command::Validate(args) => args,
+    };
+    (env.verbose, env.log_format)
 }
 
-fn init_tracing(verbose: bool) {
+fn init_tracing(verbose: bool, format: LogFormat) {
     let default = if verbose {
         "info,model_compose=debug"
     } else {
@@ -137,13 +157,21 @@ fn init_tracing(verbose: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MODEL_COMPOSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // A log nobody reads any more (`up -d` after its parent left) is no reason to stop.
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// Loads the configuration, then runs `command` with it; configuration errors exit 2.

@@ -10,11 +10,13 @@ mod highlight;
 mod listen;
 pub mod markdown;
 mod media;
+mod observe;
 pub mod sse;
 pub mod ui;
 pub mod uploads;
 mod webui;
 
+pub use observe::RequestId;
 pub use webui::SignInRequired;
 
 use std::future::Future;
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{RunStore, SqliteStore, StoreError};
+use crate::store::{Metered, RunStore, SqliteStore, StoreError};
 use access::AccessKeys;
 use compose::config::{Config, Origins};
 use compose::task::TaskRegistry;
@@ -69,7 +71,9 @@ pub async fn serve(
     on_ready: impl FnOnce(&Listening),
 ) -> Result<(), ServeError> {
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
+    let metrics = Arc::clone(engine.metrics());
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&history_path(&config)).await?);
+    let store: Arc<dyn RunStore> = Arc::new(Metered::new(store, Arc::clone(&metrics)));
     let abandoned = store.fail_unfinished(ABANDONED).await?;
     if abandoned > 0 {
         tracing::warn!(
@@ -112,10 +116,15 @@ pub async fn serve(
                 "origins: \"*\" lets any web page the user visits call the API (without cookies)"
             );
         }
-        let app = api::router(Arc::clone(&tasks), adapter, keys.clone());
+        let app = api::router(
+            Arc::clone(&tasks),
+            adapter,
+            config.controller.metrics.as_deref(),
+            keys.clone(),
+        );
         servers.push(tokio::spawn(listen::serve(
             listener,
-            guard::protect(app, bound),
+            observe::layer(guard::protect(app, bound), Arc::clone(&metrics)),
             Arc::clone(&connections),
             stop.clone(),
         )));
@@ -128,7 +137,7 @@ pub async fn serve(
         let app = webui::router(Arc::clone(&tasks), keys.clone());
         servers.push(tokio::spawn(listen::serve(
             listener,
-            guard::protect(app, bound),
+            observe::layer(guard::protect(app, bound), Arc::clone(&metrics)),
             Arc::clone(&connections),
             stop.clone(),
         )));

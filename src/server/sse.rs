@@ -11,6 +11,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
+use compose::metrics::Metrics;
 use compose::task::{Follow, Status, Task};
 
 /// One piece of text as an SSE event.
@@ -43,13 +44,15 @@ pub fn error_event(detail: &str) -> String {
     )
 }
 
-/// Streams a task's pieces from `from` on. When `owned`, the caller's leaving (the body being
-/// dropped before the end) cancels the task and so the upstream request (D8).
-pub fn response(task: Arc<Task>, from: usize, owned: bool) -> Response {
+/// Streams a task's pieces from `from` on, the client counted in `metrics` while it reads.
+/// When `owned`, the caller's leaving (the body being dropped before the end) cancels the task
+/// and so the upstream request (D8).
+pub fn response(task: Arc<Task>, from: usize, owned: bool, metrics: &Arc<Metrics>) -> Response {
     let guard = owned.then(|| CancelOnDrop::new(Arc::clone(&task)));
+    let client = metrics.sse_client();
     let id = task.id.clone();
     let body = task.follow(from).filter_map(move |follow| {
-        let _owner = &guard;
+        let _owner = (&guard, &client);
         let text = match follow {
             Follow::Piece(piece) => Some(event(&piece)),
             // A binary output is never followed as SSE (see `binary`).

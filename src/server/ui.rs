@@ -117,6 +117,8 @@ pub struct ChatRun {
     pub prompt: String,
     pub conversation_id: Option<String>,
     pub position: Option<u32>,
+    /// The id of the request that asked for it.
+    pub request_id: Option<String>,
 }
 
 fn named(name: &str, data: &impl Serialize) -> String {
@@ -128,7 +130,7 @@ fn named(name: &str, data: &impl Serialize) -> String {
 /// it rendered.
 pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String> + Send + 'static {
     async_stream::stream! {
-        let task = match tasks.start(Some(&run.workflow_id), run.input) {
+        let task = match tasks.start(Some(&run.workflow_id), run.input, run.request_id) {
             Ok(task) => task,
             Err(err) => {
                 let error = err.to_string();
@@ -137,6 +139,8 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     hint: compose::error::hint(&error),
                     error: Some(error),
                     duration_ms: None,
+                    first_chunk_ms: None,
+                    usage: None,
                     blocks: Vec::new(),
                     output: None,
                 });
@@ -195,11 +199,14 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     let output = if first { task.view().output } else { None };
                     let plan = output_schema(&tasks, &run.workflow_id);
                     let schema = plan.as_ref().map_or(&[][..], |p| &p.output_schema);
+                    let (first_chunk_ms, duration_ms) = task.timings();
                     yield named(event::END, &ChatEnd {
                         status: status.as_str().into(),
                         hint: error.as_deref().and_then(compose::error::hint),
                         error,
-                        duration_ms: task.timings().1,
+                        duration_ms,
+                        first_chunk_ms,
+                        usage: task.usage.count().reported(),
                         blocks: output.as_ref().map(|output| output_blocks(output, schema)).unwrap_or_default(),
                         output,
                     });

@@ -10,7 +10,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Answer, Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError, Turn,
+    Answer, Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError,
+    TokenUsage, Turn,
 };
 
 /// Run history in a SQLite file.
@@ -85,6 +86,8 @@ fn answer(row: &SqliteRow) -> Result<(u32, Answer, bool), sqlx::Error> {
         output: row.try_get("output")?,
         error: row.try_get("error")?,
         duration_ms: row.try_get("duration_ms")?,
+        first_chunk_ms: row.try_get("first_chunk_ms")?,
+        usage: usage(row)?,
     };
     let current: i64 = row.try_get("current")?;
     Ok((count(row.try_get("position")?), answer, current != 0))
@@ -111,7 +114,27 @@ fn record(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
         started_at: row.try_get("started_at")?,
         first_chunk_ms: row.try_get("first_chunk_ms")?,
         duration_ms: row.try_get("duration_ms")?,
+        request_id: row.try_get("request_id")?,
+        usage: usage(row)?,
     })
+}
+
+/// The tokens a row records, if any were reported.
+fn usage(row: &SqliteRow) -> Result<Option<TokenUsage>, sqlx::Error> {
+    let count = |column| {
+        row.try_get::<Option<i64>, _>(column)
+            .map(|n| n.and_then(|n| u64::try_from(n).ok()))
+    };
+    Ok(TokenUsage {
+        prompt_tokens: count("prompt_tokens")?,
+        completion_tokens: count("completion_tokens")?,
+    }
+    .reported())
+}
+
+/// A token count as SQLite stores it (a signed integer).
+fn tokens(count: Option<u64>) -> Option<i64> {
+    count.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 #[async_trait::async_trait]
@@ -122,12 +145,14 @@ impl RunStore for SqliteStore {
         // only its progress.
         sqlx::query(
             "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
-             started_at, first_chunk_ms, duration_ms, title, settings, error_summary) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             started_at, first_chunk_ms, duration_ms, title, settings, error_summary, \
+             request_id, prompt_tokens, completion_tokens) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (task_id) DO UPDATE SET output = excluded.output, \
              status = excluded.status, error = excluded.error, \
              first_chunk_ms = excluded.first_chunk_ms, duration_ms = excluded.duration_ms, \
-             error_summary = excluded.error_summary",
+             error_summary = excluded.error_summary, prompt_tokens = excluded.prompt_tokens, \
+             completion_tokens = excluded.completion_tokens",
         )
         .bind(&run.task_id)
         .bind(&run.workflow_id)
@@ -141,6 +166,9 @@ impl RunStore for SqliteStore {
         .bind(&summary.title)
         .bind(serde_json::Value::Object(summary.settings).to_string())
         .bind(&summary.error)
+        .bind(&run.request_id)
+        .bind(tokens(run.usage.and_then(|u| u.prompt_tokens)))
+        .bind(tokens(run.usage.and_then(|u| u.completion_tokens)))
         .execute(&self.pool)
         .await
         .map_err(error)?;
@@ -343,7 +371,8 @@ impl RunStore for SqliteStore {
         let summary = conversation(&row).map_err(error)?;
         let rows = sqlx::query(
             "SELECT a.position, a.version, a.current, a.prompt, a.task_id, r.status, \
-             r.settings, r.output, r.error, r.duration_ms \
+             r.settings, r.output, r.error, r.duration_ms, r.first_chunk_ms, \
+             r.prompt_tokens, r.completion_tokens \
              FROM answers a LEFT JOIN runs r ON r.task_id = a.task_id \
              WHERE a.conversation_id = ? ORDER BY a.position, a.version",
         )
@@ -423,6 +452,11 @@ mod tests {
             started_at,
             first_chunk_ms: Some(12),
             duration_ms: Some(40),
+            request_id: Some(format!("req-{id}")),
+            usage: Some(TokenUsage {
+                prompt_tokens: Some(5),
+                completion_tokens: None,
+            }),
         }
     }
 

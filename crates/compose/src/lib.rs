@@ -21,6 +21,8 @@ pub mod fetch;
 #[cfg(feature = "runtime")]
 pub mod media;
 #[cfg(feature = "runtime")]
+pub mod metrics;
+#[cfg(feature = "runtime")]
 pub mod schema;
 #[cfg(feature = "runtime")]
 pub mod task;

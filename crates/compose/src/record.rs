@@ -22,6 +22,35 @@ pub struct RunRecord {
     pub first_chunk_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    /// The `X-Request-Id` of the request that started the run (given by the client, or made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The tokens the upstreams reported the run used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
+}
+
+/// Tokens a run used, as its upstreams reported them (either count may be missing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+}
+
+impl TokenUsage {
+    /// `None` when nothing was reported.
+    pub fn reported(self) -> Option<Self> {
+        (self != Self::default()).then_some(self)
+    }
+
+    /// Completion tokens per second over `streaming_ms` (the time from the first piece to the
+    /// end), for the UI beside an answer.
+    pub fn per_second(&self, streaming_ms: i64) -> Option<f64> {
+        let tokens = self.completion_tokens?;
+        (streaming_ms > 0).then(|| tokens as f64 * 1000.0 / streaming_ms as f64)
+    }
 }
 
 impl RunRecord {
@@ -148,6 +177,10 @@ pub struct Answer {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_chunk_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
 }
 
 impl Turn {

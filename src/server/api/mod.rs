@@ -41,8 +41,10 @@ pub struct ApiState {
 pub fn router(
     tasks: Arc<TaskRegistry>,
     adapter: &Adapter,
+    metrics: Option<&str>,
     keys: Option<Arc<AccessKeys>>,
 ) -> Router {
+    let counted = Arc::clone(tasks.engine().metrics());
     let (base_path, origins) = (adapter.base_path.as_deref(), &adapter.origins);
     let hub = adapter
         .websocket
@@ -76,6 +78,15 @@ pub fn router(
         Some(base) => Router::new().nest(base, routes),
         None => routes,
     };
+    // Outside `base_path`, where Prometheus looks by default.
+    let router = match metrics {
+        Some(path) => router.merge(
+            Router::new()
+                .route(path, get(serve_metrics))
+                .with_state(counted),
+        ),
+        None => router,
+    };
     let router = router
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
@@ -92,6 +103,19 @@ pub fn router(
     };
     // Outermost, so that a browser's pre-flight is answered before any key is asked for.
     router.layer(guard::cors(origins))
+}
+
+/// `GET /metrics`: every metric, in the OpenMetrics text format Prometheus reads.
+async fn serve_metrics(
+    axum::extract::State(metrics): axum::extract::State<Arc<compose::metrics::Metrics>>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            compose::metrics::CONTENT_TYPE,
+        )],
+        metrics.encode(),
+    )
 }
 
 async fn health(

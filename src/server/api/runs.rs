@@ -2,7 +2,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -12,9 +14,10 @@ use super::error::ApiError;
 use super::form;
 use super::tasks::{finished_response, Delivery};
 use super::{lax_bool, ApiState};
-use crate::server::binary;
 use crate::server::sse::{self, CancelOnDrop};
-use compose::task::{Shape, StartError, Status};
+use crate::server::{binary, RequestId};
+use compose::metrics::Metrics;
+use compose::task::{Shape, StartError, Status, Task};
 use compose::RunError;
 
 /// The request body; unknown fields are ignored.
@@ -47,6 +50,10 @@ pub async fn run(
     Query(query): Query<RunQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone());
     let body = match request_kind(request.headers())? {
         Kind::Json => {
             let bytes = Bytes::from_request(request, &state)
@@ -68,7 +75,7 @@ pub async fn run(
             form::urlencoded(&bytes)
         }
     };
-    let body = parse(body)?;
+    let mut body = parse(body)?;
     if body.subscribe_task && body.wait_for_completion {
         return Err(ApiError::bad_request(
             "subscribe_task=true requires wait_for_completion=false",
@@ -97,7 +104,11 @@ pub async fn run(
     };
     let task = state
         .tasks
-        .start(body.workflow_id.as_deref(), body.input)
+        .start(
+            body.workflow_id.as_deref(),
+            std::mem::take(&mut body.input),
+            request_id,
+        )
         .map_err(|err| match err {
             StartError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
@@ -110,15 +121,27 @@ pub async fn run(
     if let Some((hub, session)) = subscriber {
         hub.subscribe(&session, task.clone());
     }
+    let metrics = state.tasks.engine().metrics();
+    let mut response = respond(task.clone(), &body, metrics).await;
+    // Every answer names its run, for the request's log line.
+    if let Ok(id) = HeaderValue::from_str(&task.id) {
+        response.headers_mut().insert("x-task-id", id);
+    }
+    Ok(response)
+}
+
+/// The answer to a run request once its run has started: its state at once, its stream, its
+/// bytes, or its result.
+async fn respond(task: Arc<Task>, body: &RunBody, metrics: &Arc<Metrics>) -> Response {
     if !body.wait_for_completion {
-        return Ok(Json(task.accepted()).into_response());
+        return Json(task.accepted()).into_response();
     }
     // Until the response is handed over, a client that leaves cancels the run (D8).
     let owner = CancelOnDrop::new(task.clone());
     match task.first_output().await {
         Shape::Text => {
             owner.disarm();
-            return Ok(sse::response(task, 0, true));
+            return sse::response(task, 0, true, metrics);
         }
         // Bytes go out as they are only when asked for alone; else the state shows them as
         // a data URI.
@@ -127,7 +150,7 @@ pub async fn run(
             filename,
         } if body.output_only => {
             owner.disarm();
-            return Ok(binary::response(task, &content_type, filename, true));
+            return binary::response(task, &content_type, filename, true);
         }
         _ => {}
     }
@@ -138,7 +161,7 @@ pub async fn run(
     } else {
         Delivery::State
     };
-    Ok(finished_response(view, delivery))
+    finished_response(view, delivery)
 }
 
 /// How a run request's body is written.

@@ -56,7 +56,10 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let task = find(&state, &id)?;
     match task.first_output().await {
-        Shape::Text => return Ok(sse::response(task, 0, false)),
+        Shape::Text => {
+            let metrics = state.tasks.engine().metrics();
+            return Ok(sse::response(task, 0, false, metrics));
+        }
         Shape::Bytes {
             content_type,
             filename,

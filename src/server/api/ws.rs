@@ -20,6 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -29,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::error::ApiError;
 use super::ApiState;
-use crate::server::guard;
+use crate::server::{guard, RequestId};
 use compose::config::{Origins, WebSocket as Settings};
 use compose::task::{Follow, StartError, Task, TaskRegistry};
 use compose::RunError;
@@ -83,8 +84,10 @@ pub async fn upgrade(
     State(state): State<ApiState>,
     Query(connect): Query<Connect>,
     headers: HeaderMap,
+    request_id: Option<Extension<RequestId>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let request_id = request_id.map(|Extension(id)| id.0);
     let Some(hub) = state.ws.clone() else {
         return ApiError::not_found("Not Found").into_response();
     };
@@ -98,7 +101,7 @@ pub async fn upgrade(
         )
         .into_response();
     }
-    upgrade.on_upgrade(move |socket| connection(socket, hub, state.tasks, connect))
+    upgrade.on_upgrade(move |socket| connection(socket, hub, state.tasks, connect, request_id))
 }
 
 /// One message to the client.
@@ -120,7 +123,13 @@ fn error(code: &str, text: &str, id: Option<&Value>) -> Message {
     message("error", id, json!({"code": code, "message": text}))
 }
 
-async fn connection(socket: WebSocket, hub: Arc<Hub>, tasks: Arc<TaskRegistry>, connect: Connect) {
+async fn connection(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    tasks: Arc<TaskRegistry>,
+    connect: Connect,
+    request_id: Option<String>,
+) {
     let (mut sink, mut incoming) = socket.split();
     let close = |code: u16, reason: &'static str| {
         Message::Close(Some(CloseFrame {
@@ -163,6 +172,7 @@ async fn connection(socket: WebSocket, hub: Arc<Hub>, tasks: Arc<TaskRegistry>, 
     });
     let mut session = Session {
         tasks,
+        request_id,
         out,
         followed: HashMap::new(),
     };
@@ -227,6 +237,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// One client's subscriptions.
 struct Session {
     tasks: Arc<TaskRegistry>,
+    /// The id of the request that opened the connection: its runs carry it.
+    request_id: Option<String>,
     out: mpsc::Sender<Message>,
     followed: HashMap<String, JoinHandle<()>>,
 }
@@ -329,7 +341,11 @@ impl Session {
     }
 
     fn run(&mut self, run: RunWorkflow, id: Option<&Value>) {
-        let task = match self.tasks.start(run.workflow_id.as_deref(), run.input) {
+        let task = match self.tasks.start(
+            run.workflow_id.as_deref(),
+            run.input,
+            self.request_id.clone(),
+        ) {
             Ok(task) => task,
             Err(StartError::Refused(RunError::WorkflowNotFound(workflow))) => {
                 return self.send(error(

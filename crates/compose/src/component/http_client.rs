@@ -18,6 +18,7 @@ use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
 use crate::fetch;
 use crate::media::{media_type, Blob};
+use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
 
 /// How long connecting to an upstream may take (D13).
@@ -33,11 +34,13 @@ const ERROR_BODY_LIMIT: usize = 2000;
 /// An http-client with its connection pool and compiled actions (in the config's order: a
 /// job names its action by its index, see `config::Job::target`).
 pub struct HttpClient {
+    id: String,
     client: reqwest::Client,
     base_url: Option<String>,
     headers: Vec<(String, String)>,
     pub actions: Vec<Arc<Action>>,
     secrets: Arc<[String]>,
+    metrics: Arc<Metrics>,
 }
 
 /// One action, its templates compiled.
@@ -149,13 +152,18 @@ impl Action {
 
 impl HttpClient {
     /// Compiles a configured http-client; `secrets` are redacted from every error message.
-    pub fn new(config: &config::HttpClient, secrets: Arc<[String]>) -> Result<Self, RunError> {
+    pub fn new(
+        config: &config::HttpClient,
+        secrets: Arc<[String]>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, RunError> {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|err| RunError::Transport(describe(&err)))?;
         Ok(Self {
+            id: config.id.clone(),
             client,
             base_url: config.base_url.clone(),
             headers: config.headers.clone(),
@@ -165,15 +173,18 @@ impl HttpClient {
                 .map(|a| Action::compile(a).map(Arc::new))
                 .collect::<Result<_, _>>()?,
             secrets,
+            metrics,
         })
     }
 
-    /// Sends the action's request for this job input and returns its output.
+    /// Sends the action's request for this job input and returns its output; the tokens the
+    /// upstream reports (`usage`) are added to `usage`.
     pub async fn call(
         &self,
         action: &Arc<Action>,
         input: &Value,
         context: &Value,
+        usage: &Arc<Usage>,
     ) -> Result<Output, RunError> {
         let scope = Scope::new().with("input", input).with("context", context);
         let limits = action.limits;
@@ -181,9 +192,11 @@ impl HttpClient {
         let request = self.request(action, &scope).await?;
         let response = limits
             .wait(deadline, request.send())
-            .await?
-            .map_err(|err| self.transport(&err))?;
+            .await
+            .and_then(|sent| sent.map_err(|err| self.transport(&err)));
+        let response = response.inspect_err(|_| self.metrics.upstream(&self.id, None))?;
         let status = response.status();
+        self.metrics.upstream(&self.id, Some(status.as_u16()));
         if !status.is_success() {
             let body = self
                 .read_body(response, &limits, deadline, ERROR_BODY_READ, Overflow::Cut)
@@ -206,8 +219,8 @@ impl HttpClient {
                     response,
                     Arc::clone(action),
                     deadline,
-                    input.clone(),
-                    context.clone(),
+                    (input.clone(), context.clone()),
+                    Arc::clone(usage),
                 );
                 return Ok(Output::Stream(stream));
             }
@@ -215,9 +228,13 @@ impl HttpClient {
                 let body = self
                     .read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
                     .await?;
-                serde_json::from_str(&body).map_err(|err| {
+                let value: Value = serde_json::from_str(&body).map_err(|err| {
                     RunError::Transport(format!("invalid JSON from upstream: {err}"))
-                })?
+                })?;
+                if let Some(count) = value.get("usage").and_then(TokenUsage::from_usage) {
+                    usage.add(count);
+                }
+                value
             }
             // A page of HTML where an API answer was expected is a sign-in or error page.
             Some("text/html") => {
@@ -419,16 +436,22 @@ impl HttpClient {
     }
 
     /// Maps every event of an SSE response through the action's output; nulls are dropped.
+    /// The last `usage` the events report (OpenAI's final chunk, Anthropic's `message_start`
+    /// and `message_delta`) is added to `usage` when the stream ends.
     fn event_stream(
         &self,
         response: reqwest::Response,
         action: Arc<Action>,
         deadline: Option<Instant>,
-        input: Value,
-        context: Value,
+        (input, context): (Value, Value),
+        usage: Arc<Usage>,
     ) -> ChunkStream {
         let secrets = Arc::clone(&self.secrets);
         Box::pin(async_stream::stream! {
+            let mut reported = ReportedUsage {
+                count: TokenUsage::default(),
+                run: usage,
+            };
             let limits = action.limits;
             let mut events = std::pin::pin!(event_data(
                 response.bytes_stream().map(|r| r.map_err(|e| describe(&e))),
@@ -451,6 +474,9 @@ impl HttpClient {
                         break;
                     }
                 };
+                if let Some(count) = event_usage(&data) {
+                    reported.count.merge_latest(count);
+                }
                 let value = match (action.stream_format, &action.chunk_path) {
                     (Some(StreamFormat::Json), Some(expr)) => {
                         expr.converted(extract::extract(&data, &expr.path), &scope).map_err(RunError::from)
@@ -503,6 +529,34 @@ impl HttpClient {
             _ => RunError::Transport(redact(&describe(err), &self.secrets)),
         }
     }
+}
+
+/// One streamed request's latest token count, added to its run's when the stream ends or is
+/// dropped.
+struct ReportedUsage {
+    count: TokenUsage,
+    run: Arc<Usage>,
+}
+
+impl Drop for ReportedUsage {
+    fn drop(&mut self) {
+        self.run.add(self.count);
+    }
+}
+
+/// The token count an event reports in a `usage` block (OpenAI's last chunk, Anthropic's
+/// `message_delta`) or `message.usage` (Anthropic's `message_start`). Most events have none,
+/// which the text says without parsing it.
+fn event_usage(data: &str) -> Option<TokenUsage> {
+    if !data.contains("\"usage\"") {
+        return None;
+    }
+    let event: Value = serde_json::from_str(data).ok()?;
+    let usage = event
+        .get("usage")
+        .filter(|usage| usage.is_object())
+        .or_else(|| event.get("message")?.get("usage"))?;
+    TokenUsage::from_usage(usage)
 }
 
 fn too_large(max: usize) -> RunError {

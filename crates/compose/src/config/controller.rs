@@ -19,6 +19,9 @@ pub struct Controller {
     pub access_keys: Vec<String>,
     /// `controller.limits`: what bounds the server's memory and connections.
     pub limits: Limits,
+    /// `controller.metrics` (this implementation's addition): where the API port serves
+    /// Prometheus metrics, outside `base_path`; `None` when turned off (`metrics: false`).
+    pub metrics: Option<String>,
 }
 
 /// `controller.limits` (this implementation's addition): bounds on what a running server keeps.
@@ -62,6 +65,8 @@ struct RawController {
     access_keys: Vec<String>,
     #[serde(default)]
     limits: Limits,
+    #[serde(default = "default_metrics", deserialize_with = "metrics")]
+    metrics: Option<String>,
 }
 
 impl From<RawController> for Controller {
@@ -75,6 +80,7 @@ impl From<RawController> for Controller {
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
             access_keys: raw.access_keys,
             limits: raw.limits,
+            metrics: raw.metrics,
         }
     }
 }
@@ -88,6 +94,7 @@ impl Default for Controller {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             access_keys: Vec::new(),
             limits: Limits::default(),
+            metrics: default_metrics(),
         }
     }
 }
@@ -145,6 +152,37 @@ impl Default for WebSocket {
             ping_interval: super::Duration(std::time::Duration::from_secs(30)),
             ping_timeout: super::Duration(std::time::Duration::from_secs(10)),
         }
+    }
+}
+
+/// Where metrics are served unless the config says otherwise.
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+
+fn default_metrics() -> Option<String> {
+    Some(DEFAULT_METRICS_PATH.to_string())
+}
+
+/// `metrics: false` turns them off, `true` (or nothing) serves them at `/metrics`, and
+/// `metrics: {path: /internal/metrics}` elsewhere.
+fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Settings {
+        path: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        On(bool),
+        Settings(Settings),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None | Some(Raw::On(true)) => Ok(default_metrics()),
+        Some(Raw::On(false)) => Ok(None),
+        Some(Raw::Settings(Settings { path })) if path.starts_with('/') => Ok(Some(path)),
+        Some(Raw::Settings(Settings { path })) => Err(serde::de::Error::custom(format!(
+            "metrics.path must start with /, got {path:?}"
+        ))),
     }
 }
 

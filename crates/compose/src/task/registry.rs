@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::state::{BinaryOut, Status, Task, TaskView};
 use crate::config::Limits;
 use crate::error::redact;
+use crate::metrics::{Metrics, RunEnd};
 use crate::record::{RunStore, StoreError};
 use crate::workflow::{Access, Engine, RunOutput, RunRequest};
 use crate::RunError;
@@ -94,8 +95,13 @@ impl TaskRegistry {
 
     /// Runs a workflow in the background, once the gate ([`Engine::request`]) has let the
     /// request through: the workflow (`None`: the default one) must be public and the input
-    /// must fit its schema.
-    pub fn start(&self, workflow: Option<&str>, input: Value) -> Result<Arc<Task>, StartError> {
+    /// must fit its schema. `request_id` is the asking request's, for the logs and the history.
+    pub fn start(
+        &self,
+        workflow: Option<&str>,
+        input: Value,
+        request_id: Option<String>,
+    ) -> Result<Arc<Task>, StartError> {
         if self.is_shutting_down() {
             return Err(StartError::ShuttingDown);
         }
@@ -104,6 +110,7 @@ impl TaskRegistry {
             ulid::Ulid::new().to_string(),
             request.workflow(),
             request.shared_input(),
+            request_id,
         ));
         let over = {
             let mut tasks = self.tasks.lock();
@@ -220,10 +227,15 @@ async fn drive(
     store: Option<Arc<dyn RunStore>>,
 ) {
     task.update(|state, _| state.status = Status::Processing);
+    let metrics = engine.metrics();
+    metrics.run_started(&task.workflow_id);
     let context = json!({ "task_id": task.id });
     let run = async {
         let observer = |event| task.update(|state, _| state.jobs.push(event));
-        match engine.run_observed(&request, context, &observer).await? {
+        match engine
+            .run_observed(&request, context, &observer, &task.usage)
+            .await?
+        {
             RunOutput::Value(value) => Ok::<_, RunError>(Some(value)),
             RunOutput::Stream(mut pieces) => {
                 task.update(|state, _| {
@@ -248,6 +260,7 @@ async fn drive(
                         next = pieces.next().now_or_never().flatten();
                     }
                     if !batch.is_empty() {
+                        metrics.pieces(&task.workflow_id, batch.len());
                         task.update(|state, elapsed| {
                             state.first_chunk_ms.get_or_insert(elapsed);
                             batch.iter().for_each(|piece| state.pieces.push(piece));
@@ -315,6 +328,39 @@ async fn drive(
     save(&store, &task, Recorded::End).await;
     task.release_input();
     task.notify();
+    report_end(&task, metrics);
+}
+
+/// The run's end in the metrics and the log: one line with its workflow, status, timings,
+/// tokens and (redacted) error.
+fn report_end(task: &Task, metrics: &Metrics) {
+    let (first_chunk_ms, duration_ms) = task.timings();
+    let ms = |ms: Option<i64>| Duration::from_millis(ms.unwrap_or(0).max(0) as u64);
+    let streamed = first_chunk_ms.filter(|_| task.streamed());
+    let status = task.status().as_str();
+    let usage = task.usage.count();
+    let error = task.error();
+    metrics.run_ended(
+        &task.workflow_id,
+        &RunEnd {
+            status,
+            duration: ms(duration_ms),
+            first_piece: streamed.map(|first| ms(Some(first))),
+            usage,
+        },
+    );
+    tracing::info!(
+        task = %task.id,
+        workflow = %task.workflow_id,
+        status,
+        duration_ms,
+        first_token_ms = streamed,
+        prompt_tokens = usage.prompt_tokens,
+        completion_tokens = usage.completion_tokens,
+        request_id = task.request_id.as_deref(),
+        error = error.as_deref(),
+        "run ended"
+    );
 }
 
 /// Which save of a run: the first records its input, the last its outcome.

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::pieces::Pieces;
 use crate::media::Blob;
+use crate::metrics::Usage;
 use crate::record::RunRecord;
 use crate::workflow::JobEvent;
 use crate::workflow::WorkflowPlan;
@@ -146,10 +147,19 @@ pub struct Task {
     pub(super) cancel: CancellationToken,
     /// Deleted from the history: never to be recorded again.
     deleted: AtomicBool,
+    /// The `X-Request-Id` of the request that started it.
+    pub request_id: Option<String>,
+    /// The tokens its upstreams report, as they do.
+    pub usage: Arc<Usage>,
 }
 
 impl Task {
-    pub(super) fn new(id: String, workflow: &WorkflowPlan, input: Arc<Value>) -> Self {
+    pub(super) fn new(
+        id: String,
+        workflow: &WorkflowPlan,
+        input: Arc<Value>,
+        request_id: Option<String>,
+    ) -> Self {
         let started_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -176,6 +186,8 @@ impl Task {
             changed: watch::channel(0).0,
             cancel: CancellationToken::new(),
             deleted: AtomicBool::new(false),
+            request_id,
+            usage: Arc::default(),
         }
     }
 
@@ -287,12 +299,25 @@ impl Task {
             started_at: self.started_at,
             first_chunk_ms: state.first_chunk_ms,
             duration_ms: state.duration_ms,
+            request_id: self.request_id.clone(),
+            usage: self.usage.count().reported(),
         }
     }
 
     /// When the run started, in milliseconds since the Unix epoch.
     pub fn started_at(&self) -> i64 {
         self.started_at
+    }
+
+    /// Why the run failed or was cancelled (redacted), if it was.
+    pub fn error(&self) -> Option<String> {
+        self.state.lock().error.clone()
+    }
+
+    /// Whether the output came in pieces (a stream or bytes).
+    pub fn streamed(&self) -> bool {
+        let state = self.state.lock();
+        state.is_stream || state.binary.is_some()
     }
 
     /// When the run ended, if it has.

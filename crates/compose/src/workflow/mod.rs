@@ -8,11 +8,13 @@ mod stream;
 use futures::future::try_join_all;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::binding::{Scope, StreamEncoding};
 use super::component::{Binary, Output};
 use super::error::RunError;
 use super::fetch;
+use super::metrics::Usage;
 
 pub use gate::RunRequest;
 pub use plan::{Access, Engine, JobPlan, WorkflowPlan};
@@ -61,15 +63,18 @@ impl Engine {
     /// `${context}` reads (the task id). Dropping the returned stream, or the future before it
     /// resolves, cancels the run and its upstream requests.
     pub async fn run(&self, request: &RunRequest, context: Value) -> Result<RunOutput, RunError> {
-        self.run_observed(request, context, &|_| {}).await
+        let usage = Arc::default();
+        self.run_observed(request, context, &|_| {}, &usage).await
     }
 
-    /// [`Engine::run`], telling `observer` when each job starts and ends.
+    /// [`Engine::run`], telling `observer` when each job starts and ends, and adding to `usage`
+    /// the tokens the upstreams report.
     pub async fn run_observed(
         &self,
         request: &RunRequest,
         context: Value,
         observer: Observer<'_>,
+        usage: &Arc<Usage>,
     ) -> Result<RunOutput, RunError> {
         let started = std::time::Instant::now();
         let tell = |job: &str, event: JobStage| {
@@ -103,8 +108,8 @@ impl Engine {
                     job,
                     workflow.is_terminal(&job.id),
                     input,
-                    &jobs_value,
-                    &context,
+                    (&jobs_value, &context),
+                    usage,
                 );
                 async {
                     let outcome = run.await;
@@ -166,8 +171,8 @@ async fn run_job(
     job: &JobPlan,
     terminal: bool,
     workflow_input: &Value,
-    jobs: &Value,
-    context: &Value,
+    (jobs, context): (&Value, &Value),
+    usage: &Arc<Usage>,
 ) -> Result<Produced, RunError> {
     let scope = Scope::new()
         .with("input", workflow_input)
@@ -177,7 +182,10 @@ async fn run_job(
         Some(template) => fetch::render(template, scope.clone()).await?,
         None => workflow_input.clone(),
     };
-    let output = job.component.call(&job.action, &input, context).await?;
+    let output = job
+        .component
+        .call(&job.action, &input, context, usage)
+        .await?;
     let Some(template) = &job.output else {
         return Ok(Produced::from(output));
     };

@@ -7,6 +7,7 @@ use crate::binding::{Binding, Expr};
 use crate::component::{Action, HttpClient};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
 use crate::error::RunError;
+use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
 
 /// Who asks for a workflow: private workflows are the config owner's own business.
@@ -22,6 +23,7 @@ pub enum Access {
 pub struct Engine {
     workflows: Vec<Arc<WorkflowPlan>>,
     secrets: Arc<[String]>,
+    metrics: Arc<Metrics>,
 }
 
 /// A workflow ready to run.
@@ -55,12 +57,13 @@ impl Engine {
     /// Builds the engine; fails with a message when a schema cannot be inferred.
     pub fn new(config: &Config) -> Result<Self, String> {
         let secrets: Arc<[String]> = config.secrets.clone().into();
+        let metrics = Arc::new(Metrics::new());
         let components: Vec<Arc<HttpClient>> = config
             .components
             .iter()
             .map(|component| {
                 let Component::HttpClient(client) = component;
-                HttpClient::new(client, Arc::clone(&secrets)).map(Arc::new)
+                HttpClient::new(client, Arc::clone(&secrets), Arc::clone(&metrics)).map(Arc::new)
             })
             .collect::<Result<_, _>>()
             .map_err(|err| err.to_string())?;
@@ -71,7 +74,11 @@ impl Engine {
                 WorkflowPlan::new(workflow, &config.components, &components).map(Arc::new)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { workflows, secrets })
+        Ok(Self {
+            workflows,
+            secrets,
+            metrics,
+        })
     }
 
     /// Every workflow, in config order.
@@ -96,6 +103,11 @@ impl Engine {
             .filter(|w| access == Access::All || !w.private)
             .cloned()
             .ok_or_else(|| RunError::WorkflowNotFound(id.to_string()))
+    }
+
+    /// What the engine and the servers around it count (`GET /metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Values that must never be shown (the environment's substitutions).
