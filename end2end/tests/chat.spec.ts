@@ -223,3 +223,34 @@ test("tables, quotes and headings are styled at chat scale", async ({ page }) =>
   const body = parseFloat(await style("blockquote", "font-size"));
   expect(heading / body).toBeLessThan(1.5);
 });
+
+test("the tokens a run used are shown beside its answer with their pace, also once reopened", async ({ page }) => {
+  // Only a config that asks for the usage gets it: nothing is added to the request otherwise.
+  await expect(lastAnswer(page)).toHaveCount(0);
+  await ask(page, "No count here");
+  await expect(lastAnswer(page)).toHaveAttribute("data-state", "completed");
+  await expect(lastAnswer(page).locator(".usage")).toHaveCount(0);
+  expect(mock.requests.at(-1).stream_options).toBeUndefined();
+
+  const counted = await ModelCompose.up(mock.baseUrl, (c) =>
+    c.replace("      stream: true\n", "      stream: true\n      stream_options:\n        include_usage: true\n"),
+  );
+  try {
+    mock.behavior = { tokens: WORDS, delayMs: 20 };
+    await page.goto(counted.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    await ask(page, "Count my tokens");
+    const answer = lastAnswer(page);
+    await expect(answer).toHaveAttribute("data-state", "completed");
+    expect(mock.requests.at(-1).stream_options).toEqual({ include_usage: true });
+    // 10 tokens about 20 ms apart: some tens of tokens a second.
+    await expect(answer.locator(".usage")).toHaveText(/^9 \+ 10 tokens · \d+ tokens\/s$/);
+    const shown = await answer.locator(".usage").textContent();
+    await expect(page).toHaveURL(/\/c\/[0-9A-Z]{26}$/);
+    await page.reload();
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    await expect(lastAnswer(page).locator(".usage")).toHaveText(shown!);
+  } finally {
+    await counted.remove();
+  }
+});

@@ -112,7 +112,10 @@ pub fn cors(origins: &Origins) -> CorsLayer {
             Method::OPTIONS,
         ]))
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([HeaderName::from_static("x-task-id")])
+        .expose_headers([
+            HeaderName::from_static("x-task-id"),
+            HeaderName::from_static("x-request-id"),
+        ])
         .max_age(std::time::Duration::from_secs(600));
     match origins {
         Origins::Any => layer.allow_origin(AllowOrigin::any()),

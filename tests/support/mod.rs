@@ -103,6 +103,18 @@ impl Server {
         Self::start_as(dir, config, command(dir, &["up"]))
     }
 
+    /// [`Server::start_with`], `up` given these arguments and environment variables.
+    pub fn start_with_args(
+        dir: &Workdir,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut up = command(dir, &[&["up"], args].concat());
+        up.envs(env.iter().copied());
+        Self::start_as(dir, config, up)
+    }
+
     /// `up` with at most `files` open descriptors (its soft and hard limit).
     pub fn start_with_file_limit(dir: &Workdir, config: &str, files: u32) -> Self {
         let mut limited = Command::new("/bin/bash");

@@ -464,3 +464,116 @@ workflow:
     assert_eq!(seen.len(), 1, "only the fetch: {seen:?}");
     assert_eq!(seen[0].uri, "/nothing.txt");
 }
+
+#[tokio::test]
+async fn the_tokens_upstreams_report_are_added_up_per_run() {
+    let providers = testkit::providers::Providers::start();
+    let chat = |stream: bool, usage: bool, output: &str| {
+        let options = if usage {
+            "\n        stream_options:\n          include_usage: true"
+        } else {
+            ""
+        };
+        format!(
+            r#"
+    type: http-client
+    base_url: {openai}
+    action:
+      path: /chat/completions
+      headers:
+        Content-Type: application/json
+      body:
+        model: m
+        messages:
+          - role: user
+            content: ${{input.prompt}}
+        stream: {stream}{options}
+      output: {output}"#,
+            openai = providers.openai()
+        )
+    };
+    let yaml = format!(
+        r#"
+components:
+  - id: plain{plain}
+  - id: streamed{streamed}
+  - id: streamed-without{without}
+  - id: claude
+    type: http-client
+    base_url: {anthropic}
+    action:
+      path: /messages
+      headers:
+        x-api-key: k
+        anthropic-version: "2023-06-01"
+        Content-Type: application/json
+      body:
+        model: claude
+        stream: true
+        messages:
+          - role: user
+            content: ${{input.prompt}}
+      stream_format: json
+      output: ${{response[].delta.text}}
+workflows:
+  - id: two-jobs
+    jobs:
+      - id: first
+        component: plain
+        output: ${{output as text}}
+      - id: second
+        component: streamed
+        depends_on: [first]
+        input:
+          prompt: ${{jobs.first.output}}
+        output: ${{output as text}}
+  - id: without
+    job:
+      component: streamed-without
+      output: ${{output as text}}
+  - id: claude
+    job:
+      component: claude
+      output: ${{output as text}}
+"#,
+        plain = chat(false, false, "${response.choices[0].message.content}"),
+        streamed = chat(true, true, "${response[].choices[0].delta.content}")
+            .replace("      output:", "      stream_format: json\n      output:"),
+        without = chat(true, false, "${response[].choices[0].delta.content}")
+            .replace("      output:", "      stream_format: json\n      output:"),
+        anthropic = providers.anthropic(),
+    );
+    let dir = Workdir::empty();
+    let engine = engine(&dir, &yaml);
+    let used = |workflow: &'static str| {
+        let engine = &engine;
+        async move {
+            let request = engine
+                .request(Some(workflow), json!({"prompt": "Hi"}), Access::All)
+                .unwrap();
+            let usage = std::sync::Arc::default();
+            let output = engine
+                .run_observed(&request, json!({}), &|_| {}, &usage)
+                .await
+                .unwrap();
+            if let RunOutput::Stream(stream) = output {
+                stream.collect::<Vec<_>>().await;
+            }
+            let count = usage.count();
+            (count.prompt_tokens, count.completion_tokens)
+        }
+    };
+    // A JSON `usage` (5 + 4), then a stream asked for its usage (5 + 5 pieces): added up.
+    assert_eq!(used("two-jobs").await, (Some(10), Some(9)));
+    // Nothing is asked that the YAML did not ask for, and nothing is made up.
+    assert_eq!(used("without").await, (None, None));
+    let requests = providers.take();
+    let streamed: Vec<Value> = requests.iter().map(|r| r.json()).collect();
+    assert_eq!(
+        streamed[1]["stream_options"],
+        json!({"include_usage": true})
+    );
+    assert_eq!(streamed[2].get("stream_options"), None);
+    // Anthropic: input tokens at `message_start`, the running output count at `message_delta`.
+    assert_eq!(used("claude").await, (Some(5), Some(3)));
+}

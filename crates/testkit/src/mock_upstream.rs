@@ -170,9 +170,20 @@ impl MockUpstream {
 
 /// The SSE events of a reply, as OpenAI sends them.
 pub fn events(tokens: &[String]) -> Vec<String> {
+    openai_events(tokens, None)
+}
+
+/// The SSE events of a reply, as OpenAI sends them; with `prompt_tokens` (a request with
+/// `stream_options: {include_usage: true}`) every chunk has `"usage": null` and the last one,
+/// with no choices, the counts (one completion token per token sent).
+pub fn openai_events(tokens: &[String], prompt_tokens: Option<u64>) -> Vec<String> {
     let chunk = |delta: Value, finish: Value| {
-        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": "gpt-4o",
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        let mut chunk = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+            "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if prompt_tokens.is_some() {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
     };
     let mut events =
         vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null).to_string()];
@@ -182,18 +193,26 @@ pub fn events(tokens: &[String]) -> Vec<String> {
             .map(|t| chunk(json!({"content": t}), Value::Null).to_string()),
     );
     events.push(chunk(json!({}), json!("stop")).to_string());
-    events.push(json!({"id": "chatcmpl-mock", "choices": []}).to_string());
+    let mut last = json!({"id": "chatcmpl-mock", "choices": []});
+    if let Some(prompt) = prompt_tokens {
+        let completion = tokens.len() as u64;
+        last["usage"] = json!({"prompt_tokens": prompt, "completion_tokens": completion,
+                               "total_tokens": prompt + completion});
+    }
+    events.push(last.to_string());
     events.push("[DONE]".to_string());
     events
 }
 
 /// The events of a reply as Anthropic's Messages API streams it (`event:` lines, a ping,
-/// `content_block_delta` events carrying the text), with CRLF line ends.
+/// `content_block_delta` events carrying the text, the usage in `message_start` (5 input
+/// tokens) and `message_delta` (one output token per token sent)).
 pub fn anthropic_events(tokens: &[String]) -> Vec<(String, Value)> {
     let mut events = vec![
         (
             "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_mock"}}),
+            json!({"type": "message_start", "message": {"id": "msg_mock",
+                   "usage": {"input_tokens": 5, "output_tokens": 1}}}),
         ),
         (
             "content_block_start",
@@ -209,6 +228,11 @@ pub fn anthropic_events(tokens: &[String]) -> Vec<(String, Value)> {
     events.push((
         "content_block_stop",
         json!({"type": "content_block_stop", "index": 0}),
+    ));
+    events.push((
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+               "usage": {"output_tokens": tokens.len()}}),
     ));
     events.push(("message_stop", json!({"type": "message_stop"})));
     events

@@ -179,8 +179,9 @@ fn openai_chat(body: &Value) -> Response {
     let reply = format!("You said: {}", last_prompt(body));
     if body["stream"] == true {
         let words = split_words(&reply);
+        let usage = (body["stream_options"]["include_usage"] == true).then_some(5);
         return sse_body(
-            super::mock_upstream::events(&words)
+            super::mock_upstream::openai_events(&words, usage)
                 .into_iter()
                 .map(|data| format!("data: {data}\n\n"))
                 .chain(["data: [DONE]\n\n".to_string()]),

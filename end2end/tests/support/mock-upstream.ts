@@ -36,7 +36,8 @@ export class MockUpstream {
   private async handle(req: IncomingMessage, res: ServerResponse) {
     let body = "";
     for await (const chunk of req) body += chunk;
-    this.requests.push(JSON.parse(body || "null"));
+    const request = JSON.parse(body || "null");
+    this.requests.push(request);
     const behavior = this.behavior;
     // As OpenAI answers a request without a key.
     if ((req.headers.authorization ?? "").trim() === "Bearer") {
@@ -68,6 +69,12 @@ export class MockUpstream {
       res.write(`data: ${chunk({ content: token })}\n\n`);
     }
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
+    // As OpenAI does when asked (`stream_options: {include_usage: true}`): the counts last.
+    if (request?.stream_options?.include_usage) {
+      const completion = behavior.tokens.length;
+      const usage = { prompt_tokens: 9, completion_tokens: completion, total_tokens: 9 + completion };
+      res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+    }
     res.end("data: [DONE]\n\n");
   }
 

@@ -327,8 +327,9 @@ async fn drive(
     });
     save(&store, &task, Recorded::End).await;
     task.release_input();
-    task.notify();
+    // Counted and logged before anyone hears of the end (a client may scrape right after).
     report_end(&task, metrics);
+    task.notify();
 }
 
 /// The run's end in the metrics and the log: one line with its workflow, status, timings,
