@@ -321,7 +321,10 @@ async fn json_logs_are_one_object_per_line_and_never_hold_the_key() {
         (&request["method"], &request["path"], &request["status"]),
         (&json!("POST"), &json!("/api/workflows/runs"), &json!(200))
     );
-    let ended = lines.iter().find(|l| l["message"] == "run ended").unwrap();
+    let ended = lines
+        .iter()
+        .find(|l| l["message"] == "run ended")
+        .unwrap_or_else(|| panic!("no run end in {lines:#?}"));
     assert_eq!(
         (&ended["workflow"], &ended["status"], &ended["request_id"]),
         (&json!("chat"), &json!("completed"), &json!("req-json"))

@@ -7,7 +7,7 @@ mod events;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use compose::record::{Answer, ConversationSummary, TokenUsage};
+pub use compose::record::{Answer, ConversationSummary};
 pub use events::{EventStream, Events};
 
 /// How many conversations the sidebar lists at a time.
@@ -88,6 +88,8 @@ pub struct ChatAnswer {
     pub blocks: Vec<String>,
     /// What a person can do about the error, if there was one.
     pub hint: Option<String>,
+    /// The tokens the run used and their pace, as shown.
+    pub usage: Option<String>,
 }
 
 /// The events of the chat stream, by name; each carries JSON.
@@ -131,9 +133,8 @@ pub struct ChatEnd {
     pub error: Option<String>,
     pub hint: Option<String>,
     pub duration_ms: Option<i64>,
-    pub first_chunk_ms: Option<i64>,
-    /// The tokens the upstreams reported.
-    pub usage: Option<TokenUsage>,
+    /// The tokens the upstreams reported and their pace, as shown (see `server::ui::usage_text`).
+    pub usage: Option<String>,
     /// An output that was not streamed, rendered (media as players and images).
     pub blocks: Vec<String>,
     /// An output that was not streamed, as it is.

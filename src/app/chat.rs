@@ -25,7 +25,7 @@ use compose::record::title_of;
 
 use crate::api::{
     cancel_run, chat, event, get_conversation, list_workflows, select_answer, ChatAnswer,
-    ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, TokenUsage, WorkflowInfo,
+    ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, WorkflowInfo,
 };
 
 /// The largest event the chat stream may carry (a rendered block).
@@ -204,6 +204,7 @@ impl Reply {
             answer,
             blocks,
             hint,
+            usage,
         } = answer;
         let settings = answer
             .settings
@@ -216,11 +217,7 @@ impl Reply {
         reply.blocks.set(blocks);
         reply.text.set(answer.output.unwrap_or_default());
         reply.task_id.set(Some(answer.task_id));
-        reply.usage.set(usage_text(
-            answer.usage,
-            answer.first_chunk_ms,
-            answer.duration_ms,
-        ));
+        reply.usage.set(usage);
         let phase = match answer.status.as_str() {
             // A run still going elsewhere (or cut off by a restart) is not followed here.
             "deleted" => Phase::Failed,
@@ -470,9 +467,7 @@ impl Chat {
                     reply.blocks.update(|blocks| blocks.extend(end.blocks));
                 }
                 reply.open.set(String::new());
-                reply
-                    .usage
-                    .set(usage_text(end.usage, end.first_chunk_ms, end.duration_ms));
+                reply.usage.set(end.usage);
                 let took = end
                     .duration_ms
                     .map(|ms| format!(" in {ms} ms"))
@@ -931,31 +926,6 @@ fn AnswerView(
             </div>
         </article>
     }
-}
-
-/// `12 + 34 tokens · 56 tokens/s`: what the upstream reported, and the completion's pace from
-/// its first piece to its end (the whole run when it did not stream).
-fn usage_text(
-    usage: Option<TokenUsage>,
-    first_chunk_ms: Option<i64>,
-    duration_ms: Option<i64>,
-) -> Option<String> {
-    let usage = usage?;
-    let count = |n: Option<u64>| n.map_or_else(|| "?".to_string(), |n| n.to_string());
-    let mut text = format!(
-        "{} + {} tokens",
-        count(usage.prompt_tokens),
-        count(usage.completion_tokens)
-    );
-    let duration = duration_ms.unwrap_or_default();
-    let streaming = match first_chunk_ms {
-        Some(first) if first < duration => duration - first,
-        _ => duration,
-    };
-    if let Some(rate) = usage.per_second(streaming) {
-        text.push_str(&format!(" · {rate:.0} tokens/s"));
-    }
-    Some(text)
 }
 
 /// A click on a code block's Copy button (in rendered HTML) copies its code.

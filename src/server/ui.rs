@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use compose::record::{title_of, Conversation, ConversationSummary};
+use compose::record::{title_of, Conversation, ConversationSummary, TokenUsage};
 use compose::schema::Variable;
 use compose::task::{Follow, Task, TaskRegistry};
 use compose::workflow::Access;
@@ -139,7 +139,6 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     hint: compose::error::hint(&error),
                     error: Some(error),
                     duration_ms: None,
-                    first_chunk_ms: None,
                     usage: None,
                     blocks: Vec::new(),
                     output: None,
@@ -205,8 +204,7 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                         hint: error.as_deref().and_then(compose::error::hint),
                         error,
                         duration_ms,
-                        first_chunk_ms,
-                        usage: task.usage.count().reported(),
+                        usage: usage_text(task.usage.count().reported(), first_chunk_ms, duration_ms),
                         blocks: output.as_ref().map(|output| output_blocks(output, schema)).unwrap_or_default(),
                         output,
                     });
@@ -286,6 +284,32 @@ fn stored_blocks(output: Option<&str>, schema: &[Variable]) -> Vec<String> {
     }
 }
 
+/// `12 + 34 tokens · 56 tokens/s`: what the upstream reported, and the completion's pace from
+/// its first piece to its end (the whole run when it did not stream). Made here, so that the
+/// browser only shows it.
+fn usage_text(
+    usage: Option<TokenUsage>,
+    first_chunk_ms: Option<i64>,
+    duration_ms: Option<i64>,
+) -> Option<String> {
+    let usage = usage?;
+    let count = |n: Option<u64>| n.map_or_else(|| "?".to_string(), |n| n.to_string());
+    let mut text = format!(
+        "{} + {} tokens",
+        count(usage.prompt_tokens),
+        count(usage.completion_tokens)
+    );
+    let duration = duration_ms.unwrap_or_default();
+    let streaming = match first_chunk_ms {
+        Some(first) if first < duration => duration - first,
+        _ => duration,
+    };
+    if let Some(rate) = usage.per_second(streaming) {
+        text.push_str(&format!(" · {rate:.0} tokens/s"));
+    }
+    Some(text)
+}
+
 /// A stored conversation with its answers rendered.
 pub fn rendered(tasks: &TaskRegistry, conversation: Conversation) -> ChatConversation {
     let plan = output_schema(tasks, &conversation.summary.workflow_id);
@@ -302,6 +326,7 @@ pub fn rendered(tasks: &TaskRegistry, conversation: Conversation) -> ChatConvers
                     .versions
                     .into_iter()
                     .map(|answer| ChatAnswer {
+                        usage: usage_text(answer.usage, answer.first_chunk_ms, answer.duration_ms),
                         blocks: stored_blocks(answer.output.as_deref(), schema),
                         hint: answer.error.as_deref().and_then(compose::error::hint),
                         answer,

@@ -177,8 +177,12 @@ pub struct Answer {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    // The server turns these two into the text the chat shows: the browser build leaves them
+    // out (serde skips what it does not know), which keeps their reading out of the WASM.
+    #[cfg(feature = "runtime")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_chunk_ms: Option<i64>,
+    #[cfg(feature = "runtime")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
 }

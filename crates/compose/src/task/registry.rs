@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio_util::task::TaskTracker;
 
-use super::state::{BinaryOut, Status, Task, TaskView};
+use super::state::{BinaryOut, State, Status, Task, TaskView};
 use crate::config::Limits;
 use crate::error::redact;
 use crate::metrics::{Metrics, RunEnd};
@@ -305,7 +305,9 @@ async fn drive(
     drop(request);
     let secrets = engine.secrets();
     // The end is recorded before anyone hears of it, so that a listener that then reads the
-    // history (the UI does) finds the run there, finished.
+    // history (the UI does) finds the run there, finished. It is counted and logged under the
+    // same lock that ends it: whoever sees it ended (a client may scrape right after) sees it
+    // counted.
     task.change_quietly(|state, elapsed| {
         state.duration_ms = Some(elapsed);
         state.ended = Some(Instant::now());
@@ -324,23 +326,23 @@ async fn drive(
                 state.error = Some(redact(&err.to_string(), secrets));
             }
         }
+        report_end(&task, state, metrics);
     });
     save(&store, &task, Recorded::End).await;
     task.release_input();
-    // Counted and logged before anyone hears of the end (a client may scrape right after).
-    report_end(&task, metrics);
     task.notify();
 }
 
 /// The run's end in the metrics and the log: one line with its workflow, status, timings,
 /// tokens and (redacted) error.
-fn report_end(task: &Task, metrics: &Metrics) {
-    let (first_chunk_ms, duration_ms) = task.timings();
+fn report_end(task: &Task, state: &State, metrics: &Metrics) {
     let ms = |ms: Option<i64>| Duration::from_millis(ms.unwrap_or(0).max(0) as u64);
-    let streamed = first_chunk_ms.filter(|_| task.streamed());
-    let status = task.status().as_str();
+    let streamed = (state.is_stream || state.binary.is_some())
+        .then_some(state.first_chunk_ms)
+        .flatten();
+    let (status, duration_ms) = (state.status.as_str(), state.duration_ms);
     let usage = task.usage.count();
-    let error = task.error();
+    let error = state.error.as_deref();
     metrics.run_ended(
         &task.workflow_id,
         &RunEnd {
@@ -359,7 +361,7 @@ fn report_end(task: &Task, metrics: &Metrics) {
         prompt_tokens = usage.prompt_tokens,
         completion_tokens = usage.completion_tokens,
         request_id = task.request_id.as_deref(),
-        error = error.as_deref(),
+        error,
         "run ended"
     );
 }

@@ -309,17 +309,6 @@ impl Task {
         self.started_at
     }
 
-    /// Why the run failed or was cancelled (redacted), if it was.
-    pub fn error(&self) -> Option<String> {
-        self.state.lock().error.clone()
-    }
-
-    /// Whether the output came in pieces (a stream or bytes).
-    pub fn streamed(&self) -> bool {
-        let state = self.state.lock();
-        state.is_stream || state.binary.is_some()
-    }
-
     /// When the run ended, if it has.
     pub fn ended(&self) -> Option<Instant> {
         self.state.lock().ended
