@@ -251,6 +251,37 @@ async fn metrics_count_known_traffic_and_runs_keep_their_request_id_and_tokens()
         json!({"prompt_tokens": 5, "completion_tokens": 4})
     );
 
+    // A run from the web UI carries the id of its server-function call.
+    let chat = reqwest::Client::new()
+        .post(format!("{}/_ui/chat", server.webui))
+        .header("X-Request-Id", "req-ui")
+        .form(&[
+            ("workflow_id", "chat"),
+            ("input", r#"{"prompt": "Hi"}"#),
+            ("prompt", "Hi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.headers()["x-request-id"], "req-ui");
+    let events = chat.text().await.unwrap();
+    let started = events
+        .split("\n\n")
+        .find_map(|e| e.strip_prefix("event: start\ndata: "))
+        .unwrap_or_else(|| panic!("no start in {events}"));
+    let started: Value = serde_json::from_str(started).unwrap();
+    let record = reqwest::get(format!(
+        "{}/runs/{}",
+        server.api,
+        started["task_id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(record.contains("\"request_id\":\"req-ui\""), "{record}");
+
     // One line per request, written when its response has been sent, and one per run end.
     let log = dir.path.join("server.log");
     let lines = || std::fs::read_to_string(&log).unwrap();
