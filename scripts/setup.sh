@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing model-compose needs, and skips whatever is already there:
 # the wasm32 target, cargo-leptos, wasm-bindgen-cli (the version Cargo.lock resolves),
-# wasm-opt (npm's binaryen, never Debian's: it breaks hydration), Debian's Chromium, and the
-# npm packages of end2end/. Safe to run again and again; `make` runs it before every build.
+# wasm-opt (npm's binaryen, never Debian's: it breaks hydration), Debian's Chromium and
+# PostgreSQL, and the npm packages of end2end/. Safe to run again and again; `make` runs it before every build.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,6 +71,15 @@ else
   step "installing Debian's chromium"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+
+# The PostgreSQL tests start a server of their own from Debian's binaries.
+if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  skip "postgresql: $(ls /usr/lib/postgresql | sort -n | tail -1) installed"
+else
+  step "installing Debian's postgresql (the tests start their own server)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
 fi
 
 # npm ci only when the lockfile changed since the last install.

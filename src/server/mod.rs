@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Metered, RunStore, SqliteStore, StoreError};
+use crate::store::{Metered, PgStore, RunStore, SqliteStore, StoreError};
 use access::AccessKeys;
 use compose::config::{Config, Origins};
 use compose::task::TaskRegistry;
@@ -72,7 +72,10 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
     let metrics = Arc::clone(engine.metrics());
-    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&history_path(&config)).await?);
+    let store: Arc<dyn RunStore> = match &config.controller.history.url {
+        Some(url) => Arc::new(PgStore::open(url).await?),
+        None => Arc::new(SqliteStore::open(&history_path(&config)).await?),
+    };
     let store: Arc<dyn RunStore> = Arc::new(Metered::new(store, Arc::clone(&metrics)));
     let abandoned = store.fail_unfinished(ABANDONED).await?;
     if abandoned > 0 {

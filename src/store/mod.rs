@@ -2,11 +2,16 @@
 //! store trait are the engine's ([`compose::record`]); the database drivers live here.
 
 mod metered;
+mod postgres;
+mod rows;
 mod sqlite;
+#[cfg(test)]
+mod suite;
 
 pub use compose::record::{
     Answer, Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError,
     TokenUsage, Turn,
 };
 pub use metered::Metered;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

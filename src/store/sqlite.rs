@@ -4,15 +4,11 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 
-use super::{
-    Answer, Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError,
-    TokenUsage, Turn,
-};
+use super::rows::{answer, conversation, count, record, summary, tokens, turns, SUMMARY_COLUMNS};
+use super::{Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError};
 
 /// Run history in a SQLite file.
 pub struct SqliteStore {
@@ -44,97 +40,6 @@ impl SqliteStore {
 
 fn error(err: impl std::fmt::Display) -> StoreError {
     StoreError::from_display(err)
-}
-
-fn summary(row: &SqliteRow) -> Result<RunSummary, sqlx::Error> {
-    let settings: String = row.try_get("settings")?;
-    Ok(RunSummary {
-        task_id: row.try_get("task_id")?,
-        workflow_id: row.try_get("workflow_id")?,
-        title: row.try_get("title")?,
-        settings: serde_json::from_str(&settings).unwrap_or_default(),
-        status: row.try_get("status")?,
-        error: row.try_get("error_summary")?,
-        started_at: row.try_get("started_at")?,
-        first_chunk_ms: row.try_get("first_chunk_ms")?,
-        duration_ms: row.try_get("duration_ms")?,
-    })
-}
-
-fn conversation(row: &SqliteRow) -> Result<ConversationSummary, sqlx::Error> {
-    Ok(ConversationSummary {
-        id: row.try_get("id")?,
-        workflow_id: row.try_get("workflow_id")?,
-        title: row.try_get("title")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-/// An answer of a conversation, with its position and whether it is the one shown.
-fn answer(row: &SqliteRow) -> Result<(u32, Answer, bool), sqlx::Error> {
-    let settings: Option<String> = row.try_get("settings")?;
-    let status: Option<String> = row.try_get("status")?;
-    let answer = Answer {
-        version: count(row.try_get("version")?),
-        prompt: row.try_get("prompt")?,
-        task_id: row.try_get("task_id")?,
-        status: status.unwrap_or_else(|| "deleted".into()),
-        settings: settings
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default(),
-        output: row.try_get("output")?,
-        error: row.try_get("error")?,
-        duration_ms: row.try_get("duration_ms")?,
-        first_chunk_ms: row.try_get("first_chunk_ms")?,
-        usage: usage(row)?,
-    };
-    let current: i64 = row.try_get("current")?;
-    Ok((count(row.try_get("position")?), answer, current != 0))
-}
-
-/// A position or a version as stored (never negative).
-fn count(value: i64) -> u32 {
-    u32::try_from(value).unwrap_or_default()
-}
-
-/// The columns of a summary: never the input or the output.
-const SUMMARY_COLUMNS: &str = "task_id, workflow_id, title, settings, status, error_summary, \
-                               started_at, first_chunk_ms, duration_ms";
-
-fn record(row: &SqliteRow) -> Result<RunRecord, sqlx::Error> {
-    let input: String = row.try_get("input")?;
-    Ok(RunRecord {
-        task_id: row.try_get("task_id")?,
-        workflow_id: row.try_get("workflow_id")?,
-        input: serde_json::from_str(&input).unwrap_or(serde_json::Value::Null),
-        output: row.try_get("output")?,
-        status: row.try_get("status")?,
-        error: row.try_get("error")?,
-        started_at: row.try_get("started_at")?,
-        first_chunk_ms: row.try_get("first_chunk_ms")?,
-        duration_ms: row.try_get("duration_ms")?,
-        request_id: row.try_get("request_id")?,
-        usage: usage(row)?,
-    })
-}
-
-/// The tokens a row records, if any were reported.
-fn usage(row: &SqliteRow) -> Result<Option<TokenUsage>, sqlx::Error> {
-    let count = |column| {
-        row.try_get::<Option<i64>, _>(column)
-            .map(|n| n.and_then(|n| u64::try_from(n).ok()))
-    };
-    Ok(TokenUsage {
-        prompt_tokens: count("prompt_tokens")?,
-        completion_tokens: count("completion_tokens")?,
-    }
-    .reported())
-}
-
-/// A token count as SQLite stores it (a signed integer).
-fn tokens(count: Option<u64>) -> Option<i64> {
-    count.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 #[async_trait::async_trait]
@@ -380,24 +285,15 @@ impl RunStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(error)?;
-        let mut turns: Vec<Turn> = Vec::new();
-        for row in &rows {
-            let (position, answer, current) = answer(row).map_err(error)?;
-            match turns.last_mut().filter(|turn| turn.position == position) {
-                Some(turn) => turn.versions.push(answer),
-                None => turns.push(Turn {
-                    position,
-                    current: 0,
-                    versions: vec![answer],
-                }),
-            }
-            if current {
-                if let Some(turn) = turns.last_mut() {
-                    turn.current = turn.versions.last().map_or(0, |a| a.version);
-                }
-            }
-        }
-        Ok(Some(Conversation { summary, turns }))
+        let answers = rows
+            .iter()
+            .map(answer)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error)?;
+        Ok(Some(Conversation {
+            summary,
+            turns: turns(answers),
+        }))
     }
 
     async fn rename_conversation(&self, id: &str, title: &str) -> Result<bool, StoreError> {
@@ -439,60 +335,17 @@ impl RunStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn run(id: &str, started_at: i64) -> RunRecord {
-        RunRecord {
-            task_id: id.into(),
-            workflow_id: "__workflow__".into(),
-            input: json!({"prompt": "Hi", "temperature": 0.7}),
-            output: Some("Hello".into()),
-            status: "completed".into(),
-            error: None,
-            started_at,
-            first_chunk_ms: Some(12),
-            duration_ms: Some(40),
-            request_id: Some(format!("req-{id}")),
-            usage: Some(TokenUsage {
-                prompt_tokens: Some(5),
-                completion_tokens: None,
-            }),
-        }
-    }
 
     #[tokio::test]
-    async fn keeps_runs_across_reopening() {
+    async fn sqlite_passes_the_store_suite() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.db");
-        {
-            let store = SqliteStore::open(&path).await.unwrap();
-            store.save(&run("a", 1)).await.unwrap();
-            store.save(&run("b", 2)).await.unwrap();
-            let mut updated = run("a", 1);
-            updated.status = "failed".into();
-            updated.error = Some("upstream returned 500: boom".into());
-            store.save(&updated).await.unwrap();
-        }
         let store = SqliteStore::open(&path).await.unwrap();
-        let runs = store.list(10, None).await.unwrap();
-        assert_eq!(
-            runs.iter().map(|r| r.task_id.as_str()).collect::<Vec<_>>(),
-            ["b", "a"]
-        );
-        assert_eq!(runs[1].status, "failed");
-        assert_eq!(
-            runs[1].error.as_deref(),
-            Some("upstream returned 500: boom")
-        );
-        assert_eq!(runs[0].title, "Hi");
-        assert_eq!(runs[0].temperature(), Some(0.7));
-        let page = store.list(1, Some("b")).await.unwrap();
-        assert_eq!(page.len(), 1);
-        assert_eq!(page[0].task_id, "a");
-        assert_eq!(store.get("b").await.unwrap(), Some(run("b", 2)));
-        assert!(store.delete("b").await.unwrap());
-        assert!(!store.delete("b").await.unwrap());
-        assert_eq!(store.get("b").await.unwrap(), None);
+        super::super::suite::every_operation(&store).await;
+        // What was written is there once the file is opened again.
+        store.close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert!(store.get("a").await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -531,148 +384,6 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("history.db"))
             .await
             .unwrap();
-        let store = std::sync::Arc::new(store);
-        let mut all = tokio::task::JoinSet::new();
-        for c in 0..8 {
-            let store = std::sync::Arc::clone(&store);
-            all.spawn(async move {
-                let id = format!("c{c}");
-                let summary = ConversationSummary {
-                    id: id.clone(),
-                    workflow_id: "__workflow__".into(),
-                    title: id.clone(),
-                    created_at: 1,
-                    updated_at: 1,
-                };
-                store.create_conversation(&summary).await.unwrap();
-                for turn in 0..10 {
-                    let task = format!("{id}-{turn}");
-                    store.save(&run(&task, 1)).await.unwrap();
-                    store.add_answer(&id, None, "q", &task, 2).await.unwrap();
-                    store.save(&run(&task, 1)).await.unwrap();
-                }
-            });
-        }
-        while let Some(done) = all.join_next().await {
-            done.unwrap();
-        }
-        for c in 0..8 {
-            let conversation = store.get_conversation(&format!("c{c}")).await.unwrap();
-            assert_eq!(conversation.unwrap().turns.len(), 10);
-        }
-    }
-
-    #[tokio::test]
-    async fn conversations_keep_turns_versions_and_the_answer_shown() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("history.db"))
-            .await
-            .unwrap();
-        for id in ["r1", "r2", "r3", "r4", "r5"] {
-            store.save(&run(id, 1)).await.unwrap();
-        }
-        let summary = ConversationSummary {
-            id: "c1".into(),
-            workflow_id: "__workflow__".into(),
-            title: "First question".into(),
-            created_at: 10,
-            updated_at: 10,
-        };
-        store.create_conversation(&summary).await.unwrap();
-        assert_eq!(
-            store.add_answer("c1", None, "q1", "r1", 11).await.unwrap(),
-            (0, 1)
-        );
-        assert_eq!(
-            store.add_answer("c1", None, "q2", "r2", 12).await.unwrap(),
-            (1, 1)
-        );
-        assert_eq!(
-            store.add_answer("c1", None, "q3", "r3", 13).await.unwrap(),
-            (2, 1)
-        );
-        // A new answer to turn 1 (regenerated or edited) drops the turns after it.
-        assert_eq!(
-            store
-                .add_answer("c1", Some(1), "q2 edited", "r4", 14)
-                .await
-                .unwrap(),
-            (1, 2)
-        );
-        let conversation = store.get_conversation("c1").await.unwrap().unwrap();
-        assert_eq!(conversation.summary.updated_at, 14);
-        assert_eq!(conversation.turns.len(), 2);
-        let turn = &conversation.turns[1];
-        assert_eq!((turn.current, turn.versions.len()), (2, 2));
-        assert_eq!(turn.shown().unwrap().prompt, "q2 edited");
-        assert_eq!(turn.versions[0].output.as_deref(), Some("Hello"));
-        assert!(store.select_answer("c1", 1, 1).await.unwrap());
-        assert!(!store.select_answer("c1", 1, 9).await.unwrap());
-        let conversation = store.get_conversation("c1").await.unwrap().unwrap();
-        assert_eq!(conversation.turns[1].shown().unwrap().task_id, "r2");
-        // A run deleted from the history leaves its answer, marked.
-        store.delete("r1").await.unwrap();
-        let conversation = store.get_conversation("c1").await.unwrap().unwrap();
-        assert_eq!(conversation.turns[0].versions[0].status, "deleted");
-
-        store
-            .create_conversation(&ConversationSummary {
-                id: "c2".into(),
-                title: "Other 100%_".into(),
-                created_at: 20,
-                updated_at: 20,
-                ..summary.clone()
-            })
-            .await
-            .unwrap();
-        let ids =
-            |list: Vec<ConversationSummary>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(store.list_conversations(10, None, None).await.unwrap()),
-            ["c2", "c1"]
-        );
-        assert_eq!(
-            ids(store
-                .list_conversations(10, Some("c2"), None)
-                .await
-                .unwrap()),
-            ["c1"]
-        );
-        assert_eq!(
-            ids(store
-                .list_conversations(10, None, Some("edited"))
-                .await
-                .unwrap()),
-            ["c1"]
-        );
-        assert_eq!(
-            ids(store
-                .list_conversations(10, None, Some("100%_"))
-                .await
-                .unwrap()),
-            ["c2"]
-        );
-        assert_eq!(
-            ids(store.list_conversations(10, None, Some("%")).await.unwrap()),
-            ["c2"]
-        );
-        assert!(store.rename_conversation("c1", "Renamed").await.unwrap());
-        assert_eq!(
-            store
-                .get_conversation("c1")
-                .await
-                .unwrap()
-                .unwrap()
-                .summary
-                .title,
-            "Renamed"
-        );
-        assert!(store.delete_conversation("c1").await.unwrap());
-        assert!(!store.delete_conversation("c1").await.unwrap());
-        assert!(store.get_conversation("c1").await.unwrap().is_none());
-        assert!(
-            store.get("r2").await.unwrap().is_some(),
-            "runs stay in the history"
-        );
+        super::super::suite::concurrent_answers(std::sync::Arc::new(store)).await;
     }
 }

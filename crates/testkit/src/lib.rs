@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod mock_upstream;
+pub mod postgres;
 pub mod providers;
 
 use std::path::{Path, PathBuf};

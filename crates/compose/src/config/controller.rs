@@ -103,10 +103,42 @@ impl Default for Controller {
 pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `controller.history` (this implementation's addition, D14): the SQLite file runs are
-/// recorded in; relative paths are taken from the config's directory.
+/// recorded in (`path`, relative to the config's directory), or a PostgreSQL database that
+/// several replicas share (`url: postgres://…`, usually `${env.DATABASE_URL}`).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "RawHistory")]
 pub struct History {
     pub path: Option<std::path::PathBuf>,
+    pub url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    path: Option<std::path::PathBuf>,
+    url: Option<String>,
+}
+
+impl TryFrom<RawHistory> for History {
+    type Error = String;
+
+    fn try_from(raw: RawHistory) -> Result<Self, String> {
+        if raw.path.is_some() && raw.url.is_some() {
+            return Err("history: give `path` (SQLite) or `url` (PostgreSQL), not both".into());
+        }
+        if let Some(url) = &raw.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(
+                    "history.url must be a PostgreSQL URL (postgres://user:password@host/database)"
+                        .into(),
+                );
+            }
+        }
+        Ok(Self {
+            path: raw.path,
+            url: raw.url,
+        })
+    }
 }
 
 /// `controller.adapter`: how the workflows are served over the network.

@@ -1,0 +1,216 @@
+//! What every history store must do, run against each (SQLite here, PostgreSQL from the tests
+//! of `postgres.rs`): one suite, so that the databases cannot drift apart.
+
+use serde_json::json;
+
+use super::{ConversationSummary, RunRecord, RunStore, TokenUsage};
+
+fn run(id: &str, started_at: i64) -> RunRecord {
+    RunRecord {
+        task_id: id.into(),
+        workflow_id: "__workflow__".into(),
+        input: json!({"prompt": "Hi", "temperature": 0.7}),
+        output: Some("Hello".into()),
+        status: "completed".into(),
+        error: None,
+        started_at,
+        first_chunk_ms: Some(12),
+        duration_ms: Some(40),
+        request_id: Some(format!("req-{id}")),
+        usage: Some(TokenUsage {
+            prompt_tokens: Some(5),
+            completion_tokens: None,
+        }),
+    }
+}
+
+/// Runs, their list and pages, unfinished runs failed, and conversations, on an empty store.
+pub async fn every_operation(store: &dyn RunStore) {
+    runs(store).await;
+    conversations(store).await;
+}
+
+async fn runs(store: &dyn RunStore) {
+    store.save(&run("a", 1)).await.unwrap();
+    store.save(&run("b", 2)).await.unwrap();
+    let mut updated = run("a", 1);
+    updated.status = "failed".into();
+    updated.error = Some("upstream returned 500: boom".into());
+    store.save(&updated).await.unwrap();
+    let runs = store.list(10, None).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.task_id.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+    assert_eq!(runs[1].status, "failed");
+    assert_eq!(
+        runs[1].error.as_deref(),
+        Some("upstream returned 500: boom")
+    );
+    assert_eq!(runs[0].title, "Hi");
+    assert_eq!(runs[0].temperature(), Some(0.7));
+    let page = store.list(1, Some("b")).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].task_id, "a");
+    assert_eq!(store.get("b").await.unwrap(), Some(run("b", 2)));
+    assert!(store.delete("b").await.unwrap());
+    assert!(!store.delete("b").await.unwrap());
+    assert_eq!(store.get("b").await.unwrap(), None);
+
+    // Runs left streaming by a server that stopped are failed; finished ones stay as they are.
+    let mut streaming = run("s", 3);
+    streaming.status = "streaming".into();
+    streaming.output = None;
+    store.save(&streaming).await.unwrap();
+    assert_eq!(
+        store.fail_unfinished("the server stopped").await.unwrap(),
+        1
+    );
+    let failed = store.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.error.as_deref()),
+        ("failed", Some("the server stopped"))
+    );
+    assert_eq!(store.get("a").await.unwrap().unwrap().status, "failed");
+    assert!(store.delete("s").await.unwrap());
+}
+
+async fn conversations(store: &dyn RunStore) {
+    for id in ["r1", "r2", "r3", "r4", "r5"] {
+        store.save(&run(id, 1)).await.unwrap();
+    }
+    let summary = ConversationSummary {
+        id: "c1".into(),
+        workflow_id: "__workflow__".into(),
+        title: "First question".into(),
+        created_at: 10,
+        updated_at: 10,
+    };
+    store.create_conversation(&summary).await.unwrap();
+    assert_eq!(
+        store.add_answer("c1", None, "q1", "r1", 11).await.unwrap(),
+        (0, 1)
+    );
+    assert_eq!(
+        store.add_answer("c1", None, "q2", "r2", 12).await.unwrap(),
+        (1, 1)
+    );
+    assert_eq!(
+        store.add_answer("c1", None, "q3", "r3", 13).await.unwrap(),
+        (2, 1)
+    );
+    // A new answer to turn 1 (regenerated or edited) drops the turns after it.
+    assert_eq!(
+        store
+            .add_answer("c1", Some(1), "q2 edited", "r4", 14)
+            .await
+            .unwrap(),
+        (1, 2)
+    );
+    let conversation = store.get_conversation("c1").await.unwrap().unwrap();
+    assert_eq!(conversation.summary.updated_at, 14);
+    assert_eq!(conversation.turns.len(), 2);
+    let turn = &conversation.turns[1];
+    assert_eq!((turn.current, turn.versions.len()), (2, 2));
+    assert_eq!(turn.shown().unwrap().prompt, "q2 edited");
+    assert_eq!(turn.versions[0].output.as_deref(), Some("Hello"));
+    assert!(store.select_answer("c1", 1, 1).await.unwrap());
+    assert!(!store.select_answer("c1", 1, 9).await.unwrap());
+    let conversation = store.get_conversation("c1").await.unwrap().unwrap();
+    assert_eq!(conversation.turns[1].shown().unwrap().task_id, "r2");
+    // A run deleted from the history leaves its answer, marked.
+    store.delete("r1").await.unwrap();
+    let conversation = store.get_conversation("c1").await.unwrap().unwrap();
+    assert_eq!(conversation.turns[0].versions[0].status, "deleted");
+
+    store
+        .create_conversation(&ConversationSummary {
+            id: "c2".into(),
+            title: "Other 100%_".into(),
+            created_at: 20,
+            updated_at: 20,
+            ..summary.clone()
+        })
+        .await
+        .unwrap();
+    let ids = |list: Vec<ConversationSummary>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_conversations(10, None, None).await.unwrap()),
+        ["c2", "c1"]
+    );
+    assert_eq!(
+        ids(store
+            .list_conversations(10, Some("c2"), None)
+            .await
+            .unwrap()),
+        ["c1"]
+    );
+    assert_eq!(
+        ids(store
+            .list_conversations(10, None, Some("edited"))
+            .await
+            .unwrap()),
+        ["c1"]
+    );
+    assert_eq!(
+        ids(store
+            .list_conversations(10, None, Some("100%_"))
+            .await
+            .unwrap()),
+        ["c2"]
+    );
+    assert_eq!(
+        ids(store.list_conversations(10, None, Some("%")).await.unwrap()),
+        ["c2"]
+    );
+    assert!(store.rename_conversation("c1", "Renamed").await.unwrap());
+    assert_eq!(
+        store
+            .get_conversation("c1")
+            .await
+            .unwrap()
+            .unwrap()
+            .summary
+            .title,
+        "Renamed"
+    );
+    assert!(store.delete_conversation("c1").await.unwrap());
+    assert!(!store.delete_conversation("c1").await.unwrap());
+    assert!(store.get_conversation("c1").await.unwrap().is_none());
+    assert!(
+        store.get("r2").await.unwrap().is_some(),
+        "runs stay in the history"
+    );
+}
+
+/// Answers added to several conversations at once, while their runs are saved: all land.
+pub async fn concurrent_answers(store: std::sync::Arc<dyn RunStore>) {
+    let mut all = tokio::task::JoinSet::new();
+    for c in 0..8 {
+        let store = std::sync::Arc::clone(&store);
+        all.spawn(async move {
+            let id = format!("c{c}");
+            let summary = ConversationSummary {
+                id: id.clone(),
+                workflow_id: "__workflow__".into(),
+                title: id.clone(),
+                created_at: 1,
+                updated_at: 1,
+            };
+            store.create_conversation(&summary).await.unwrap();
+            for turn in 0..10 {
+                let task = format!("{id}-{turn}");
+                store.save(&run(&task, 1)).await.unwrap();
+                store.add_answer(&id, None, "q", &task, 2).await.unwrap();
+                store.save(&run(&task, 1)).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = all.join_next().await {
+        done.unwrap();
+    }
+    for c in 0..8 {
+        let conversation = store.get_conversation(&format!("c{c}")).await.unwrap();
+        assert_eq!(conversation.unwrap().turns.len(), 10);
+    }
+}
