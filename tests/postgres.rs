@@ -100,3 +100,182 @@ async fn a_database_that_cannot_be_reached_stops_up_with_a_clear_message() {
     );
     assert!(!err.contains("hunter22"), "{err}");
 }
+
+/// Reads an SSE body as it comes: each event's data, and when it arrived.
+async fn events_with_times(response: reqwest::Response) -> Vec<(String, std::time::Instant)> {
+    use futures::StreamExt;
+    let mut body = response.bytes_stream();
+    let mut pending = String::new();
+    let mut events = Vec::new();
+    while let Some(chunk) = body.next().await {
+        pending.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = pending.find("\n\n") {
+            events.push((pending[..end].to_string(), std::time::Instant::now()));
+            pending.drain(..end + 2);
+        }
+    }
+    events
+}
+
+async fn start_run(server: &Server) -> String {
+    let response = support::post(
+        server,
+        r#"{"input": {"prompt": "Hi"}, "wait_for_completion": false}"#,
+    )
+    .await;
+    let task: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    task["task_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_run_on_one_replica_is_read_followed_and_cancelled_on_another() {
+    let postgres = Postgres::start();
+    let database = postgres.database();
+    let words: Vec<String> = (0..12).map(|i| format!(" w{i}")).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let mock =
+        MockUpstream::start(Behavior::tokens(&words).delay(std::time::Duration::from_millis(60)));
+    let (_a_dir, a) = replica(&mock.base_url, &database);
+    let (_b_dir, b) = replica(&mock.base_url, &database);
+
+    let task = start_run(&a).await;
+    let state = get_json(format!("{}/tasks/{task}", b.api)).await;
+    assert_eq!(state["task_id"].as_str(), Some(task.as_str()));
+    assert_eq!(state["status"], "processing", "{state}");
+    // Followed on A and on B at once: the same events, B's within 100 ms of A's.
+    let on_a = reqwest::get(format!("{}/tasks/{task}/stream", a.api));
+    let on_b = reqwest::get(format!("{}/tasks/{task}/stream", b.api));
+    let (on_a, on_b) = tokio::join!(on_a, on_b);
+    let (on_a, on_b) = (on_a.unwrap(), on_b.unwrap());
+    assert_eq!(
+        on_b.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let (seen_a, seen_b) = tokio::join!(events_with_times(on_a), events_with_times(on_b));
+    let texts = |seen: &[(String, std::time::Instant)]| {
+        seen.iter().map(|(e, _)| e.clone()).collect::<String>()
+    };
+    assert_eq!(texts(&seen_b), texts(&seen_a));
+    assert_eq!(seen_b.len(), 12);
+    let late: Vec<u128> = seen_a
+        .iter()
+        .zip(&seen_b)
+        .skip(1)
+        .map(|((_, at_a), (_, at_b))| at_b.saturating_duration_since(*at_a).as_millis())
+        .collect();
+    assert!(
+        late.iter().all(|ms| *ms <= 100),
+        "B's pieces late by {late:?} ms"
+    );
+    support::eventually(std::time::Duration::from_secs(5), "the end on B", || {
+        let url = format!("{}/tasks/{task}", b.api);
+        async move { get_json(url).await["status"] == "completed" }
+    })
+    .await;
+    let done = get_json(format!("{}/tasks/{task}", b.api)).await;
+    assert_eq!(done["output"], words.concat());
+
+    // Cancelled from B, A stops the upstream request.
+    mock.set(Behavior::tokens(&words).delay(std::time::Duration::from_millis(500)));
+    let task = start_run(&a).await;
+    support::eventually(
+        std::time::Duration::from_secs(5),
+        "the upstream stream",
+        || {
+            let open = mock.open_streams();
+            async move { open == 1 }
+        },
+    )
+    .await;
+    let asked = std::time::Instant::now();
+    let cancelled = reqwest::Client::new()
+        .post(format!("{}/tasks/{task}/cancel", b.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    support::eventually(
+        std::time::Duration::from_millis(500),
+        "the upstream closed",
+        || {
+            let open = mock.open_streams();
+            async move { open == 0 }
+        },
+    )
+    .await;
+    assert!(asked.elapsed() < std::time::Duration::from_secs(2));
+    let state = get_json(format!("{}/tasks/{task}", a.api)).await;
+    assert_eq!(state["status"], "cancelled", "{state}");
+    // A run nobody knows is still a 404 on either.
+    let unknown = reqwest::get(format!("{}/tasks/nope", b.api)).await.unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn a_replica_killed_mid_stream_has_its_runs_failed_by_the_others() {
+    let postgres = Postgres::start();
+    let database = postgres.database();
+    let words: Vec<&str> = vec![" slow"; 200];
+    let mock =
+        MockUpstream::start(Behavior::tokens(&words).delay(std::time::Duration::from_millis(100)));
+    let (_a_dir, mut a) = replica(&mock.base_url, &database);
+    let (_b_dir, b) = replica(&mock.base_url, &database);
+    let task = start_run(&a).await;
+    let following = reqwest::get(format!("{}/tasks/{task}/stream", b.api))
+        .await
+        .unwrap();
+    let follower = tokio::spawn(events_with_times(following));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let events = tokio::time::timeout(std::time::Duration::from_secs(15), follower)
+        .await
+        .expect("the follower on B ends")
+        .unwrap();
+    let (last, _) = events.last().unwrap();
+    assert!(last.starts_with("event: error\ndata: "), "{last}");
+    assert!(last.contains("replica lost"), "{last}");
+    assert!(events.len() > 2, "B streamed what A sent before it died");
+    assert!(killed.elapsed() < std::time::Duration::from_secs(10));
+    let run = get_json(format!("{}/runs/{task}", b.api)).await;
+    assert_eq!(run["status"], "failed");
+}
+
+#[tokio::test]
+async fn two_replicas_under_200_streams_lose_no_run() {
+    let postgres = Postgres::start();
+    let database = postgres.database();
+    let mock = MockUpstream::start(Behavior::tokens(&["One", " two", " three"]));
+    let (_a_dir, a) = replica(&mock.base_url, &database);
+    let (_b_dir, b) = replica(&mock.base_url, &database);
+    let client = reqwest::Client::new();
+    let runs = (0..200).map(|i| {
+        let api = if i % 2 == 0 { &a.api } else { &b.api };
+        let request = client
+            .post(format!("{api}/workflows/runs"))
+            .header("Content-Type", "application/json")
+            .body(format!(
+                r#"{{"input": {{"prompt": "run {i}"}}, "output_only": true}}"#
+            ))
+            .send();
+        async move { request.await.unwrap().text().await.unwrap() }
+    });
+    let bodies = futures::future::join_all(runs).await;
+    assert!(bodies
+        .iter()
+        .all(|body| body == "data: One\n\ndata:  two\n\ndata:  three\n\n"));
+    support::eventually(
+        std::time::Duration::from_secs(10),
+        "200 runs recorded",
+        || {
+            let url = format!("{}/runs?limit=1000", a.api);
+            async move {
+                let listed = get_json(url).await;
+                let runs = listed.as_array().cloned().unwrap_or_default();
+                runs.len() == 200 && runs.iter().all(|r| r["status"] == "completed")
+            }
+        },
+    )
+    .await;
+}

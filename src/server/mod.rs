@@ -27,6 +27,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::store::{Metered, PgStore, RunStore, SqliteStore, StoreError};
 use access::AccessKeys;
 use compose::config::{Config, Origins};
@@ -72,8 +73,15 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
     let metrics = Arc::clone(engine.metrics());
-    let store: Arc<dyn RunStore> = match &config.controller.history.url {
-        Some(url) => Arc::new(PgStore::open(url).await?),
+    // With a PostgreSQL history this server is one replica among those sharing it (D22).
+    let shared = match &config.controller.history.url {
+        Some(url) => Some(Arc::new(
+            PgStore::open(url, &ulid::Ulid::new().to_string()).await?,
+        )),
+        None => None,
+    };
+    let store: Arc<dyn RunStore> = match &shared {
+        Some(shared) => Arc::clone(shared) as Arc<dyn RunStore>,
         None => Arc::new(SqliteStore::open(&history_path(&config)).await?),
     };
     let store: Arc<dyn RunStore> = Arc::new(Metered::new(store, Arc::clone(&metrics)));
@@ -89,6 +97,14 @@ pub async fn serve(
         config.controller.limits.clone(),
     ));
     tasks.keep_tidy();
+    let cluster = match shared {
+        Some(shared) => Some(
+            Cluster::join(shared, Arc::clone(&tasks))
+                .await
+                .map_err(ServeError::Config)?,
+        ),
+        None => None,
+    };
 
     let adapter = config
         .controller
@@ -121,6 +137,7 @@ pub async fn serve(
         }
         let app = api::router(
             Arc::clone(&tasks),
+            cluster.clone(),
             adapter,
             config.controller.metrics.as_deref(),
             keys.clone(),

@@ -49,9 +49,20 @@ pub fn error_event(detail: &str) -> String {
 /// and so the upstream request (D8).
 pub fn response(task: Arc<Task>, from: usize, owned: bool, metrics: &Arc<Metrics>) -> Response {
     let guard = owned.then(|| CancelOnDrop::new(Arc::clone(&task)));
-    let client = metrics.sse_client();
     let id = task.id.clone();
-    let body = task.follow(from).filter_map(move |follow| {
+    following(id, task.follow(from), guard, metrics)
+}
+
+/// Streams what `follow` yields of task `id` (a run here, or on another replica); `guard`
+/// lives as long as the body.
+pub fn following(
+    id: String,
+    follow: impl futures::Stream<Item = Follow> + Send + 'static,
+    guard: Option<CancelOnDrop>,
+    metrics: &Arc<Metrics>,
+) -> Response {
+    let client = metrics.sse_client();
+    let body = follow.filter_map(move |follow| {
         let _owner = (&guard, &client);
         let text = match follow {
             Follow::Piece(piece) => Some(event(&piece)),

@@ -13,5 +13,5 @@ pub use compose::record::{
     TokenUsage, Turn,
 };
 pub use metered::Metered;
-pub use postgres::PgStore;
+pub use postgres::{now_ms, PgStore, REPLICA_LOST_AFTER};
 pub use sqlite::SqliteStore;

@@ -10,14 +10,20 @@ use sqlx::PgPool;
 use super::rows::{answer, conversation, count, record, summary, tokens, turns, SUMMARY_COLUMNS};
 use super::{Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError};
 
+/// How long a replica may go without saying it is alive before its runs are failed.
+pub const REPLICA_LOST_AFTER: Duration = Duration::from_secs(6);
+
 /// Run history in a PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    /// The replica this process is: the runs it saves name it.
+    replica: String,
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates it.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates it;
+    /// the runs saved through it name `replica`.
+    pub async fn open(url: &str, replica: &str) -> Result<Self, StoreError> {
         let place = without_password(url);
         let pool = PgPoolOptions::new()
             .max_connections(8)
@@ -29,7 +35,19 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|err| StoreError(format!("cannot migrate {place}: {err}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            replica: replica.to_string(),
+        })
+    }
+
+    /// The connection pool, for the replicas' coordination (`crate::cluster`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 }
 
@@ -47,6 +65,13 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// Milliseconds since the Unix epoch, as the database keeps times.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn error(err: impl std::fmt::Display) -> StoreError {
     StoreError::from_display(err)
 }
@@ -60,8 +85,8 @@ impl RunStore for PgStore {
         sqlx::query(
             "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
              started_at, first_chunk_ms, duration_ms, title, settings, error_summary, \
-             request_id, prompt_tokens, completion_tokens) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             request_id, prompt_tokens, completion_tokens, replica_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (task_id) DO UPDATE SET output = EXCLUDED.output, \
              status = EXCLUDED.status, error = EXCLUDED.error, \
              first_chunk_ms = EXCLUDED.first_chunk_ms, duration_ms = EXCLUDED.duration_ms, \
@@ -83,6 +108,7 @@ impl RunStore for PgStore {
         .bind(&run.request_id)
         .bind(tokens(run.usage.and_then(|u| u.prompt_tokens)))
         .bind(tokens(run.usage.and_then(|u| u.completion_tokens)))
+        .bind(&self.replica)
         .execute(&self.pool)
         .await
         .map_err(error)?;
@@ -123,12 +149,18 @@ impl RunStore for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Fails the unfinished runs of replicas that stopped saying they are alive (a replica
+    /// running them would, see `crate::cluster`).
     async fn fail_unfinished(&self, message: &str) -> Result<u64, StoreError> {
+        let alive_since = now_ms() - REPLICA_LOST_AFTER.as_millis() as i64;
         let done = sqlx::query(
             "UPDATE runs SET status = 'failed', error = $1, error_summary = $1 \
-             WHERE status NOT IN ('completed', 'failed', 'cancelled')",
+             WHERE status NOT IN ('completed', 'failed', 'cancelled') \
+             AND (replica_id IS NULL OR replica_id NOT IN \
+                  (SELECT id FROM replicas WHERE heartbeat_at > $2))",
         )
         .bind(message)
+        .bind(alive_since)
         .execute(&self.pool)
         .await
         .map_err(error)?;
@@ -353,11 +385,11 @@ mod tests {
     #[tokio::test]
     async fn postgres_passes_the_store_suite() {
         let server = testkit::postgres::Postgres::start();
-        let store = PgStore::open(&server.database()).await.unwrap();
+        let store = PgStore::open(&server.database(), "r1").await.unwrap();
         suite::every_operation(&store).await;
         // Opening it again (another replica, a restart) finds it migrated and keeps it.
         let url = format!("postgres://mc@127.0.0.1:{}/t0", server.port);
-        let again = PgStore::open(&url).await.unwrap();
+        let again = PgStore::open(&url, "r2").await.unwrap();
         assert!(again.get("a").await.unwrap().is_some());
         store.close().await;
         again.close().await;
@@ -366,13 +398,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn answers_added_while_runs_are_saved_all_land() {
         let server = testkit::postgres::Postgres::start();
-        let store = PgStore::open(&server.database()).await.unwrap();
+        let store = PgStore::open(&server.database(), "r1").await.unwrap();
         suite::concurrent_answers(Arc::new(store)).await;
     }
 
     #[tokio::test]
     async fn a_database_that_cannot_be_reached_is_named_without_its_password() {
-        let err = PgStore::open("postgres://mc:hunter22@127.0.0.1:9/history")
+        let err = PgStore::open("postgres://mc:hunter22@127.0.0.1:9/history", "r1")
             .await
             .err()
             .unwrap()

@@ -20,6 +20,7 @@ use serde_json::json;
 
 use super::access::{self, AccessKeys};
 use super::guard;
+use crate::cluster::Cluster;
 use compose::task::TaskRegistry;
 
 pub(crate) use error::ApiError;
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub tasks: Arc<TaskRegistry>,
     /// The WebSocket route's settings and clients, when it is on.
     pub ws: Option<Arc<ws::Hub>>,
+    /// The other replicas, when the history is shared (D22).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// The API's routes under the adapter's `base_path` (`/api` for the seed; none means the
@@ -40,6 +43,7 @@ pub struct ApiState {
 /// are access keys, a Bearer key on every route but `/health`.
 pub fn router(
     tasks: Arc<TaskRegistry>,
+    cluster: Option<Arc<Cluster>>,
     adapter: &Adapter,
     metrics: Option<&str>,
     keys: Option<Arc<AccessKeys>>,
@@ -70,7 +74,11 @@ pub fn router(
             get(conversations::get).delete(conversations::delete),
         )
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(ApiState { tasks, ws: hub });
+        .with_state(ApiState {
+            tasks,
+            ws: hub,
+            cluster,
+        });
     let base = base_path
         .map(|p| p.trim_end_matches('/'))
         .filter(|p| !p.is_empty());

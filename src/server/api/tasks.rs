@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::{lax_bool, ApiState};
 use std::sync::Arc;
 
+use crate::cluster::Cluster;
 use crate::server::{binary, sse};
 use compose::task::{CancelError, Shape, Status, Task, TaskView};
 
@@ -32,7 +33,17 @@ pub async fn get(
     Path(id): Path<String>,
     Query(query): Query<TaskQuery>,
 ) -> Result<Response, ApiError> {
-    let task = find(&state, &id)?;
+    let task = match find(&state, &id) {
+        Ok(task) => task,
+        // A run of another replica: its state as the shared history has it.
+        Err(missing) => {
+            let view = elsewhere(&state, &id).await.ok_or(missing)?.0;
+            return Ok(match query.output_only.unwrap_or(false) {
+                true => finished_response(view, Delivery::OutputOnly),
+                false => Json(view).into_response(),
+            });
+        }
+    };
     let view = task.view();
     if !query.output_only.unwrap_or(false) {
         return Ok(Json(view).into_response());
@@ -54,12 +65,22 @@ pub async fn stream(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let task = find(&state, &id)?;
-    match task.first_output().await {
-        Shape::Text => {
-            let metrics = state.tasks.engine().metrics();
-            return Ok(sse::response(task, 0, false, metrics));
+    let metrics = state.tasks.engine().metrics();
+    let task = match find(&state, &id) {
+        Ok(task) => task,
+        // A run of another replica: its pieces through the database.
+        Err(missing) => {
+            let (_, cluster) = elsewhere(&state, &id).await.ok_or(missing)?;
+            return Ok(sse::following(
+                id.clone(),
+                cluster.follow(id),
+                None,
+                metrics,
+            ));
         }
+    };
+    match task.first_output().await {
+        Shape::Text => return Ok(sse::response(task, 0, false, metrics)),
         Shape::Bytes {
             content_type,
             filename,
@@ -88,6 +109,16 @@ pub async fn cancel(
     Query(query): Query<CancelQuery>,
 ) -> Result<Response, ApiError> {
     const REASON: &str = "cancelled by request";
+    if state.tasks.get(&id).is_none() {
+        if let Some((view, cluster)) = elsewhere(&state, &id).await {
+            if view.status.is_terminal() {
+                let err = CancelError::Finished(id, view.status.as_str());
+                return Err(ApiError::new(StatusCode::CONFLICT, err.to_string()));
+            }
+            let view = cluster.cancel(&id).await.unwrap_or(view);
+            return Ok(Json(view).into_response());
+        }
+    }
     let view = if query.wait_for_completion.unwrap_or(true) {
         state.tasks.cancel(&id, REASON).await
     } else {
@@ -100,6 +131,20 @@ pub async fn cancel(
             Err(ApiError::new(StatusCode::CONFLICT, err.to_string()))
         }
     }
+}
+
+/// A run another replica runs (or ran), with the cluster that reaches it. A run accepted a
+/// moment ago may not be in the history yet (its owner records it as it starts it): it is
+/// looked for again for up to 200 ms before it is said not to exist.
+async fn elsewhere(state: &ApiState, id: &str) -> Option<(TaskView, Arc<Cluster>)> {
+    let cluster = state.cluster.as_ref()?;
+    for _ in 0..4 {
+        if let Some(view) = cluster.view(id).await {
+            return Some((view, Arc::clone(cluster)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
 }
 
 /// A task by id, or the original's 404.
