@@ -17,7 +17,7 @@ use testkit::mock_upstream::{Behavior, MockUpstream};
 mod support;
 use support::{
     binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, start_server_on,
-    Kind, RUN_BODY,
+    Kind, Where, RUN_BODY,
 };
 
 const TOKENS: usize = 500;
@@ -42,9 +42,18 @@ impl Batch {
     }
 }
 
-/// `streams` clients, each running `runs_each` streams back to back, against `url`.
+/// Pinned to `cpu`.
+fn on_cpu(cpu: usize) -> Where<'static> {
+    Where {
+        cpu: Some(cpu),
+        database: None,
+    }
+}
+
+/// `streams` clients, each running `runs_each` streams back to back, against `urls` (client
+/// `i` against `urls[i % len]`: round-robin over replicas).
 async fn batch(
-    url: &str,
+    urls: &[&str],
     body: &'static str,
     streams: usize,
     runs_each: usize,
@@ -57,8 +66,8 @@ async fn batch(
         .unwrap();
     let cpu_before = cpu_of.map(cpu_time);
     let started = Instant::now();
-    let workers = (0..streams).map(|_| {
-        let (client, url) = (client.clone(), url.to_string());
+    let workers = (0..streams).map(|i| {
+        let (client, url) = (client.clone(), urls[i % urls.len()].to_string());
         tokio::spawn(async move {
             let mut samples = Vec::new();
             for _ in 0..runs_each {
@@ -136,9 +145,34 @@ fn row(name: &str, batch: &Batch) {
     );
 }
 
+/// 50 streams through one replica on a PostgreSQL history, then through two, round-robin.
+async fn replicas(binary: &std::path::Path, upstream: &str) -> (Batch, Batch) {
+    let postgres = testkit::postgres::Postgres::start();
+    let database = postgres.database();
+    let place = || Where {
+        cpu: None,
+        database: Some(&database),
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, api_a, _) =
+        start_server_on(Kind::Ours, binary, dir_a.path(), upstream, place()).await;
+    let url_a = format!("{api_a}/workflows/runs");
+    batch(&[&url_a], RUN_BODY, 4, 2, TOKENS, None).await;
+    let one = batch(&[&url_a], RUN_BODY, 50, 4, TOKENS, None).await;
+    let (mut b, api_b, _) =
+        start_server_on(Kind::Ours, binary, dir_b.path(), upstream, place()).await;
+    let url_b = format!("{api_b}/workflows/runs");
+    batch(&[&url_a, &url_b], RUN_BODY, 4, 2, TOKENS, None).await;
+    let two = batch(&[&url_a, &url_b], RUN_BODY, 50, 4, TOKENS, None).await;
+    support::stop(&mut a);
+    support::stop(&mut b);
+    (one, two)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kind = Kind::from_args(&args);
     let binary = binary_from_args(&args);
     let tokens: Vec<String> = (0..TOKENS).map(|i| format!(" tok{i}")).collect();
@@ -155,33 +189,39 @@ async fn main() {
     let run_url = format!("{api}/workflows/runs");
 
     // Warm up both paths, then measure; the mock's events are the tokens plus 4 others.
-    batch(&floor_url, openai_body, 4, 2, TOKENS + 4, None).await;
-    batch(&run_url, RUN_BODY, 4, 2, TOKENS, Some(pid)).await;
-    let floor1 = batch(&floor_url, openai_body, 1, 30, TOKENS + 4, None).await;
-    let server1 = batch(&run_url, RUN_BODY, 1, 30, TOKENS, Some(pid)).await;
-    let floor50 = batch(&floor_url, openai_body, 50, 4, TOKENS + 4, None).await;
-    let server50 = batch(&run_url, RUN_BODY, 50, 4, TOKENS, Some(pid)).await;
+    batch(&[&floor_url], openai_body, 4, 2, TOKENS + 4, None).await;
+    batch(&[&run_url], RUN_BODY, 4, 2, TOKENS, Some(pid)).await;
+    let floor1 = batch(&[&floor_url], openai_body, 1, 30, TOKENS + 4, None).await;
+    let server1 = batch(&[&run_url], RUN_BODY, 1, 30, TOKENS, Some(pid)).await;
+    let floor50 = batch(&[&floor_url], openai_body, 50, 4, TOKENS + 4, None).await;
+    let server50 = batch(&[&run_url], RUN_BODY, 50, 4, TOKENS, Some(pid)).await;
     let peak = memory_mib(pid, "VmHWM:");
     support::stop(&mut child);
 
+    // Replicas: one, then two round-robin, on a PostgreSQL history (a server of our own),
+    // on both CPUs (before this process pins itself below).
+    let replicas = match kind {
+        Kind::Ours => Some(replicas(&binary, &mock.base_url).await),
+        Kind::Original => None,
+    };
+
     // Isolated: the client and the mock (this process) on CPU 1, the floor measured there
     // alone; then a fresh server pinned to CPU 0.
-    let isolated = if std::thread::available_parallelism().map_or(0, |n| n.get()) >= 2 {
+    let isolated = if cpus >= 2 {
         support::pin_self(1);
-        let floor = batch(&floor_url, openai_body, 50, 4, TOKENS + 4, None).await;
+        let floor = batch(&[&floor_url], openai_body, 50, 4, TOKENS + 4, None).await;
         let dir = tempfile::tempdir().unwrap();
         let (mut pinned, api, _) =
-            start_server_on(kind, &binary, dir.path(), &mock.base_url, Some(0)).await;
+            start_server_on(kind, &binary, dir.path(), &mock.base_url, on_cpu(0)).await;
         let url = format!("{api}/workflows/runs");
-        batch(&url, RUN_BODY, 4, 2, TOKENS, Some(pinned.id())).await;
-        let server = batch(&url, RUN_BODY, 50, 4, TOKENS, Some(pinned.id())).await;
+        batch(&[&url], RUN_BODY, 4, 2, TOKENS, Some(pinned.id())).await;
+        let server = batch(&[&url], RUN_BODY, 50, 4, TOKENS, Some(pinned.id())).await;
         support::stop(&mut pinned);
         Some((floor, server))
     } else {
         None
     };
 
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("\nmodel-compose load benchmark: {TOKENS} tokens per reply, mock upstream without delay, {cpus} CPUs");
     println!("server: {}, {}\n", kind.name(), binary.display());
     println!(
@@ -212,6 +252,11 @@ async fn main() {
         println!("isolated: the server alone on CPU 0, the client and the mock on CPU 1");
         row("floor", floor);
         row("server", server);
+    }
+    if let Some((one, two)) = &replicas {
+        println!("replicas sharing a PostgreSQL history (both CPUs, round-robin):");
+        row("1 repl.", one);
+        row("2 repl.", two);
     }
     let ratio = |s: &Batch, f: &Batch| s.tokens_per_s() / f.tokens_per_s();
     println!("\nratios server/floor:");

@@ -24,6 +24,9 @@ pub mod store;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Panic messages in the console help while developing; the release build leaves their
+    // formatting out of the WASM (a panic there still stops with a stack trace).
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
 }

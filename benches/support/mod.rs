@@ -101,18 +101,34 @@ pub async fn start_server(
     dir: &Path,
     upstream: &str,
 ) -> (Child, String, Duration) {
-    start_server_on(kind, binary, dir, upstream, None).await
+    start_server_on(kind, binary, dir, upstream, Where::default()).await
 }
 
-/// [`start_server`], pinned to one CPU when `cpu` says which (`taskset`).
+/// Where a server runs: pinned to one CPU (`taskset`), or a replica keeping its history in a
+/// PostgreSQL database.
+#[derive(Default)]
+pub struct Where<'a> {
+    pub cpu: Option<usize>,
+    pub database: Option<&'a str>,
+}
+
+/// [`start_server`], as `place` says.
 pub async fn start_server_on(
     kind: Kind,
     binary: &Path,
     dir: &Path,
     upstream: &str,
-    cpu: Option<usize>,
+    place: Where<'_>,
 ) -> (Child, String, Duration) {
+    let Where { cpu, database } = place;
     let seed = testkit::seed_for(upstream);
+    let seed = match database {
+        Some(url) => seed.replace(
+            "controller:\n",
+            &format!("controller:\n  history:\n    url: {url}\n"),
+        ),
+        None => seed,
+    };
     let config = match kind {
         Kind::Ours => testkit::any_port(&seed),
         Kind::Original => {
