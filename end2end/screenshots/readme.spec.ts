@@ -30,7 +30,10 @@ let server: ModelCompose;
 
 test.beforeAll(async () => {
   mock = await MockUpstream.start();
-  server = await ModelCompose.up(mock.baseUrl, (c) => c, undefined, example("openai-chat-conversation"));
+  // Asking for the usage, so that the pictures show the tokens beside each answer.
+  const withUsage = (c: string) =>
+    c.replace("      stream: true\n", "      stream: true\n      stream_options:\n        include_usage: true\n");
+  server = await ModelCompose.up(mock.baseUrl, withUsage, undefined, example("openai-chat-conversation"));
 });
 
 test.afterAll(async () => {
