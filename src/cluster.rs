@@ -199,7 +199,7 @@ impl Cluster {
     /// A run of another replica as `GET /tasks/{id}` shows it, from the history.
     pub async fn view(&self, id: &str) -> Option<TaskView> {
         let record = self.store.get(id).await.ok()??;
-        let status = status_named(&record.status)?;
+        let status = Status::named(&record.status)?;
         let output = match status {
             Status::Completed => record.output.map(|text| {
                 // A value was recorded as JSON; streamed text as it is.
@@ -279,7 +279,7 @@ impl Cluster {
                         None => {
                             let status: Option<String> = row.try_get("status").unwrap_or_default();
                             let error: Option<String> = row.try_get("error").unwrap_or_default();
-                            let status = status.as_deref().and_then(status_named).unwrap_or(Status::Failed);
+                            let status = status.as_deref().and_then(Status::named).unwrap_or(Status::Failed);
                             yield Follow::End(status, error);
                             return;
                         }
@@ -337,19 +337,4 @@ impl Drop for Waiter {
             }
         }
     }
-}
-
-/// A status as the history names it.
-fn status_named(name: &str) -> Option<Status> {
-    [
-        Status::Pending,
-        Status::Processing,
-        Status::Streaming,
-        Status::Cancelling,
-        Status::Cancelled,
-        Status::Completed,
-        Status::Failed,
-    ]
-    .into_iter()
-    .find(|status| status.as_str() == name)
 }

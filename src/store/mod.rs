@@ -4,6 +4,7 @@
 mod metered;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -13,5 +14,6 @@ pub use compose::record::{
     TokenUsage, Turn,
 };
 pub use metered::Metered;
-pub use postgres::{now_ms, PgStore, REPLICA_LOST_AFTER};
+pub use postgres::PgStore;
+pub use sql::{now_ms, REPLICA_LOST_AFTER};
 pub use sqlite::SqliteStore;

@@ -212,12 +212,13 @@ impl Metrics {
         }
     }
 
-    /// Pieces of a run's stream, as they are produced.
-    pub fn pieces(&self, workflow: &str, count: usize) {
+    /// The counter of a workflow's stream pieces, looked up once per run: counting a piece is
+    /// then one atomic addition.
+    pub fn pieces(&self, workflow: &str) -> Counter {
         let label = WorkflowLabel {
             workflow: workflow.to_string(),
         };
-        self.pieces.get_or_create(&label).inc_by(count as u64);
+        self.pieces.get_or_create(&label).clone()
     }
 
     /// An upstream answered with `status` (`None`: it did not answer).
@@ -356,7 +357,7 @@ mod tests {
         metrics.run_started("chat");
         metrics.upstream("openai", Some(200));
         metrics.upstream("openai", None);
-        metrics.pieces("chat", 3);
+        metrics.pieces("chat").inc_by(3);
         metrics.run_ended(
             "chat",
             &RunEnd {

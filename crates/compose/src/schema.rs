@@ -83,31 +83,26 @@ impl Variable {
             expected: expected(conversion),
             got: describe(value),
         };
-        // A file input without a `;format` is bytes: an upload, or a data URI in JSON.
-        if is_media(&conversion.kind) && conversion.format.is_none() {
-            let is_bytes = |v: &Value| v.as_str().and_then(Blob::from_data_uri).is_some();
-            let fits = match value {
-                Value::Array(items) if conversion.list => items.iter().all(is_bytes),
-                other => !conversion.list && is_bytes(other),
+        // A file input without a `;format` is bytes: an upload, or a data URI in JSON; with
+        // one, text naming them (read when the value is used). Either way, each item of a list.
+        let item_fits: Option<fn(&Value) -> bool> =
+            match (is_media(&conversion.kind), &conversion.format) {
+                (true, None) => Some(|v| v.as_str().and_then(Blob::from_data_uri).is_some()),
+                (_, Some(_)) => Some(Value::is_string),
+                (false, None) => None,
             };
-            return if fits { Ok(()) } else { Err(invalid()) };
+        let fits = match item_fits {
+            Some(item_fits) => match value {
+                Value::Array(items) if conversion.list => items.iter().all(item_fits),
+                other => !conversion.list && item_fits(other),
+            },
+            None => convert(value.clone(), conversion, &Scope::new()).is_ok(),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(invalid())
         }
-        // A `;format` names what the text is; it is read when the value is used.
-        if conversion.format.is_some() {
-            let is_text = |v: &Value| v.is_string();
-            let fits = match value {
-                Value::Array(items) if conversion.list => items.iter().all(is_text),
-                other => !conversion.list && is_text(other),
-            };
-            return if fits { Ok(()) } else { Err(invalid()) };
-        }
-        convert(value.clone(), conversion, &Scope::new())
-            .map(drop)
-            .map_err(|_| RunError::InvalidInput {
-                field: name.to_string(),
-                expected: expected(conversion),
-                got: describe(value),
-            })
     }
 }
 

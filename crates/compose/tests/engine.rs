@@ -381,13 +381,21 @@ async fn operators_map_and_join_a_stream_as_it_comes() {
     );
 }
 
-#[tokio::test]
-async fn formats_are_read_everywhere_but_in_a_terminal_output() {
-    let providers = testkit::providers::Providers::start();
-    let yaml = format!(
+/// An OpenAI chat component (its lines after `- id: …`), streaming or not, asking for the
+/// usage or not, mapped through `output`.
+fn chat_component(openai: &str, stream: bool, usage: bool, output: &str) -> String {
+    let options = if usage {
+        "\n        stream_options:\n          include_usage: true"
+    } else {
+        ""
+    };
+    let format = if stream {
+        "\n      stream_format: json"
+    } else {
+        ""
+    };
+    format!(
         r#"
-components:
-  - id: chat
     type: http-client
     base_url: {openai}
     action:
@@ -399,7 +407,18 @@ components:
         messages:
           - role: user
             content: ${{input.prompt}}
-      output: ${{response.choices[0].message.content}}
+        stream: {stream}{options}{format}
+      output: {output}"#
+    )
+}
+
+#[tokio::test]
+async fn formats_are_read_everywhere_but_in_a_terminal_output() {
+    let providers = testkit::providers::Providers::start();
+    let yaml = format!(
+        r#"
+components:
+  - id: chat{chat}
 workflow:
   jobs:
     - id: read
@@ -420,7 +439,12 @@ workflow:
         picture: ${{jobs.read.output.picture}}
         first: ${{jobs.read.output.said}}
 "#,
-        openai = providers.openai()
+        chat = chat_component(
+            &providers.openai(),
+            false,
+            false,
+            "${response.choices[0].message.content}"
+        )
     );
     let dir = Workdir::empty();
     let notes = dir.write("notes.txt", "my notes");
@@ -468,30 +492,7 @@ workflow:
 #[tokio::test]
 async fn the_tokens_upstreams_report_are_added_up_per_run() {
     let providers = testkit::providers::Providers::start();
-    let chat = |stream: bool, usage: bool, output: &str| {
-        let options = if usage {
-            "\n        stream_options:\n          include_usage: true"
-        } else {
-            ""
-        };
-        format!(
-            r#"
-    type: http-client
-    base_url: {openai}
-    action:
-      path: /chat/completions
-      headers:
-        Content-Type: application/json
-      body:
-        model: m
-        messages:
-          - role: user
-            content: ${{input.prompt}}
-        stream: {stream}{options}
-      output: {output}"#,
-            openai = providers.openai()
-        )
-    };
+    let openai = providers.openai();
     let yaml = format!(
         r#"
 components:
@@ -536,11 +537,24 @@ workflows:
       component: claude
       output: ${{output as text}}
 "#,
-        plain = chat(false, false, "${response.choices[0].message.content}"),
-        streamed = chat(true, true, "${response[].choices[0].delta.content}")
-            .replace("      output:", "      stream_format: json\n      output:"),
-        without = chat(true, false, "${response[].choices[0].delta.content}")
-            .replace("      output:", "      stream_format: json\n      output:"),
+        plain = chat_component(
+            &openai,
+            false,
+            false,
+            "${response.choices[0].message.content}"
+        ),
+        streamed = chat_component(
+            &openai,
+            true,
+            true,
+            "${response[].choices[0].delta.content}"
+        ),
+        without = chat_component(
+            &openai,
+            true,
+            false,
+            "${response[].choices[0].delta.content}"
+        ),
         anthropic = providers.anthropic(),
     );
     let dir = Workdir::empty();

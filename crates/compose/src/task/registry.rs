@@ -229,6 +229,7 @@ async fn drive(
     task.update(|state, _| state.status = Status::Processing);
     let metrics = engine.metrics();
     metrics.run_started(&task.workflow_id);
+    let pieces_made = metrics.pieces(&task.workflow_id);
     let context = json!({ "task_id": task.id });
     let run = async {
         let observer = |event| task.update(|state, _| state.jobs.push(event));
@@ -260,7 +261,7 @@ async fn drive(
                         next = pieces.next().now_or_never().flatten();
                     }
                     if !batch.is_empty() {
-                        metrics.pieces(&task.workflow_id, batch.len());
+                        pieces_made.inc_by(batch.len() as u64);
                         task.update(|state, elapsed| {
                             state.first_chunk_ms.get_or_insert(elapsed);
                             batch.iter().for_each(|piece| state.pieces.push(piece));

@@ -40,6 +40,21 @@ impl Status {
         matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
     }
 
+    /// The status [`Status::as_str`] names (as the history keeps it).
+    pub fn named(name: &str) -> Option<Self> {
+        [
+            Status::Pending,
+            Status::Processing,
+            Status::Streaming,
+            Status::Cancelling,
+            Status::Cancelled,
+            Status::Completed,
+            Status::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
