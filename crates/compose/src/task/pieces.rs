@@ -18,13 +18,16 @@ impl Pieces {
         self.ends.is_empty()
     }
 
-    /// The pieces from the `from`-th on, in order.
+    /// The pieces from the `from`-th on, in order (without walking those before it: a
+    /// follower asks for the newest few, again and again, as a long stream grows).
     pub fn since(&self, from: usize) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .skip(from)
-            .map(|(start, end)| &self.text[start..end])
+        let from = from.min(self.ends.len());
+        let mut start = from.checked_sub(1).map_or(0, |before| self.ends[before]);
+        self.ends[from..].iter().map(move |&end| {
+            let piece = &self.text[start..end];
+            start = end;
+            piece
+        })
     }
 
     /// Every piece, joined.
