@@ -1,7 +1,8 @@
 //! `make bench`, second part: production-shaped load. A mock upstream in its own process sends
 //! each reply's tokens one by one, 50 ms apart (20 tokens/s, like a large hosted model), and
 //! 100, 1,000 and 5,000 clients stream 200-token replies at once, first from the mock directly
-//! (the floor), then through the release server on the seed config.
+//! (the floor), then through a relay that only copies bytes (what any proxy must spend: the
+//! reference for CPU per token), then through the release server on the seed config.
 //!
 //! Each token carries the time the mock sent it (`@<µs since the epoch>`), so the client knows
 //! each token's transit time. Reported per level: the server's CPU per token, its RSS per
@@ -66,13 +67,7 @@ async fn paced_reply() -> Response {
 
 /// `paced --mock`: serves the paced upstream and prints its port.
 fn serve_mock() {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    helper_runtime(1).block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
         let app = Router::new().route("/v1/chat/completions", post(paced_reply));
@@ -80,20 +75,53 @@ fn serve_mock() {
     });
 }
 
-/// The mock's process, stopped when dropped (also when the benchmark fails).
-struct Mock(Child);
+/// `paced --relay PORT`: copies the bytes of each connection to and from 127.0.0.1:PORT, and
+/// nothing else. The least any proxy does per token (one wake, one read, one write), on the
+/// same runtime as the server: what the server's CPU per token is measured against.
+fn serve_relay(upstream: u16) {
+    helper_runtime(2).block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                if let Ok(mut upstream) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+}
 
-impl Drop for Mock {
+fn helper_runtime(workers: usize) -> tokio::runtime::Runtime {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A helper process (the mock or the relay), stopped when dropped (also when the benchmark
+/// fails).
+struct Helper(Child);
+
+impl Drop for Helper {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// Starts this benchmark again as the mock, in its own process; returns it and its base URL.
-fn start_mock() -> (Mock, String) {
+/// Starts this benchmark again with `args` (as the mock or the relay), in its own process;
+/// returns it and the port it listens on.
+fn start_helper(args: &[&str]) -> (Helper, u16) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg("--mock")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -102,8 +130,8 @@ fn start_mock() -> (Mock, String) {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let port: u16 = line.trim().parse().expect("the mock's port");
-    (Mock(child), format!("http://127.0.0.1:{port}/v1"))
+    let port: u16 = line.trim().parse().expect("the helper's port");
+    (Helper(child), port)
 }
 
 /// What one level measured on one path.
@@ -116,6 +144,9 @@ struct Level {
     tokens: usize,
     errors: usize,
     cpu: Option<Duration>,
+    /// The mock's CPU over the level: what sending each token (one timer wake, one write)
+    /// costs a minimal Rust server on this machine, the reference for the server's figure.
+    mock_cpu: Duration,
     /// Server RSS growth while every stream was open, in KiB per stream.
     rss_per_stream: Option<f64>,
 }
@@ -131,12 +162,19 @@ fn sent_at(data: &[u8]) -> Option<u64> {
 }
 
 /// `streams` clients at once, one reply each, against `url`.
-async fn level(url: &str, body: &'static str, streams: usize, server: Option<u32>) -> Level {
+async fn level(
+    url: &str,
+    body: &'static str,
+    streams: usize,
+    mock: u32,
+    server: Option<u32>,
+) -> Level {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     let cpu_before = server.map(cpu_time);
+    let mock_before = cpu_time(mock);
     let rss_before = server.map(|pid| memory_mib(pid, "VmRSS:"));
     let workers: Vec<_> = (0..streams)
         .map(|i| {
@@ -175,6 +213,7 @@ async fn level(url: &str, body: &'static str, streams: usize, server: Option<u32
             Err(()) => out.errors += 1,
         }
     }
+    out.mock_cpu = cpu_time(mock).saturating_sub(mock_before);
     out.cpu = server
         .zip(cpu_before)
         .map(|(pid, before)| cpu_time(pid).saturating_sub(before));
@@ -231,21 +270,23 @@ fn micros_percentile(values: &[i64], p: f64) -> i64 {
     sorted.get(at).copied().unwrap_or_default()
 }
 
+fn per_token(cpu: Duration, level: &Level) -> f64 {
+    cpu.as_secs_f64() * 1e6 / level.tokens.max(1) as f64
+}
+
 fn row(path: &str, level: &Level) {
-    let cpu = level.cpu.map_or("—".into(), |cpu| {
-        format!(
-            "{:.2}",
-            cpu.as_secs_f64() * 1e6 / level.tokens.max(1) as f64
-        )
-    });
+    let cpu = level
+        .cpu
+        .map_or("—".into(), |cpu| format!("{:.2}", per_token(cpu, level)));
     let rss = level
         .rss_per_stream
         .map_or("—".into(), |kib| format!("{kib:.1}"));
     println!(
-        "{path:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "{path:<7} {:>7} {:>9} {:>9} {:>9.2} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
         level.streams,
         level.tokens,
         cpu,
+        per_token(level.mock_cpu, level),
         rss,
         micros_percentile(&level.added_gap, 0.5) as f64 / 1000.0,
         micros_percentile(&level.added_gap, 0.99) as f64 / 1000.0,
@@ -259,6 +300,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--mock") {
         return serve_mock();
+    }
+    if let Some(port) = args
+        .iter()
+        .position(|a| a == "--relay")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+    {
+        return serve_relay(port);
     }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     tokio::runtime::Builder::new_multi_thread()
@@ -279,22 +327,33 @@ async fn measure(args: Vec<String>) {
         .map(|l| l.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![100, 1000, 5000]);
 
-    let (mock, upstream) = start_mock();
+    let (mock, mock_port) = start_helper(&["--mock"]);
+    let upstream = format!("http://127.0.0.1:{mock_port}/v1");
+    let (relay, relay_port) = start_helper(&["--relay", &mock_port.to_string()]);
     let dir = tempfile::tempdir().unwrap();
     let (mut server, api, _) = start_server(kind, &binary, dir.path(), &upstream).await;
     let pid = server.id();
     let floor_url = format!("{upstream}/chat/completions");
+    let relay_url = format!("http://127.0.0.1:{relay_port}/v1/chat/completions");
     let run_url = format!("{api}/workflows/runs");
     let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
 
     let mut results = Vec::new();
     for &streams in &levels {
-        let floor = level(&floor_url, OPENAI_BODY, streams, None).await;
-        let through = level(&run_url, RUN_BODY, streams, Some(pid)).await;
-        results.push((floor, through));
+        let floor = level(&floor_url, OPENAI_BODY, streams, mock.0.id(), None).await;
+        let relayed = level(
+            &relay_url,
+            OPENAI_BODY,
+            streams,
+            mock.0.id(),
+            Some(relay.0.id()),
+        )
+        .await;
+        let through = level(&run_url, RUN_BODY, streams, mock.0.id(), Some(pid)).await;
+        results.push((floor, relayed, through));
     }
     support::stop(&mut server);
-    drop(mock);
+    drop((mock, relay));
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -308,11 +367,12 @@ async fn measure(args: Vec<String>) {
         binary.display()
     );
     println!(
-        "{:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "{:<7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
         "path",
         "streams",
         "tokens",
         "CPU µs/t",
+        "mock µs/t",
         "KiB/strm",
         "gap+ p50",
         "gap+ p99",
@@ -321,19 +381,19 @@ async fn measure(args: Vec<String>) {
         "errors"
     );
     println!(
-        "{:<7} {:>7} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "", "", "", "", "", "ms", "ms", "ms", "ms", ""
+        "{:<7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "", "", "", "", "", "", "ms", "ms", "ms", "ms", ""
     );
-    for (floor, through) in &results {
+    for (floor, relayed, through) in &results {
         row("floor", floor);
+        row("relay", relayed);
         row("server", through);
     }
 
     println!("\ngoals:");
     let mut met = Vec::new();
-    for (_, through) in &results {
-        let cpu =
-            through.cpu.unwrap_or_default().as_secs_f64() * 1e6 / through.tokens.max(1) as f64;
+    for (_, _, through) in &results {
+        let cpu = per_token(through.cpu.unwrap_or_default(), through);
         met.push(goal(
             cpu <= 5.0,
             format!(

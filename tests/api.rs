@@ -866,3 +866,57 @@ async fn the_web_ui_chat_gathers_quick_tokens_into_fewer_events() {
     assert_eq!(pieces[0], " t0", "the first token is not held back");
     assert!(pieces.len() <= 30, "{} piece events", pieces.len());
 }
+
+/// The chunks of a raw HTTP/1.1 response with chunked transfer encoding: each is one write
+/// of the server's.
+fn http_chunks(response: &[u8]) -> Vec<Vec<u8>> {
+    let start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("the end of the headers")
+        + 4;
+    let mut rest = &response[start..];
+    let mut chunks = Vec::new();
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return chunks;
+        }
+        let data = &rest[line_end + 2..line_end + 2 + size];
+        chunks.push(data.to_vec());
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn tokens_already_there_go_out_together_not_one_write_each() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that is ahead of the client: 300 tokens sent in one piece.
+    let tokens: Vec<String> = (0..300).map(|i| format!(" t{i}")).collect();
+    let body: String = support::mock_upstream::openai_events(&tokens, None)
+        .iter()
+        .map(|event| format!("data: {event}\n\n"))
+        .collect();
+    let mock = MockUpstream::start(Behavior::raw(&body));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let address = server
+        .api
+        .trim_start_matches("http://")
+        .trim_end_matches("/api");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST /api/workflows/runs HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{SEED_BODY}",
+        SEED_BODY.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).await.unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let chunks = http_chunks(&response);
+    let expected: String = tokens.iter().map(|t| format!("data: {t}\n\n")).collect();
+    assert_eq!(String::from_utf8(chunks.concat()).unwrap(), expected);
+    assert!(chunks.len() <= 8, "{} writes for 300 tokens", chunks.len());
+}

@@ -14,34 +14,51 @@ use futures::StreamExt;
 use compose::metrics::Metrics;
 use compose::task::{Follow, Status, Task};
 
-/// One piece of text as an SSE event.
-pub fn event(piece: &str) -> String {
-    let mut out = String::with_capacity(piece.len() + 8);
+/// Most events sent in one write: a client that fell behind gets what is waiting in one
+/// frame (and so one system call) instead of one per token, but never a frame without bound.
+const EVENTS_PER_FRAME: usize = 256;
+
+/// Appends one piece of text as an SSE event to `out`.
+fn push_event(out: &mut String, piece: &str) {
     for line in piece.split('\n') {
         out.push_str("data: ");
         out.push_str(line);
         out.push('\n');
     }
     out.push('\n');
-    out
+}
+
+/// Appends one named event (`event: NAME`) whose data is `data`, framed like a piece.
+fn push_named(out: &mut String, name: &str, data: &str) {
+    out.push_str("event: ");
+    out.push_str(name);
+    out.push('\n');
+    push_event(out, data);
 }
 
 /// One named event (`event: NAME`) whose data is `data`, framed like a piece.
 pub fn named(name: &str, data: &str) -> String {
     let mut out = String::with_capacity(data.len() + name.len() + 16);
-    out.push_str("event: ");
-    out.push_str(name);
-    out.push('\n');
-    out.push_str(&event(data));
+    push_named(&mut out, name, data);
     out
 }
 
-/// The closing event of a stream that failed.
-pub fn error_event(detail: &str) -> String {
-    named(
-        "error",
-        &serde_json::json!({ "detail": detail }).to_string(),
-    )
+/// Appends what a client of the stream is told of `follow`: a piece as an event, a failed or
+/// cancelled end as the closing `event: error`; nothing for the rest.
+fn push_follow(out: &mut String, follow: Follow) {
+    match follow {
+        Follow::Piece(piece) => push_event(out, &piece),
+        // A binary output is never followed as SSE (see `binary`).
+        Follow::Bytes(_) | Follow::Job(_) | Follow::End(Status::Completed, _) => {}
+        Follow::End(status, error) => {
+            let detail = error.unwrap_or_else(|| format!("the run ended: {}", status.as_str()));
+            push_named(
+                out,
+                "error",
+                &serde_json::json!({ "detail": detail }).to_string(),
+            );
+        }
+    }
 }
 
 /// Streams a task's pieces from `from` on, the client counted in `metrics` while it reads.
@@ -62,20 +79,19 @@ pub fn following(
     metrics: &Arc<Metrics>,
 ) -> Response {
     let client = metrics.sse_client();
-    let body = follow.filter_map(move |follow| {
-        let _owner = (&guard, &client);
-        let text = match follow {
-            Follow::Piece(piece) => Some(event(&piece)),
-            // A binary output is never followed as SSE (see `binary`).
-            Follow::Bytes(_) | Follow::Job(_) | Follow::End(Status::Completed, _) => None,
-            Follow::End(status, error) => {
-                Some(error_event(&error.unwrap_or_else(|| {
-                    format!("the run ended: {}", status.as_str())
-                })))
-            }
-        };
-        std::future::ready(text.map(|text| Ok::<_, std::convert::Infallible>(Bytes::from(text))))
-    });
+    // Whatever is ready goes out as one frame: hyper writes each frame with its own call.
+    let body = follow
+        .ready_chunks(EVENTS_PER_FRAME)
+        .filter_map(move |batch| {
+            let _owner = (&guard, &client);
+            let mut text = String::new();
+            batch
+                .into_iter()
+                .for_each(|follow| push_follow(&mut text, follow));
+            let frame =
+                (!text.is_empty()).then(|| Ok::<_, std::convert::Infallible>(Bytes::from(text)));
+            std::future::ready(frame)
+        });
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -115,18 +131,53 @@ impl Drop for CancelOnDrop {
 mod tests {
     use super::*;
 
+    fn framed(follows: Vec<Follow>) -> String {
+        let mut out = String::new();
+        follows.into_iter().for_each(|f| push_follow(&mut out, f));
+        out
+    }
+
+    fn piece(text: &str) -> Follow {
+        Follow::Piece(text.to_string())
+    }
+
     #[test]
     fn frames_pieces_like_the_original() {
-        assert_eq!(event("Hello"), "data: Hello\n\n");
-        assert_eq!(event(" world"), "data:  world\n\n");
-        assert_eq!(event(" world\nline2"), "data:  world\ndata: line2\n\n");
-        assert_eq!(event("\n\nlast"), "data: \ndata: \ndata: last\n\n");
-        assert_eq!(event(" h\u{e9}llo \"q\""), "data:  h\u{e9}llo \"q\"\n\n");
+        assert_eq!(framed(vec![piece("Hello")]), "data: Hello\n\n");
+        assert_eq!(framed(vec![piece(" world")]), "data:  world\n\n");
+        assert_eq!(
+            framed(vec![piece(" world\nline2")]),
+            "data:  world\ndata: line2\n\n"
+        );
+        assert_eq!(
+            framed(vec![piece("\n\nlast")]),
+            "data: \ndata: \ndata: last\n\n"
+        );
+        assert_eq!(
+            framed(vec![piece(" h\u{e9}llo \"q\"")]),
+            "data:  h\u{e9}llo \"q\"\n\n"
+        );
         assert_eq!(named("end", "{}"), "event: end\ndata: {}\n\n");
         assert_eq!(named("piece", "a\nb"), "event: piece\ndata: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn a_batch_is_its_events_one_after_another_and_a_failure_closes_it() {
+        let end = Follow::End(
+            Status::Failed,
+            Some("upstream stream failed: reset".to_string()),
+        );
         assert_eq!(
-            error_event("upstream stream failed: reset"),
-            "event: error\ndata: {\"detail\":\"upstream stream failed: reset\"}\n\n"
+            framed(vec![piece("a"), piece("b"), end]),
+            "data: a\n\ndata: b\n\nevent: error\ndata: {\"detail\":\"upstream stream failed: reset\"}\n\n"
+        );
+        assert_eq!(
+            framed(vec![piece("a"), Follow::End(Status::Completed, None)]),
+            "data: a\n\n"
+        );
+        assert_eq!(
+            framed(vec![Follow::End(Status::Cancelled, None)]),
+            "event: error\ndata: {\"detail\":\"the run ended: cancelled\"}\n\n"
         );
     }
 }

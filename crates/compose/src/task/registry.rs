@@ -23,6 +23,10 @@ const TIDY_EVERY: Duration = Duration::from_secs(30);
 /// How long after its end a task's pieces stay as they came (for clients attaching late).
 const COMPACT_AFTER: Duration = Duration::from_secs(10);
 
+/// Most pieces a run hands to its listeners at once, and the longest it gathers them.
+const BATCH_PIECES: usize = 256;
+const BATCH_TIME: Duration = Duration::from_millis(2);
+
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -243,22 +247,42 @@ async fn drive(
                     state.is_stream = true;
                     state.status = Status::Streaming;
                 });
+                let mut first = true;
                 while let Some(piece) = pieces.next().await {
                     // Take every piece that is already there, then wake the listeners once:
-                    // under load this saves a wake-up and a write per token; it never waits.
-                    // What came before a failure is kept.
+                    // under load this saves a wake-up and a write per token; it never waits
+                    // for the upstream. What came before a failure is kept.
+                    let until = Instant::now() + BATCH_TIME;
                     let mut batch = Vec::new();
                     let mut next = Some(piece);
                     let mut failure = None;
-                    while let Some(piece) = next.take() {
-                        match piece {
-                            Ok(piece) => batch.push(piece),
-                            Err(err) => {
-                                failure = Some(err);
-                                break;
+                    loop {
+                        while let Some(piece) = next.take() {
+                            match piece {
+                                Ok(piece) => batch.push(piece),
+                                Err(err) => {
+                                    failure = Some(err);
+                                    break;
+                                }
                             }
+                            next = pieces.next().now_or_never().flatten();
                         }
+                        // The first piece goes out at once: it is the one a user waits for.
+                        if std::mem::take(&mut first)
+                            || failure.is_some()
+                            || batch.len() >= BATCH_PIECES
+                            || Instant::now() >= until
+                        {
+                            break;
+                        }
+                        // The upstream's connection hands over one HTTP chunk (one token) at
+                        // a time: let it, and every other ready task, run once, and take what
+                        // that brought. A token that came alone goes out after one such round.
+                        yield_to_ready_tasks().await;
                         next = pieces.next().now_or_never().flatten();
+                        if next.is_none() {
+                            break;
+                        }
                     }
                     if !batch.is_empty() {
                         pieces_made.inc_by(batch.len() as u64);
@@ -383,4 +407,19 @@ async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
             tracing::warn!(task = %task.id, "{err}");
         }
     }
+}
+
+/// Returns after every task that is ready to run has run once: this one goes to the back of
+/// the scheduler's queue (tokio's `yield_now` would wait for the next poll of the I/O driver).
+async fn yield_to_ready_tasks() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
