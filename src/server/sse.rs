@@ -5,6 +5,7 @@
 //! `event: error` carrying `{"detail": ...}` closes the body (D3); success just ends it.
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
@@ -79,19 +80,26 @@ pub fn following(
     metrics: &Arc<Metrics>,
 ) -> Response {
     let client = metrics.sse_client();
+    let mut follow = Box::pin(follow).fuse();
     // Whatever is ready goes out as one frame: hyper writes each frame with its own call.
-    let body = follow
-        .ready_chunks(EVENTS_PER_FRAME)
-        .filter_map(move |batch| {
-            let _owner = (&guard, &client);
-            let mut text = String::new();
-            batch
-                .into_iter()
-                .for_each(|follow| push_follow(&mut text, follow));
-            let frame =
-                (!text.is_empty()).then(|| Ok::<_, std::convert::Infallible>(Bytes::from(text)));
-            std::future::ready(frame)
-        });
+    let body = futures::stream::poll_fn(move |cx| {
+        let _owner = (&guard, &client);
+        let mut text = String::new();
+        for _ in 0..EVENTS_PER_FRAME {
+            match follow.poll_next_unpin(cx) {
+                Poll::Ready(Some(next)) => push_follow(&mut text, next),
+                Poll::Ready(None) if text.is_empty() => return Poll::Ready(None),
+                Poll::Pending if text.is_empty() => return Poll::Pending,
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        if text.is_empty() {
+            // As many events as a frame holds, none of them for the client: look again soon.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(Bytes::from(text))))
+    });
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(

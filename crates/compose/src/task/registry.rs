@@ -237,10 +237,9 @@ async fn drive(
     let context = json!({ "task_id": task.id });
     let run = async {
         let observer = |event| task.update(|state, _| state.jobs.push(event));
-        match engine
-            .run_observed(&request, context, &observer, &task.usage)
-            .await?
-        {
+        // Boxed, here and for the first save below: what they need lives only until the
+        // stream starts, not beside each of thousands of streams for as long as it lasts.
+        match Box::pin(engine.run_observed(&request, context, &observer, &task.usage)).await? {
             RunOutput::Value(value) => Ok::<_, RunError>(Some(value)),
             RunOutput::Stream(mut pieces) => {
                 task.update(|state, _| {
@@ -326,7 +325,7 @@ async fn drive(
         }
     };
     // The run is recorded as it starts, without making the upstream request wait for the disk.
-    let ((), outcome) = tokio::join!(save(&store, &task, Recorded::Start), run);
+    let ((), outcome) = tokio::join!(Box::pin(save(&store, &task, Recorded::Start)), run);
     drop(request);
     let secrets = engine.secrets();
     // The end is recorded before anyone hears of it, so that a listener that then reads the
