@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::task::Poll;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use futures::StreamExt;
 
 use compose::metrics::Metrics;
@@ -19,21 +20,38 @@ use compose::task::{Follow, Status, Task};
 /// frame (and so one system call) instead of one per token, but never a frame without bound.
 const EVENTS_PER_FRAME: usize = 256;
 
-/// Appends one piece of text as an SSE event to `out`.
-fn push_event(out: &mut String, piece: &str) {
-    for line in piece.split('\n') {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
+/// Where events are written: a frame of the body, or one event's own string.
+trait Out {
+    fn put(&mut self, text: &str);
+}
+
+impl Out for String {
+    fn put(&mut self, text: &str) {
+        self.push_str(text);
     }
-    out.push('\n');
+}
+
+impl Out for BytesMut {
+    fn put(&mut self, text: &str) {
+        self.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// Appends one piece of text as an SSE event to `out`.
+fn push_event(out: &mut impl Out, piece: &str) {
+    for line in piece.split('\n') {
+        out.put("data: ");
+        out.put(line);
+        out.put("\n");
+    }
+    out.put("\n");
 }
 
 /// Appends one named event (`event: NAME`) whose data is `data`, framed like a piece.
-fn push_named(out: &mut String, name: &str, data: &str) {
-    out.push_str("event: ");
-    out.push_str(name);
-    out.push('\n');
+fn push_named(out: &mut impl Out, name: &str, data: &str) {
+    out.put("event: ");
+    out.put(name);
+    out.put("\n");
     push_event(out, data);
 }
 
@@ -46,7 +64,7 @@ pub fn named(name: &str, data: &str) -> String {
 
 /// Appends what a client of the stream is told of `follow`: a piece as an event, a failed or
 /// cancelled end as the closing `event: error`; nothing for the rest.
-fn push_follow(out: &mut String, follow: Follow) {
+fn push_follow(out: &mut impl Out, follow: Follow) {
     match follow {
         Follow::Piece(piece) => push_event(out, &piece),
         // A binary output is never followed as SSE (see `binary`).
@@ -82,23 +100,27 @@ pub fn following(
     let client = metrics.sse_client();
     let mut follow = Box::pin(follow).fuse();
     // Whatever is ready goes out as one frame: hyper writes each frame with its own call.
+    // Frames are cut from one buffer, which takes its room back once they are written: a
+    // frame costs no allocation of its own.
+    let mut frame = BytesMut::new();
     let body = futures::stream::poll_fn(move |cx| {
         let _owner = (&guard, &client);
-        let mut text = String::new();
         for _ in 0..EVENTS_PER_FRAME {
             match follow.poll_next_unpin(cx) {
-                Poll::Ready(Some(next)) => push_follow(&mut text, next),
-                Poll::Ready(None) if text.is_empty() => return Poll::Ready(None),
-                Poll::Pending if text.is_empty() => return Poll::Pending,
+                Poll::Ready(Some(next)) => push_follow(&mut frame, next),
+                Poll::Ready(None) if frame.is_empty() => return Poll::Ready(None),
+                Poll::Pending if frame.is_empty() => return Poll::Pending,
                 Poll::Ready(None) | Poll::Pending => break,
             }
         }
-        if text.is_empty() {
+        if frame.is_empty() {
             // As many events as a frame holds, none of them for the client: look again soon.
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(Bytes::from(text))))
+        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(
+            frame.split().freeze(),
+        )))
     });
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();

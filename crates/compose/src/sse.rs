@@ -63,6 +63,9 @@ pub struct Decoder {
     data: String,
     /// Whether the event has had a `data` line (an empty one counts).
     has_data: bool,
+    /// The events a piece completed, handed out by [`Decoder::feed`]; kept from piece to
+    /// piece, like `line`, so that a token costs no allocation of the decoder's own.
+    events: Vec<Result<Event, String>>,
 }
 
 impl Decoder {
@@ -75,12 +78,19 @@ impl Decoder {
             name: None,
             data: String::new(),
             has_data: false,
+            events: Vec::new(),
         }
     }
 
     /// Reads a piece of the body; returns the events it completed (an error ends the body).
-    pub fn feed(&mut self, mut piece: &[u8]) -> Vec<Result<Event, String>> {
-        let mut events = Vec::new();
+    pub fn feed(&mut self, piece: &[u8]) -> std::vec::Drain<'_, Result<Event, String>> {
+        let mut events = std::mem::take(&mut self.events);
+        self.read(piece, &mut events);
+        self.events = events;
+        self.events.drain(..)
+    }
+
+    fn read(&mut self, mut piece: &[u8], events: &mut Vec<Result<Event, String>>) {
         if self.after_cr {
             self.after_cr = false;
             piece = piece.strip_prefix(b"\n").unwrap_or(piece);
@@ -88,7 +98,7 @@ impl Decoder {
         while let Some(end) = piece.iter().position(|b| *b == b'\n' || *b == b'\r') {
             if let Err(err) = self.take(&piece[..end]) {
                 events.push(Err(err));
-                return events;
+                return;
             }
             let crlf = piece[end] == b'\r' && piece.get(end + 1) == Some(&b'\n');
             self.after_cr = piece[end] == b'\r' && end + 1 == piece.len();
@@ -98,14 +108,13 @@ impl Decoder {
                 Ok(None) => {}
                 Err(err) => {
                     events.push(Err(err));
-                    return events;
+                    return;
                 }
             }
         }
         if let Err(err) = self.take(piece) {
             events.push(Err(err));
         }
-        events
     }
 
     /// Adds bytes to the current line, within the cap.
@@ -126,8 +135,7 @@ impl Decoder {
 
     /// The line is complete: a blank one ends the event, a `data` line adds to it.
     fn end_line(&mut self) -> Result<Option<Event>, String> {
-        let line = std::mem::take(&mut self.line);
-        if line.is_empty() {
+        if self.line.is_empty() {
             let name = self.name.take();
             if !std::mem::take(&mut self.has_data) {
                 return Ok(None);
@@ -136,12 +144,22 @@ impl Decoder {
             data.pop();
             return Ok(Some(Event { name, data }));
         }
-        let line = String::from_utf8(line)
+        // The line's buffer goes back for the next line once its field is read.
+        let mut line = std::mem::take(&mut self.line);
+        let read = self.field(&line);
+        line.clear();
+        self.line = line;
+        read.map(|()| None)
+    }
+
+    /// Reads one non-blank line: a `data` line adds to the event, `event` names it.
+    fn field(&mut self, line: &[u8]) -> Result<(), String> {
+        let line = std::str::from_utf8(line)
             .map_err(|err| format!("invalid UTF-8 in the event stream: {err}"))?;
         let (field, value) = match line.split_once(':') {
-            Some(("", _)) => return Ok(None),
+            Some(("", _)) => return Ok(()),
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_str(), ""),
+            None => (line, ""),
         };
         match field {
             "data" => {
@@ -149,13 +167,16 @@ impl Decoder {
                     return Err(self.too_large());
                 }
                 self.has_data = true;
+                // One allocation for a new event's data, not one for the text and one more
+                // for its line end.
+                self.data.reserve(value.len() + 1);
                 self.data.push_str(value);
                 self.data.push('\n');
             }
             "event" => self.name = Some(value.to_string()),
             _ => {}
         }
-        Ok(None)
+        Ok(())
     }
 }
 

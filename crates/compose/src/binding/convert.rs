@@ -28,11 +28,13 @@ impl Conversion {
 
 impl StreamEncoding {
     /// One chunk of a stream as text; `None` for chunks that are dropped (null and empty).
-    pub fn encode(self, chunk: &Value) -> Option<String> {
+    pub fn encode(self, chunk: Value) -> Option<String> {
         let text = match (self, chunk) {
             (_, Value::Null) => return None,
-            (StreamEncoding::Text, value) => to_text(value),
-            (StreamEncoding::Json, value) => python_json(value),
+            // A token is a string: it becomes the piece as it is, not a copy.
+            (StreamEncoding::Text, Value::String(text)) => text,
+            (StreamEncoding::Text, value) => to_text(&value),
+            (StreamEncoding::Json, value) => python_json(&value),
         };
         (!text.is_empty()).then_some(text)
     }

@@ -59,8 +59,8 @@ impl<'de> Visitor<'de> for Path<'_> {
         };
         // As a parsed mapping, the last of repeated keys counts.
         let mut found = Value::Null;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key == wanted.as_str() {
+        while let Some(is_wanted) = map.next_key_seed(KeyIs(wanted))? {
+            if is_wanted {
                 found = map.next_value_seed(Path(rest))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -113,6 +113,30 @@ impl<'de> Visitor<'de> for Path<'_> {
 
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
+    }
+}
+
+/// Whether a mapping's key is the wanted one, compared where the parser holds it: a key is
+/// never copied (a chunk has several, and this runs for every token).
+struct KeyIs<'w>(&'w str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
+        out.write_str("a key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
     }
 }
 

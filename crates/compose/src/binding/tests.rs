@@ -527,20 +527,20 @@ fn stream_encodings() {
     assert_eq!(text("${output as text}").stream_encoding(), None);
 
     use StreamEncoding::{Json, Text};
-    assert_eq!(Text.encode(&json!("Hello")), Some("Hello".into()));
+    assert_eq!(Text.encode(json!("Hello")), Some("Hello".into()));
     assert_eq!(
-        Text.encode(&json!(" world\nline2")),
+        Text.encode(json!(" world\nline2")),
         Some(" world\nline2".into())
     );
-    assert_eq!(Text.encode(&json!("")), None);
-    assert_eq!(Text.encode(&Value::Null), None);
-    assert_eq!(Text.encode(&json!(42)), Some("42".into()));
-    assert_eq!(Json.encode(&json!("one")), Some("\"one\"".into()));
+    assert_eq!(Text.encode(json!("")), None);
+    assert_eq!(Text.encode(Value::Null), None);
+    assert_eq!(Text.encode(json!(42)), Some("42".into()));
+    assert_eq!(Json.encode(json!("one")), Some("\"one\"".into()));
     assert_eq!(
-        Json.encode(&json!({"a": 1, "b": [1, 2]})),
+        Json.encode(json!({"a": 1, "b": [1, 2]})),
         Some("{\"a\": 1, \"b\": [1, 2]}".into())
     );
-    assert_eq!(Json.encode(&json!("")), Some("\"\"".into()));
+    assert_eq!(Json.encode(json!("")), Some("\"\"".into()));
 }
 
 #[test]

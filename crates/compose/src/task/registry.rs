@@ -247,12 +247,12 @@ async fn drive(
                     state.status = Status::Streaming;
                 });
                 let mut first = true;
+                let mut batch = Vec::new();
                 while let Some(piece) = pieces.next().await {
                     // Take every piece that is already there, then wake the listeners once:
                     // under load this saves a wake-up and a write per token; it never waits
                     // for the upstream. What came before a failure is kept.
                     let until = Instant::now() + BATCH_TIME;
-                    let mut batch = Vec::new();
                     let mut next = Some(piece);
                     let mut failure = None;
                     loop {
@@ -289,6 +289,7 @@ async fn drive(
                             state.first_chunk_ms.get_or_insert(elapsed);
                             batch.iter().for_each(|piece| state.pieces.push(piece));
                         });
+                        batch.clear();
                     }
                     if let Some(err) = failure {
                         return Err(err);

@@ -406,19 +406,21 @@ impl Task {
             let mut changes = task.changed.subscribe();
             let mut next = from;
             let mut next_job = 0;
+            // What is new at each wake, taken under the lock; kept from wake to wake.
+            let mut ready = Vec::new();
             loop {
-                let (pieces, end) = {
+                let end = {
                     let state = task.state.lock();
-                    let jobs: Vec<JobEvent> = state.jobs.get(next_job..).unwrap_or_default().to_vec();
+                    let jobs = state.jobs.get(next_job..).unwrap_or_default();
                     next_job += jobs.len();
-                    let pieces: Vec<Follow> = match &state.binary {
-                        Some(binary) => binary.chunks.get(next..).unwrap_or_default().iter().cloned().map(Follow::Bytes).collect(),
-                        None => state.pieces.since(next).map(|piece| Follow::Piece(piece.to_string())).collect(),
-                    };
-                    let end = state.status.is_terminal().then(|| (state.status, state.error.clone()));
-                    (jobs.into_iter().map(Follow::Job).chain(pieces).collect::<Vec<_>>(), end)
+                    ready.extend(jobs.iter().cloned().map(Follow::Job));
+                    match &state.binary {
+                        Some(binary) => ready.extend(binary.chunks.get(next..).unwrap_or_default().iter().cloned().map(Follow::Bytes)),
+                        None => ready.extend(state.pieces.since(next).map(|piece| Follow::Piece(piece.to_string()))),
+                    }
+                    state.status.is_terminal().then(|| (state.status, state.error.clone()))
                 };
-                for piece in pieces {
+                for piece in ready.drain(..) {
                     if !matches!(piece, Follow::Job(_)) {
                         next += 1;
                     }

@@ -182,7 +182,7 @@ async fn rendered(parts: &[Binding], scope: &Scope<'_>) -> Result<Vec<Value>, Ru
 pub fn encode(chunks: ChunkStream, encoding: StreamEncoding) -> TextStream {
     Box::pin(chunks.filter_map(move |chunk| {
         std::future::ready(match chunk {
-            Ok(value) => encoding.encode(&value).map(Ok),
+            Ok(value) => encoding.encode(value).map(Ok),
             Err(err) => Some(Err(err)),
         })
     }))
