@@ -95,7 +95,7 @@ impl Decoder {
             self.after_cr = false;
             piece = piece.strip_prefix(b"\n").unwrap_or(piece);
         }
-        while let Some(end) = piece.iter().position(|b| *b == b'\n' || *b == b'\r') {
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', piece) {
             if let Err(err) = self.take(&piece[..end]) {
                 events.push(Err(err));
                 return;

@@ -72,21 +72,42 @@ struct Limits {
     max_body: usize,
 }
 
-impl Limits {
+/// How long one request may keep its caller waiting: one timer for the whole request, moved on
+/// at each wait. Moving a timer later takes no lock; a timer made for each piece of a stream
+/// would be put into the runtime's timer wheel and taken out again for every token.
+struct Patience {
+    limits: Limits,
+    /// When the whole request must have ended, if the action says.
+    deadline: Option<Instant>,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Patience {
+    fn new(limits: Limits, deadline: Option<Instant>) -> Self {
+        let until = Instant::now() + limits.silence;
+        Self {
+            limits,
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(until)),
+        }
+    }
+
     /// Waits for `future`, for as long as the silence and the whole request's deadline allow.
     async fn wait<T>(
-        &self,
-        deadline: Option<Instant>,
+        &mut self,
         future: impl std::future::Future<Output = T>,
     ) -> Result<T, RunError> {
-        let quiet = Instant::now() + self.silence;
-        let until = deadline.map_or(quiet, |deadline| deadline.min(quiet));
-        tokio::time::timeout_at(until, future)
-            .await
-            .map_err(|_| match (deadline, self.total) {
+        let quiet = Instant::now() + self.limits.silence;
+        let until = self.deadline.map_or(quiet, |deadline| deadline.min(quiet));
+        self.timer.as_mut().reset(until);
+        tokio::select! {
+            biased;
+            value = future => Ok(value),
+            () = self.timer.as_mut() => Err(match (self.deadline, self.limits.total) {
                 (Some(deadline), Some(total)) if deadline <= quiet => RunError::Timeout(total),
-                _ => RunError::Silent(self.silence),
-            })
+                _ => RunError::Silent(self.limits.silence),
+            }),
+        }
     }
 }
 
@@ -189,9 +210,10 @@ impl HttpClient {
         let scope = Scope::new().with("input", input).with("context", context);
         let limits = action.limits;
         let deadline = limits.total.map(|t| Instant::now() + t);
+        let mut patience = Patience::new(limits, deadline);
         let request = self.request(action, &scope).await?;
-        let response = limits
-            .wait(deadline, request.send())
+        let response = patience
+            .wait(request.send())
             .await
             .and_then(|sent| sent.map_err(|err| self.transport(&err)));
         let response = response.inspect_err(|_| self.metrics.upstream(&self.id, None))?;
@@ -199,7 +221,7 @@ impl HttpClient {
         self.metrics.upstream(&self.id, Some(status.as_u16()));
         if !status.is_success() {
             let body = self
-                .read_body(response, &limits, deadline, ERROR_BODY_READ, Overflow::Cut)
+                .read_body(response, &mut patience, ERROR_BODY_READ, Overflow::Cut)
                 .await
                 .unwrap_or_default();
             return Err(RunError::Upstream {
@@ -218,7 +240,7 @@ impl HttpClient {
                 let stream = self.event_stream(
                     response,
                     Arc::clone(action),
-                    deadline,
+                    patience,
                     (input.clone(), context.clone()),
                     Arc::clone(usage),
                 );
@@ -226,7 +248,7 @@ impl HttpClient {
             }
             Some(json) if json == "application/json" || json.ends_with("+json") => {
                 let body = self
-                    .read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
+                    .read_body(response, &mut patience, limits.max_body, Overflow::Fail)
                     .await?;
                 let value: Value = serde_json::from_str(&body).map_err(|err| {
                     RunError::Transport(format!("invalid JSON from upstream: {err}"))
@@ -251,7 +273,7 @@ impl HttpClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(disposition_filename),
                     content_type: content_type.unwrap_or_default(),
-                    chunks: self.byte_stream(response, limits, deadline),
+                    chunks: self.byte_stream(response, patience),
                 };
                 match &action.output {
                     None => return Ok(Output::Bytes(binary)),
@@ -259,7 +281,7 @@ impl HttpClient {
                 }
             }
             _ => Value::String(
-                self.read_body(response, &limits, deadline, limits.max_body, Overflow::Fail)
+                self.read_body(response, &mut patience, limits.max_body, Overflow::Fail)
                     .await?,
             ),
         };
@@ -273,18 +295,14 @@ impl HttpClient {
 
     /// A binary body's pieces as they arrive, within the action's silence, deadline and
     /// `max_body_size`.
-    fn byte_stream(
-        &self,
-        response: reqwest::Response,
-        limits: Limits,
-        deadline: Option<Instant>,
-    ) -> ByteStream {
+    fn byte_stream(&self, response: reqwest::Response, mut patience: Patience) -> ByteStream {
         let secrets = Arc::clone(&self.secrets);
+        let max_body = patience.limits.max_body;
         Box::pin(async_stream::stream! {
             let mut chunks = response.bytes_stream();
             let mut total = 0;
             loop {
-                match limits.wait(deadline, chunks.next()).await {
+                match patience.wait(chunks.next()).await {
                     Err(err) => {
                         yield Err(err);
                         break;
@@ -296,8 +314,8 @@ impl HttpClient {
                     }
                     Ok(Some(Ok(chunk))) => {
                         total += chunk.len();
-                        if total > limits.max_body {
-                            yield Err(too_large(limits.max_body));
+                        if total > max_body {
+                            yield Err(too_large(max_body));
                             break;
                         }
                         yield Ok(chunk);
@@ -312,14 +330,13 @@ impl HttpClient {
     async fn read_body(
         &self,
         response: reqwest::Response,
-        limits: &Limits,
-        deadline: Option<Instant>,
+        patience: &mut Patience,
         max: usize,
         overflow: Overflow,
     ) -> Result<String, RunError> {
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
-        while let Some(chunk) = limits.wait(deadline, chunks.next()).await? {
+        while let Some(chunk) = patience.wait(chunks.next()).await? {
             let chunk = chunk.map_err(|err| self.transport(&err))?;
             if body.len() + chunk.len() > max {
                 match overflow {
@@ -442,7 +459,7 @@ impl HttpClient {
         &self,
         response: reqwest::Response,
         action: Arc<Action>,
-        deadline: Option<Instant>,
+        mut patience: Patience,
         (input, context): (Value, Value),
         usage: Arc<Usage>,
     ) -> ChunkStream {
@@ -459,7 +476,7 @@ impl HttpClient {
             ));
             let scope = Scope::new().with("input", &input).with("context", &context);
             loop {
-                let next = match limits.wait(deadline, events.next()).await {
+                let next = match patience.wait(events.next()).await {
                     Ok(next) => next,
                     Err(err) => {
                         yield Err(err);
