@@ -21,7 +21,7 @@ SITE_INPUTS := Cargo.toml Cargo.lock $(wildcard crates/*/Cargo.toml) .cargo/conf
 	style/main.css $(wildcard public/*)
 sources_of = $(wildcard $(if $(wildcard $(1)),$(shell sed -e 's/^[^:]*://' $(1))))
 
-.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench bench-original install clean
+.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench bench-original bench-instructions install clean
 
 ## setup: install the missing tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, Chromium, npm packages)
 setup:
@@ -91,6 +91,11 @@ compat:
 bench: release
 	cargo bench --locked --bench load -- $(RELEASE_BIN)
 	cargo bench --locked --bench paced -- $(RELEASE_BIN)
+
+## bench-instructions: the server's instructions per streamed token (callgrind, steady from run
+## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after
+bench-instructions: release
+	bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
 
 clean:
 	cargo clean
