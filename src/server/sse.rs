@@ -19,6 +19,8 @@ use compose::task::{Follow, Status, Task};
 /// Most events sent in one write: a client that fell behind gets what is waiting in one
 /// frame (and so one system call) instead of one per token, but never a frame without bound.
 const EVENTS_PER_FRAME: usize = 256;
+/// Frames up to this size are cut from a buffer each stream keeps; larger ones have their own.
+const FRAME_ROOM: usize = 1024;
 
 /// Where events are written: a frame of the body, or one event's own string.
 trait Out {
@@ -118,9 +120,13 @@ pub fn following(
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(
-            frame.split().freeze(),
-        )))
+        let out = frame.split().freeze();
+        if out.len() > FRAME_ROOM {
+            // A large frame (a client that fell behind): its buffer goes once written, rather
+            // than staying with the stream for as long as it lasts.
+            frame = BytesMut::new();
+        }
+        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(out)))
     });
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();

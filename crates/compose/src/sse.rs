@@ -8,6 +8,9 @@
 //! parses its whole buffer again for every piece that arrives, which is quadratic in the size
 //! of an event, and has no cap.
 
+/// Room a decoder keeps for its next line: a token's chunk fits.
+const LINE_ROOM: usize = 1024;
+
 /// One event: its name (`event:`), if any, and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -85,6 +88,8 @@ impl Decoder {
     /// Reads a piece of the body; returns the events it completed (an error ends the body).
     pub fn feed(&mut self, piece: &[u8]) -> std::vec::Drain<'_, Result<Event, String>> {
         let mut events = std::mem::take(&mut self.events);
+        // The room of a piece that completed many events is not kept for the whole body.
+        events.shrink_to(8);
         self.read(piece, &mut events);
         self.events = events;
         self.events.drain(..)
@@ -148,6 +153,8 @@ impl Decoder {
         let mut line = std::mem::take(&mut self.line);
         let read = self.field(&line);
         line.clear();
+        // A long line's room is not kept for the whole body.
+        line.shrink_to(LINE_ROOM);
         self.line = line;
         read.map(|()| None)
     }
@@ -211,6 +218,25 @@ mod tests {
                 "piece size {size}"
             );
         }
+    }
+
+    #[test]
+    fn a_long_event_does_not_keep_its_room_for_the_rest_of_the_body() {
+        let mut decoder = Decoder::new(1 << 20);
+        let long = format!("data: {}\n\n", "x".repeat(100_000));
+        let events: Vec<_> = decoder.feed(long.as_bytes()).collect();
+        assert_eq!(
+            events,
+            [Ok(Event {
+                name: None,
+                data: "x".repeat(100_000)
+            })]
+        );
+        assert!(decoder.line.capacity() <= LINE_ROOM);
+        let tokens: String = (0..100).map(|i| format!("data: {i}\n\n")).collect();
+        assert_eq!(decoder.feed(tokens.as_bytes()).count(), 100);
+        assert_eq!(decoder.feed(b"data: next\n\n").count(), 1);
+        assert!(decoder.events.capacity() <= 8);
     }
 
     #[tokio::test]

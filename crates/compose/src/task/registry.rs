@@ -26,6 +26,8 @@ const COMPACT_AFTER: Duration = Duration::from_secs(10);
 /// Most pieces a run hands to its listeners at once, and the longest it gathers them.
 const BATCH_PIECES: usize = 256;
 const BATCH_TIME: Duration = Duration::from_millis(2);
+/// Pieces' room a run keeps from batch to batch: enough for tokens arriving a few at a time.
+const KEEP_ROOM: usize = 8;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -289,7 +291,10 @@ async fn drive(
                             state.first_chunk_ms.get_or_insert(elapsed);
                             batch.iter().for_each(|piece| state.pieces.push(piece));
                         });
+                        // A large batch (a stream that fell behind) does not keep its room
+                        // for as long as the stream lasts.
                         batch.clear();
+                        batch.shrink_to(KEEP_ROOM);
                     }
                     if let Some(err) = failure {
                         return Err(err);
