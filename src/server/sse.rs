@@ -20,7 +20,7 @@ use compose::task::{Follow, Status, Task};
 /// frame (and so one system call) instead of one per token, but never a frame without bound.
 const EVENTS_PER_FRAME: usize = 256;
 /// Frames up to this size are cut from a buffer each stream keeps; larger ones have their own.
-const FRAME_ROOM: usize = 1024;
+const FRAME_ROOM: usize = 256;
 
 /// Where events are written: a frame of the body, or one event's own string.
 trait Out {

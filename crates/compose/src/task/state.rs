@@ -420,15 +420,15 @@ impl Task {
                     }
                     state.status.is_terminal().then(|| (state.status, state.error.clone()))
                 };
-                // Room for a few at a time is kept; a follower that fell behind and took
-                // hundreds at once does not keep room for as many for as long as it follows.
-                ready.shrink_to(8);
                 for piece in ready.drain(..) {
                     if !matches!(piece, Follow::Job(_)) {
                         next += 1;
                     }
                     yield piece;
                 }
+                // Room for a few at a time is kept; a follower that fell behind and took
+                // hundreds at once does not keep room for as many for as long as it follows.
+                ready.shrink_to(8);
                 if let Some((status, error)) = end {
                     yield Follow::End(status, error);
                     return;
