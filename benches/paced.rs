@@ -8,7 +8,8 @@
 //! each token's transit time. Reported per level: the server's CPU per token, its RSS per
 //! active stream, the added inter-token delay (the gap the client saw minus the gap the mock
 //! sent, through the server, p50/p99), time to the first token p50/p99 (the mock sends it 50 ms
-//! after the request, as a model thinks), and errors.
+//! after the request, as a model thinks), and errors. Each level gets a fresh relay and server,
+//! so that its memory per stream is counted from idle, not from what an earlier level left.
 //!
 //! Usage: `cargo bench --bench paced -- [SERVER_BINARY] [--levels 100,1000]`.
 
@@ -329,17 +330,19 @@ async fn measure(args: Vec<String>) {
 
     let (mock, mock_port) = start_helper(&["--mock"]);
     let upstream = format!("http://127.0.0.1:{mock_port}/v1");
-    let (relay, relay_port) = start_helper(&["--relay", &mock_port.to_string()]);
-    let dir = tempfile::tempdir().unwrap();
-    let (mut server, api, _) = start_server(kind, &binary, dir.path(), &upstream).await;
-    let pid = server.id();
     let floor_url = format!("{upstream}/chat/completions");
-    let relay_url = format!("http://127.0.0.1:{relay_port}/v1/chat/completions");
-    let run_url = format!("{api}/workflows/runs");
     let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
 
     let mut results = Vec::new();
     for &streams in &levels {
+        // A fresh relay and server for each level: what one level leaves in a heap would
+        // otherwise be counted, or reused, by the next one's memory per stream.
+        let (relay, relay_port) = start_helper(&["--relay", &mock_port.to_string()]);
+        let relay_url = format!("http://127.0.0.1:{relay_port}/v1/chat/completions");
+        let dir = tempfile::tempdir().unwrap();
+        let (mut server, api, _) = start_server(kind, &binary, dir.path(), &upstream).await;
+        let run_url = format!("{api}/workflows/runs");
+
         let floor = level(&floor_url, OPENAI_BODY, streams, mock.0.id(), None).await;
         let relayed = level(
             &relay_url,
@@ -349,11 +352,11 @@ async fn measure(args: Vec<String>) {
             Some(relay.0.id()),
         )
         .await;
-        let through = level(&run_url, RUN_BODY, streams, mock.0.id(), Some(pid)).await;
+        let through = level(&run_url, RUN_BODY, streams, mock.0.id(), Some(server.id())).await;
         results.push((floor, relayed, through));
+        support::stop(&mut server);
     }
-    support::stop(&mut server);
-    drop((mock, relay));
+    drop(mock);
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
