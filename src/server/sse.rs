@@ -102,8 +102,8 @@ pub fn following(
     let client = metrics.sse_client();
     let mut follow = Box::pin(follow).fuse();
     // Whatever is ready goes out as one frame: hyper writes each frame with its own call.
-    // Frames are cut from one buffer, which takes its room back once they are written: a
-    // frame costs no allocation of its own.
+    // Small frames (a token or a few) are cut from one buffer, which takes its room back once
+    // they are written: such a frame costs no allocation of its own.
     let mut frame = BytesMut::new();
     let body = futures::stream::poll_fn(move |cx| {
         let _owner = (&guard, &client);
