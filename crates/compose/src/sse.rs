@@ -84,13 +84,8 @@ impl Decoder {
     /// Reads a piece of the body; returns the events it completed (an error ends the body).
     /// The list is the caller's, and gone once read: kept here, it would hold the room of
     /// the largest piece (hundreds of events when a stream falls behind) while the body waits.
-    pub fn feed(&mut self, piece: &[u8]) -> Vec<Result<Event, String>> {
+    pub fn feed(&mut self, mut piece: &[u8]) -> Vec<Result<Event, String>> {
         let mut events = Vec::new();
-        self.read(piece, &mut events);
-        events
-    }
-
-    fn read(&mut self, mut piece: &[u8], events: &mut Vec<Result<Event, String>>) {
         if self.after_cr {
             self.after_cr = false;
             piece = piece.strip_prefix(b"\n").unwrap_or(piece);
@@ -98,7 +93,7 @@ impl Decoder {
         while let Some(end) = memchr::memchr2(b'\n', b'\r', piece) {
             if let Err(err) = self.take(&piece[..end]) {
                 events.push(Err(err));
-                return;
+                return events;
             }
             let crlf = piece[end] == b'\r' && piece.get(end + 1) == Some(&b'\n');
             self.after_cr = piece[end] == b'\r' && end + 1 == piece.len();
@@ -108,13 +103,14 @@ impl Decoder {
                 Ok(None) => {}
                 Err(err) => {
                     events.push(Err(err));
-                    return;
+                    return events;
                 }
             }
         }
         if let Err(err) = self.take(piece) {
             events.push(Err(err));
         }
+        events
     }
 
     /// Adds bytes to the current line, within the cap.
