@@ -47,6 +47,9 @@ pub enum RunError {
     Binding(#[from] BindingError),
     #[error("{0}")]
     Unsupported(String),
+    /// The file of extra trusted certificates cannot be used (see `upstream::client`).
+    #[error("SSL_CERT_FILE {path}: {reason}")]
+    TrustedRoots { path: String, reason: String },
 }
 
 impl RunError {
@@ -65,7 +68,7 @@ impl RunError {
             | RunError::Fetch { .. }
             | RunError::UnexpectedType { .. } => 502,
             RunError::Timeout(_) | RunError::Silent(_) => 504,
-            RunError::Binding(_) | RunError::Unsupported(_) => 500,
+            RunError::Binding(_) | RunError::Unsupported(_) | RunError::TrustedRoots { .. } => 500,
         }
     }
 }

@@ -9,9 +9,10 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::binding::{Binding, Fetched, Scope};
-use crate::component::http_client::{CONNECT_TIMEOUT, MAX_SIZE};
+use crate::component::http_client::MAX_SIZE;
 use crate::error::RunError;
 use crate::media::Blob;
+use crate::upstream;
 
 /// How long one `;url` body may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -72,7 +73,7 @@ pub async fn get(url: &str) -> Result<Blob, RunError> {
         }
         "http" | "https" => {
             let fetch = async {
-                let response = client()
+                let response = client()?
                     .get(parsed)
                     .send()
                     .await
@@ -113,13 +114,10 @@ pub async fn get(url: &str) -> Result<Blob, RunError> {
 }
 
 /// One connection pool for every `;url` fetch.
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default()
-    })
+fn client() -> Result<&'static reqwest::Client, RunError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, RunError>> = OnceLock::new();
+    CLIENT
+        .get_or_init(upstream::client)
+        .as_ref()
+        .map_err(Clone::clone)
 }

@@ -27,6 +27,8 @@ pub mod schema;
 #[cfg(feature = "runtime")]
 pub mod task;
 #[cfg(feature = "runtime")]
+pub mod upstream;
+#[cfg(feature = "runtime")]
 pub mod workflow;
 
 #[cfg(feature = "runtime")]

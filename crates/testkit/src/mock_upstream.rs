@@ -141,13 +141,23 @@ pub struct MockUpstream {
 impl MockUpstream {
     /// Starts the mock on a free port, on its own thread and runtime.
     pub fn start(behavior: Behavior) -> Self {
+        Self::start_on(behavior, super::serve)
+    }
+
+    /// The same mock over HTTPS and HTTP/2 only, at most `max_streams` streams per connection
+    /// (see [`super::serve_https_h2`]).
+    pub fn start_https_h2(behavior: Behavior, max_streams: u32) -> Self {
+        Self::start_on(behavior, |app| super::serve_https_h2(app, max_streams))
+    }
+
+    fn start_on(behavior: Behavior, serve: impl FnOnce(Router) -> String) -> Self {
         let shared = Arc::new(Shared::default());
         *shared.behavior.lock().unwrap() = Some(behavior);
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/messages", post(anthropic_messages))
             .with_state(Arc::clone(&shared));
-        let base_url = format!("{}/v1", super::serve(app));
+        let base_url = format!("{}/v1", serve(app));
         Self { base_url, shared }
     }
 

@@ -20,9 +20,8 @@ use crate::fetch;
 use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
+use crate::upstream::{Lane, Lanes};
 
-/// How long connecting to an upstream may take (D13).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an upstream may send nothing, unless the action says otherwise (D18).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// The largest streamed event and the largest answer, unless the action says otherwise.
@@ -31,11 +30,11 @@ pub const MAX_SIZE: usize = 16 * 1024 * 1024;
 const ERROR_BODY_READ: usize = 64 * 1024;
 const ERROR_BODY_LIMIT: usize = 2000;
 
-/// An http-client with its connection pool and compiled actions (in the config's order: a
+/// An http-client with its connection pools and compiled actions (in the config's order: a
 /// job names its action by its index, see `config::Job::target`).
 pub struct HttpClient {
     id: String,
-    client: reqwest::Client,
+    lanes: Lanes,
     base_url: Option<String>,
     headers: Vec<(String, String)>,
     pub actions: Vec<Arc<Action>>,
@@ -178,14 +177,9 @@ impl HttpClient {
         secrets: Arc<[String]>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, RunError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| RunError::Transport(describe(&err)))?;
         Ok(Self {
             id: config.id.clone(),
-            client,
+            lanes: Lanes::new()?,
             base_url: config.base_url.clone(),
             headers: config.headers.clone(),
             actions: config
@@ -211,7 +205,9 @@ impl HttpClient {
         let limits = action.limits;
         let deadline = limits.total.map(|t| Instant::now() + t);
         let mut patience = Patience::new(limits, deadline);
-        let request = self.request(action, &scope).await?;
+        // Held until the response has been read, streamed or dropped.
+        let lane = self.lanes.take()?;
+        let request = self.request(lane.client(), action, &scope).await?;
         let response = patience
             .wait(request.send())
             .await
@@ -238,7 +234,7 @@ impl HttpClient {
         let value = match media.as_deref() {
             Some("text/event-stream") => {
                 let stream = self.event_stream(
-                    response,
+                    (response, lane),
                     Arc::clone(action),
                     patience,
                     (input.clone(), context.clone()),
@@ -273,7 +269,7 @@ impl HttpClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(disposition_filename),
                     content_type: content_type.unwrap_or_default(),
-                    chunks: self.byte_stream(response, patience),
+                    chunks: self.byte_stream((response, lane), patience),
                 };
                 match &action.output {
                     None => return Ok(Output::Bytes(binary)),
@@ -295,10 +291,15 @@ impl HttpClient {
 
     /// A binary body's pieces as they arrive, within the action's silence, deadline and
     /// `max_body_size`.
-    fn byte_stream(&self, response: reqwest::Response, mut patience: Patience) -> ByteStream {
+    fn byte_stream(
+        &self,
+        (response, lane): (reqwest::Response, Lane),
+        mut patience: Patience,
+    ) -> ByteStream {
         let secrets = Arc::clone(&self.secrets);
         let max_body = patience.limits.max_body;
         Box::pin(async_stream::stream! {
+            let _lane = lane;
             let mut chunks = response.bytes_stream();
             let mut total = 0;
             loop {
@@ -354,13 +355,14 @@ impl HttpClient {
 
     async fn request(
         &self,
+        client: &reqwest::Client,
         action: &Action,
         scope: &Scope<'_>,
     ) -> Result<reqwest::RequestBuilder, RunError> {
         let url = self.url(action, scope).await?;
         let method = reqwest::Method::from_bytes(action.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::POST);
-        let mut request = self.client.request(method, url);
+        let mut request = client.request(method, url);
 
         if let Value::Object(params) = fetch::render(&action.params, scope.clone()).await? {
             let pairs: Vec<(String, String)> = params
@@ -457,7 +459,7 @@ impl HttpClient {
     /// and `message_delta`) is added to `usage` when the stream ends.
     fn event_stream(
         &self,
-        response: reqwest::Response,
+        (response, lane): (reqwest::Response, Lane),
         action: Arc<Action>,
         mut patience: Patience,
         (input, context): (Value, Value),
@@ -465,6 +467,7 @@ impl HttpClient {
     ) -> ChunkStream {
         let secrets = Arc::clone(&self.secrets);
         Box::pin(async_stream::stream! {
+            let _lane = lane;
             let mut reported = ReportedUsage {
                 count: TokenUsage::default(),
                 run: usage,

@@ -1,0 +1,134 @@
+//! How requests reach upstreams: the one set of client settings every request the engine
+//! sends is made with (connect timeout, user agent, the certificates it trusts), and
+//! [`Lanes`], which keep each HTTP/2 connection under the streams a server allows on one.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::error::RunError;
+
+/// How long connecting to an upstream may take (D13).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most requests in flight on one client, so on one HTTP/2 connection. Past a server's
+/// limit (`SETTINGS_MAX_CONCURRENT_STREAMS`) hyper's client queues a request until a stream
+/// ends, and opens no second connection: with model answers lasting tens of seconds, run 257
+/// would wait for run 1 to finish. 100 is the least HTTP/2 asks servers to allow (RFC 9113
+/// §6.5.2); providers allow 100–256.
+pub const STREAMS_PER_CONNECTION: usize = 100;
+
+/// A client with the engine's settings and its own connection pool. Trusted: the built-in
+/// roots (webpki-roots), and the certificates of the PEM file `SSL_CERT_FILE` names (a
+/// company's CA, a model server's own), as other HTTP tools do.
+pub fn client() -> Result<reqwest::Client, RunError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")));
+    for root in extra_roots()? {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder
+        .build()
+        .map_err(|err| RunError::Transport(err.to_string()))
+}
+
+/// `SSL_CERT_FILE`'s certificates, read once.
+fn extra_roots() -> Result<&'static [reqwest::Certificate], RunError> {
+    static ROOTS: OnceLock<Result<Vec<reqwest::Certificate>, RunError>> = OnceLock::new();
+    let roots = ROOTS.get_or_init(|| {
+        let Some(path) = std::env::var_os("SSL_CERT_FILE") else {
+            return Ok(Vec::new());
+        };
+        let refused = |reason: String| RunError::TrustedRoots {
+            path: path.to_string_lossy().into_owned(),
+            reason,
+        };
+        let pem = std::fs::read(&path).map_err(|err| refused(err.to_string()))?;
+        match reqwest::Certificate::from_pem_bundle(&pem) {
+            Ok(roots) if !roots.is_empty() => Ok(roots),
+            Ok(_) => Err(refused("no certificate in it".into())),
+            Err(err) => Err(refused(err.to_string())),
+        }
+    });
+    roots.as_deref().map_err(Clone::clone)
+}
+
+/// The clients of one upstream component, each carrying at most [`STREAMS_PER_CONNECTION`]
+/// requests at a time: a request takes the first with room, and a new client (a new
+/// connection) is made when none has. Over HTTP/1.1, where each request in flight has a
+/// connection of its own anyway, this only splits the pool.
+pub struct Lanes {
+    lanes: Mutex<Vec<(reqwest::Client, Arc<AtomicUsize>)>>,
+}
+
+/// A request's place on a client, given back when dropped: keep it for as long as the
+/// response is read.
+pub struct Lane {
+    client: reqwest::Client,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Lanes {
+    /// The first client; fails when `SSL_CERT_FILE` cannot be used.
+    pub fn new() -> Result<Self, RunError> {
+        Ok(Self {
+            lanes: Mutex::new(vec![(client()?, Arc::default())]),
+        })
+    }
+
+    /// A place for one more request.
+    pub fn take(&self) -> Result<Lane, RunError> {
+        let mut lanes = self.lanes.lock();
+        let free = lanes
+            .iter()
+            .find(|(_, in_flight)| in_flight.load(Ordering::Relaxed) < STREAMS_PER_CONNECTION);
+        let (client, in_flight) = match free {
+            Some(lane) => lane.clone(),
+            None => {
+                let lane = (client()?, Arc::default());
+                lanes.push(lane.clone());
+                lane
+            }
+        };
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        Ok(Lane { client, in_flight })
+    }
+}
+
+impl Lane {
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_takes_the_first_client_with_room_and_gives_it_back() {
+        let lanes = Lanes::new().unwrap();
+        let mut first: Vec<Lane> = (0..STREAMS_PER_CONNECTION)
+            .map(|_| lanes.take().unwrap())
+            .collect();
+        let overflow = lanes.take().unwrap();
+        assert_eq!(lanes.lanes.lock().len(), 2);
+        assert!(!Arc::ptr_eq(&first[0].in_flight, &overflow.in_flight));
+        // A place freed on the first client is taken again before the second's.
+        first.pop();
+        let again = lanes.take().unwrap();
+        let lanes = lanes.lanes.lock();
+        assert!(Arc::ptr_eq(&lanes[0].1, &again.in_flight));
+        assert_eq!(lanes[0].1.load(Ordering::Relaxed), STREAMS_PER_CONNECTION);
+        assert_eq!(lanes[1].1.load(Ordering::Relaxed), 1);
+    }
+}
