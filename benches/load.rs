@@ -62,7 +62,7 @@ fn median_batch(mut batches: Vec<Batch>) -> Batch {
 fn on_cpu(cpu: usize) -> Where<'static> {
     Where {
         cpu: Some(cpu),
-        database: None,
+        ..Where::default()
     }
 }
 
@@ -167,8 +167,8 @@ async fn replicas(binary: &std::path::Path, upstream: &str) -> (Batch, Batch) {
     let postgres = testkit::postgres::Postgres::start();
     let database = postgres.database();
     let place = || Where {
-        cpu: None,
         database: Some(&database),
+        ..Where::default()
     };
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut a, api_a, _) =

@@ -11,6 +11,10 @@
 //! after the request, as a model thinks), and errors. Each level gets a fresh relay and server,
 //! so that its memory per stream is counted from idle, not from what an earlier level left.
 //!
+//! Providers answer over HTTPS and HTTP/2, which carries many streams on one connection: each
+//! level is also run through a server whose upstream is the same mock over TLS and HTTP/2
+//! (`https` rows; testkit's test CA, at most 256 streams per connection as a provider allows).
+//!
 //! Usage: `cargo bench --bench paced -- [SERVER_BINARY] [--levels 100,1000]`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -28,7 +32,8 @@ use futures::StreamExt;
 #[path = "support/mod.rs"]
 mod support;
 use support::{
-    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, Kind, RUN_BODY,
+    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, start_server_on,
+    Kind, Where, RUN_BODY,
 };
 
 const TOKENS: usize = 200;
@@ -66,12 +71,21 @@ async fn paced_reply() -> Response {
         .into_response()
 }
 
-/// `paced --mock`: serves the paced upstream and prints its port.
-fn serve_mock() {
+/// `paced --mock`: serves the paced upstream and prints its port; `paced --mock --https`, the
+/// same over TLS and HTTP/2 only (testkit's, on a runtime of two workers).
+fn serve_mock(https: bool) {
+    let app = Router::new().route("/v1/chat/completions", post(paced_reply));
+    if https {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        let url = testkit::serve_https_h2(app, 256);
+        println!("{}", url.rsplit(':').next().unwrap_or_default());
+        loop {
+            std::thread::park();
+        }
+    }
     helper_runtime(1).block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
-        let app = Router::new().route("/v1/chat/completions", post(paced_reply));
         axum::serve(listener, app).await.unwrap();
     });
 }
@@ -300,7 +314,7 @@ fn row(path: &str, level: &Level) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--mock") {
-        return serve_mock();
+        return serve_mock(args.iter().any(|a| a == "--https"));
     }
     if let Some(port) = args
         .iter()
@@ -330,6 +344,9 @@ async fn measure(args: Vec<String>) {
 
     let (mock, mock_port) = start_helper(&["--mock"]);
     let upstream = format!("http://127.0.0.1:{mock_port}/v1");
+    let (tls_mock, tls_mock_port) = start_helper(&["--mock", "--https"]);
+    let tls_upstream = format!("https://127.0.0.1:{tls_mock_port}/v1");
+    let ca = testkit::test_ca();
     let floor_url = format!("{upstream}/chat/completions");
     let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
 
@@ -353,10 +370,27 @@ async fn measure(args: Vec<String>) {
         )
         .await;
         let through = level(&run_url, RUN_BODY, streams, mock.0.id(), Some(server.id())).await;
-        results.push((floor, relayed, through));
         support::stop(&mut server);
+
+        let trusting = Where {
+            trusted: Some(&ca),
+            ..Where::default()
+        };
+        let (mut server, api, _) =
+            start_server_on(kind, &binary, dir.path(), &tls_upstream, trusting).await;
+        let run_url = format!("{api}/workflows/runs");
+        let over_tls = level(
+            &run_url,
+            RUN_BODY,
+            streams,
+            tls_mock.0.id(),
+            Some(server.id()),
+        )
+        .await;
+        support::stop(&mut server);
+        results.push([floor, relayed, through, over_tls]);
     }
-    drop(mock);
+    drop((mock, tls_mock));
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -365,7 +399,7 @@ async fn measure(args: Vec<String>) {
         RAMP.as_secs()
     );
     println!(
-        "server: {}, {}; the mock upstream in its own process\n",
+        "server: {}, {}; the mock upstream in its own process (https: the server's upstream is the mock over TLS and HTTP/2)\n",
         kind.name(),
         binary.display()
     );
@@ -387,43 +421,18 @@ async fn measure(args: Vec<String>) {
         "{:<7} {:>7} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
         "", "", "", "", "", "", "ms", "ms", "ms", "ms", ""
     );
-    for (floor, relayed, through) in &results {
+    for [floor, relayed, through, over_tls] in &results {
         row("floor", floor);
         row("relay", relayed);
         row("server", through);
+        row("https", over_tls);
     }
 
     println!("\ngoals:");
     let mut met = Vec::new();
-    for (_, _, through) in &results {
-        let cpu = per_token(through.cpu.unwrap_or_default(), through);
-        met.push(goal(
-            cpu <= 5.0,
-            format!(
-                "{} streams: CPU per token ≤ 5 µs ({cpu:.2} µs)",
-                through.streams
-            ),
-        ));
-        let rss = through.rss_per_stream.unwrap_or_default();
-        met.push(goal(
-            rss <= 32.0,
-            format!(
-                "{} streams: RSS per active stream ≤ 32 KiB ({rss:.1} KiB)",
-                through.streams
-            ),
-        ));
-        if through.streams == 1000 {
-            let p99 = micros_percentile(&through.added_gap, 0.99) as f64 / 1000.0;
-            met.push(goal(
-                p99 <= 2.0,
-                format!("1000 streams: added inter-token delay p99 ≤ 2 ms ({p99:.2} ms)"),
-            ));
-        }
-        if through.streams == 5000 {
-            met.push(goal(
-                through.errors == 0,
-                format!("5000 streams: no errors ({})", through.errors),
-            ));
+    for [_, _, through, over_tls] in &results {
+        for (upstream, level) in [("HTTP/1.1", through), ("HTTPS/2", over_tls)] {
+            met.extend(goals(upstream, level));
         }
     }
     println!(
@@ -431,4 +440,35 @@ async fn measure(args: Vec<String>) {
         met.iter().filter(|m| **m).count(),
         met.len()
     );
+}
+
+/// Issue 14's goals for one level through the server, its upstream spoken to over `upstream`.
+fn goals(upstream: &str, through: &Level) -> Vec<bool> {
+    let streams = through.streams;
+    let cpu = per_token(through.cpu.unwrap_or_default(), through);
+    let rss = through.rss_per_stream.unwrap_or_default();
+    let mut met = vec![
+        goal(
+            cpu <= 5.0,
+            format!("{streams} streams, {upstream}: CPU per token ≤ 5 µs ({cpu:.2} µs)"),
+        ),
+        goal(
+            rss <= 32.0,
+            format!("{streams} streams, {upstream}: RSS per active stream ≤ 32 KiB ({rss:.1} KiB)"),
+        ),
+    ];
+    if streams == 1000 {
+        let p99 = micros_percentile(&through.added_gap, 0.99) as f64 / 1000.0;
+        met.push(goal(
+            p99 <= 2.0,
+            format!("1000 streams, {upstream}: added inter-token delay p99 ≤ 2 ms ({p99:.2} ms)"),
+        ));
+    }
+    if streams == 5000 {
+        met.push(goal(
+            through.errors == 0,
+            format!("5000 streams, {upstream}: no errors ({})", through.errors),
+        ));
+    }
+    met
 }

@@ -105,11 +105,13 @@ pub async fn start_server(
 }
 
 /// Where a server runs: pinned to one CPU (`taskset`), or a replica keeping its history in a
-/// PostgreSQL database.
+/// PostgreSQL database; and the CA it trusts besides the built-in roots (`SSL_CERT_FILE`),
+/// for an upstream over HTTPS.
 #[derive(Default)]
 pub struct Where<'a> {
     pub cpu: Option<usize>,
     pub database: Option<&'a str>,
+    pub trusted: Option<&'a Path>,
 }
 
 /// [`start_server`], as `place` says.
@@ -120,7 +122,11 @@ pub async fn start_server_on(
     upstream: &str,
     place: Where<'_>,
 ) -> (Child, String, Duration) {
-    let Where { cpu, database } = place;
+    let Where {
+        cpu,
+        database,
+        trusted,
+    } = place;
     let seed = testkit::seed_for(upstream);
     let seed = match database {
         Some(url) => seed.replace(
@@ -152,14 +158,18 @@ pub async fn start_server_on(
         }
         None => Command::new(binary),
     };
-    // The caller stops and waits for the server; clippy cannot see past the return.
-    #[allow(clippy::zombie_processes)]
-    let mut child = command
+    command
         .arg("up")
         .current_dir(dir)
         .env_clear()
         .env("HOME", dir)
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", "/usr/bin:/bin");
+    if let Some(ca) = trusted {
+        command.env("SSL_CERT_FILE", ca);
+    }
+    // The caller stops and waits for the server; clippy cannot see past the return.
+    #[allow(clippy::zombie_processes)]
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -148,6 +148,7 @@ pub fn serve_https_h2(app: axum::Router, max_streams: u32) -> String {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                tcp.set_nodelay(true).unwrap();
                 let (acceptor, app) = (acceptor.clone(), app.clone());
                 tokio::spawn(async move {
                     // A client that does not trust the certificate ends here.
