@@ -11,12 +11,16 @@ pub mod providers;
 
 use std::path::{Path, PathBuf};
 
-/// Serves `app` on a free port of 127.0.0.1, on a thread and runtime of its own (so that it
-/// keeps answering while a test blocks); returns `http://127.0.0.1:PORT`.
-pub fn serve(app: axum::Router) -> String {
+/// Binds a free port of 127.0.0.1 and runs `serve` on it, on a thread and runtime of its own
+/// (so that it keeps answering while a test blocks); returns `SCHEME://127.0.0.1:PORT`.
+pub fn listen<F, Fut>(scheme: &str, serve: F) -> String
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -24,14 +28,19 @@ pub fn serve(app: axum::Router) -> String {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            use axum::serve::ListenerExt;
-            let listener = tokio::net::TcpListener::from_std(listener)
-                .unwrap()
-                .tap_io(|tcp| tcp.set_nodelay(true).unwrap());
-            axum::serve(listener, app).await.unwrap();
+            serve(tokio::net::TcpListener::from_std(listener).unwrap()).await;
         });
     });
     base
+}
+
+/// Serves `app` on a free port of 127.0.0.1 (see [`listen`]); returns `http://127.0.0.1:PORT`.
+pub fn serve(app: axum::Router) -> String {
+    listen("http", |listener| async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| tcp.set_nodelay(true).unwrap());
+        axum::serve(listener, app).await.unwrap();
+    })
 }
 
 /// The seed example's configuration, as shipped.
@@ -133,35 +142,23 @@ pub fn serve_https_h2(app: axum::Router, max_streams: u32) -> String {
     tls.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
+    listen("https", move |listener| async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tcp.set_nodelay(true).unwrap();
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
                 };
-                tcp.set_nodelay(true).unwrap();
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    // A client that does not trust the certificate ends here.
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .max_concurrent_streams(max_streams)
-                        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-                        .await;
-                });
-            }
-        });
-    });
-    base
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .max_concurrent_streams(max_streams)
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                    .await;
+            });
+        }
+    })
 }

@@ -359,35 +359,25 @@ impl Drop for OpenStream {
 /// An upstream that answers every request with the headers and one token, then resets the
 /// connection (TCP RST). Returns its base URL.
 pub fn resetting_upstream() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let mut request = vec![0u8; 64 * 1024];
-                    let _ = socket.read(&mut request).await;
-                    let event = events(&["reset".to_string()])[1].clone();
-                    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-                    let body = format!("data: {event}\n\n");
-                    let chunk = format!("{head}{:x}\r\n{body}\r\n", body.len());
-                    let _ = socket.write_all(chunk.as_bytes()).await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    // A zero linger makes the close a reset; blocking on drop is harmless here.
-                    #[allow(deprecated)]
-                    let _ = socket.set_linger(Some(Duration::ZERO));
-                    drop(socket);
-                });
-            }
-        });
+    let base = super::listen("http", |listener| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let event = events(&["reset".to_string()])[1].clone();
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                let body = format!("data: {event}\n\n");
+                let chunk = format!("{head}{:x}\r\n{body}\r\n", body.len());
+                let _ = socket.write_all(chunk.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                // A zero linger makes the close a reset; blocking on drop is harmless here.
+                #[allow(deprecated)]
+                let _ = socket.set_linger(Some(Duration::ZERO));
+                drop(socket);
+            });
+        }
     });
-    base_url
+    format!("{base}/v1")
 }
