@@ -9,7 +9,9 @@
 //! active stream, the added inter-token delay (the gap the client saw minus the gap the mock
 //! sent, through the server, p50/p99), time to the first token p50/p99 (the mock sends it 50 ms
 //! after the request, as a model thinks), and errors. Each level gets a fresh relay and server,
-//! so that its memory per stream is counted from idle, not from what an earlier level left.
+//! so that its memory per stream is counted from idle, not from what an earlier level left; one
+//! request left after its first bytes warms each up first, so that what a process sets up once
+//! is not counted per stream.
 //!
 //! Providers answer over HTTPS and HTTP/2, which carries many streams on one connection: each
 //! level is also run through a server whose upstream is the same mock over TLS and HTTP/2
@@ -188,6 +190,9 @@ async fn level(
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
+    if server.is_some() {
+        warm_up(&client, url, body).await;
+    }
     let cpu_before = server.map(cpu_time);
     let mock_before = cpu_time(mock);
     let rss_before = server.map(|pid| memory_mib(pid, "VmRSS:"));
@@ -236,6 +241,22 @@ async fn level(
         .zip(rss_before)
         .map(|(open, before)| (open - before).max(0.0) * 1024.0 / streams as f64);
     out
+}
+
+/// One request, left after its first bytes: what a process sets up once (its first upstream
+/// connection and TLS session, the history's first writes) is then not counted per stream.
+async fn warm_up(client: &reqwest::Client, url: &str, body: &'static str) {
+    let sent = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    if let Ok(response) = sent {
+        let _ = response.bytes_stream().next().await;
+    }
+    // The server cancels the run and records it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 /// One streamed reply: the time to its first token, and each token's transit time in µs.
