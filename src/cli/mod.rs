@@ -17,6 +17,15 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status when a command started but failed.
 pub const EXIT_FAILURE: u8 = 1;
 
+/// The environment variables the commands read, for `--help`.
+const ENVIRONMENT: &str = "Environment:
+  SSL_CERT_FILE
+          A PEM file of certificates to trust for HTTPS upstreams, besides the built-in roots
+  MODEL_COMPOSE_LOG
+          What to log, as a tracing filter (`debug`, `model_compose=trace`)
+  MODEL_COMPOSE_LOG_FORMAT
+          `text` (the default) or `json`";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "model-compose",
@@ -25,7 +34,8 @@ pub const EXIT_FAILURE: u8 = 1;
     long_about = "Compose workflows of model APIs from a model-compose.yml: serve them as a REST API \
                   with Server-Sent Events and a web UI (`up`), or run one workflow from the \
                   command line (`run`).\n\nWithout -f, model-compose.yml (or model-compose.yaml) \
-                  is read from the current directory."
+                  is read from the current directory.",
+    after_long_help = ENVIRONMENT
 )]
 pub struct Cli {
     /// Configuration file; repeat to merge several, later files override earlier ones

@@ -39,7 +39,7 @@ pub fn client() -> Result<reqwest::Client, RunError> {
 fn extra_roots() -> Result<&'static [reqwest::Certificate], RunError> {
     static ROOTS: OnceLock<Result<Vec<reqwest::Certificate>, RunError>> = OnceLock::new();
     let roots = ROOTS.get_or_init(|| {
-        let Some(path) = std::env::var_os("SSL_CERT_FILE") else {
+        let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|path| !path.is_empty()) else {
             return Ok(Vec::new());
         };
         let refused = |reason: String| RunError::TrustedRoots {
