@@ -81,7 +81,13 @@ fn seconds(duration: Duration) -> String {
 /// recorded in the history too); `None` when there is nothing more to say than the message.
 pub fn hint(message: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("can't reach the model server at ") {
-        let host = rest.split(": ").next().unwrap_or(rest);
+        let (host, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+        if detail.contains("certificate") {
+            return Some(format!(
+                "The model server at {host} has a certificate this server does not trust. If \
+                 your own CA signed it, name the CA's file in SSL_CERT_FILE."
+            ));
+        }
         return Some(format!(
             "Can't reach the model server at {host}. Is it running?"
         ));
@@ -130,6 +136,17 @@ mod tests {
         assert_eq!(
             hint(&unreachable.to_string()).as_deref(),
             Some("Can't reach the model server at 127.0.0.1:9. Is it running?")
+        );
+        let untrusted = RunError::Unreachable {
+            host: "127.0.0.1:9".into(),
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert_eq!(
+            hint(&untrusted.to_string()).as_deref(),
+            Some(
+                "The model server at 127.0.0.1:9 has a certificate this server does not trust. \
+                 If your own CA signed it, name the CA's file in SSL_CERT_FILE."
+            )
         );
         let refused = RunError::Upstream {
             status: 401,
