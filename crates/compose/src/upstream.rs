@@ -11,14 +11,14 @@ use parking_lot::Mutex;
 use crate::error::RunError;
 
 /// How long connecting to an upstream may take (D13).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most requests in flight on one client, so on one HTTP/2 connection. Past a server's
 /// limit (`SETTINGS_MAX_CONCURRENT_STREAMS`) hyper's client queues a request until a stream
 /// ends, and opens no second connection: with model answers lasting tens of seconds, run 257
 /// would wait for run 1 to finish. 100 is the least HTTP/2 asks servers to allow (RFC 9113
 /// §6.5.2); providers allow 100–256.
-pub const STREAMS_PER_CONNECTION: usize = 100;
+const STREAMS_PER_CONNECTION: usize = 100;
 
 /// A client with the engine's settings and its own connection pool. Trusted: the built-in
 /// roots (webpki-roots), and the certificates of the PEM file `SSL_CERT_FILE` names (a
@@ -56,7 +56,7 @@ fn extra_roots() -> Result<&'static [reqwest::Certificate], RunError> {
     roots.as_deref().map_err(Clone::clone)
 }
 
-/// The clients of one upstream component, each carrying at most [`STREAMS_PER_CONNECTION`]
+/// The clients of one upstream component, each carrying at most `STREAMS_PER_CONNECTION` (100)
 /// requests at a time: a request takes the first with room, and a new client (a new
 /// connection) is made when none has. Over HTTP/1.1, where each request in flight has a
 /// connection of its own anyway, this only splits the pool.
