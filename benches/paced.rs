@@ -22,6 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead as _;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,8 +35,8 @@ use futures::StreamExt;
 #[path = "support/mod.rs"]
 mod support;
 use support::{
-    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server, start_server_on,
-    Kind, Where, RUN_BODY,
+    binary_from_args, cpu_time, goal, memory_mib, ms, percentile, start_server_on, Kind, Where,
+    RUN_BODY,
 };
 
 const TOKENS: usize = 200;
@@ -243,6 +244,24 @@ async fn level(
     out
 }
 
+/// `streams` runs through a fresh server on the seed config pointed at `upstream` (served by
+/// `mock`), stopped after.
+async fn through_server(
+    kind: Kind,
+    binary: &Path,
+    upstream: &str,
+    place: Where<'_>,
+    streams: usize,
+    mock: &Helper,
+) -> Level {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, api, _) = start_server_on(kind, binary, dir.path(), upstream, place).await;
+    let run_url = format!("{api}/workflows/runs");
+    let measured = level(&run_url, RUN_BODY, streams, mock.0.id(), Some(server.id())).await;
+    support::stop(&mut server);
+    measured
+}
+
 /// One request, left after its first bytes: what a process sets up once (its first upstream
 /// connection and TLS session, the history's first writes) is then not counted per stream.
 async fn warm_up(client: &reqwest::Client, url: &str, body: &'static str) {
@@ -377,10 +396,6 @@ async fn measure(args: Vec<String>) {
         // otherwise be counted, or reused, by the next one's memory per stream.
         let (relay, relay_port) = start_helper(&["--relay", &mock_port.to_string()]);
         let relay_url = format!("http://127.0.0.1:{relay_port}/v1/chat/completions");
-        let dir = tempfile::tempdir().unwrap();
-        let (mut server, api, _) = start_server(kind, &binary, dir.path(), &upstream).await;
-        let run_url = format!("{api}/workflows/runs");
-
         let floor = level(&floor_url, OPENAI_BODY, streams, mock.0.id(), None).await;
         let relayed = level(
             &relay_url,
@@ -390,25 +405,14 @@ async fn measure(args: Vec<String>) {
             Some(relay.0.id()),
         )
         .await;
-        let through = level(&run_url, RUN_BODY, streams, mock.0.id(), Some(server.id())).await;
-        support::stop(&mut server);
-
+        let through =
+            through_server(kind, &binary, &upstream, Where::default(), streams, &mock).await;
         let trusting = Where {
             trusted: Some(&ca),
             ..Where::default()
         };
-        let (mut server, api, _) =
-            start_server_on(kind, &binary, dir.path(), &tls_upstream, trusting).await;
-        let run_url = format!("{api}/workflows/runs");
-        let over_tls = level(
-            &run_url,
-            RUN_BODY,
-            streams,
-            tls_mock.0.id(),
-            Some(server.id()),
-        )
-        .await;
-        support::stop(&mut server);
+        let over_tls =
+            through_server(kind, &binary, &tls_upstream, trusting, streams, &tls_mock).await;
         results.push([floor, relayed, through, over_tls]);
     }
     drop((mock, tls_mock));
