@@ -1,7 +1,7 @@
 //! One path read straight out of JSON text, for the chunks of a stream: the value at
 //! `choices[0].delta.content` without building the rest of the chunk as a [`Value`] (each
 //! mapping would be an ordered map with hashed keys, made and dropped for every token). The
-//! result is the one [`walk`](super::eval::walk) gives on the parsed value, which a property
+//! result is the one `eval::walk` gives on the parsed value, which a property
 //! test checks; paths it does not cover (negative indexes, slices, `[*]`) are not taken here.
 
 use std::fmt;
