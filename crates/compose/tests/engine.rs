@@ -158,6 +158,24 @@ workflow:
 }
 
 #[tokio::test]
+async fn a_streamed_output_that_reads_the_input_and_context_sees_them() {
+    // The stream keeps `input` and `context` for its events only when its output reads them.
+    let mock = MockUpstream::start(Behavior::tokens(&["a"]));
+    let yaml = testkit::seed_for(&mock.base_url).replace(
+        "${response[].choices[0].delta.content}",
+        "\"[${input.prompt}:${context.task_id}:${response[].choices[0].delta.content}]\"",
+    );
+    let text = run_to_text(
+        &engine(&Workdir::empty(), &yaml),
+        None,
+        json!({"prompt": "x"}),
+    )
+    .await
+    .unwrap();
+    assert!(text.contains("[x:t:a]"), "{text}");
+}
+
+#[tokio::test]
 async fn text_streams_and_json_encoding() {
     let mock = MockUpstream::start(Behavior::tokens(&["a"]));
     let base = testkit::seed_for(&mock.base_url);

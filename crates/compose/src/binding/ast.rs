@@ -63,6 +63,18 @@ pub struct Annotation {
     pub text: String,
 }
 
+impl Expr {
+    /// Whether this expression, or one in its default, reads one of `sources` (`response[]`
+    /// counts as `response`).
+    pub fn reads(&self, sources: &[&str]) -> bool {
+        sources.contains(&self.source.trim_end_matches("[]"))
+            || self
+                .default
+                .as_ref()
+                .is_some_and(|default| default.exprs().any(|expr| expr.reads(sources)))
+    }
+}
+
 impl Template {
     /// The single expression when it spans the whole string: its value keeps its type.
     pub fn whole_expr(&self) -> Option<&Expr> {

@@ -979,3 +979,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn what_a_binding_reads_includes_defaults_and_operators() {
+    let reads = |config: Value| {
+        Binding::compile(&config)
+            .unwrap()
+            .reads(&["input", "context"])
+    };
+    assert!(!reads(json!("${response[].choices[0].delta.content}")));
+    assert!(!reads(json!({"text": "${response.text as text}", "n": 3})));
+    assert!(reads(json!("${response[].x | ${input.fallback}}")));
+    assert!(reads(json!(
+        "${response[].x | ${response[].y | ${context.run_id}}}"
+    )));
+    assert!(reads(
+        json!({"answer": "${response.text}", "asked": "${input.prompt}"})
+    ));
+    assert!(reads(json!({
+        "*": {"input": "${response[]}", "where": {"input": "${item.n}", "value": "${input.n}"}}
+    })));
+}

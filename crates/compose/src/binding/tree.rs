@@ -195,6 +195,11 @@ impl Binding {
         out
     }
 
+    /// Whether any expression, defaults included, reads one of `sources`.
+    pub fn reads(&self, sources: &[&str]) -> bool {
+        self.exprs().into_iter().any(|expr| expr.reads(sources))
+    }
+
     pub(super) fn collect<'a>(&'a self, out: &mut Vec<&'a Expr>) {
         match self {
             Binding::Literal(_) => {}

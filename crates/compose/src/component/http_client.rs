@@ -57,6 +57,9 @@ pub struct Action {
     /// When the output is one path into each streamed chunk (`${response[].choices[0].delta.content}`),
     /// that expression: each chunk's JSON is then read for that path only.
     chunk_path: Option<Expr>,
+    /// Whether the output reads `input` or `context`: only then does a streamed answer keep
+    /// them for its events (a chat's input holds the whole conversation so far).
+    output_reads_run: bool,
     limits: Limits,
 }
 
@@ -131,6 +134,9 @@ impl Action {
             .cloned();
         Ok(Self {
             chunk_path,
+            output_reads_run: output
+                .as_ref()
+                .is_some_and(|o| o.reads(&["input", "context"])),
             id: action.id.clone(),
             endpoint: compile_str(&action.endpoint)?,
             path: compile_str(&action.path)?,
@@ -197,11 +203,11 @@ impl HttpClient {
     pub async fn call(
         &self,
         action: &Arc<Action>,
-        input: &Value,
+        input: Value,
         context: &Value,
         usage: &Arc<Usage>,
     ) -> Result<Output, RunError> {
-        let scope = Scope::new().with("input", input).with("context", context);
+        let scope = Scope::new().with("input", &input).with("context", context);
         let limits = action.limits;
         let deadline = limits.total.map(|t| Instant::now() + t);
         let mut patience = Patience::new(limits, deadline);
@@ -237,7 +243,10 @@ impl HttpClient {
                     (response, lane),
                     Arc::clone(action),
                     patience,
-                    (input.clone(), context.clone()),
+                    match action.output_reads_run {
+                        true => (input, context.clone()),
+                        false => (Value::Null, Value::Null),
+                    },
                     Arc::clone(usage),
                 );
                 return Ok(Output::Stream(stream));

@@ -184,7 +184,7 @@ async fn run_job(
     };
     let output = job
         .component
-        .call(&job.action, &input, context, usage)
+        .call(&job.action, input, context, usage)
         .await?;
     let Some(template) = &job.output else {
         return Ok(Produced::from(output));
