@@ -243,9 +243,10 @@ impl HttpClient {
                     (response, lane),
                     Arc::clone(action),
                     patience,
-                    match action.output_reads_run {
-                        true => (input, context.clone()),
-                        false => (Value::Null, Value::Null),
+                    if action.output_reads_run {
+                        (input, context.clone())
+                    } else {
+                        (Value::Null, Value::Null)
                     },
                     Arc::clone(usage),
                 );

@@ -10,3 +10,8 @@ mod state;
 
 pub use registry::{CancelError, StartError, TaskRegistry};
 pub use state::{Follow, Shape, Status, Task, TaskView};
+
+/// Pieces' room a run (its batch) and a follower (what is new at each wake) keep from one
+/// round to the next: enough for tokens arriving a few at a time. A round of hundreds (a
+/// stream that fell behind) gives its room back instead of keeping it for the whole stream.
+const KEEP_ROOM: usize = 8;

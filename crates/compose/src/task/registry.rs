@@ -26,8 +26,6 @@ const COMPACT_AFTER: Duration = Duration::from_secs(10);
 /// Most pieces a run hands to its listeners at once, and the longest it gathers them.
 const BATCH_PIECES: usize = 256;
 const BATCH_TIME: Duration = Duration::from_millis(2);
-/// Pieces' room a run keeps from batch to batch: enough for tokens arriving a few at a time.
-const KEEP_ROOM: usize = 8;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -294,7 +292,7 @@ async fn drive(
                         // A large batch (a stream that fell behind) does not keep its room
                         // for as long as the stream lasts.
                         batch.clear();
-                        batch.shrink_to(KEEP_ROOM);
+                        batch.shrink_to(super::KEEP_ROOM);
                     }
                     if let Some(err) = failure {
                         return Err(err);

@@ -428,7 +428,7 @@ impl Task {
                 }
                 // Room for a few at a time is kept; a follower that fell behind and took
                 // hundreds at once does not keep room for as many for as long as it follows.
-                ready.shrink_to(8);
+                ready.shrink_to(super::KEEP_ROOM);
                 if let Some((status, error)) = end {
                     yield Follow::End(status, error);
                     return;
