@@ -465,6 +465,12 @@ async fn image_edit_uploads_the_picture() {
         if name == "cat.png" && content_type == "image/png" && bytes.as_ref() == PNG)
     );
 
+    // A caller's link reaches the mock only because the config allows its address (D32).
+    let config = config.replacen(
+        "controller:\n",
+        "controller:\n  fetch:\n    allow: [127.0.0.1]\n",
+        1,
+    );
     let server = Server::start_with(&dir, &config);
     let form = reqwest::multipart::Form::new()
         .text("input[prompt]", "add a hat")

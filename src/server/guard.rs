@@ -139,6 +139,43 @@ pub fn origin_allowed(origins: &Origins, origin: &str) -> bool {
     }
 }
 
+/// A request that changes something (anything but GET, HEAD and OPTIONS) from a page the API
+/// does not serve (D15's origins; `Origin: null` included), or that a browser marks
+/// `Sec-Fetch-Site: cross-site` without an origin, gets 403 before its body is read. CORS alone
+/// only keeps such a page from reading the answer: a form post or a `no-cors` fetch would still
+/// start a run. Clients that are not browsers send neither header and pass.
+pub async fn allowed_origins_only_for_changes(
+    State(origins): State<Origins>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let reads = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if !reads && !may_change(&origins, request.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Cross-site request refused: pages of this origin may not call the API (see the \
+             adapter's origins).",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a browser's headers allow a request that changes state (see
+/// [`allowed_origins_only_for_changes`]).
+fn may_change(origins: &Origins, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+        Some(Ok(origin)) => origin_allowed(origins, origin),
+        Some(Err(_)) => false,
+        None => headers
+            .get(HeaderName::from_static("sec-fetch-site"))
+            .is_none_or(|site| site != "cross-site"),
+    }
+}
+
 /// The web UI's calls (server functions and the sign-in forms: everything but GET and HEAD)
 /// come from its own pages: a browser that says a call comes from another site gets 403.
 /// Clients that are not browsers send neither `Origin` nor `Sec-Fetch-Site` and pass; pages
@@ -256,5 +293,49 @@ mod tests {
             host,
             ("sec-fetch-site", "same-site")
         ])));
+    }
+
+    #[test]
+    fn changes_from_pages_the_api_does_not_serve() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let listed = Origins::Listed(vec!["https://app.example.com".into()]);
+        for origins in [&Origins::Loopback, &listed, &Origins::Any] {
+            assert!(may_change(origins, &headers(&[])));
+            assert!(may_change(
+                origins,
+                &headers(&[("origin", "http://127.0.0.1:8081")])
+            ));
+            assert!(may_change(
+                origins,
+                &headers(&[("sec-fetch-site", "same-site")])
+            ));
+        }
+        for origins in [&Origins::Loopback, &listed] {
+            for refused in [
+                &[("origin", "https://evil.example")][..],
+                &[("origin", "null")],
+                &[("origin", "http://localhost.evil.example")],
+                &[("sec-fetch-site", "cross-site")],
+            ] {
+                assert!(!may_change(origins, &headers(refused)), "{refused:?}");
+            }
+        }
+        assert!(may_change(
+            &listed,
+            &headers(&[
+                ("origin", "https://app.example.com"),
+                ("sec-fetch-site", "cross-site")
+            ])
+        ));
+        assert!(may_change(
+            &Origins::Any,
+            &headers(&[("origin", "https://evil.example")])
+        ));
     }
 }

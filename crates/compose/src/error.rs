@@ -43,10 +43,16 @@ pub enum RunError {
     /// A `;url` body could not be read.
     #[error("cannot fetch {url} (`;url`): {reason}")]
     Fetch { url: String, reason: String },
+    /// A caller's value names a link or a file callers may not reach (D32).
+    #[error("{what}: {reason}")]
+    NotAllowed { what: String, reason: String },
     #[error("{0}")]
-    Binding(#[from] BindingError),
+    Binding(BindingError),
     #[error("{0}")]
     Unsupported(String),
+    /// The run's output grew past `controller.max_output`.
+    #[error("the output grew past {} (controller.max_output): the run was stopped", crate::config::Size(*.0))]
+    OutputTooLarge(usize),
     /// The file of extra trusted certificates cannot be used (see `upstream::client`).
     #[error("SSL_CERT_FILE {path}: {reason}")]
     TrustedRoots { path: String, reason: String },
@@ -59,16 +65,30 @@ impl RunError {
         match self {
             RunError::MissingInput(_)
             | RunError::InvalidInput { .. }
-            | RunError::InputNotObject(_) => 400,
+            | RunError::InputNotObject(_)
+            | RunError::NotAllowed { .. } => 400,
             RunError::WorkflowNotFound(_) => 404,
             RunError::Upstream { .. }
             | RunError::Transport(_)
             | RunError::Unreachable { .. }
             | RunError::Stream(_)
             | RunError::Fetch { .. }
-            | RunError::UnexpectedType { .. } => 502,
+            | RunError::UnexpectedType { .. }
+            | RunError::OutputTooLarge(_) => 502,
             RunError::Timeout(_) | RunError::Silent(_) => 504,
             RunError::Binding(_) | RunError::Unsupported(_) | RunError::TrustedRoots { .. } => 500,
+        }
+    }
+}
+
+impl From<BindingError> for RunError {
+    fn from(err: BindingError) -> Self {
+        match err.refusal() {
+            Some((what, reason)) => RunError::NotAllowed {
+                what: what.to_string(),
+                reason: reason.to_string(),
+            },
+            None => RunError::Binding(err),
         }
     }
 }

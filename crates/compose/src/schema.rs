@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::binding::{convert, is_media, Binding, Conversion, Entry, Expr, Scope};
 use super::error::RunError;
+use super::fetch::Policy;
 use super::media::Blob;
 
 /// One input variable: what `${input.NAME as TYPE | DEFAULT}` expects.
@@ -73,8 +74,9 @@ impl Variable {
     }
 
     /// Converts a given value with the declared type, as the run will; a failure is the
-    /// caller's error, naming the field and what it must be.
-    fn check(&self, name: &str, value: &Value) -> Result<(), RunError> {
+    /// caller's error, naming the field and what it must be. With a `policy` (the value is a
+    /// caller's), a link or a path must be one callers may reach (D32).
+    fn check(&self, name: &str, value: &Value, policy: Option<&Policy>) -> Result<(), RunError> {
         let Some(conversion) = &self.conversion else {
             return Ok(());
         };
@@ -96,14 +98,54 @@ impl Variable {
                 Value::Array(items) if conversion.list => items.iter().all(item_fits),
                 other => !conversion.list && item_fits(other),
             },
-            None => convert(value.clone(), conversion, &Scope::new()).is_ok(),
+            None => convert(value.clone(), conversion, &Scope::new(), false).is_ok(),
         };
-        if fits {
-            Ok(())
-        } else {
-            Err(invalid())
+        if !fits {
+            return Err(invalid());
+        }
+        match (policy, conversion.format.as_deref()) {
+            (Some(policy), Some(format @ ("url" | "path"))) => {
+                let items = match value {
+                    Value::Array(items) => items.as_slice(),
+                    one => std::slice::from_ref(one),
+                };
+                for text in items.iter().filter_map(Value::as_str) {
+                    reachable(policy, format, text).map_err(|reason| match reason {
+                        Unreachable::Invalid => RunError::InvalidInput {
+                            field: name.to_string(),
+                            expected: "an http or https URL".into(),
+                            got: describe(value),
+                        },
+                        Unreachable::Refused(reason) => RunError::NotAllowed {
+                            what: format!("input.{name}"),
+                            reason,
+                        },
+                    })?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
+}
+
+/// Why a caller's link or path cannot be read.
+enum Unreachable {
+    /// Not a URL at all.
+    Invalid,
+    Refused(String),
+}
+
+/// Whether a caller's `;url` or `;path` text names what callers may reach.
+fn reachable(policy: &Policy, format: &str, text: &str) -> Result<(), Unreachable> {
+    if format == "path" {
+        return policy
+            .check_path(text)
+            .map(drop)
+            .map_err(Unreachable::Refused);
+    }
+    let url = reqwest::Url::parse(text).map_err(|_| Unreachable::Invalid)?;
+    policy.check_url(&url).map_err(Unreachable::Refused)
 }
 
 /// What a conversion needs, for messages: `a number`, `one of a,b`, ...
@@ -153,7 +195,7 @@ fn typed_default(text: &str, conversion: &Conversion) -> Result<Value, String> {
     let value = Value::String(text.to_string());
     match conversion.kind.as_str() {
         "integer" | "number" | "boolean" => {
-            convert(value, conversion, &Scope::new()).map_err(|e| e.to_string())
+            convert(value, conversion, &Scope::new(), false).map_err(|e| e.to_string())
         }
         _ => Ok(value),
     }
@@ -253,7 +295,12 @@ fn walk_outputs(binding: &Binding, name: Option<String>, out: &mut Vec<Variable>
 }
 
 /// Checks a run's input against the schema; returns the first problem.
-pub fn check_input(variables: &[Variable], input: &Value) -> Result<(), RunError> {
+/// Checks a run's input against the workflow's variables; `policy` when it is a caller's.
+pub fn check_input(
+    variables: &[Variable],
+    input: &Value,
+    policy: Option<&Policy>,
+) -> Result<(), RunError> {
     let named = variables
         .iter()
         .filter_map(|v| v.name.as_ref().map(|n| (n, v)));
@@ -279,7 +326,7 @@ pub fn check_input(variables: &[Variable], input: &Value) -> Result<(), RunError
             }
             continue;
         }
-        variable.check(name, value)?;
+        variable.check(name, value, policy)?;
     }
     Ok(())
 }

@@ -20,19 +20,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// §6.5.2); providers allow 100–256.
 const STREAMS_PER_CONNECTION: usize = 100;
 
-/// A client with the engine's settings and its own connection pool. Trusted: the built-in
+/// The most of an upstream's answer (or a fetched body) read into memory unless an action
+/// says otherwise (`max_body_size`, `max_event_size`).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// A client with the engine's settings and its own connection pool.
+pub fn client() -> Result<reqwest::Client, RunError> {
+    builder()?
+        .build()
+        .map_err(|err| RunError::Transport(err.to_string()))
+}
+
+/// The engine's client settings, for a client that adds its own. Trusted: the built-in
 /// roots (webpki-roots), and the certificates of the PEM file `SSL_CERT_FILE` names (a
 /// company's CA, a model server's own), as other HTTP tools do.
-pub fn client() -> Result<reqwest::Client, RunError> {
+pub fn builder() -> Result<reqwest::ClientBuilder, RunError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")));
     for root in extra_roots()? {
         builder = builder.add_root_certificate(root.clone());
     }
-    builder
-        .build()
-        .map_err(|err| RunError::Transport(err.to_string()))
+    Ok(builder)
 }
 
 /// `SSL_CERT_FILE`'s certificates, read once.

@@ -35,6 +35,8 @@ pub struct Behavior {
     pub content_type: Option<String>,
     /// Accept the request, then answer nothing at all, not even headers.
     pub silent: bool,
+    /// Send `tokens` again and again, as fast as the client reads, forever.
+    pub endless: bool,
 }
 
 impl Behavior {
@@ -50,6 +52,15 @@ impl Behavior {
             raw: None,
             content_type: None,
             silent: false,
+            endless: false,
+        }
+    }
+
+    /// Sends `token` again and again, as fast as the client takes it, and never ends.
+    pub fn endless(token: &str) -> Self {
+        Self {
+            endless: true,
+            ..Self::tokens(&[token])
         }
     }
 
@@ -323,6 +334,13 @@ async fn chat_completions(
             return;
         }
         let events = events(&behavior.tokens);
+        if behavior.endless {
+            loop {
+                for event in &events[1..=behavior.tokens.len()] {
+                    yield Ok::<_, std::io::Error>(Bytes::from(format!("data: {event}\n\n")));
+                }
+            }
+        }
         for (i, event) in events.iter().enumerate() {
             if behavior.stall_after.is_some_and(|n| i > n) {
                 std::future::pending::<()>().await;

@@ -8,6 +8,10 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use compose::media::Blob;
 
+/// How deep a field name may nest (`a[b][c]` is 3): enough for any form a person fills in,
+/// and a bound on what a caller's name can make the server build.
+pub const MAX_FIELD_DEPTH: usize = 32;
+
 /// The fields of a multipart body, nested; files as data URIs with their name and type.
 pub async fn multipart(mut form: Multipart) -> Result<Value, ApiError> {
     let mut root = Map::new();
@@ -19,6 +23,8 @@ pub async fn multipart(mut form: Multipart) -> Result<Value, ApiError> {
     };
     while let Some(field) = form.next_field().await.map_err(invalid)? {
         let name = field.name().unwrap_or_default().to_string();
+        // Refused before the value is read.
+        let keys = keys(&name)?;
         let value = match field.file_name().map(str::to_string) {
             Some(file_name) => {
                 let media_type = field
@@ -37,59 +43,82 @@ pub async fn multipart(mut form: Multipart) -> Result<Value, ApiError> {
             }
             None => Value::String(field.text().await.map_err(invalid)?),
         };
-        insert(&mut root, &name, value);
+        place(&mut root, &keys, value);
     }
     Ok(Value::Object(root))
 }
 
 /// The fields of a URL-encoded body, nested.
-pub fn urlencoded(body: &[u8]) -> Value {
+pub fn urlencoded(body: &[u8]) -> Result<Value, ApiError> {
     let mut root = Map::new();
     for (name, value) in form_urlencoded::parse(body) {
-        insert(&mut root, &name, Value::String(value.into_owned()));
+        place(&mut root, &keys(&name)?, Value::String(value.into_owned()));
     }
-    Value::Object(root)
+    Ok(Value::Object(root))
 }
 
-/// Puts `value` at the place `name` names: `a[b][c]` is `a.b.c`; a trailing `[]` collects
-/// repeated fields in a list.
-fn insert(root: &mut Map<String, Value>, name: &str, value: Value) {
+/// The keys a field name says: `a[b][c]` is `a`, `b`, `c`; a trailing `[]` (an empty last key)
+/// collects repeated fields in a list. A name nested deeper than [`MAX_FIELD_DEPTH`] is a 400.
+fn keys(name: &str) -> Result<Vec<&str>, ApiError> {
     let (head, rest) = name.split_once('[').unwrap_or((name, ""));
-    let mut keys: Vec<&str> = vec![head];
-    keys.extend(rest.split('[').map(|k| k.trim_end_matches(']')));
-    let rest = if rest.is_empty() { &[][..] } else { &keys[1..] };
-    let keys = [&keys[..1], rest].concat();
-    place(root, &keys, value);
+    let mut keys = vec![head];
+    if !rest.is_empty() {
+        for key in rest.split('[') {
+            if keys.len() == MAX_FIELD_DEPTH {
+                return Err(ApiError::bad_request(format!(
+                    "The form field '{}' nests deeper than {MAX_FIELD_DEPTH} levels.",
+                    abridged(name)
+                )));
+            }
+            keys.push(key.trim_end_matches(']'));
+        }
+    }
+    Ok(keys)
 }
 
-fn place(map: &mut Map<String, Value>, keys: &[&str], value: Value) {
-    let [key, rest @ ..] = keys else {
+/// A field name short enough to quote in a message.
+fn abridged(name: &str) -> String {
+    const SHOWN: usize = 60;
+    match name.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &name[..at]),
+        None => name.to_string(),
+    }
+}
+
+/// Puts `value` at the place `keys` name, walking down (not recursing: the depth is the
+/// caller's) and making mappings on the way.
+fn place(root: &mut Map<String, Value>, keys: &[&str], value: Value) {
+    let [parents @ .., last] = keys else {
         return;
     };
-    match rest {
-        [] => {
-            map.insert(key.to_string(), value);
+    // `a[]`: the list is the parent's entry `a`, so the walk stops one key earlier.
+    let (parents, last, list) = match (parents, *last) {
+        ([parents @ .., list_key], "") => (parents, *list_key, true),
+        _ => (parents, *last, false),
+    };
+    let mut map = root;
+    for key in parents {
+        let slot = map
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
         }
-        [""] => {
-            let slot = map
-                .entry(key.to_string())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            match slot {
-                Value::Array(items) => items.push(value),
-                other => *other = Value::Array(vec![value]),
-            }
-        }
-        _ => {
-            let slot = map
-                .entry(key.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                place(inner, rest, value);
-            }
-        }
+        let Value::Object(inner) = slot else {
+            return;
+        };
+        map = inner;
+    }
+    if !list {
+        map.insert(last.to_string(), value);
+        return;
+    }
+    let slot = map
+        .entry(last.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    match slot {
+        Value::Array(items) => items.push(value),
+        other => *other = Value::Array(vec![value]),
     }
 }
 
@@ -102,12 +131,43 @@ mod tests {
     fn bracket_names_nest() {
         let body = b"workflow_id=w&input[prompt]=hi+there&input[tags][]=a&input[tags][]=b&input[o][k]=1&output_only=true";
         assert_eq!(
-            urlencoded(body),
+            urlencoded(body).unwrap(),
             json!({
                 "workflow_id": "w",
                 "input": {"prompt": "hi there", "tags": ["a", "b"], "o": {"k": "1"}},
                 "output_only": "true"
             })
+        );
+    }
+
+    #[test]
+    fn a_name_nests_at_most_max_depth_levels() {
+        let at_limit = format!("input{}=v", "[a]".repeat(MAX_FIELD_DEPTH - 1));
+        let mut expected = json!("v");
+        for _ in 0..MAX_FIELD_DEPTH - 1 {
+            expected = json!({ "a": expected });
+        }
+        assert_eq!(
+            urlencoded(at_limit.as_bytes()).unwrap(),
+            json!({ "input": expected })
+        );
+        let deep = format!("input{}=v", "[a]".repeat(3_000));
+        let err = urlencoded(deep.as_bytes()).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(
+            err.detail.starts_with("The form field 'input[a][a]")
+                && err.detail.ends_with("nests deeper than 32 levels."),
+            "{}",
+            err.detail
+        );
+        assert!(err.detail.len() < 200, "{}", err.detail);
+    }
+
+    #[test]
+    fn a_list_inside_a_mapping_and_a_bare_list() {
+        assert_eq!(
+            urlencoded(b"a[]=1&a[]=2&b[c][]=x&d=1&d[e]=2").unwrap(),
+            json!({"a": ["1", "2"], "b": {"c": ["x"]}, "d": {"e": "2"}})
         );
     }
 }

@@ -109,6 +109,11 @@ pub fn router(
         }
         None => router,
     };
+    // Outside the keys too: another site's page is refused whatever it sends.
+    let router = router.layer(middleware::from_fn_with_state(
+        origins.clone(),
+        guard::allowed_origins_only_for_changes,
+    ));
     // Outermost, so that a browser's pre-flight is answered before any key is asked for.
     router.layer(guard::cors(origins))
 }

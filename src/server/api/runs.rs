@@ -72,7 +72,7 @@ pub async fn run(
             let bytes = Bytes::from_request(request, &state)
                 .await
                 .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
-            form::urlencoded(&bytes)
+            form::urlencoded(&bytes)?
         }
     };
     let mut body = parse(body)?;

@@ -52,11 +52,13 @@ pub fn is_known_type(kind: &str) -> bool {
     KNOWN_TYPES.contains(&kind)
 }
 
-/// Applies `as TYPE...` to a non-null value, reading a `;FORMAT` as `scope` says.
+/// Applies `as TYPE...` to a non-null value, reading a `;FORMAT` as `scope` says; a caller's
+/// value (`caller`) names only links and files the fetch policy lets callers reach.
 pub fn convert(
     value: Value,
     conversion: &Conversion,
     scope: &Scope,
+    caller: bool,
 ) -> Result<Value, BindingError> {
     if conversion.stream_encoding().is_some() {
         // A plain value as a stream is a one-chunk stream; the stream layer encodes chunks.
@@ -68,7 +70,7 @@ pub fn convert(
                 .into_iter()
                 .map(|item| match item {
                     Value::Null => Ok(Value::Null),
-                    item => convert_one(item, conversion, scope),
+                    item => convert_one(item, conversion, scope, caller),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
@@ -79,7 +81,7 @@ pub fn convert(
             ))),
         };
     }
-    convert_one(value, conversion, scope)
+    convert_one(value, conversion, scope, caller)
 }
 
 /// The media types: their values are bytes (a data URI), or, in a terminal job's output, a
@@ -92,10 +94,11 @@ fn convert_one(
     value: Value,
     conversion: &Conversion,
     scope: &Scope,
+    caller: bool,
 ) -> Result<Value, BindingError> {
     // Bytes: what a `;format` names, or a data URI.
     let (value, blob) = match &conversion.format {
-        Some(format) => match read_format(value, format, conversion, scope)? {
+        Some(format) => match read_format(value, format, conversion, scope, caller)? {
             Read::Bytes(blob) => (None, Some(blob)),
             Read::AsItIs(value) => return Ok(value),
         },
@@ -122,6 +125,7 @@ fn convert_one(
                     ..conversion.clone()
                 },
                 scope,
+                caller,
             );
         }
         return Ok(value.unwrap_or_else(|| Value::String(blob.to_data_uri())));
@@ -188,6 +192,7 @@ fn read_format(
     format: &str,
     conversion: &Conversion,
     scope: &Scope,
+    caller: bool,
 ) -> Result<Read, BindingError> {
     let Value::String(text) = value else {
         return Err(BindingError::new(format!(
@@ -200,7 +205,15 @@ fn read_format(
     }
     let mut blob = match format {
         "path" => {
-            let path = expand_home(&text);
+            let path = if caller {
+                let policy = scope.fetched.map(|fetched| fetched.policy());
+                policy
+                    .ok_or_else(|| BindingError::refused("callers may not name files here"))?
+                    .check_path(&text)
+                    .map_err(BindingError::refused)?
+            } else {
+                expand_home(&text)
+            };
             let bytes = std::fs::read(&path).map_err(|err| {
                 BindingError::new(format!("cannot read {}: {err}", path.display()))
             })?;
@@ -217,7 +230,10 @@ fn read_format(
                 .map_err(|err| BindingError::new(format!("invalid base64 ({err})")))?,
         },
         "data-uri" => read_data_uri(&text)?,
-        "url" => match scope.fetched.map(|fetched| fetched.get_or_want(&text)) {
+        "url" => match scope
+            .fetched
+            .map(|fetched| fetched.get_or_want(&text, caller))
+        {
             Some(Some(blob)) => blob,
             Some(None) => return Ok(Read::AsItIs(Value::Null)),
             None => return Err(BindingError::new("the `;url` format cannot fetch here")),

@@ -9,15 +9,40 @@ use super::convert::{convert, interpolate_text};
 use super::fetched::Fetched;
 use super::BindingError;
 
-/// The sources an expression can read (`input`, `response[]`, `jobs`, ...), by name, and how
-/// `;FORMAT`s are read where it renders.
+/// The sources an expression can read (`input`, `response[]`, `jobs`, ...), by name, whose
+/// values they are, and how `;FORMAT`s are read where it renders.
 #[derive(Debug, Default, Clone)]
 pub struct Scope<'a> {
-    sources: Vec<(&'a str, &'a Value)>,
+    sources: Vec<(&'a str, &'a Value, Owner<'a>)>,
     /// A terminal job's output: `;base64`, `;url` and `;data-uri` text is handed on as it is.
     pub(super) pass_formats: bool,
     /// What `;url` has fetched for this render; `None` where nothing can be fetched.
     pub(super) fetched: Option<&'a Fetched>,
+}
+
+/// Whose values a source holds, for what `;url` and `;path` may read of them (D32).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// The config's, the server's, or an upstream's the config chose: read as written.
+    #[default]
+    Server,
+    /// A caller's (a run's input): links and paths only as the fetch policy allows.
+    Caller,
+    /// A mapping whose keys but these are a caller's (a job's input, whose listed keys the
+    /// config wrote as they are).
+    CallerBut(&'a [String]),
+}
+
+impl Owner<'_> {
+    /// Whether the value at `path` in the source is a caller's.
+    fn is_callers(self, path: &[Step]) -> bool {
+        match self {
+            Owner::Server => false,
+            Owner::Caller => true,
+            Owner::CallerBut(keys) => !matches!(path.first(),
+                Some(Step::Key(key)) if keys.contains(key)),
+        }
+    }
 }
 
 impl<'a> Scope<'a> {
@@ -25,9 +50,14 @@ impl<'a> Scope<'a> {
         Self::default()
     }
 
-    /// Adds (or shadows) a source.
-    pub fn with(mut self, name: &'a str, value: &'a Value) -> Self {
-        self.sources.push((name, value));
+    /// Adds (or shadows) a source of the server's own.
+    pub fn with(self, name: &'a str, value: &'a Value) -> Self {
+        self.with_owned(name, value, Owner::Server)
+    }
+
+    /// Adds (or shadows) a source whose values are `owner`'s.
+    pub fn with_owned(mut self, name: &'a str, value: &'a Value, owner: Owner<'a>) -> Self {
+        self.sources.push((name, value, owner));
         self
     }
 
@@ -44,12 +74,12 @@ impl<'a> Scope<'a> {
         self
     }
 
-    fn get(&self, name: &str) -> Option<&'a Value> {
+    fn get(&self, name: &str) -> Option<(&'a Value, Owner<'a>)> {
         self.sources
             .iter()
             .rev()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
+            .find(|(n, ..)| *n == name)
+            .map(|(_, value, owner)| (*value, *owner))
     }
 }
 
@@ -73,29 +103,53 @@ impl Template {
 
 impl Expr {
     /// The expression's value: the source, indexed and walked; the default if that is null;
-    /// then the conversion. A missing value is null, never an error.
+    /// then the conversion. A missing value is null, never an error. A refused `;path` or
+    /// `;url` of a caller's value names the expression (`input.doc: …`).
     pub fn eval(&self, scope: &Scope) -> Result<Value, BindingError> {
-        let mut value = self.lookup(scope);
+        let (mut value, mut caller) = self.lookup(scope);
         if value.is_null() {
             if let Some(default) = &self.default {
-                value = unquote(default.render(scope)?);
+                // The default is the config's text.
+                (value, caller) = (unquote(default.render(scope)?), false);
             }
         }
-        self.converted(value, scope)
+        self.convert_owned(value, scope, caller)
     }
 
-    /// The value found, through the expression's `as TYPE` (nulls stay null).
+    /// The value found (of the server's own), through the expression's `as TYPE` (nulls
+    /// stay null).
     pub fn converted(&self, value: Value, scope: &Scope) -> Result<Value, BindingError> {
+        self.convert_owned(value, scope, false)
+    }
+
+    fn convert_owned(
+        &self,
+        value: Value,
+        scope: &Scope,
+        caller: bool,
+    ) -> Result<Value, BindingError> {
         match (&self.conversion, value) {
-            (Some(conversion), value) if !value.is_null() => convert(value, conversion, scope),
+            (Some(conversion), value) if !value.is_null() => {
+                convert(value, conversion, scope, caller).map_err(|err| err.naming(self))
+            }
             (_, value) => Ok(value),
         }
     }
 
-    fn lookup(&self, scope: &Scope) -> Value {
-        let Some(root) = scope.get(&self.source) else {
-            return Value::Null;
+    /// `input.doc`, as a message names the value this expression reads.
+    pub fn name(&self) -> String {
+        match &self.path_text {
+            Some(path) => format!("{}.{path}", self.source),
+            None => self.source.clone(),
+        }
+    }
+
+    /// The value, and whether it is a caller's.
+    fn lookup(&self, scope: &Scope) -> (Value, bool) {
+        let Some((root, owner)) = scope.get(&self.source) else {
+            return (Value::Null, false);
         };
+        let caller = owner.is_callers(&self.path);
         // `input` and `context` ignore an index, as the original does.
         let indexed = match (&self.index, self.source.as_str()) {
             (Some(step), source) if source != "input" && source != "context" => {
@@ -103,7 +157,7 @@ impl Expr {
             }
             _ => Cow::Borrowed(root),
         };
-        walk(&indexed, &self.path).into_owned()
+        (walk(&indexed, &self.path).into_owned(), caller)
     }
 }
 

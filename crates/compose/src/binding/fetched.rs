@@ -1,45 +1,64 @@
 //! What the `;url` format reads (spec §2.7). The evaluator is synchronous, so it never fetches:
 //! a render notes the URLs it wants here, the caller fetches them (see `crate::fetch`), and
-//! renders again with their bodies at hand.
+//! renders again with their bodies at hand. A caller's link is noted as such, to be fetched
+//! only where the policy lets callers reach (D32).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use crate::fetch::Policy;
 use crate::media::Blob;
 
-/// The bodies fetched for one render, and the URLs it still wants.
-#[derive(Debug, Default)]
+/// A URL to fetch, and whether a caller's value named it.
+pub type Wanted = (String, bool);
+
+/// The bodies fetched for one render, the URLs it still wants, and the policy a caller's
+/// `;path` values are read by.
+#[derive(Debug)]
 pub struct Fetched {
     state: Mutex<State>,
+    policy: Arc<Policy>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    bodies: HashMap<String, Blob>,
-    wanted: Vec<String>,
+    bodies: HashMap<Wanted, Blob>,
+    wanted: Vec<Wanted>,
 }
 
 impl Fetched {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Self {
+            state: Mutex::default(),
+            policy,
+        }
+    }
+
+    pub(super) fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// The body fetched for `url`; `None`, and `url` noted as wanted, when it is not here yet.
-    pub(super) fn get_or_want(&self, url: &str) -> Option<Blob> {
+    pub(super) fn get_or_want(&self, url: &str, caller: bool) -> Option<Blob> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(blob) = state.bodies.get(url) {
+        let key = (url.to_string(), caller);
+        if let Some(blob) = state.bodies.get(&key) {
             return Some(blob.clone());
         }
-        if !state.wanted.iter().any(|wanted| wanted == url) {
-            state.wanted.push(url.to_string());
+        if !state.wanted.contains(&key) {
+            state.wanted.push(key);
         }
         None
     }
 
     /// The URLs the last render wanted, each once; the list starts again empty.
-    pub fn take_wanted(&self) -> Vec<String> {
+    pub fn take_wanted(&self) -> Vec<Wanted> {
         std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).wanted)
     }
 
-    /// Keeps `url`'s body for the next render.
-    pub fn insert(&self, url: String, body: Blob) {
+    /// Keeps a wanted URL's body for the next render.
+    pub fn insert(&self, wanted: Wanted, body: Blob) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.bodies.insert(url, body);
+        state.bodies.insert(wanted, body);
     }
 }

@@ -391,14 +391,17 @@ fn a_terminal_outputs_formats_are_handed_on_as_text() {
 #[test]
 fn url_bodies_are_wanted_then_read_once_fetched() {
     let input = json!({"page": "http://h/notes.txt", "pic": "http://h/cat", "js": "http://h/j"});
-    let fetched = Fetched::default();
+    let fetched = Fetched::new(Default::default());
     let scope = Scope::new().with("input", &input).fetching(&fetched);
     let template = parse("${input.page as text;url} / ${input.pic as image/png;url}");
     // First the URLs are noted, each once, and the value is left empty.
     assert_eq!(template.render(&scope).unwrap(), json!(" / "));
     assert_eq!(
         fetched.take_wanted(),
-        ["http://h/notes.txt", "http://h/cat"]
+        [
+            ("http://h/notes.txt".to_string(), false),
+            ("http://h/cat".to_string(), false)
+        ]
     );
     let blob = |media_type: &str, name: &str, bytes: &[u8]| Blob {
         media_type: media_type.into(),
@@ -406,15 +409,15 @@ fn url_bodies_are_wanted_then_read_once_fetched() {
         bytes: bytes.to_vec(),
     };
     fetched.insert(
-        "http://h/notes.txt".into(),
+        ("http://h/notes.txt".into(), false),
         blob("text/plain", "notes.txt", b"hello"),
     );
     fetched.insert(
-        "http://h/cat".into(),
+        ("http://h/cat".into(), false),
         blob("application/octet-stream", "cat", b"\x89P"),
     );
     fetched.insert(
-        "http://h/j".into(),
+        ("http://h/j".into(), false),
         blob("application/json", "j", b"{\"k\": 1}"),
     );
     assert_table(
@@ -442,6 +445,55 @@ fn url_bodies_are_wanted_then_read_once_fetched() {
         &scope,
     );
     assert!(fetched.take_wanted().is_empty());
+}
+
+#[test]
+fn a_callers_links_and_paths_are_marked_and_refused_as_the_policy_says() {
+    let input = json!({"page": "http://h/notes.txt", "doc": "/etc/hostname"});
+    let fetched = Fetched::new(Default::default());
+    let config = ["page".to_string()];
+    for (owner, caller) in [
+        (Owner::Caller, true),
+        (Owner::CallerBut(&[]), true),
+        (Owner::CallerBut(&config), false),
+        (Owner::Server, false),
+    ] {
+        let scope = Scope::new()
+            .with_owned("input", &input, owner)
+            .fetching(&fetched);
+        parse("${input.page as text;url}").render(&scope).unwrap();
+        assert_eq!(
+            fetched.take_wanted(),
+            [("http://h/notes.txt".to_string(), caller)],
+            "{owner:?}"
+        );
+        let read = parse("${input.doc as text;path}").render(&scope);
+        if caller {
+            let err = read.unwrap_err();
+            assert_eq!(
+                err.refusal(),
+                Some((
+                    "input.doc",
+                    "callers may not name files (controller.files.roots lists the \
+                     directories they may)"
+                ))
+            );
+        }
+        // A default is the config's own text.
+        parse("${input.nothere as text;url | http://h/default}")
+            .render(&scope)
+            .unwrap();
+        assert_eq!(
+            fetched.take_wanted(),
+            [("http://h/default".to_string(), false)]
+        );
+    }
+    // Without a policy at hand (a chunk of a stream), a caller's path is refused too.
+    let scope = Scope::new().with_owned("input", &input, Owner::Caller);
+    let err = parse("${input.doc as text;path}")
+        .render(&scope)
+        .unwrap_err();
+    assert_eq!(err.refusal().map(|(what, _)| what), Some("input.doc"));
 }
 
 #[test]

@@ -200,6 +200,27 @@ impl Binding {
         self.exprs().into_iter().any(|expr| expr.reads(sources))
     }
 
+    /// For a mapping whose merged parts (`...`, `?`) do not read `source`: the keys whose
+    /// values do not read it either. `None` for anything else.
+    pub fn fields_not_reading(&self, source: &str) -> Option<Vec<String>> {
+        let Binding::Map(entries) = self else {
+            return None;
+        };
+        let mut keys = Vec::new();
+        for entry in entries {
+            let mut exprs = Vec::new();
+            entry.collect(&mut exprs);
+            let reads = exprs.iter().any(|expr| expr.reads(&[source]));
+            match entry {
+                Entry::Field(key, _) if !reads => keys.push(key.clone()),
+                Entry::Field(..) => {}
+                Entry::Merge(_) | Entry::Choose(_) if reads => return None,
+                Entry::Merge(_) | Entry::Choose(_) => {}
+            }
+        }
+        Some(keys)
+    }
+
     pub(super) fn collect<'a>(&'a self, out: &mut Vec<&'a Expr>) {
         match self {
             Binding::Literal(_) => {}

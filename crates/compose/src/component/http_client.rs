@@ -13,19 +13,19 @@ use tokio::time::Instant;
 use reqwest::multipart::{Form, Part};
 
 use super::{Binary, ByteStream, ChunkStream, Output};
-use crate::binding::{extract, interpolate_text, python_json, Binding, BindingError, Expr, Scope};
+use crate::binding::{
+    extract, interpolate_text, python_json, Binding, BindingError, Expr, Owner, Scope,
+};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
-use crate::fetch;
+use crate::fetch::Fetcher;
 use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
-use crate::upstream::{Lane, Lanes};
+use crate::upstream::{Lane, Lanes, MAX_BODY};
 
 /// How long an upstream may send nothing, unless the action says otherwise (D18).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
-/// The largest streamed event and the largest answer, unless the action says otherwise.
-pub const MAX_SIZE: usize = 16 * 1024 * 1024;
 /// The most of an error body read, and the most of it kept for the message.
 const ERROR_BODY_READ: usize = 64 * 1024;
 const ERROR_BODY_LIMIT: usize = 2000;
@@ -40,6 +40,8 @@ pub struct HttpClient {
     pub actions: Vec<Arc<Action>>,
     secrets: Arc<[String]>,
     metrics: Arc<Metrics>,
+    /// What `;url` and `;path` in its templates read with.
+    fetcher: Arc<Fetcher>,
 }
 
 /// One action, its templates compiled.
@@ -149,8 +151,8 @@ impl Action {
             limits: Limits {
                 total: action.timeout.map(|t| t.0),
                 silence: action.read_timeout.map_or(READ_TIMEOUT, |t| t.0),
-                max_event: action.max_event_size.map_or(MAX_SIZE, |s| s.0),
-                max_body: action.max_body_size.map_or(MAX_SIZE, |s| s.0),
+                max_event: action.max_event_size.map_or(MAX_BODY, |s| s.0),
+                max_body: action.max_body_size.map_or(MAX_BODY, |s| s.0),
             },
         })
     }
@@ -182,6 +184,7 @@ impl HttpClient {
         config: &config::HttpClient,
         secrets: Arc<[String]>,
         metrics: Arc<Metrics>,
+        fetcher: Arc<Fetcher>,
     ) -> Result<Self, RunError> {
         Ok(Self {
             id: config.id.clone(),
@@ -195,19 +198,22 @@ impl HttpClient {
                 .collect::<Result<_, _>>()?,
             secrets,
             metrics,
+            fetcher,
         })
     }
 
-    /// Sends the action's request for this job input and returns its output; the tokens the
-    /// upstream reports (`usage`) are added to `usage`.
+    /// Sends the action's request for this job input (whose values are `owner`'s) and returns
+    /// its output; the tokens the upstream reports (`usage`) are added to `usage`.
     pub async fn call(
         &self,
         action: &Arc<Action>,
-        input: Value,
+        (input, owner): (Value, Owner<'_>),
         context: &Value,
         usage: &Arc<Usage>,
     ) -> Result<Output, RunError> {
-        let scope = Scope::new().with("input", &input).with("context", context);
+        let scope = Scope::new()
+            .with_owned("input", &input, owner)
+            .with("context", context);
         let limits = action.limits;
         let deadline = limits.total.map(|t| Instant::now() + t);
         let mut patience = Patience::new(limits, deadline);
@@ -244,9 +250,9 @@ impl HttpClient {
                     Arc::clone(action),
                     patience,
                     if action.output_reads_run {
-                        (input, context.clone())
+                        (input, owner != Owner::Server, context.clone())
                     } else {
-                        (Value::Null, Value::Null)
+                        (Value::Null, false, Value::Null)
                     },
                     Arc::clone(usage),
                 );
@@ -293,7 +299,9 @@ impl HttpClient {
         };
         match &action.output {
             Some(output) => Ok(Output::Value(
-                fetch::render(output, scope.with("response", &value)).await?,
+                self.fetcher
+                    .render(output, scope.with("response", &value))
+                    .await?,
             )),
             None => Ok(Output::Value(value)),
         }
@@ -374,7 +382,7 @@ impl HttpClient {
             .unwrap_or(reqwest::Method::POST);
         let mut request = client.request(method, url);
 
-        if let Value::Object(params) = fetch::render(&action.params, scope.clone()).await? {
+        if let Value::Object(params) = self.fetcher.render(&action.params, scope.clone()).await? {
             let pairs: Vec<(String, String)> = params
                 .into_iter()
                 .filter(|(_, v)| !v.is_null())
@@ -384,7 +392,8 @@ impl HttpClient {
         }
 
         let mut headers = self.headers.clone();
-        if let Value::Object(action_headers) = fetch::render(&action.headers, scope.clone()).await?
+        if let Value::Object(action_headers) =
+            self.fetcher.render(&action.headers, scope.clone()).await?
         {
             for (key, value) in action_headers {
                 headers.retain(|(k, _)| *k != key);
@@ -406,7 +415,7 @@ impl HttpClient {
             }
         }
 
-        let body = fetch::render(&action.body, scope.clone()).await?;
+        let body = self.fetcher.render(&action.body, scope.clone()).await?;
         // A body that is bytes (`body: ${input.file as file}`) is sent as they are.
         if let Some(blob) = body.as_str().and_then(Blob::from_data_uri) {
             if content_type.is_none() {
@@ -446,7 +455,8 @@ impl HttpClient {
     /// `endpoint`, or `base_url` + `path`.
     async fn url(&self, action: &Action, scope: &Scope<'_>) -> Result<String, RunError> {
         let text = |binding| async move {
-            fetch::render(binding, scope.clone())
+            self.fetcher
+                .render(binding, scope.clone())
                 .await
                 .map(|v| interpolate_text(&v))
         };
@@ -472,10 +482,11 @@ impl HttpClient {
         (response, lane): (reqwest::Response, Lane),
         action: Arc<Action>,
         mut patience: Patience,
-        (input, context): (Value, Value),
+        (input, caller, context): (Value, bool, Value),
         usage: Arc<Usage>,
     ) -> ChunkStream {
         let secrets = Arc::clone(&self.secrets);
+        let fetcher = Arc::clone(&self.fetcher);
         Box::pin(async_stream::stream! {
             let _lane = lane;
             let mut reported = ReportedUsage {
@@ -487,7 +498,9 @@ impl HttpClient {
                 response.bytes_stream().map(|r| r.map_err(|e| describe(&e))),
                 limits.max_event,
             ));
-            let scope = Scope::new().with("input", &input).with("context", &context);
+            // Whatever of the job's input is a caller's counts as the caller's here.
+            let owner = if caller { Owner::Caller } else { Owner::Server };
+            let scope = Scope::new().with_owned("input", &input, owner).with("context", &context);
             loop {
                 let next = match patience.wait(events.next()).await {
                     Ok(next) => next,
@@ -517,7 +530,7 @@ impl HttpClient {
                             Some(StreamFormat::Text) | None => Value::String(data),
                         };
                         match &action.output {
-                            Some(output) => fetch::render(output, scope.clone().with("response[]", &chunk)).await,
+                            Some(output) => fetcher.render(output, scope.clone().with("response[]", &chunk)).await,
                             None => Ok(chunk),
                         }
                     }

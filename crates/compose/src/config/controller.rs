@@ -22,6 +22,12 @@ pub struct Controller {
     /// `controller.metrics` (this implementation's addition): where the API port serves
     /// Prometheus metrics, outside `base_path`; `None` when turned off (`metrics: false`).
     pub metrics: Option<String>,
+    /// `controller.fetch`: what a caller's links may reach (D32).
+    pub fetch: super::FetchSettings,
+    /// `controller.files`: where a caller's paths may point (D32).
+    pub files: super::FileSettings,
+    /// `controller.trusted_proxies`: whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `controller.limits` (this implementation's addition): bounds on what a running server keeps.
@@ -39,7 +45,14 @@ pub struct Limits {
     /// How many connections are served at once, on both ports together (default: as many as
     /// the open-file limit allows, which is raised to its hard limit at start).
     pub max_connections: Option<usize>,
+    /// `controller.max_output`: the most a run's output may hold (streamed text or bytes);
+    /// past it the run fails. Kept here, with the other bounds a task registry applies.
+    #[serde(skip)]
+    pub max_output: usize,
 }
+
+/// A run's output may hold this much unless `controller.max_output` says otherwise.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -48,6 +61,7 @@ impl Default for Limits {
             task_retention: super::Duration(std::time::Duration::from_secs(3600)),
             header_timeout: None,
             max_connections: None,
+            max_output: DEFAULT_MAX_OUTPUT,
         }
     }
 }
@@ -67,6 +81,13 @@ struct RawController {
     limits: Limits,
     #[serde(default = "default_metrics", deserialize_with = "metrics")]
     metrics: Option<String>,
+    max_output: Option<super::Size>,
+    #[serde(default)]
+    fetch: super::FetchSettings,
+    #[serde(default)]
+    files: super::FileSettings,
+    #[serde(default, deserialize_with = "super::exposure::trusted_proxies")]
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl From<RawController> for Controller {
@@ -79,8 +100,14 @@ impl From<RawController> for Controller {
                 .shutdown_timeout
                 .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |d| d.0),
             access_keys: raw.access_keys,
-            limits: raw.limits,
+            limits: Limits {
+                max_output: raw.max_output.map_or(DEFAULT_MAX_OUTPUT, |size| size.0),
+                ..raw.limits
+            },
             metrics: raw.metrics,
+            fetch: raw.fetch,
+            files: raw.files,
+            trusted_proxies: raw.trusted_proxies,
         }
     }
 }
@@ -95,6 +122,9 @@ impl Default for Controller {
             access_keys: Vec::new(),
             limits: Limits::default(),
             metrics: default_metrics(),
+            fetch: super::FetchSettings::default(),
+            files: super::FileSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

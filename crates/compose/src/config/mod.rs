@@ -6,6 +6,7 @@
 mod controller;
 mod duration;
 mod env;
+mod exposure;
 mod locate;
 mod model;
 mod size;
@@ -20,6 +21,7 @@ pub use controller::{
 };
 pub use duration::Duration;
 pub use env::{Env, Sources};
+pub use exposure::{Allowed, FetchSettings, FileSettings};
 pub use locate::Place;
 pub use size::Size;
 

@@ -129,6 +129,7 @@ impl TaskRegistry {
             request,
             Arc::clone(&task),
             self.store.clone(),
+            self.limits.max_output,
         );
         self.runners.spawn(runner);
         Ok(task)
@@ -223,12 +224,13 @@ impl TaskRegistry {
 }
 
 /// Runs the workflow of `task` to its end (or its cancellation), keeping the task's state and
-/// the history up to date.
+/// the history up to date; an output past `max_output` bytes fails the run.
 async fn drive(
     engine: Arc<Engine>,
     request: RunRequest,
     task: Arc<Task>,
     store: Option<Arc<dyn RunStore>>,
+    max_output: usize,
 ) {
     task.update(|state, _| state.status = Status::Processing);
     let metrics = engine.metrics();
@@ -248,6 +250,7 @@ async fn drive(
                 });
                 let mut first = true;
                 let mut batch = Vec::new();
+                let mut room = Room(max_output);
                 while let Some(piece) = pieces.next().await {
                     // Take every piece that is already there, then wake the listeners once:
                     // under load this saves a wake-up and a write per token; it never waits
@@ -283,6 +286,10 @@ async fn drive(
                             break;
                         }
                     }
+                    if let Some(over) = batch.iter().position(|piece| !room.take(piece.len())) {
+                        batch.truncate(over);
+                        failure = Some(RunError::OutputTooLarge(max_output));
+                    }
                     if !batch.is_empty() {
                         pieces_made.inc_by(batch.len() as u64);
                         task.update(|state, elapsed| {
@@ -308,8 +315,12 @@ async fn drive(
                         chunks: Vec::new(),
                     });
                 });
+                let mut room = Room(max_output);
                 while let Some(chunk) = binary.chunks.next().await {
                     let chunk = chunk?;
+                    if !room.take(chunk.len()) {
+                        return Err(RunError::OutputTooLarge(max_output));
+                    }
                     task.update(|state, elapsed| {
                         state.first_chunk_ms.get_or_insert(elapsed);
                         if let Some(out) = state.binary.as_mut() {
@@ -359,6 +370,22 @@ async fn drive(
     save(&store, &task, Recorded::End).await;
     task.release_input();
     task.notify();
+}
+
+/// What is left of a run's output allowance (`controller.max_output`), in bytes.
+struct Room(usize);
+
+impl Room {
+    /// Takes `bytes` from what is left; false, taking nothing, when they do not fit.
+    fn take(&mut self, bytes: usize) -> bool {
+        match self.0.checked_sub(bytes) {
+            Some(left) => {
+                self.0 = left;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The run's end in the metrics and the log: one line with its workflow, status, timings,

@@ -397,6 +397,9 @@ impl Task {
     }
 
     /// Every piece produced from `from` on, then the end: replays what exists and follows.
+    /// A follower copies at most [`FOLLOW_ROOM`] bytes of what is new at a time (and takes
+    /// more once its reader has taken those), so that a slow reader holds no copy of its own
+    /// of what it has not read yet: the task's pieces are the one copy.
     pub fn follow(
         self: &std::sync::Arc<Self>,
         from: usize,
@@ -409,16 +412,28 @@ impl Task {
             // What is new at each wake, taken under the lock; kept from wake to wake.
             let mut ready = Vec::new();
             loop {
-                let end = {
+                let (more, end) = {
                     let state = task.state.lock();
                     let jobs = state.jobs.get(next_job..).unwrap_or_default();
                     next_job += jobs.len();
                     ready.extend(jobs.iter().cloned().map(Follow::Job));
-                    match &state.binary {
-                        Some(binary) => ready.extend(binary.chunks.get(next..).unwrap_or_default().iter().cloned().map(Follow::Bytes)),
-                        None => ready.extend(state.pieces.since(next).map(|piece| Follow::Piece(piece.to_string()))),
-                    }
-                    state.status.is_terminal().then(|| (state.status, state.error.clone()))
+                    let more = match &state.binary {
+                        Some(binary) => take_within(
+                            binary.chunks.get(next..).unwrap_or_default().iter(),
+                            |chunk| chunk.len(),
+                            |chunk| Follow::Bytes(chunk.clone()),
+                            &mut ready,
+                        ),
+                        None => take_within(
+                            state.pieces.since(next),
+                            |piece| piece.len(),
+                            |piece| Follow::Piece(piece.to_string()),
+                            &mut ready,
+                        ),
+                    };
+                    let end = (!more && state.status.is_terminal())
+                        .then(|| (state.status, state.error.clone()));
+                    (more, end)
                 };
                 for piece in ready.drain(..) {
                     if !matches!(piece, Follow::Job(_)) {
@@ -433,10 +448,34 @@ impl Task {
                     yield Follow::End(status, error);
                     return;
                 }
-                if changes.changed().await.is_err() {
+                if !more && changes.changed().await.is_err() {
                     return;
                 }
             }
         }
     }
+}
+
+/// The most of a task's output a follower copies at once (one item more when a single one
+/// is larger).
+const FOLLOW_ROOM: usize = 64 * 1024;
+
+/// Moves items into `ready` as `follow` makes them, until they add up to [`FOLLOW_ROOM`]
+/// bytes (at least one); true when some were left for later.
+fn take_within<T>(
+    items: impl Iterator<Item = T>,
+    size: impl Fn(&T) -> usize,
+    follow: impl Fn(T) -> Follow,
+    ready: &mut Vec<Follow>,
+) -> bool {
+    let mut room = FOLLOW_ROOM;
+    for (taken, item) in items.enumerate() {
+        let bytes = size(&item);
+        if taken > 0 && bytes > room {
+            return true;
+        }
+        room = room.saturating_sub(bytes);
+        ready.push(follow(item));
+    }
+    false
 }

@@ -14,9 +14,16 @@ use crate::schema;
 pub struct RunRequest {
     workflow: Arc<WorkflowPlan>,
     input: Arc<Value>,
+    /// Whether the input is a caller's (API, web UI), whose links and paths reach only what
+    /// the fetch policy allows (D32), or the config owner's (the command line).
+    from_caller: bool,
 }
 
 impl RunRequest {
+    pub fn from_caller(&self) -> bool {
+        self.from_caller
+    }
+
     pub fn workflow(&self) -> &Arc<WorkflowPlan> {
         &self.workflow
     }
@@ -34,7 +41,8 @@ impl RunRequest {
 impl Engine {
     /// Finds the workflow (`None`: the only one, or the one marked default) that `access` may
     /// run and checks `input` against its schema: an unknown workflow is
-    /// [`RunError::WorkflowNotFound`], a wrong input a 400-class error naming the field.
+    /// [`RunError::WorkflowNotFound`], a wrong input a 400-class error naming the field (also
+    /// a public caller's link or path that the fetch policy does not let callers reach).
     pub fn request(
         &self,
         workflow: Option<&str>,
@@ -42,10 +50,13 @@ impl Engine {
         access: Access,
     ) -> Result<RunRequest, RunError> {
         let workflow = self.workflow(workflow, access)?;
-        schema::check_input(&workflow.input_schema, &input)?;
+        let from_caller = access == Access::Public;
+        let policy = from_caller.then(|| self.fetcher().policy().as_ref());
+        schema::check_input(&workflow.input_schema, &input, policy)?;
         Ok(RunRequest {
             workflow,
             input: Arc::new(input),
+            from_caller,
         })
     }
 }

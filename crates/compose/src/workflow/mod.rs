@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::binding::{Scope, StreamEncoding};
+use super::binding::{Owner, Scope, StreamEncoding};
 use super::component::{Binary, Output};
 use super::error::RunError;
-use super::fetch;
+use super::fetch::Fetcher;
 use super::metrics::Usage;
 
 pub use gate::RunRequest;
@@ -85,6 +85,11 @@ impl Engine {
             })
         };
         let (workflow, input) = (request.workflow(), request.input());
+        let run = Run {
+            fetcher: self.fetcher(),
+            from_caller: request.from_caller(),
+            input,
+        };
         let mut jobs = Map::new();
         let mut done: HashSet<&str> = HashSet::new();
         let mut pending: Vec<&JobPlan> = workflow.jobs.iter().collect();
@@ -107,7 +112,7 @@ impl Engine {
                 let run = run_job(
                     job,
                     workflow.is_terminal(&job.id),
-                    input,
+                    &run,
                     (&jobs_value, &context),
                     usage,
                 );
@@ -138,10 +143,10 @@ impl Engine {
         if let Some(template) = &workflow.output {
             let jobs = Value::Object(jobs);
             let scope = Scope::new()
-                .with("input", input)
+                .with_owned("input", input, run.input_owner())
                 .with("jobs", &jobs)
                 .with("context", &context);
-            result = Some(Produced::rendered(template, scope).await?);
+            result = Some(Produced::rendered(run.fetcher, template, scope).await?);
         }
         Ok(match result {
             Some(Produced::Stream { chunks, encoding }) => {
@@ -165,26 +170,47 @@ fn merge(before: Value, after: Value) -> Produced {
     })
 }
 
+/// What every job of one run shares.
+struct Run<'a> {
+    fetcher: &'a Arc<Fetcher>,
+    /// Whether the run's input is a caller's (D32).
+    from_caller: bool,
+    input: &'a Value,
+}
+
+impl Run<'_> {
+    /// Whose values the run's input holds.
+    fn input_owner(&self) -> Owner<'static> {
+        if self.from_caller {
+            Owner::Caller
+        } else {
+            Owner::Server
+        }
+    }
+}
+
 /// Runs one job: renders its input, calls its component, maps the output (a terminal job's
 /// output hands `;base64`, `;url` and `;data-uri` text on undecoded, spec §2.7).
 async fn run_job(
     job: &JobPlan,
     terminal: bool,
-    workflow_input: &Value,
+    run: &Run<'_>,
     (jobs, context): (&Value, &Value),
     usage: &Arc<Usage>,
 ) -> Result<Produced, RunError> {
+    let workflow_input = run.input;
     let scope = Scope::new()
-        .with("input", workflow_input)
+        .with_owned("input", workflow_input, run.input_owner())
         .with("jobs", jobs)
         .with("context", context);
     let input = match &job.input {
-        Some(template) => fetch::render(template, scope.clone()).await?,
+        Some(template) => run.fetcher.render(template, scope.clone()).await?,
         None => workflow_input.clone(),
     };
+    let owner = job.input_owner(run.from_caller);
     let output = job
         .component
-        .call(&job.action, input, context, usage)
+        .call(&job.action, (input, owner), context, usage)
         .await?;
     let Some(template) = &job.output else {
         return Ok(Produced::from(output));
@@ -201,7 +227,8 @@ async fn run_job(
                 chunks: stream::operate(
                     template.clone(),
                     chunks,
-                    workflow_input.clone(),
+                    Arc::clone(run.fetcher),
+                    (workflow_input.clone(), run.from_caller),
                     jobs.clone(),
                     context.clone(),
                 ),
@@ -209,13 +236,13 @@ async fn run_job(
             }),
             None => {
                 let value = Produced::from(Output::Stream(chunks)).drain().await?;
-                Produced::rendered(template, scope.with("output", &value)).await
+                Produced::rendered(run.fetcher, template, scope.with("output", &value)).await
             }
         },
         Output::Bytes(binary) if stream::passes_bytes(template) => Ok(Produced::Bytes(binary)),
         output => {
             let value = Produced::from(output).drain().await?;
-            Produced::rendered(template, scope.with("output", &value)).await
+            Produced::rendered(run.fetcher, template, scope.with("output", &value)).await
         }
     }
 }

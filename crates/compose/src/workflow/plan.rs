@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::binding::{Binding, Expr};
+use crate::binding::{Binding, Expr, Owner};
 use crate::component::{Action, HttpClient};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
 use crate::error::RunError;
+use crate::fetch::{Fetcher, Policy};
 use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
 
@@ -24,6 +25,7 @@ pub struct Engine {
     workflows: Vec<Arc<WorkflowPlan>>,
     secrets: Arc<[String]>,
     metrics: Arc<Metrics>,
+    fetcher: Arc<Fetcher>,
 }
 
 /// A workflow ready to run.
@@ -51,6 +53,31 @@ pub struct JobPlan {
     /// `None` when absent or exactly `${output}`: the component output is the job output.
     pub output: Option<Binding>,
     pub depends_on: Vec<Vec<String>>,
+    /// How much of the input the component gets is the run's input (D32).
+    share: Share,
+}
+
+/// How much of a job's input is taken from the run's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Share {
+    /// All of it: the job passes the run's input on, or its input template reads it whole.
+    All,
+    /// All but these keys of the mapping the job's input template makes (they read only the
+    /// config's text, other jobs' outputs or the context).
+    AllBut(Vec<String>),
+}
+
+impl Share {
+    fn of(input: Option<&Binding>) -> Self {
+        match input {
+            None => Share::All,
+            Some(binding) => match binding.fields_not_reading("input") {
+                Some(keys) => Share::AllBut(keys),
+                None if binding.reads(&["input"]) => Share::All,
+                None => Share::AllBut(Vec::new()),
+            },
+        }
+    }
 }
 
 impl Engine {
@@ -58,12 +85,24 @@ impl Engine {
     pub fn new(config: &Config) -> Result<Self, String> {
         let secrets: Arc<[String]> = config.secrets.clone().into();
         let metrics = Arc::new(Metrics::new());
+        let policy = Policy::new(
+            &config.controller.fetch,
+            &config.controller.files,
+            &config.dir,
+        )?;
+        let fetcher = Arc::new(Fetcher::new(policy));
         let components: Vec<Arc<HttpClient>> = config
             .components
             .iter()
             .map(|component| {
                 let Component::HttpClient(client) = component;
-                HttpClient::new(client, Arc::clone(&secrets), Arc::clone(&metrics)).map(Arc::new)
+                HttpClient::new(
+                    client,
+                    Arc::clone(&secrets),
+                    Arc::clone(&metrics),
+                    Arc::clone(&fetcher),
+                )
+                .map(Arc::new)
             })
             .collect::<Result<_, _>>()
             .map_err(|err| err.to_string())?;
@@ -78,6 +117,7 @@ impl Engine {
             workflows,
             secrets,
             metrics,
+            fetcher,
         })
     }
 
@@ -113,6 +153,11 @@ impl Engine {
     /// Values that must never be shown (the environment's substitutions).
     pub fn secrets(&self) -> &[String] {
         &self.secrets
+    }
+
+    /// What `;url` and `;path` read with, and what a caller's values may reach.
+    pub fn fetcher(&self) -> &Arc<Fetcher> {
+        &self.fetcher
     }
 }
 
@@ -230,14 +275,25 @@ impl JobPlan {
             .actions
             .get(action)
             .ok_or_else(|| format!("job '{}': action '{}' not found", job.id, job.action))?;
+        let input = compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input"));
         Ok(Self {
             id: job.id.clone(),
             component: Arc::clone(component),
             action: Arc::clone(action),
-            input: compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input")),
+            share: Share::of(input.as_ref()),
+            input,
             output: compile(&job.output, &job.id, "output")?.filter(|b| !b.is_exactly("output")),
             depends_on: job.depends_on.clone(),
         })
+    }
+
+    /// Whose values the component's `input` holds in a run whose input is a caller's or not.
+    pub fn input_owner(&self, from_caller: bool) -> Owner<'_> {
+        match (from_caller, &self.share) {
+            (false, _) => Owner::Server,
+            (true, Share::All) => Owner::Caller,
+            (true, Share::AllBut(keys)) => Owner::CallerBut(keys),
+        }
     }
 }
 

@@ -2,14 +2,16 @@
 
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use crate::binding::operators::OverStream;
-use crate::binding::{is_media, Binding, Scope, StreamEncoding};
+use crate::binding::{is_media, Binding, Owner, Scope, StreamEncoding};
 use crate::component::{Binary, ChunkStream, Output};
 use crate::error::RunError;
-use crate::fetch;
+use crate::fetch::Fetcher;
 
 /// Text pieces of a streamed output, in order; empty pieces are never sent.
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
@@ -39,8 +41,12 @@ impl From<Output> for Produced {
 
 impl Produced {
     /// A template's value: a stream of one chunk when the template converts it `as stream`.
-    pub async fn rendered(template: &Binding, scope: Scope<'_>) -> Result<Self, RunError> {
-        let value = fetch::render(template, scope).await?;
+    pub async fn rendered(
+        fetcher: &Fetcher,
+        template: &Binding,
+        scope: Scope<'_>,
+    ) -> Result<Self, RunError> {
+        let value = fetcher.render(template, scope).await?;
         Ok(match template.stream_encoding() {
             Some(encoding) => Produced::Stream {
                 chunks: Box::pin(futures::stream::once(std::future::ready(Ok(value)))),
@@ -103,17 +109,22 @@ pub fn operates_on_stream(template: &Binding) -> bool {
 }
 
 /// The stream a job's output template makes of the component's stream, chunk by chunk as
-/// they come (see [`operates_on_stream`]); `input`, `jobs` and `context` are what the
-/// template reads besides.
+/// they come (see [`operates_on_stream`]); `input` (a caller's when `from_caller`), `jobs`
+/// and `context` are what the template reads besides.
 pub fn operate(
     template: Binding,
     chunks: ChunkStream,
-    input: Value,
+    fetcher: Arc<Fetcher>,
+    (input, from_caller): (Value, bool),
     jobs: Value,
     context: Value,
 ) -> ChunkStream {
     Box::pin(async_stream::stream! {
-        let scope = Scope::new().with("input", &input).with("jobs", &jobs).with("context", &context);
+        let owner = if from_caller { Owner::Caller } else { Owner::Server };
+        let scope = Scope::new()
+            .with_owned("input", &input, owner)
+            .with("jobs", &jobs)
+            .with("context", &context);
         let Some(operator) = template.operator() else {
             return;
         };
@@ -136,8 +147,10 @@ pub fn operate(
             }
             Some(OverStream::Join { before, after }) => {
                 // The parts around the stream read no chunk: they are rendered at once.
-                let edges = match rendered(before, &scope).await {
-                    Ok(before) => rendered(after, &scope).await.map(|after| (before, after)),
+                let edges = match rendered(&fetcher, before, &scope).await {
+                    Ok(before) => rendered(&fetcher, after, &scope)
+                        .await
+                        .map(|after| (before, after)),
                     Err(err) => Err(err),
                 };
                 let (before, after) = match edges {
@@ -167,10 +180,14 @@ pub fn operate(
 }
 
 /// The values of `parts` that are not null.
-async fn rendered(parts: &[Binding], scope: &Scope<'_>) -> Result<Vec<Value>, RunError> {
+async fn rendered(
+    fetcher: &Fetcher,
+    parts: &[Binding],
+    scope: &Scope<'_>,
+) -> Result<Vec<Value>, RunError> {
     let mut values = Vec::with_capacity(parts.len());
     for part in parts {
-        let value = fetch::render(part, scope.clone()).await?;
+        let value = fetcher.render(part, scope.clone()).await?;
         if !value.is_null() {
             values.push(value);
         }
