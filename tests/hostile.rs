@@ -157,3 +157,72 @@ async fn pages_of_other_sites_start_nothing_whatever_they_send() {
     }
     assert_eq!(runs(&server).await.len(), 2);
 }
+
+/// Bodies a caller makes up, deep and wide, in every form the API reads: each gets an answer
+/// (a run, or a 4xx naming what is wrong), and the server stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_bodies_of_every_kind_leave_the_server_up() {
+    use proptest::prelude::*;
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start(&dir, &mock.base_url);
+    let url = format!("{}/workflows/runs", server.api);
+    let runtime = tokio::runtime::Handle::current();
+
+    let answered = tokio::task::spawn_blocking(move || {
+        // A name or a value: deep brackets, braces, template marks and plain words, mixed.
+        let piece = prop_oneof![
+            Just("[a]"),
+            Just("[]"),
+            Just("["),
+            Just("]"),
+            Just("{"),
+            Just("}"),
+            Just("${input}"),
+            Just("${"),
+            Just("\"a\":"),
+            Just(","),
+            Just("prompt"),
+            Just("input"),
+        ];
+        let text = (proptest::collection::vec((piece, 1usize..3000), 1..8)).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(piece, times)| piece.repeat(times))
+                .collect::<String>()
+        });
+        let body = (0usize..4, text.clone(), text);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 48,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        let client = reqwest::Client::new();
+        runner.run(&body, |(kind, name, value)| {
+            let request = client.post(&url);
+            let request = match kind {
+                0 => request
+                    .header("Content-Type", "application/json")
+                    .body(format!(
+                        "{{\"input\": {{\"prompt\": {name}}}, \"x\": {value}}}"
+                    )),
+                1 => request.header("Content-Type", "application/json").body(
+                    serde_json::json!({"input": {"prompt": name}, "output_only": true}).to_string(),
+                ),
+                2 => request.form(&[(name.as_str(), value.as_str())]),
+                _ => request.multipart(reqwest::multipart::Form::new().text(name, value)),
+            };
+            let status = runtime.block_on(async { request.send().await.map(|r| r.status()) });
+            let status = status.map_err(|err| TestCaseError::fail(format!("no answer: {err}")))?;
+            prop_assert!(
+                status.is_success() || status.is_client_error(),
+                "answered {status}"
+            );
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    assert!(answered.is_ok(), "{answered:?}");
+    assert_eq!(health(&server).await, 200, "the server is still up");
+}

@@ -315,4 +315,32 @@ mod tests {
         assert_eq!(whole.iter().map(|b| b.consumed).sum::<usize>(), text.len());
         assert_eq!(streamed(text, 1), whole);
     }
+
+    /// An answer is the model's (and so, through a prompt, anyone's): nesting as deep as a
+    /// long answer can make renders, on a thread's ordinary stack.
+    #[test]
+    fn deep_nesting_renders_without_overflowing_the_stack() {
+        const DEEP: usize = 50_000;
+        for text in [
+            ">".repeat(DEEP),
+            "[".repeat(DEEP),
+            "*".repeat(DEEP),
+            "_a".repeat(DEEP),
+            "- ".repeat(DEEP),
+            "1. ".repeat(DEEP),
+            "![".repeat(DEEP),
+            "`".repeat(DEEP),
+            "| a ".repeat(DEEP) + "\n" + &"|-".repeat(DEEP),
+            "<div>".repeat(DEEP),
+            (0..DEEP).map(|i| " ".repeat(i % 64) + "- x\n").collect(),
+        ] {
+            let html = std::thread::Builder::new()
+                .stack_size(2 * 1024 * 1024)
+                .spawn(move || (render(&text), render_blocks(&text)))
+                .unwrap()
+                .join()
+                .expect("rendered");
+            assert!(!html.0.is_empty());
+        }
+    }
 }

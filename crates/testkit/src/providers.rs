@@ -155,6 +155,19 @@ async fn answer(State((seen, address)): State<Shared>, request: Request) -> Resp
         p if p.starts_with("/files/") => {
             ([("content-type", "image/png")], PNG.to_vec()).into_response()
         }
+        // A page of text that says where it is.
+        p if p.starts_with("/text/") => {
+            ([("content-type", "text/plain")], format!("the text at {p}")).into_response()
+        }
+        // `/redirect?to=URL`: a redirect there.
+        "/redirect" => {
+            let to = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("to="))
+                .unwrap_or("/");
+            (StatusCode::FOUND, [("location", to.to_string())]).into_response()
+        }
         _ => (
             StatusCode::NOT_FOUND,
             axum::Json(json!({"error": {"message": format!("no route {path}")}})),

@@ -170,4 +170,44 @@ mod tests {
             json!({"a": ["1", "2"], "b": {"c": ["x"]}, "d": {"e": "2"}})
         );
     }
+
+    proptest::proptest! {
+        /// Whatever names a caller makes up, deep or wide, with brackets anywhere: a nested
+        /// value or a 400, never a panic and never more than 32 levels.
+        #[test]
+        fn any_field_names_give_a_value_or_a_400(
+            names in proptest::collection::vec(
+                (
+                    "[a-z\\[\\]]{0,8}",
+                    0usize..4000,
+                    proptest::sample::select(vec!["[a]", "[]", "[", "]", "[[", "]]["]),
+                ),
+                1..20,
+            )
+        ) {
+            let body: String = names
+                .iter()
+                .map(|(head, depth, step)| format!("{head}{}=v&", step.repeat(*depth)))
+                .collect();
+            match urlencoded(body.as_bytes()) {
+                Ok(value) => proptest::prop_assert!(depth(&value) <= MAX_FIELD_DEPTH + 1),
+                Err(err) => proptest::prop_assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST),
+            }
+        }
+    }
+
+    /// How deep a value nests (a string is 0 deep, `{"a": "v"}` 1).
+    fn depth(value: &Value) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(value, 0)];
+        while let Some((value, at)) = stack.pop() {
+            deepest = deepest.max(at);
+            match value {
+                Value::Object(map) => stack.extend(map.values().map(|v| (v, at + 1))),
+                Value::Array(items) => stack.extend(items.iter().map(|v| (v, at + 1))),
+                _ => {}
+            }
+        }
+        deepest
+    }
 }

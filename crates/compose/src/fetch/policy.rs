@@ -63,10 +63,12 @@ impl Policy {
         if self.networks.iter().any(|network| network.contains(&ip)) {
             return None;
         }
-        if self.own.iter().any(|own| canonical(*own) == ip) {
-            return Some("this server's own address");
-        }
-        not_public(ip)
+        not_public(ip).or_else(|| {
+            self.own
+                .iter()
+                .any(|own| canonical(*own) == ip)
+                .then_some("this server's own address")
+        })
     }
 
     /// Checks a caller's link before anything is sent: `http` or `https`, and a host that is
