@@ -278,3 +278,61 @@ async fn two_replicas_under_200_streams_lose_no_run() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_web_ui_session_opened_on_one_replica_is_good_on_every_other() {
+    let postgres = Postgres::start();
+    let database = postgres.database();
+    let mock = MockUpstream::start(Behavior::tokens(&["x"]));
+    let key = "mc-access-0123456789abcdef";
+    let with_keys = config(&mock.base_url).replace(
+        "controller:\n",
+        &format!("controller:\n  access_keys: [{key}]\n"),
+    );
+    let replica = |config: &str| {
+        let dir = Workdir::empty();
+        dir.write(
+            ".env",
+            &format!("OPENAI_API_KEY={TEST_KEY}\nDATABASE_URL={database}\n"),
+        );
+        let server = Server::start_with(&dir, config);
+        (dir, server)
+    };
+    let (_dir_a, a) = replica(&with_keys);
+    let (_dir_b, b) = replica(&with_keys);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{}/_auth/sign-in", a.webui))
+        .form(&[("key", key)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_string();
+    for server in [&a, &b] {
+        let page = client
+            .get(&server.webui)
+            .header("Cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{}", server.webui);
+    }
+    // Signed out on B, it is closed on A as well.
+    client
+        .post(format!("{}/_auth/sign-out", b.webui))
+        .header("Cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let page = client
+        .get(&a.webui)
+        .header("Cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+}

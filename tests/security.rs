@@ -6,6 +6,8 @@ mod support;
 
 use std::time::Duration;
 
+use base64::Engine as _;
+
 use serde_json::json;
 use support::mock_upstream::{Behavior, MockUpstream};
 use support::{post, Server, Workdir, TEST_KEY};
@@ -35,6 +37,13 @@ async fn the_api_key_is_never_shown() {
             .to_string(),
         format!("Authorization: Bearer {TEST_KEY}"),
         json!({"detail": {"headers": {"authorization": format!("Bearer {TEST_KEY}")}}}).to_string(),
+        // Cut short, encoded: still the key.
+        format!("Incorrect API key provided: {}****", &TEST_KEY[..14]),
+        format!(
+            "credentials {} refused",
+            base64::engine::general_purpose::STANDARD.encode(format!("user:{TEST_KEY}"))
+        ),
+        format!("key={}", TEST_KEY.replace('-', "%2D")),
     ] {
         mock.set(Behavior::error(401, &echo));
         let response = post(&server, SEED_BODY).await;
@@ -79,10 +88,22 @@ async fn the_api_key_is_never_shown() {
         "{seen}"
     );
     assert!(seen.contains("\"status\":\"failed\""), "{seen}");
-    assert!(!seen.contains(TEST_KEY), "the key leaked:\n{seen}");
+    for fragment in [
+        TEST_KEY,
+        &TEST_KEY[..12],
+        &TEST_KEY[12..],
+        &base64::engine::general_purpose::STANDARD.encode(format!("user:{TEST_KEY}"))[12..24],
+    ] {
+        assert!(
+            !seen.contains(fragment),
+            "the key leaked ({fragment}):\n{seen}"
+        );
+    }
     let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
     assert!(!log.is_empty(), "the server logs at trace level");
-    assert!(!log.contains(TEST_KEY), "the key is in the log:\n{log}");
+    for fragment in [TEST_KEY, &TEST_KEY[..12], &TEST_KEY[12..]] {
+        assert!(!log.contains(fragment), "the key is in the log:\n{log}");
+    }
     // New rows sit in the write-ahead log until a checkpoint: read both files.
     let mut history = Vec::new();
     for file in [".model-compose-history.db", ".model-compose-history.db-wal"] {
@@ -94,7 +115,7 @@ async fn the_api_key_is_never_shown() {
         "the runs are in the history files"
     );
     assert!(
-        !history.contains(TEST_KEY),
+        !history.contains(TEST_KEY) && !history.contains(&TEST_KEY[..12]),
         "the key is in the history file"
     );
 }

@@ -11,6 +11,8 @@ use crate::api::sign_in_required;
 pub fn SignInPage() -> impl IntoView {
     let query = use_query_map();
     let failed = move || query.with(|q| q.get("failed").is_some());
+    // After too many wrong keys, the server asks for a pause before the next attempt.
+    let wait = move || query.with(|q| q.get("wait").and_then(|w| w.parse::<u64>().ok()));
     view! {
         <main class="sign-in">
             <form method="post" action="/_auth/sign-in" class="sign-in-form">
@@ -19,6 +21,11 @@ pub fn SignInPage() -> impl IntoView {
                 <label for="access-key">"Access key"</label>
                 <input id="access-key" name="key" type="password" autocomplete="current-password" required autofocus/>
                 {move || failed().then(|| view! { <p class="error" role="alert">"That key is not right."</p> })}
+                {move || wait().map(|seconds| view! {
+                    <p class="error" role="alert">
+                        {format!("Too many wrong keys: wait {seconds} s, then try again.")}
+                    </p>
+                })}
                 <button type="submit">"Sign in"</button>
             </form>
         </main>

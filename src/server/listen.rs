@@ -7,10 +7,13 @@
 //! arrives, and Nagle's algorithm would hold it back until the client's delayed ACK.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -60,6 +63,22 @@ fn raise_descriptor_limit() -> u64 {
     }
 }
 
+/// Who is at the other end of a request's connection: a client, or a proxy in front of it
+/// (see `client`).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// `app` with every request of one connection carrying its [`Peer`].
+fn with_peer(
+    app: Router,
+    peer: SocketAddr,
+) -> tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone> {
+    tower::ServiceExt::map_request(app, move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(Peer(peer));
+        request
+    })
+}
+
 /// Serves `app` on `listener` (HTTP/1.1, which is what browsers and curl speak without TLS)
 /// until `stop`, then lets the connections finish the requests they are serving.
 pub async fn serve(
@@ -80,8 +99,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = stop.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 if !failing {
                     tracing::warn!("cannot accept connections: {err} (retrying)");
@@ -104,7 +123,10 @@ pub async fn serve(
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(with_peer(app.clone(), peer)),
+            )
             .with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {

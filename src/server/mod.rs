@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod assets;
 mod binary;
+mod client;
 mod guard;
 mod highlight;
 mod listen;
@@ -28,7 +29,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
-use crate::store::{Metered, PgStore, RunStore, SqliteStore, StoreError};
+use crate::store::{
+    Metered, PgStore, RunStore, SessionLimits, SessionStore, SqliteStore, StoreError,
+};
 use access::AccessKeys;
 use compose::config::{Config, Origins};
 use compose::task::TaskRegistry;
@@ -80,9 +83,13 @@ pub async fn serve(
         )),
         None => None,
     };
-    let store: Arc<dyn RunStore> = match &shared {
-        Some(shared) => Arc::clone(shared) as Arc<dyn RunStore>,
-        None => Arc::new(SqliteStore::open(&history_path(&config)).await?),
+    // The web UI's sessions are kept in the same database.
+    let (store, sessions): (Arc<dyn RunStore>, Arc<dyn SessionStore>) = match &shared {
+        Some(shared) => (Arc::clone(shared) as _, Arc::clone(shared) as _),
+        None => {
+            let sqlite = Arc::new(SqliteStore::open(&history_path(&config)).await?);
+            (Arc::clone(&sqlite) as _, sqlite as _)
+        }
     };
     let store: Arc<dyn RunStore> = Arc::new(Metered::new(store, Arc::clone(&metrics)));
     let abandoned = store.fail_unfinished(ABANDONED).await?;
@@ -115,7 +122,16 @@ pub async fn serve(
     if adapter.is_none() && webui.is_none() {
         return Err(ServeError::NothingToServe);
     }
-    let keys = AccessKeys::new(&config.controller.access_keys);
+    let controller = &config.controller;
+    let keys = AccessKeys::new(
+        &controller.access_keys,
+        sessions,
+        SessionLimits {
+            idle: controller.sessions.idle_timeout.0,
+            max: controller.sessions.max_count,
+        },
+        client::Proxies(controller.trusted_proxies.clone()),
+    );
     let limits = &config.controller.limits;
     let connections = Arc::new(listen::ConnectionLimits::new(
         limits.header_timeout.map(|t| t.0),

@@ -4,6 +4,7 @@
 mod metered;
 mod postgres;
 mod rows;
+mod sessions;
 mod sql;
 mod sqlite;
 #[cfg(test)]
@@ -15,5 +16,6 @@ pub use compose::record::{
 };
 pub use metered::Metered;
 pub use postgres::PgStore;
+pub use sessions::{SessionLimits, SessionStore, SessionUse};
 pub use sql::{now_ms, REPLICA_LOST_AFTER};
 pub use sqlite::SqliteStore;

@@ -96,6 +96,7 @@ mod tests {
         let server = testkit::postgres::Postgres::start();
         let store = PgStore::open(&server.database(), "r1").await.unwrap();
         suite::every_operation(&store).await;
+        suite::sessions(&store).await;
         // Opening it again (another replica, a restart) finds it migrated and keeps it.
         let url = format!("postgres://mc@127.0.0.1:{}/t0", server.port);
         let again = PgStore::open(&url, "r2").await.unwrap();

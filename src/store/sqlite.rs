@@ -77,6 +77,7 @@ mod tests {
         let path = dir.path().join("history.db");
         let store = SqliteStore::open(&path).await.unwrap();
         super::super::suite::every_operation(&store).await;
+        super::super::suite::sessions(&store).await;
         // What was written is there once the file is opened again.
         store.close().await;
         let store = SqliteStore::open(&path).await.unwrap();

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use super::{ConversationSummary, RunRecord, RunStore, TokenUsage};
+use super::{
+    ConversationSummary, RunRecord, RunStore, SessionLimits, SessionStore, SessionUse, TokenUsage,
+};
 
 fn run(id: &str, started_at: i64) -> RunRecord {
     RunRecord {
@@ -213,4 +215,50 @@ pub async fn concurrent_answers(store: std::sync::Arc<dyn RunStore>) {
         let conversation = store.get_conversation(&format!("c{c}")).await.unwrap();
         assert_eq!(conversation.unwrap().turns.len(), 10);
     }
+}
+
+/// Sessions: opened, used, expired when idle, the least recently used closed past the bound.
+pub async fn sessions(store: &dyn SessionStore) {
+    use std::time::Duration;
+    let day = Duration::from_secs(86_400);
+    let limits = SessionLimits { idle: day, max: 3 };
+    assert_eq!(
+        store.use_session("none", day).await.unwrap(),
+        SessionUse::Unknown
+    );
+    store.open_session("a", limits).await.unwrap();
+    assert_eq!(
+        store.use_session("a", day).await.unwrap(),
+        SessionUse::Open { refreshed: false }
+    );
+    // Idle longer than allowed (any time at all, here): closed, and gone for good.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        store.use_session("a", Duration::ZERO).await.unwrap(),
+        SessionUse::Unknown
+    );
+    assert_eq!(
+        store.use_session("a", day).await.unwrap(),
+        SessionUse::Unknown
+    );
+    for token in ["b", "c", "d", "e"] {
+        store.open_session(token, limits).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        store.use_session("b", day).await.unwrap(),
+        SessionUse::Unknown,
+        "the least recently used went past the bound"
+    );
+    for token in ["c", "d", "e"] {
+        assert!(matches!(
+            store.use_session(token, day).await.unwrap(),
+            SessionUse::Open { .. }
+        ));
+    }
+    store.close_session("d").await.unwrap();
+    assert_eq!(
+        store.use_session("d", day).await.unwrap(),
+        SessionUse::Unknown
+    );
 }

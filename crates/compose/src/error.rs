@@ -133,14 +133,123 @@ pub fn hint(message: &str) -> Option<String> {
     None
 }
 
-/// Replaces every secret in `text` with `[redacted]`.
+/// Replaces every secret in `text` with `[redacted]`: as written, base64-encoded (in either
+/// alphabet, padded or not) and URL-encoded; and, for secrets that look like credentials (no
+/// space, not a URL, [`COPY`] characters or more), any copy of [`COPY`] or more of their
+/// characters, of those encodings too (a key cut short in a message, or inside a longer
+/// base64 text such as HTTP Basic credentials).
 pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets
         .iter()
         .filter(|secret| secret.len() >= 4)
         .fold(text.to_string(), |text, secret| {
-            text.replace(secret.as_str(), "[redacted]")
+            let whole = encodings(secret)
+                .iter()
+                .fold(text, |text, form| text.replace(form.as_str(), "[redacted]"));
+            if !is_credential(secret) {
+                return whole;
+            }
+            copy_forms(secret)
+                .iter()
+                .fold(whole, |text, form| redact_copies(&text, form))
         })
+}
+
+/// The shortest copy of part of a credential that counts as a copy of it.
+pub const COPY: usize = 12;
+
+/// A value that looks like a key or a token, whose fragments are secret too (unlike a URL or
+/// a sentence from the environment, whose fragments are ordinary text).
+fn is_credential(secret: &str) -> bool {
+    secret.len() >= COPY
+        && secret.is_ascii()
+        && !secret.contains(char::is_whitespace)
+        && !secret.contains("://")
+}
+
+/// The secret as written, in base64 and URL-encoded.
+fn encodings(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let mut forms = vec![secret.to_string()];
+    for engine in [&STANDARD, &URL_SAFE] {
+        forms.push(engine.encode(secret));
+    }
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        forms.push(engine.encode(secret));
+    }
+    forms.push(
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+    );
+    forms.push(form_encoded(secret));
+    forms.sort();
+    forms.dedup();
+    // Longest first, so that a form is not cut by another it contains.
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    forms
+}
+
+/// `application/x-www-form-urlencoded`: spaces as `+`, the rest percent-encoded.
+fn form_encoded(secret: &str) -> String {
+    secret
+        .split(' ')
+        .map(|part| {
+            percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// What a copy of part of a credential may be cut from: the credential, its URL-encoded
+/// form, and its base64 at each of the three offsets it may have inside a longer text (the
+/// characters that depend on what comes before or after dropped).
+fn copy_forms(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let mut forms = vec![secret.to_string(), form_encoded(secret)];
+    for shift in 0..3usize {
+        let mut bytes = vec![0u8; shift];
+        bytes.extend_from_slice(secret.as_bytes());
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let encoded = engine.encode(&bytes);
+            // The first characters encode the made-up prefix too; the last may lack bytes
+            // the real text has after the secret.
+            let start = (shift * 4).div_ceil(3);
+            let end = encoded.len().saturating_sub(3);
+            if end > start + COPY {
+                forms.push(encoded[start..end].to_string());
+            }
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `text` with every run of [`COPY`] or more characters that appears in `form` redacted.
+fn redact_copies(text: &str, form: &str) -> String {
+    let (bytes, form) = (text.as_bytes(), form.as_bytes());
+    let inside = |part: &[u8]| form.windows(part.len()).any(|window| window == part);
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut at) = (0, 0);
+    while at + COPY <= bytes.len() {
+        if !inside(&bytes[at..at + COPY]) {
+            at += 1;
+            continue;
+        }
+        let mut end = at + COPY;
+        while end < bytes.len() && inside(&bytes[at..=end]) {
+            end += 1;
+        }
+        // A copy is ASCII (the credential is), so `at` and `end` are character boundaries.
+        out.push_str(&text[copied..at]);
+        out.push_str("[redacted]");
+        (copied, at) = (end, end);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -179,5 +288,74 @@ mod tests {
             .unwrap()
             .contains("(503)"));
         assert_eq!(hint("input.prompt is required"), None);
+    }
+
+    #[test]
+    fn a_secret_is_redacted_in_every_form_and_any_copy_of_12_characters() {
+        use base64::Engine;
+        let key = "sk-test-0123456789abcdef".to_string();
+        let secrets = [key.clone(), "https://api.example.com/v1".to_string()];
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{key}"));
+        for (leak, shown) in [
+            (format!("key {key}!"), "key [redacted]!".to_string()),
+            (
+                format!("cut: {}…", &key[..14]),
+                "cut: [redacted]…".to_string(),
+            ),
+            (
+                format!("end: …{}", &key[9..]),
+                "end: …[redacted]".to_string(),
+            ),
+            (
+                format!(
+                    "b64 {}",
+                    base64::engine::general_purpose::STANDARD.encode(&key)
+                ),
+                "b64 [redacted]".to_string(),
+            ),
+            (
+                format!(
+                    "url {}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key)
+                ),
+                "url [redacted]".to_string(),
+            ),
+            (
+                format!("q=a%20{}", key.replace('-', "%2D")),
+                "q=a%20[redacted]".to_string(),
+            ),
+            // Basic credentials: the key's base64 at another offset, inside a longer text.
+            (format!("Authorization: Basic {basic}"), String::new()),
+            // Fragments of what is not a credential stay (only the whole is redacted).
+            (
+                "GET https://api.example.com/v2".to_string(),
+                "GET https://api.example.com/v2".to_string(),
+            ),
+            (
+                "at https://api.example.com/v1/x".to_string(),
+                "at [redacted]/x".to_string(),
+            ),
+            (
+                "sk-test-0123 is short".to_string(),
+                "[redacted] is short".to_string(),
+            ),
+            (
+                "sk-test-012 is shorter".to_string(),
+                "sk-test-012 is shorter".to_string(),
+            ),
+        ] {
+            let redacted = redact(&leak, &secrets);
+            if shown.is_empty() {
+                assert!(!redacted.contains(&basic[8..]), "{leak} → {redacted}");
+                assert!(redacted.contains("[redacted]"), "{leak} → {redacted}");
+            } else {
+                assert_eq!(redacted, shown, "{leak}");
+            }
+        }
+        // Text around a copy is kept whole, in any script.
+        assert_eq!(
+            redact(&format!("세계 {key} 끝"), &secrets),
+            "세계 [redacted] 끝"
+        );
     }
 }

@@ -28,6 +28,8 @@ pub struct Controller {
     pub files: super::FileSettings,
     /// `controller.trusted_proxies`: whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `controller.sessions`: how long a web UI sign-in lasts, and how many are kept.
+    pub sessions: super::SessionSettings,
 }
 
 /// `controller.limits` (this implementation's addition): bounds on what a running server keeps.
@@ -88,6 +90,8 @@ struct RawController {
     files: super::FileSettings,
     #[serde(default, deserialize_with = "super::exposure::trusted_proxies")]
     trusted_proxies: Vec<ipnet::IpNet>,
+    #[serde(default)]
+    sessions: super::SessionSettings,
 }
 
 impl From<RawController> for Controller {
@@ -108,6 +112,7 @@ impl From<RawController> for Controller {
             fetch: raw.fetch,
             files: raw.files,
             trusted_proxies: raw.trusted_proxies,
+            sessions: raw.sessions,
         }
     }
 }
@@ -125,6 +130,7 @@ impl Default for Controller {
             fetch: super::FetchSettings::default(),
             files: super::FileSettings::default(),
             trusted_proxies: Vec::new(),
+            sessions: super::SessionSettings::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! What a server exposed to callers lets them reach (D32) and who it believes (this
-//! implementation's additions): `controller.fetch`, `controller.files` and
-//! `controller.trusted_proxies`.
+//! What a server exposed to callers lets them reach (D32), who it believes and how long it
+//! remembers a sign-in (this implementation's additions): `controller.fetch`,
+//! `controller.files`, `controller.trusted_proxies` and `controller.sessions`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -34,6 +34,25 @@ pub struct FileSettings {
     /// Directories (relative to the config's) whose files a caller's paths may name; none
     /// by default, so that a caller reads no file of the server's.
     pub roots: Vec<PathBuf>,
+}
+
+/// `controller.sessions`: the web UI's sign-ins, when there are access keys (D17).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session unused for this long is closed (each use pushes it back); 7 days.
+    pub idle_timeout: super::Duration,
+    /// The most sessions kept; past it the least recently used are closed.
+    pub max_count: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: super::Duration(std::time::Duration::from_secs(7 * 86_400)),
+            max_count: 10_000,
+        }
+    }
 }
 
 fn allowed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Allowed>, D::Error> {

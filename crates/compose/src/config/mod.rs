@@ -21,7 +21,7 @@ pub use controller::{
 };
 pub use duration::Duration;
 pub use env::{Env, Sources};
-pub use exposure::{Allowed, FetchSettings, FileSettings};
+pub use exposure::{Allowed, FetchSettings, FileSettings, SessionSettings};
 pub use locate::Place;
 pub use size::Size;
 
