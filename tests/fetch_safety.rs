@@ -255,3 +255,39 @@ async fn a_callers_paths_stay_under_the_roots_and_the_command_line_reads_any() {
         support::stderr(&output)
     );
 }
+
+#[tokio::test]
+async fn the_web_ui_loads_remote_media_through_the_server_under_the_same_rule() {
+    let providers = Providers::start();
+    let port = providers.base.rsplit(':').next().unwrap().to_string();
+    let dir = Workdir::empty();
+    std::fs::create_dir(dir.path.join("shared")).unwrap();
+    let server = Server::start_with(&dir, &config(&providers.openai()));
+    let media = |url: &str| {
+        let url = format!(
+            "{}/_media?url={}",
+            server.webui,
+            url.replace(':', "%3A").replace('/', "%2F")
+        );
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    let image = media(&format!("http://localhost:{port}/files/1.png")).await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert_eq!(
+        image.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
+    assert_eq!(
+        image.bytes().await.unwrap().as_ref(),
+        testkit::providers::PNG
+    );
+    // Not an image: not served from this origin.
+    let page = media(&format!("http://localhost:{port}/text/a")).await;
+    assert_eq!(page.status(), 415);
+    // A link callers may not reach is not fetched for the page either.
+    let private = media(&format!("http://127.0.0.1:{port}/files/1.png")).await;
+    assert_eq!(private.status(), 400);
+    let uris: Vec<String> = providers.take().iter().map(|s| s.uri.clone()).collect();
+    assert_eq!(uris, ["/files/1.png", "/text/a"]);
+}

@@ -359,7 +359,11 @@ async fn the_web_ui_answers_calls_from_its_own_pages_only() {
         .unwrap();
     assert_eq!(page.status(), 200);
     let headers = page.headers();
-    assert_eq!(headers["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(
+        headers["content-security-policy"],
+        "frame-ancestors 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; \
+         connect-src 'self'"
+    );
     assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     let api = client

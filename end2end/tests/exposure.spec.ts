@@ -1,6 +1,7 @@
 import { expect, test } from "@playwright/test";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { MockProviders } from "./support/mock-providers";
 import { MockUpstream } from "./support/mock-upstream";
 import { ModelCompose } from "./support/server";
 
@@ -138,7 +139,7 @@ test("the web UI cannot be framed by another site", async ({ page }) => {
     frame.src = ui;
     document.body.append(frame);
   }, server.url);
-  expect((await response).headers()["content-security-policy"]).toBe("frame-ancestors 'self'");
+  expect((await response).headers()["content-security-policy"]).toContain("frame-ancestors 'self'");
   // Chromium refuses to show it: the frame holds its error page instead.
   await expect.poll(() => page.frames().map((f) => f.url())).toContain("chrome-error://chromewebdata/");
   await expect(page.frameLocator("iframe").locator(".layout")).toHaveCount(0);
@@ -170,5 +171,92 @@ test("with access keys, the web UI signs in and out", async ({ page }) => {
     await expect(page).toHaveURL(/\/sign-in$/);
   } finally {
     await guarded.remove();
+  }
+});
+
+test("a form, a no-cors fetch and a multipart post from another site start nothing", async ({ page, request }) => {
+  const runsBefore = await (await request.get(`${server.api}/runs`)).json();
+  const requestsBefore = mock.requests.length;
+  await page.goto(elsewhereUrl);
+  const statuses = await page.evaluate(async (api) => {
+    const url = `${api}/workflows/runs`;
+    const blind = async (body: BodyInit) => (await fetch(url, { method: "POST", mode: "no-cors", body })).type;
+    const multipart = new FormData();
+    multipart.append("input[prompt]", "multipart from another site");
+    return [
+      await blind(multipart),
+      await blind(new URLSearchParams({ "input[prompt]": "urlencoded from another site" })),
+    ];
+  }, server.api);
+  expect(statuses).toEqual(["opaque", "opaque"]);
+  // A plain HTML form that submits itself: the browser shows the refusal.
+  await page.evaluate((api) => {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = `${api}/workflows/runs`;
+    const input = document.createElement("input");
+    input.name = "input[prompt]";
+    input.value = "form from another site";
+    form.append(input);
+    document.body.append(form);
+    form.submit();
+  }, server.api);
+  await expect(page.locator("body")).toContainText("Cross-site request refused");
+  expect(mock.requests.length).toBe(requestsBefore);
+  const runsAfter = await (await request.get(`${server.api}/runs`)).json();
+  expect(runsAfter).toEqual(runsBefore);
+});
+
+test("an answer's remote image loads nothing until asked, then through the server", async ({ page }) => {
+  const images = await MockProviders.start();
+  const picture = `${images.base}/files/1.png?d=SECRET`;
+  const allowed = await ModelCompose.up(mock.baseUrl, (seed) =>
+    seed.replace("controller:\n", "controller:\n  fetch:\n    allow: [127.0.0.1]\n"),
+  );
+  const elsewhereRequests: string[] = [];
+  page.on("request", (r) => {
+    if (!r.url().startsWith(allowed.url)) elsewhereRequests.push(r.url());
+  });
+  try {
+    await page.goto(allowed.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    mock.behavior = { tokens: ["Here: ", `![the chart](${picture})`, " done."], delayMs: 0 };
+    await page.getByLabel("Prompt").fill("Show me");
+    await page.getByLabel("Prompt").press("Enter");
+    const answer = page.locator(".message.assistant").last();
+    await expect(answer).toHaveAttribute("data-state", "completed");
+    const placeholder = answer.locator(".remote-image");
+    await expect(placeholder).toContainText(`Image from ${new URL(images.base).host}`);
+    await expect(placeholder).toContainText("the chart");
+    await expect(answer.locator("img")).toHaveCount(0);
+    // Shown, and shown again after a reload: nothing was asked of the image's host.
+    await page.reload();
+    await expect(page.locator(".message.assistant .remote-image")).toHaveCount(1);
+    expect(images.seen).toEqual([]);
+    expect(elsewhereRequests).toEqual([]);
+    // Even a script of the page could not load it: the page's policy forbids other hosts
+    // (Chromium reports the attempt, and sends nothing).
+    const loaded = await page.evaluate(
+      (src) =>
+        new Promise((done) => {
+          const img = new Image();
+          img.onload = () => done("loaded");
+          img.onerror = () => done("blocked");
+          img.src = src;
+        }),
+      picture,
+    );
+    expect(loaded).toBe("blocked");
+    expect(images.seen).toEqual([]);
+
+    await page.locator(".message.assistant").last().getByRole("button", { name: "Load image" }).click();
+    const shown = page.locator(".message.assistant img.remote-image-loaded");
+    await expect(shown).toHaveAttribute("alt", "the chart");
+    await expect.poll(() => shown.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(2);
+    // One request, the server's.
+    expect(images.seen.map((s) => s.path)).toEqual(["/files/1.png?d=SECRET"]);
+  } finally {
+    await allowed.remove();
+    await images.stop();
   }
 });

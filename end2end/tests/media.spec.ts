@@ -17,7 +17,9 @@ test.afterAll(async () => {
 });
 
 async function open(page: import("@playwright/test").Page, name: string): Promise<ModelCompose> {
-  const server = await ModelCompose.up(mock.openai, (c) => c, undefined, example(name));
+  // The mock's images are links to 127.0.0.1, which the page loads through the server.
+  const allow = (c: string) => c.replace("controller:\n", "controller:\n  fetch:\n    allow: [127.0.0.1]\n");
+  const server = await ModelCompose.up(mock.openai, allow, undefined, example(name));
   await page.goto(server.url);
   await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
   return server;
@@ -96,6 +98,8 @@ test("several generated images make a gallery", async ({ page }) => {
     await expect(answer).toHaveAttribute("data-state", "completed");
     const images = answer.locator(".gallery img");
     await expect(images).toHaveCount(3);
+    // Through the server: the page loads media from its own origin only.
+    await expect(images.first()).toHaveAttribute("src", /^\/_media\?url=http%3A%2F%2F127\.0\.0\.1/);
     for (const image of await images.all()) {
       await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(2);
     }

@@ -874,7 +874,7 @@ fn AnswerView(
     };
     let versions = move || turn.replies.with(Vec::len);
     view! {
-        <article class="message assistant" data-state=move || reply.phase.get().name() on:click=copy_code>
+        <article class="message assistant" data-state=move || reply.phase.get().name() on:click=super::rendered::on_click>
             <div class="markdown">
                 <For each=move || reply.blocks.get().into_iter().enumerate() key=|(i, _)| *i let:block>
                     <div class="block" inner_html=block.1></div>
@@ -928,39 +928,8 @@ fn AnswerView(
     }
 }
 
-/// A click on a code block's Copy button (in rendered HTML) copies its code.
-fn copy_code(ev: leptos::ev::MouseEvent) {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        let Some(button) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|t| t.closest(".code-copy").ok().flatten())
-        else {
-            return;
-        };
-        let code = button
-            .closest(".code-block")
-            .ok()
-            .flatten()
-            .and_then(|block| block.query_selector("code").ok().flatten())
-            .and_then(|code| code.text_content());
-        if let Some(code) = code {
-            copy_to_clipboard(code);
-            button.set_text_content(Some("Copied"));
-            set_timeout(
-                move || button.set_text_content(Some("Copy")),
-                std::time::Duration::from_millis(1500),
-            );
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = ev;
-}
-
 /// Puts text on the clipboard (in the browser only).
-fn copy_to_clipboard(text: String) {
+pub(super) fn copy_to_clipboard(text: String) {
     #[cfg(feature = "hydrate")]
     {
         let _ = window().navigator().clipboard().write_text(&text);

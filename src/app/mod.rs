@@ -6,6 +6,7 @@
 mod chat;
 mod form;
 mod log;
+mod rendered;
 mod sidebar;
 mod sign_in;
 

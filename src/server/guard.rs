@@ -29,12 +29,20 @@ pub fn protect(router: Router, bound: SocketAddr) -> Router {
     }
 }
 
-/// Pages may be shown in frames of their own origin only (clickjacking).
+/// What the web UI's pages may load and where they may send requests: images, audio and
+/// video from their own origin (and `data:`, `blob:`), requests to their own origin only, so
+/// that an answer cannot send what the page shows anywhere (a remote Markdown image loads
+/// through the server when the user asks, see `remote`); framed by their own origin only.
+pub const PAGE_POLICY: &str = "frame-ancestors 'self'; img-src 'self' data: blob:; \
+     media-src 'self' data: blob:; connect-src 'self'";
+
+/// The web UI's pages get [`PAGE_POLICY`], and are framed by their own origin only
+/// (clickjacking).
 pub fn page_headers(router: Router) -> Router {
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'self'"),
+            HeaderValue::from_static(PAGE_POLICY),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,

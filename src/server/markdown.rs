@@ -6,7 +6,9 @@
 //!
 //! Safe: raw HTML in the text is shown as text, never interpreted; links and images may only
 //! point to http(s), mailto or relative URLs; links open in a new tab without giving it access
-//! to this one. Code blocks get a language label, a Copy button and syntax highlighting.
+//! to this one; an image from another host is a placeholder naming the host, loaded (through
+//! the server) only when the reader asks, so that an answer cannot send data anywhere by
+//! being shown. Code blocks get a language label, a Copy button and syntax highlighting.
 
 use pulldown_cmark::{html, CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
 
@@ -17,8 +19,24 @@ pub fn render(text: &str) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut code: Option<(String, String)> = None;
+    // A remote image being read: its link and its text so far.
+    let mut remote: Option<(String, String)> = None;
     let mut events = Vec::new();
     for event in Parser::new_ext(text, options) {
+        if let Some((_, alt)) = remote.as_mut() {
+            match event {
+                Event::End(TagEnd::Image) => {
+                    let (link, alt) = remote.take().unwrap_or_default();
+                    events.push(Event::Html(remote_image(&link, &alt).into()));
+                }
+                Event::Text(text)
+                | Event::Code(text)
+                | Event::InlineHtml(text)
+                | Event::Html(text) => alt.push_str(&text),
+                _ => {}
+            }
+            continue;
+        }
         if let Some((_, body)) = code.as_mut() {
             match event {
                 Event::Text(text) => body.push_str(&text),
@@ -51,6 +69,10 @@ pub fn render(text: &str) -> String {
                 Event::Html(tag.into())
             }
             Event::End(TagEnd::Link) => Event::Html("</a>".into()),
+            Event::Start(Tag::Image { dest_url, .. }) if host_of(&dest_url).is_some() => {
+                remote = Some((dest_url.to_string(), String::new()));
+                continue;
+            }
             Event::Start(Tag::Image {
                 link_type,
                 dest_url,
@@ -68,6 +90,46 @@ pub fn render(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3 / 2);
     html::push_html(&mut out, events.into_iter());
     out
+}
+
+/// The host of a link to another site (`http://host/…`, `//host/…`); `None` for this site's
+/// own links (relative ones) and data.
+fn host_of(link: &str) -> Option<&str> {
+    let link = link.trim();
+    let lower = link.to_ascii_lowercase();
+    let rest = ["http://", "https://", "//"]
+        .iter()
+        .find(|scheme| lower.starts_with(*scheme))
+        .map(|scheme| &link[scheme.len()..])?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    (!host.is_empty()).then_some(host)
+}
+
+/// A placeholder for an image from another host: its description, the host, and a button that
+/// loads it (through the server, see `remote`); the page's script does that on click.
+fn remote_image(link: &str, alt: &str) -> String {
+    let attribute = |text: &str| {
+        let mut out = String::new();
+        let _ = pulldown_cmark_escape::escape_html(&mut out, text);
+        out
+    };
+    let host = attribute(host_of(link).unwrap_or_default());
+    let description = if alt.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<span class=\"remote-image-alt\">{}</span> ",
+            attribute(alt.trim())
+        )
+    };
+    format!(
+        "<span class=\"remote-image\" data-src=\"{}\" data-alt=\"{}\">{description}\
+         <span class=\"remote-image-host\">Image from {host}</span> \
+         <button type=\"button\" class=\"load-image\">Load image</button></span>",
+        attribute(&super::remote::through_server(link)),
+        attribute(alt.trim()),
+    )
 }
 
 /// A code block: a header with its language and a Copy button, then the highlighted code.
@@ -251,6 +313,45 @@ mod tests {
         assert!(html.contains("<code class=\"language-rust\">"), "{html}");
         assert!(html.contains("hl-"), "highlighted: {html}");
         assert!(!html.contains("<script"), "{html}");
+    }
+
+    #[test]
+    fn an_image_from_another_host_waits_to_be_asked_for() {
+        let html = render(
+            "See ![the chart](http://any.host:8080/x.png?d=SECRET \"t\") and ![local](/pkg/x.png).",
+        );
+        assert!(!html.contains("<img src=\"http://any.host"), "{html}");
+        assert!(
+            html.contains(
+                "<span class=\"remote-image\" data-src=\"/_media?url=http%3A%2F%2Fany.host%3A8080%2Fx.png%3Fd%3DSECRET\" \
+                 data-alt=\"the chart\"><span class=\"remote-image-alt\">the chart</span> \
+                 <span class=\"remote-image-host\">Image from any.host:8080</span> \
+                 <button type=\"button\" class=\"load-image\">Load image</button></span>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<img src=\"/pkg/x.png\" alt=\"local\""),
+            "{html}"
+        );
+        for link in [
+            "https://user:pw@evil.example/a.png",
+            "//evil.example/a.png",
+            "HTTP://EVIL.example/",
+        ] {
+            let html = render(&format!("![x]({link})"));
+            assert!(html.contains("remote-image"), "{link}: {html}");
+            assert!(!html.contains("<img"), "{link}: {html}");
+        }
+        assert!(
+            render("![x](https://user:pw@evil.example/a.png)").contains("Image from evil.example<")
+        );
+        // A description that is markup stays text.
+        let html = render("![<b>x</b> \"q\"](http://h/a.png)");
+        assert!(
+            html.contains("data-alt=\"&lt;b&gt;x&lt;/b&gt; &quot;q&quot;\""),
+            "{html}"
+        );
     }
 
     #[test]

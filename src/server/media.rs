@@ -65,12 +65,21 @@ fn element(variable: &Variable, value: &Value) -> Option<String> {
     })
 }
 
-/// Where the browser finds the media: data URIs and http(s) URLs as they are, base64 text
-/// as a data URI of the declared type. Anything else (a `javascript:` URL) is not shown.
+/// Where the browser finds the media: data URIs as they are, http(s) URLs of images, audio and
+/// video through the server (the page loads media from its own origin only), base64 text as a data URI of the declared
+/// type. Anything else (a `javascript:` URL) is not shown.
 fn source(variable: &Variable, text: &str) -> Option<String> {
     let text = text.trim();
-    if text.starts_with("data:") || text.starts_with("https://") || text.starts_with("http://") {
+    if text.starts_with("data:") {
         return Some(text.to_string());
+    }
+    if text.starts_with("https://") || text.starts_with("http://") {
+        // A file to download is a link, which loads nothing by itself.
+        return Some(if variable.kind == "file" {
+            text.to_string()
+        } else {
+            super::remote::through_server(text)
+        });
     }
     if variable.format.as_deref() != Some("base64") {
         return None;
@@ -166,8 +175,10 @@ mod tests {
         let html = blocks(&json!({"sketches": ["https://x.test/1.png", "javascript:alert(1)", "http://x.test/2.png?a=1&b=\"2\""]}), &gallery).unwrap();
         assert_eq!(html[0].matches("<img ").count(), 2, "{}", html[0]);
         assert!(html[0].contains("<div class=\"gallery\">"));
+        // Through the server: the page loads media from its own origin only.
         assert!(
-            html[0].contains("src=\"http://x.test/2.png?a=1&amp;b=&quot;2&quot;\""),
+            html[0]
+                .contains("src=\"/_media?url=http%3A%2F%2Fx.test%2F2.png%3Fa%3D1%26b%3D%222%22\""),
             "{}",
             html[0]
         );

@@ -12,6 +12,7 @@ mod listen;
 pub mod markdown;
 mod media;
 mod observe;
+mod remote;
 pub mod sse;
 pub mod ui;
 pub mod uploads;

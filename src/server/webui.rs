@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::context::provide_context;
@@ -16,7 +16,7 @@ use compose::task::TaskRegistry;
 
 use super::access::{self, AccessKeys};
 use super::uploads::Uploads;
-use super::{assets, guard};
+use super::{assets, guard, remote};
 
 /// What the UI's components learn on the server: whether signing in is in use.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,9 @@ pub fn router(tasks: Arc<TaskRegistry>, keys: Option<Arc<AccessKeys>>) -> Router
     let routes = generate_route_list(App);
     let sign_in = SignInRequired(keys.is_some());
     let uploads = Arc::new(Uploads::default());
+    let media = Router::new()
+        .route(remote::ROUTE, get(remote::serve))
+        .with_state(Arc::clone(&tasks));
     let router = Router::new()
         .leptos_routes_with_context(
             &options,
@@ -58,7 +61,8 @@ pub fn router(tasks: Arc<TaskRegistry>, keys: Option<Arc<AccessKeys>>) -> Router
             },
         )
         .fallback(assets::serve)
-        .with_state(options);
+        .with_state(options)
+        .merge(media);
     let router = match keys {
         Some(keys) => router
             .merge(
