@@ -78,9 +78,12 @@ pub async fn serve(
     let engine = Arc::new(Engine::new(&config).map_err(ServeError::Config)?);
     let metrics = Arc::clone(engine.metrics());
     // With a PostgreSQL history this server is one replica among those sharing it (D22).
+    let retention = config.controller.history.retention;
     let shared = match &config.controller.history.url {
         Some(url) => Some(Arc::new(
-            PgStore::open(url, &ulid::Ulid::new().to_string()).await?,
+            PgStore::open(url, &ulid::Ulid::new().to_string())
+                .await?
+                .with_retention(retention),
         )),
         None => None,
     };
@@ -88,7 +91,8 @@ pub async fn serve(
     let (store, sessions): (Arc<dyn RunStore>, Arc<dyn SessionStore>) = match &shared {
         Some(shared) => (Arc::clone(shared) as _, Arc::clone(shared) as _),
         None => {
-            let sqlite = Arc::new(SqliteStore::open(&history_path(&config)).await?);
+            let sqlite = SqliteStore::open(&history_path(&config)).await?;
+            let sqlite = Arc::new(sqlite.with_retention(retention));
             (Arc::clone(&sqlite) as _, sqlite as _)
         }
     };
@@ -99,6 +103,7 @@ pub async fn serve(
             "{abandoned} run(s) left unfinished by a server that stopped were marked failed"
         );
     }
+    keep_within_retention(Arc::clone(&store), retention);
     let tasks = Arc::new(TaskRegistry::new(
         engine,
         Some(Arc::clone(&store)),
@@ -191,6 +196,28 @@ pub async fn serve(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the history is pruned to its retention (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes, now and every hour, the runs and uploads older than the retention keeps.
+fn keep_within_retention(store: Arc<dyn RunStore>, retention: compose::config::Retention) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            every.tick().await;
+            match store.prune(&retention).await {
+                Ok(pruned) if pruned.runs + pruned.uploads > 0 => tracing::info!(
+                    runs = pruned.runs,
+                    uploads = pruned.uploads,
+                    "removed what the history's retention no longer keeps"
+                ),
+                Ok(_) => {}
+                Err(err) => tracing::warn!("cannot prune the history: {err}"),
+            }
+        }
+    });
 }
 
 /// Without access keys, a server others can reach spends the provider's key for them.

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use compose::metrics::Metrics;
 
-use super::{Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError};
+use super::{
+    Conversation, ConversationSummary, Pruned, RunRecord, RunStore, RunSummary, StoreError,
+    StoredUpload,
+};
+use compose::config::Retention;
 
 /// `inner`, counting each of its errors.
 pub struct Metered {
@@ -103,6 +107,18 @@ impl RunStore for Metered {
 
     async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError> {
         self.counted(self.inner.delete_conversation(id).await)
+    }
+
+    async fn upload(
+        &self,
+        task_id: &str,
+        upload_id: &str,
+    ) -> Result<Option<(StoredUpload, Option<Vec<u8>>)>, StoreError> {
+        self.counted(self.inner.upload(task_id, upload_id).await)
+    }
+
+    async fn prune(&self, retention: &Retention) -> Result<Pruned, StoreError> {
+        self.counted(self.inner.prune(retention).await)
     }
 
     async fn close(&self) {

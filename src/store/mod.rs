@@ -9,10 +9,11 @@ mod sql;
 mod sqlite;
 #[cfg(test)]
 mod suite;
+mod uploads;
 
 pub use compose::record::{
-    Answer, Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError,
-    TokenUsage, Turn,
+    Answer, Conversation, ConversationSummary, Pruned, RunRecord, RunStore, RunSummary, StoreError,
+    StoredUpload, TokenUsage, Turn,
 };
 pub use metered::Metered;
 pub use postgres::PgStore;

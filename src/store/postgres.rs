@@ -32,6 +32,7 @@ impl PgStore {
         Ok(Self {
             pool,
             replica: Some(replica.to_string()),
+            retention: Default::default(),
         })
     }
 
@@ -68,6 +69,11 @@ impl Dialect for Postgres {
             .await?;
         Ok(tx)
     }
+
+    /// PostgreSQL reuses the room of removed rows by itself (autovacuum).
+    async fn compact(_pool: &Pool<Postgres>) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 /// The URL as messages may show it: without the user's password.
@@ -103,6 +109,16 @@ mod tests {
         assert!(again.get("a").await.unwrap().is_some());
         store.close().await;
         again.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_keeps_uploads_apart_within_the_retention() {
+        let server = testkit::postgres::Postgres::start();
+        let store = PgStore::open(&server.database(), "r1")
+            .await
+            .unwrap()
+            .with_retention(suite::small_retention());
+        suite::uploads(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

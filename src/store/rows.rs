@@ -117,6 +117,8 @@ pub(super) fn record<R: HistoryRow>(row: &R) -> Result<RunRecord, sqlx::Error> {
         duration_ms: row.get_i64("duration_ms")?,
         request_id: row.get_text("request_id")?,
         usage: usage(row)?,
+        // Read apart (see `uploads`).
+        uploads: Vec::new(),
     })
 }
 

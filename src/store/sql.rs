@@ -13,7 +13,11 @@ use sqlx::{
 use super::rows::{
     answer, conversation, count, record, summary, tokens, turns, HistoryRow, SUMMARY_COLUMNS,
 };
-use super::{Conversation, ConversationSummary, RunRecord, RunStore, RunSummary, StoreError};
+use super::{
+    Conversation, ConversationSummary, Pruned, RunRecord, RunStore, RunSummary, StoreError,
+    StoredUpload,
+};
+use compose::config::Retention;
 
 /// How long a replica may go without saying it is alive before its runs are failed.
 pub const REPLICA_LOST_AFTER: Duration = Duration::from_secs(6);
@@ -23,6 +27,16 @@ pub struct SqlStore<DB: Database> {
     pub(super) pool: Pool<DB>,
     /// The replica this process is, when the database is shared: the runs it saves name it.
     pub(super) replica: Option<String>,
+    /// What is kept of runs and their uploads (see `uploads`).
+    pub(super) retention: Retention,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// The store, keeping runs and their uploads as `retention` says.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
 }
 
 /// What differs between the databases.
@@ -39,6 +53,10 @@ pub trait Dialect: Database {
         pool: &Pool<Self>,
         conversation: &str,
     ) -> Result<Transaction<'static, Self>, sqlx::Error>;
+
+    /// Gives the room of what was just written or removed back to the file system, where the
+    /// database keeps a log of large writes beside itself.
+    async fn compact(pool: &Pool<Self>) -> Result<(), sqlx::Error>;
 }
 
 /// Milliseconds since the Unix epoch, as the databases keep times.
@@ -65,11 +83,21 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'r> i64: Decode<'r, DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB>,
+    for<'r> String: Decode<'r, DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    for<'r> Option<Vec<u8>>: Decode<'r, DB>,
     DB::Row: HistoryRow,
     usize: ColumnIndex<DB::Row>,
 {
     async fn save(&self, run: &RunRecord) -> Result<(), StoreError> {
         let summary = run.summary();
+        // Files in the input are kept apart, once, as bytes; the input names them.
+        let (input, uploads) = super::uploads::extract(&run.input);
+        if !uploads.is_empty() {
+            self.store_uploads(&run.task_id, uploads).await?;
+        }
         // The first save of a run records its input (and what is listed of it); later ones
         // only its progress.
         sqlx::query(&DB::statement(
@@ -85,7 +113,7 @@ where
         ))
         .bind(&run.task_id)
         .bind(&run.workflow_id)
-        .bind(run.input.to_string())
+        .bind(input.to_string())
         .bind(&run.output)
         .bind(&run.status)
         .bind(&run.error)
@@ -127,10 +155,31 @@ where
             .fetch_optional(&self.pool)
             .await
             .map_err(error)?;
-        row.as_ref().map(record).transpose().map_err(error)
+        let Some(mut run) = row.as_ref().map(record).transpose().map_err(error)? else {
+            return Ok(None);
+        };
+        run.uploads = self.uploads_of(task_id).await?;
+        Ok(Some(run))
+    }
+
+    async fn upload(
+        &self,
+        task_id: &str,
+        upload_id: &str,
+    ) -> Result<Option<(StoredUpload, Option<Vec<u8>>)>, StoreError> {
+        self.read_upload(task_id, upload_id).await
+    }
+
+    async fn prune(&self, retention: &Retention) -> Result<Pruned, StoreError> {
+        self.prune_history(retention).await
     }
 
     async fn delete(&self, task_id: &str) -> Result<bool, StoreError> {
+        sqlx::query(&DB::statement("DELETE FROM uploads WHERE task_id = $1"))
+            .bind(task_id)
+            .execute(&self.pool)
+            .await
+            .map_err(error)?;
         let done = sqlx::query(&DB::statement("DELETE FROM runs WHERE task_id = $1"))
             .bind(task_id)
             .execute(&self.pool)

@@ -23,6 +23,7 @@ fn run(id: &str, started_at: i64) -> RunRecord {
             prompt_tokens: Some(5),
             completion_tokens: None,
         }),
+        uploads: Vec::new(),
     }
 }
 
@@ -260,5 +261,136 @@ pub async fn sessions(store: &dyn SessionStore) {
     assert_eq!(
         store.use_session("d", day).await.unwrap(),
         SessionUse::Unknown
+    );
+}
+
+/// The retention the uploads suite expects its store to have: room for 250 bytes of files.
+pub fn small_retention() -> compose::config::Retention {
+    compose::config::Retention {
+        uploads_size: compose::config::Size(250),
+        ..Default::default()
+    }
+}
+
+/// Files in inputs kept apart as bytes, within the retention's size (the oldest go first),
+/// removed with their run, and pruned by age. The store has [`small_retention`].
+pub async fn uploads(store: &dyn RunStore) {
+    use compose::media::Blob;
+    let file = |size: usize, name: &str| {
+        Blob {
+            media_type: "image/png".into(),
+            name: Some(name.into()),
+            bytes: vec![7; size],
+        }
+        .to_data_uri()
+    };
+    let with_input = |id: &str, input: serde_json::Value| RunRecord {
+        input,
+        ..run(id, 1)
+    };
+    store
+        .save(&with_input(
+            "u1",
+            json!({"prompt": "Look", "image": file(100, "a.png")}),
+        ))
+        .await
+        .unwrap();
+    let first = store.get("u1").await.unwrap().unwrap();
+    let upload = first.uploads[0].clone();
+    assert_eq!(
+        first.input,
+        json!({"prompt": "Look", "image": format!("upload:{}", upload.id)})
+    );
+    assert_eq!(first.title(), "Look");
+    assert_eq!(
+        (
+            upload.field.as_str(),
+            upload.name.as_deref(),
+            upload.media_type.as_str(),
+            upload.size,
+            upload.removed
+        ),
+        ("image", Some("a.png"), "image/png", 100, false)
+    );
+    let (_, bytes) = store.upload("u1", &upload.id).await.unwrap().unwrap();
+    assert_eq!(bytes, Some(vec![7; 100]));
+    assert!(store.upload("u1", "nope").await.unwrap().is_none());
+    assert!(store.upload("other", &upload.id).await.unwrap().is_none());
+
+    // Two more files: 300 bytes in all would not fit in 250, so the oldest goes first.
+    store
+        .save(&with_input(
+            "u2",
+            json!({"pages": [file(100, "b.png"), file(100, "c.png")]}),
+        ))
+        .await
+        .unwrap();
+    let first = store.get("u1").await.unwrap().unwrap();
+    assert!(first.uploads[0].removed);
+    let (info, bytes) = store.upload("u1", &upload.id).await.unwrap().unwrap();
+    assert_eq!((info.removed, bytes), (true, None));
+    let second = store.get("u2").await.unwrap().unwrap();
+    let fields: Vec<(&str, bool)> = second
+        .uploads
+        .iter()
+        .map(|u| (u.field.as_str(), u.removed))
+        .collect();
+    assert_eq!(fields, [("pages[0]", false), ("pages[1]", false)]);
+    // A file larger than all the room there is, is not kept at all.
+    store
+        .save(&with_input("u3", json!({"image": file(300, "d.png")})))
+        .await
+        .unwrap();
+    let third = store.get("u3").await.unwrap().unwrap();
+    assert!(third.uploads[0].removed);
+    assert!(!store.get("u2").await.unwrap().unwrap().uploads[0].removed);
+
+    // A run deleted takes its uploads with it.
+    let kept = store.get("u2").await.unwrap().unwrap().uploads[0]
+        .id
+        .clone();
+    assert!(store.delete("u2").await.unwrap());
+    assert!(store.upload("u2", &kept).await.unwrap().is_none());
+
+    // Past their age, uploads go, then ended runs.
+    store
+        .save(&with_input("u4", json!({"image": file(10, "e.png")})))
+        .await
+        .unwrap();
+    let zero = compose::config::Duration(std::time::Duration::ZERO);
+    let long = compose::config::Duration(std::time::Duration::from_secs(86_400 * 365 * 100));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let pruned = store
+        .prune(&compose::config::Retention {
+            uploads: zero,
+            runs: long,
+            ..small_retention()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned,
+        super::Pruned {
+            uploads: 1,
+            runs: 0
+        }
+    );
+    assert!(store.get("u4").await.unwrap().unwrap().uploads[0].removed);
+    let mut unfinished = with_input("u5", json!({"prompt": "still going"}));
+    unfinished.status = "processing".into();
+    store.save(&unfinished).await.unwrap();
+    let pruned = store
+        .prune(&compose::config::Retention {
+            uploads: zero,
+            runs: zero,
+            ..small_retention()
+        })
+        .await
+        .unwrap();
+    assert!(pruned.runs >= 3, "{pruned:?}");
+    assert!(store.get("u4").await.unwrap().is_none());
+    assert!(
+        store.get("u5").await.unwrap().is_some(),
+        "a run still going stays"
     );
 }

@@ -108,17 +108,29 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 }
 
 /// Base64 as people paste it: standard or URL-safe alphabet, padded or not, with whitespace.
+/// Text without whitespace (every data URI this engine writes) is decoded where it is.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let padded = match compact.len() % 4 {
-        2 => format!("{compact}=="),
-        3 => format!("{compact}="),
-        _ => compact,
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+    let bytes = text.as_bytes();
+    let spaced = memchr::memchr3(b' ', b'\n', b'\r', bytes).is_some()
+        || memchr::memchr2(b'\t', b'\x0c', bytes).is_some();
+    let compact: std::borrow::Cow<[u8]> = if spaced {
+        bytes
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        bytes.into()
     };
     STANDARD
-        .decode(&padded)
-        .or_else(|_| URL_SAFE.decode(&padded))
+        .decode(&compact)
+        .or_else(|_| URL_SAFE.decode(&compact))
 }
 
 /// The media type a file's name suggests (`audio/mpeg` for `a.mp3`).

@@ -28,7 +28,29 @@ pub struct RunRecord {
     /// The tokens the upstreams reported the run used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
+    /// The files its input carried, kept apart as bytes (its input names each `upload:ID`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<StoredUpload>,
 }
+
+/// A file a run's input carried, as the history keeps it: its bytes are read by id, until
+/// the retention (`controller.history.retention`) removes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredUpload {
+    pub id: String,
+    /// Where it was in the input (`image`, `pages[1]`).
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub media_type: String,
+    pub size: u64,
+    /// Its bytes are gone (too old, or room was needed for newer ones).
+    #[serde(default)]
+    pub removed: bool,
+}
+
+/// What an input value that was a file becomes in the history: `upload:ID`.
+pub const UPLOAD_PREFIX: &str = "upload:";
 
 /// Tokens a run used, as its upstreams reported them (either count may be missing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,12 +76,17 @@ impl TokenUsage {
 }
 
 impl RunRecord {
-    /// The first line of the first text input (the prompt), at most 80 characters.
+    /// The first line of the first text input (the prompt; not a file), at most 80 characters.
     pub fn title(&self) -> String {
+        let is_file = |text: &str| text.starts_with("data:") || text.starts_with(UPLOAD_PREFIX);
         let text = self
             .input
             .as_object()
-            .and_then(|map| map.values().find_map(|v| v.as_str()))
+            .and_then(|map| {
+                map.values()
+                    .filter_map(|v| v.as_str())
+                    .find(|t| !is_file(t))
+            })
             .unwrap_or("(no prompt)");
         text.lines().next().unwrap_or("").chars().take(80).collect()
     }
@@ -209,11 +236,12 @@ pub fn title_of(prompt: &str) -> String {
 }
 
 #[cfg(feature = "runtime")]
-pub use store::{RunStore, StoreError};
+pub use store::{Pruned, RunStore, StoreError};
 
 #[cfg(feature = "runtime")]
 mod store {
-    use super::{Conversation, ConversationSummary, RunRecord, RunSummary};
+    use super::{Conversation, ConversationSummary, RunRecord, RunSummary, StoredUpload};
+    use crate::config::Retention;
 
     /// Why the history could not be read or written.
     #[derive(Debug, thiserror::Error)]
@@ -227,7 +255,16 @@ mod store {
         }
     }
 
-    /// Where runs are kept; every run is saved when it starts and again when it ends.
+    /// What one pass of the retention removed.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Pruned {
+        pub uploads: u64,
+        pub runs: u64,
+    }
+
+    /// Where runs are kept; every run is saved when it starts and again when it ends. The
+    /// files a run's input carries are kept apart, once, as bytes (the input names them
+    /// `upload:ID`), within `controller.history.retention`'s size: the oldest go first.
     #[async_trait::async_trait]
     pub trait RunStore: Send + Sync {
         /// Records a run: the first save of a task id records it whole; later ones update its
@@ -283,6 +320,15 @@ mod store {
         async fn rename_conversation(&self, id: &str, title: &str) -> Result<bool, StoreError>;
         /// Removes a conversation (its runs stay in the history); false when there was none.
         async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError>;
+        /// A file a run's input carried: what is known of it, and its bytes unless removed.
+        async fn upload(
+            &self,
+            task_id: &str,
+            upload_id: &str,
+        ) -> Result<Option<(StoredUpload, Option<Vec<u8>>)>, StoreError>;
+        /// Applies the retention: removes the uploads and the runs that are older than it
+        /// keeps (not runs that have not ended). Returns how many of each went.
+        async fn prune(&self, retention: &Retention) -> Result<Pruned, StoreError>;
         /// Finishes pending writes and releases the database, at shutdown.
         async fn close(&self) {}
     }

@@ -75,8 +75,10 @@ impl Providers {
         // The handler needs the address it answers on (image links point to it): it learns
         // it once the server is up.
         let address = Arc::new(std::sync::OnceLock::new());
+        // Uploads as large as a provider takes (OpenAI's audio: 25 MB; the tests send more).
         let app = Router::new()
             .fallback(answer)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state((Arc::clone(&seen), Arc::clone(&address)));
         let base = super::serve(app);
         address.get_or_init(|| base.clone());

@@ -12,9 +12,11 @@ use compose::media::Blob;
 /// and a bound on what a caller's name can make the server build.
 pub const MAX_FIELD_DEPTH: usize = 32;
 
-/// The fields of a multipart body, nested; files as data URIs with their name and type.
-pub async fn multipart(mut form: Multipart) -> Result<Value, ApiError> {
+/// The fields of a multipart body, nested; files as data URIs with their name and type. Also
+/// the names of the fields that were files, for the caller to check against the workflow.
+pub async fn multipart(mut form: Multipart) -> Result<(Value, Vec<String>), ApiError> {
     let mut root = Map::new();
+    let mut files = Vec::new();
     let invalid = |err: axum::extract::multipart::MultipartError| {
         ApiError::new(
             err.status(),
@@ -27,6 +29,7 @@ pub async fn multipart(mut form: Multipart) -> Result<Value, ApiError> {
         let keys = keys(&name)?;
         let value = match field.file_name().map(str::to_string) {
             Some(file_name) => {
+                files.push(name.clone());
                 let media_type = field
                     .content_type()
                     .map(str::to_string)
@@ -45,7 +48,16 @@ pub async fn multipart(mut form: Multipart) -> Result<Value, ApiError> {
         };
         place(&mut root, &keys, value);
     }
-    Ok(Value::Object(root))
+    Ok((Value::Object(root), files))
+}
+
+/// The input variable a form field names (`input[image]` is `image`, `input[a][b][]` is
+/// `a.b`); `None` for a field outside `input`.
+pub fn input_variable(name: &str) -> Option<String> {
+    let keys = keys(name).ok()?;
+    let (first, rest) = keys.split_first()?;
+    let rest: Vec<&str> = rest.iter().copied().filter(|k| !k.is_empty()).collect();
+    (*first == "input" && !rest.is_empty()).then(|| rest.join("."))
 }
 
 /// The fields of a URL-encoded body, nested.
@@ -77,7 +89,7 @@ fn keys(name: &str) -> Result<Vec<&str>, ApiError> {
 }
 
 /// A field name short enough to quote in a message.
-fn abridged(name: &str) -> String {
+pub fn abridged(name: &str) -> String {
     const SHOWN: usize = 60;
     match name.char_indices().nth(SHOWN) {
         Some((at, _)) => format!("{}…", &name[..at]),
@@ -161,6 +173,15 @@ mod tests {
             err.detail
         );
         assert!(err.detail.len() < 200, "{}", err.detail);
+    }
+
+    #[test]
+    fn the_input_variable_a_field_names() {
+        assert_eq!(input_variable("input[image]").as_deref(), Some("image"));
+        assert_eq!(input_variable("input[pages][]").as_deref(), Some("pages"));
+        assert_eq!(input_variable("input[a][b]").as_deref(), Some("a.b"));
+        assert_eq!(input_variable("input"), None);
+        assert_eq!(input_variable("file"), None);
     }
 
     #[test]

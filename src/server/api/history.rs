@@ -84,6 +84,41 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("Run not found."))
 }
 
+/// `GET /runs/{id}/uploads/{upload}`: a file the run's input carried, as it was sent (410
+/// once the retention removed it).
+pub async fn upload(
+    State(state): State<ApiState>,
+    Path((id, upload)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (info, bytes) = store(&state)?
+        .upload(&id, &upload)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| ApiError::not_found("Upload not found."))?;
+    let bytes = bytes.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::GONE,
+            "This upload was removed (controller.history.retention keeps uploads for a while, \
+             within a size).",
+        )
+    })?;
+    let content_type = HeaderValue::from_str(&info.media_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let mut response = ([(header::CONTENT_TYPE, content_type)], bytes).into_response();
+    if let Some(name) = info.name.as_deref().and_then(|name| {
+        HeaderValue::from_str(&format!(
+            "attachment; filename=\"{}\"",
+            name.replace(['"', '\\'], "_")
+        ))
+        .ok()
+    }) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, name);
+    }
+    Ok(response)
+}
+
 pub async fn delete(
     State(state): State<ApiState>,
     Path(id): Path<String>,

@@ -68,6 +68,7 @@ pub fn router(
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/runs", get(history::list))
         .route("/runs/{id}", get(history::get).delete(history::delete))
+        .route("/runs/{id}/uploads/{upload}", get(history::upload))
         .route("/conversations", get(conversations::list))
         .route(
             "/conversations/{id}",

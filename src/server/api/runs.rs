@@ -18,6 +18,7 @@ use crate::server::sse::{self, CancelOnDrop};
 use crate::server::{binary, RequestId};
 use compose::metrics::Metrics;
 use compose::task::{Shape, StartError, Status, Task};
+use compose::workflow::Access;
 use compose::RunError;
 
 /// The request body; unknown fields are ignored.
@@ -54,6 +55,7 @@ pub async fn run(
         .extensions()
         .get::<RequestId>()
         .map(|id| id.0.clone());
+    let mut files = Vec::new();
     let body = match request_kind(request.headers())? {
         Kind::Json => {
             let bytes = Bytes::from_request(request, &state)
@@ -66,7 +68,9 @@ pub async fn run(
             let fields = Multipart::from_request(request, &state)
                 .await
                 .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
-            form::multipart(fields).await?
+            let (fields, names) = form::multipart(fields).await?;
+            files = names;
+            fields
         }
         Kind::UrlEncoded => {
             let bytes = Bytes::from_request(request, &state)
@@ -76,6 +80,7 @@ pub async fn run(
         }
     };
     let mut body = parse(body)?;
+    check_files(&state, body.workflow_id.as_deref(), &files)?;
     if body.subscribe_task && body.wait_for_completion {
         return Err(ApiError::bad_request(
             "subscribe_task=true requires wait_for_completion=false",
@@ -162,6 +167,30 @@ async fn respond(task: Arc<Task>, body: &RunBody, metrics: &Arc<Metrics>) -> Res
         Delivery::State
     };
     finished_response(view, delivery)
+}
+
+/// Every file sent must be for one of the workflow's inputs: a file no input reads would only
+/// be stored (an unknown workflow is left for the gate to name).
+fn check_files(state: &ApiState, workflow: Option<&str>, files: &[String]) -> Result<(), ApiError> {
+    let Ok(workflow) = state.tasks.engine().workflow(workflow, Access::Public) else {
+        return Ok(());
+    };
+    let declared = |name: &str| {
+        workflow
+            .input_schema
+            .iter()
+            .any(|v| v.name.as_deref() == Some(name))
+    };
+    for field in files {
+        if !form::input_variable(field).is_some_and(|name| declared(&name)) {
+            return Err(ApiError::bad_request(format!(
+                "The file field '{}' is not an input of workflow '{}'.",
+                form::abridged(field),
+                workflow.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How a run request's body is written.

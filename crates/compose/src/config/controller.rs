@@ -146,6 +146,30 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::f
 pub struct History {
     pub path: Option<std::path::PathBuf>,
     pub url: Option<String>,
+    /// How long runs and the files they carried are kept, and how much room files take.
+    pub retention: Retention,
+}
+
+/// `controller.history.retention`: what the history keeps. Uploads (the files runs' inputs
+/// carried) go after `uploads`, or sooner, oldest first, when they take more than
+/// `uploads_size`; runs go after `runs`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    pub runs: super::Duration,
+    pub uploads: super::Duration,
+    pub uploads_size: super::Size,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            runs: super::Duration(std::time::Duration::from_secs(90 * DAY)),
+            uploads: super::Duration(std::time::Duration::from_secs(7 * DAY)),
+            uploads_size: super::Size(1024 * 1024 * 1024),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -153,6 +177,8 @@ pub struct History {
 struct RawHistory {
     path: Option<std::path::PathBuf>,
     url: Option<String>,
+    #[serde(default)]
+    retention: Retention,
 }
 
 impl TryFrom<RawHistory> for History {
@@ -173,6 +199,7 @@ impl TryFrom<RawHistory> for History {
         Ok(Self {
             path: raw.path,
             url: raw.url,
+            retention: raw.retention,
         })
     }
 }

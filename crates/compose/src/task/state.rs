@@ -316,6 +316,7 @@ impl Task {
             duration_ms: state.duration_ms,
             request_id: self.request_id.clone(),
             usage: self.usage.count().reported(),
+            uploads: Vec::new(),
         }
     }
 
