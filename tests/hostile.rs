@@ -23,13 +23,7 @@ async fn detail(response: reqwest::Response) -> String {
 
 /// The runs the history holds.
 async fn runs(server: &Server) -> Vec<Value> {
-    let body: Value = reqwest::get(format!("{}/runs", server.api))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let body = support::get_json(format!("{}/runs", server.api)).await;
     body.as_array().cloned().unwrap_or_default()
 }
 

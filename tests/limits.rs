@@ -274,13 +274,7 @@ async fn an_output_past_max_output_fails_the_run_with_a_clear_error() {
         1024 * 1024 / "endless ".len(),
         "what fitted went out"
     );
-    let runs: serde_json::Value = reqwest::get(format!("{}/runs", server.api))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let runs = support::get_json(format!("{}/runs", server.api)).await;
     assert_eq!(runs[0]["status"], "failed");
     assert_eq!(runs[0]["error"], detail);
 }

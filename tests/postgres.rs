@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Server, Workdir, TEST_KEY};
+use support::{get_json, Server, Workdir, TEST_KEY};
 use testkit::mock_upstream::{Behavior, MockUpstream};
 use testkit::postgres::Postgres;
 
@@ -25,11 +25,6 @@ fn replica(upstream: &str, database: &str) -> (Workdir, Server) {
     );
     let server = Server::start_with(&dir, &config(upstream));
     (dir, server)
-}
-
-async fn get_json(url: String) -> Value {
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
 }
 
 #[tokio::test]

@@ -29,11 +29,6 @@ fn transcription(providers: &Providers, cap: &str) -> (Workdir, Server) {
     (dir, server)
 }
 
-async fn json(url: String) -> Value {
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
-
 /// The bytes the history takes on disk, its write-ahead log included.
 fn history_on_disk(dir: &Workdir) -> u64 {
     std::fs::read_dir(&dir.path)
@@ -98,7 +93,7 @@ async fn forty_uploads_of_30_mb_stay_within_a_500_mb_history_and_every_run_reads
     // Every run reads; the input names its file, whose bytes the newest runs still have.
     let mut removed = 0;
     for (i, task) in tasks.iter().enumerate() {
-        let run = json(format!("{}/runs/{task}", server.api)).await;
+        let run = support::get_json(format!("{}/runs/{task}", server.api)).await;
         assert_eq!(run["status"], "completed");
         let upload = &run["uploads"][0];
         assert_eq!(
@@ -128,8 +123,8 @@ async fn forty_uploads_of_30_mb_stay_within_a_500_mb_history_and_every_run_reads
     }
     // The oldest went, the newest stayed: 15 of 31.5 MB fit in 500 MB.
     assert_eq!(removed, 25);
-    let last = json(format!("{}/runs/{}", server.api, tasks[39])).await;
+    let last = support::get_json(format!("{}/runs/{}", server.api, tasks[39])).await;
     assert_eq!(last["uploads"][0]["removed"], false);
-    let first = json(format!("{}/runs/{}", server.api, tasks[0])).await;
+    let first = support::get_json(format!("{}/runs/{}", server.api, tasks[0])).await;
     assert_eq!(first["uploads"][0]["removed"], true);
 }

@@ -45,6 +45,12 @@ pub async fn post(server: &Server, body: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `GET url`, its body as JSON (the test fails when it is not).
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
 /// Calls one of the web UI's server functions (`/_ui/NAME`) with form arguments, as the
 /// browser does.
 pub async fn ui_call(server: &Server, name: &str, args: &[(&str, &str)]) -> reqwest::Response {
@@ -159,7 +165,10 @@ impl Server {
 
     /// Open file descriptors of the server process.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+        let dir = format!("/proc/{}/fd", self.pid());
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|err| panic!("cannot read {dir}: {err}"))
+            .count()
     }
 
     /// Resident memory of the server process, in KiB.
@@ -172,14 +181,17 @@ impl Server {
         self.memory_kib("VmHWM:")
     }
 
+    /// A figure of `/proc/PID/status`, in KiB; a test that cannot read it fails (a bound
+    /// checked against 0 would hold by construction).
     fn memory_kib(&self, field: &str) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("cannot read {path}: {err}"));
         status
             .lines()
             .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("no {field} in {path}"))
     }
 
     /// Sends SIGTERM.
