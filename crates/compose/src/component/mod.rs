@@ -1,6 +1,7 @@
 //! Components: what a job runs. This implementation's subset has one type, `http-client`.
 
 pub mod http_client;
+mod patience;
 
 use std::pin::Pin;
 
