@@ -171,7 +171,15 @@ pub async fn chat(
         position,
         request_id: request_id(),
     };
-    Ok(Events::new(crate::server::ui::chat(registry()?, run)))
+    let registry = registry()?;
+    // A comment while the model thinks, so that no proxy cuts the answer (D23).
+    let liveness = crate::server::sse::Liveness::after(registry.limits().keep_alive);
+    let events = crate::server::ui::chat(registry, run);
+    Ok(Events::new(crate::server::sse::keep_alive(
+        events,
+        liveness,
+        || crate::server::sse::KEEP_ALIVE.to_string(),
+    )))
 }
 
 /// The largest file an input takes in the web UI (as OpenAI's audio and image uploads).

@@ -7,14 +7,18 @@
 use std::sync::Arc;
 use std::task::Poll;
 
+use std::future::Future;
+
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
-use futures::StreamExt;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
 
+use compose::config::KeepAlive;
 use compose::metrics::Metrics;
 use compose::task::{Follow, Status, Task};
+use tokio::time::Instant;
 
 /// Most events sent in one write: a client that fell behind gets what is waiting in one
 /// frame (and so one system call) instead of one per token, but never a frame without bound.
@@ -82,13 +86,40 @@ fn push_follow(out: &mut impl Out, follow: Follow) {
     }
 }
 
+/// The comment an event stream sends to say it is alive while its run says nothing (D23).
+pub const KEEP_ALIVE: &str = ": keep-alive\n\n";
+
+/// When an event stream sends [`KEEP_ALIVE`]: the periods (none: never), and whether the first
+/// goes out at once (the headers go out before the run's first piece, because it is slow).
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub periods: Option<KeepAlive>,
+    pub comment_first: bool,
+}
+
+impl Liveness {
+    /// The periods `periods`, the first comment after `first` of silence.
+    pub fn after(periods: Option<KeepAlive>) -> Self {
+        Self {
+            periods,
+            comment_first: false,
+        }
+    }
+}
+
 /// Streams a task's pieces from `from` on, the client counted in `metrics` while it reads.
 /// When `owned`, the caller's leaving (the body being dropped before the end) cancels the task
 /// and so the upstream request (D8).
-pub fn response(task: Arc<Task>, from: usize, owned: bool, metrics: &Arc<Metrics>) -> Response {
+pub fn response(
+    task: Arc<Task>,
+    from: usize,
+    owned: bool,
+    metrics: &Arc<Metrics>,
+    liveness: Liveness,
+) -> Response {
     let guard = owned.then(|| CancelOnDrop::new(Arc::clone(&task)));
     let id = task.id.clone();
-    following(id, task.follow(from), guard, metrics)
+    following(id, task.follow(from), guard, metrics, liveness)
 }
 
 /// Streams what `follow` yields of task `id` (a run here, or on another replica); `guard`
@@ -98,6 +129,7 @@ pub fn following(
     follow: impl futures::Stream<Item = Follow> + Send + 'static,
     guard: Option<CancelOnDrop>,
     metrics: &Arc<Metrics>,
+    liveness: Liveness,
 ) -> Response {
     let client = metrics.sse_client();
     let mut follow = Box::pin(follow).fuse();
@@ -126,8 +158,10 @@ pub fn following(
             // than staying with the stream for as long as it lasts.
             frame = BytesMut::new();
         }
-        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(out)))
+        Poll::Ready(Some(out))
     });
+    let body = keep_alive(body, liveness, || Bytes::from_static(KEEP_ALIVE.as_bytes()))
+        .map(Ok::<_, std::convert::Infallible>);
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -139,6 +173,89 @@ pub fn following(
         headers.insert("x-task-id", value);
     }
     response
+}
+
+/// `stream` with a [`KEEP_ALIVE`] comment (`comment()`) whenever it has been silent for the
+/// periods of `liveness`: `first` before anything went out, `every` after. The one timer is
+/// moved on only when it fires early, not at each item: a token costs a clock reading.
+pub fn keep_alive<S, T>(
+    stream: S,
+    liveness: Liveness,
+    comment: fn() -> T,
+) -> impl Stream<Item = T> + Send + 'static
+where
+    S: Stream<Item = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut stream = Box::pin(stream);
+    let mut alive = liveness.periods.map(|periods| Silence {
+        periods,
+        last: Instant::now(),
+        started: liveness.comment_first,
+        comment_now: liveness.comment_first,
+        timer: Box::pin(tokio::time::sleep(periods.first.0)),
+    });
+    futures::stream::poll_fn(move |cx| {
+        if let Some(alive) = alive.as_mut() {
+            if std::mem::take(&mut alive.comment_now) {
+                alive.last = Instant::now();
+                return Poll::Ready(Some(comment()));
+            }
+        }
+        match stream.poll_next_unpin(cx) {
+            Poll::Ready(Some(item)) => {
+                if let Some(alive) = alive.as_mut() {
+                    alive.last = Instant::now();
+                    alive.started = true;
+                }
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let due = alive.as_mut().is_some_and(|alive| alive.due(cx));
+                if due {
+                    Poll::Ready(Some(comment()))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    })
+}
+
+/// How long an event stream has said nothing.
+struct Silence {
+    periods: KeepAlive,
+    /// When it last sent something.
+    last: Instant,
+    /// Whether anything went out yet: the first comment waits `first`, the others `every`.
+    started: bool,
+    /// A comment goes out before anything else.
+    comment_now: bool,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Silence {
+    /// Whether a comment is due now (it is then counted as sent); else the timer wakes the
+    /// stream when one may be.
+    fn due(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let period = if self.started {
+            self.periods.every.0
+        } else {
+            self.periods.first.0
+        };
+        let now = Instant::now();
+        let at = self.last + period;
+        if now >= at {
+            (self.last, self.started) = (now, true);
+            return true;
+        }
+        if self.timer.is_elapsed() {
+            self.timer.as_mut().reset(at);
+        }
+        let _ = self.timer.as_mut().poll(cx);
+        false
+    }
 }
 
 /// Cancels a task that has not ended when the one who started it goes away.
@@ -215,5 +332,64 @@ mod tests {
             framed(vec![Follow::End(Status::Cancelled, None)]),
             "event: error\ndata: {\"detail\":\"the run ended: cancelled\"}\n\n"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_stream_says_it_is_alive_first_after_first_then_every_every() {
+        use compose::config::Duration as Period;
+        use std::time::Duration;
+        let periods = KeepAlive {
+            first: Period(Duration::from_secs(5)),
+            every: Period(Duration::from_secs(15)),
+        };
+        let (sender, receiver) = futures::channel::mpsc::unbounded::<String>();
+        let stream = keep_alive(receiver, Liveness::after(Some(periods)), || "#".to_string());
+        let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let started = Instant::now();
+        let collect = {
+            let seen = std::sync::Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(item) = stream.next().await {
+                    seen.lock().push((started.elapsed().as_secs(), item));
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        sender.unbounded_send("a".into()).unwrap();
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        drop(sender);
+        collect.await.unwrap();
+        let seen: Vec<(u64, String)> = seen.lock().clone();
+        // 5 s of silence, then one every 15 s; an item starts the count again.
+        assert_eq!(
+            seen,
+            [
+                (5, "#".to_string()),
+                (12, "a".to_string()),
+                (27, "#".to_string()),
+                (42, "#".to_string())
+            ]
+        );
+        // Off: the stream as it is.
+        let items = keep_alive(
+            futures::stream::iter(["x".to_string()]),
+            Liveness::after(None),
+            || "#".to_string(),
+        )
+        .collect::<Vec<_>>()
+        .await;
+        assert_eq!(items, ["x"]);
+        // At once, when the headers go out before the run's first piece.
+        let now = Liveness {
+            periods: Some(periods),
+            comment_first: true,
+        };
+        let items = keep_alive(futures::stream::iter(["x".to_string()]), now, || {
+            "#".to_string()
+        })
+        .collect::<Vec<_>>()
+        .await;
+        assert_eq!(items, ["#", "x"]);
     }
 }

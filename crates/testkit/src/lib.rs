@@ -5,6 +5,7 @@
 //! A failed set-up here is a failed test, so panicking is the right answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod idle_proxy;
 pub mod mock_upstream;
 pub mod postgres;
 pub mod providers;

@@ -37,6 +37,9 @@ pub struct Behavior {
     pub silent: bool,
     /// Send `tokens` again and again, as fast as the client reads, forever.
     pub endless: bool,
+    /// Send the headers, then nothing for this long before the first token (a model that
+    /// thinks before it answers).
+    pub first_after: Duration,
 }
 
 impl Behavior {
@@ -53,7 +56,14 @@ impl Behavior {
             content_type: None,
             silent: false,
             endless: false,
+            first_after: Duration::ZERO,
         }
+    }
+
+    /// Waits `wait` after the headers before the first token.
+    pub fn first_after(mut self, wait: Duration) -> Self {
+        self.first_after = wait;
+        self
     }
 
     /// Sends `token` again and again, as fast as the client takes it, and never ends.
@@ -332,6 +342,9 @@ async fn chat_completions(
             yield Ok(Bytes::from(raw));
             *_guard.0.finished.lock().unwrap() = Some(Instant::now());
             return;
+        }
+        if !behavior.first_after.is_zero() {
+            tokio::time::sleep(behavior.first_after).await;
         }
         let events = events(&behavior.tokens);
         if behavior.endless {

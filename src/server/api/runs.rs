@@ -127,7 +127,8 @@ pub async fn run(
         hub.subscribe(&session, task.clone());
     }
     let metrics = state.tasks.engine().metrics();
-    let mut response = respond(task.clone(), &body, metrics).await;
+    let liveness = super::tasks::liveness(&state);
+    let mut response = respond(task.clone(), &body, metrics, liveness).await;
     // Every answer names its run, for the request's log line.
     if let Ok(id) = HeaderValue::from_str(&task.id) {
         response.headers_mut().insert("x-task-id", id);
@@ -136,17 +137,43 @@ pub async fn run(
 }
 
 /// The answer to a run request once its run has started: its state at once, its stream, its
-/// bytes, or its result.
-async fn respond(task: Arc<Task>, body: &RunBody, metrics: &Arc<Metrics>) -> Response {
+/// bytes, or its result. A stream whose run says nothing for the keep-alive's first period is
+/// answered at once, with a comment, so that no proxy cuts it while the model thinks (D23).
+async fn respond(
+    task: Arc<Task>,
+    body: &RunBody,
+    metrics: &Arc<Metrics>,
+    liveness: sse::Liveness,
+) -> Response {
     if !body.wait_for_completion {
         return Json(task.accepted()).into_response();
     }
     // Until the response is handed over, a client that leaves cancels the run (D8).
     let owner = CancelOnDrop::new(task.clone());
-    match task.first_output().await {
+    let first = async {
+        match liveness.periods.filter(|_| task.streams) {
+            Some(periods) => tokio::time::timeout(periods.first.0, task.first_output())
+                .await
+                .ok(),
+            None => Some(task.first_output().await),
+        }
+    };
+    let shape = match first.await {
+        Some(shape) => shape,
+        // Slow to start: the headers and a comment go out now; what fails later fails in-band.
+        None => {
+            owner.disarm();
+            let liveness = sse::Liveness {
+                comment_first: true,
+                ..liveness
+            };
+            return sse::response(task, 0, true, metrics, liveness);
+        }
+    };
+    match shape {
         Shape::Text => {
             owner.disarm();
-            return sse::response(task, 0, true, metrics);
+            return sse::response(task, 0, true, metrics, liveness);
         }
         // Bytes go out as they are only when asked for alone; else the state shows them as
         // a data URI.

@@ -60,6 +60,11 @@ pub async fn get(
     Ok(finished_response(view, Delivery::OutputOnly))
 }
 
+/// When this server's event streams say they are alive (D23).
+pub(super) fn liveness(state: &ApiState) -> sse::Liveness {
+    sse::Liveness::after(state.tasks.limits().keep_alive)
+}
+
 /// Replays what a streaming task produced so far, then follows it live (D4).
 pub async fn stream(
     State(state): State<ApiState>,
@@ -76,11 +81,12 @@ pub async fn stream(
                 cluster.follow(id),
                 None,
                 metrics,
+                liveness(&state),
             ));
         }
     };
     match task.first_output().await {
-        Shape::Text => return Ok(sse::response(task, 0, false, metrics)),
+        Shape::Text => return Ok(sse::response(task, 0, false, metrics, liveness(&state))),
         Shape::Bytes {
             content_type,
             filename,

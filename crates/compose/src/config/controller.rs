@@ -51,6 +51,51 @@ pub struct Limits {
     /// past it the run fails. Kept here, with the other bounds a task registry applies.
     #[serde(skip)]
     pub max_output: usize,
+    /// `controller.keep_alive` (D23): when event streams that say nothing send a comment;
+    /// `None` when turned off. Kept here, where every door that streams finds it.
+    #[serde(skip)]
+    pub keep_alive: Option<KeepAlive>,
+}
+
+/// `controller.keep_alive` (D23, this implementation's addition): an event stream whose run has
+/// produced nothing for `first` is answered at once with an SSE comment (`: keep-alive`),
+/// and then with one after every `every` of silence, so that proxies that cut idle responses
+/// (nginx after 60 s) do not cut a model that thinks for minutes. `false` turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeepAlive {
+    pub first: super::Duration,
+    pub every: super::Duration,
+}
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        Self {
+            first: super::Duration(std::time::Duration::from_secs(5)),
+            every: super::Duration(std::time::Duration::from_secs(15)),
+        }
+    }
+}
+
+/// `keep_alive: false` turns it off, `true` (or nothing) keeps the defaults, a mapping sets them.
+fn keep_alive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<KeepAlive>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        On(bool),
+        Settings(KeepAlive),
+    }
+    let settings = match Option::<Raw>::deserialize(deserializer)? {
+        None | Some(Raw::On(true)) => Some(KeepAlive::default()),
+        Some(Raw::On(false)) => None,
+        Some(Raw::Settings(settings)) => Some(settings),
+    };
+    match settings {
+        Some(s) if s.first.0.is_zero() || s.every.0.is_zero() => Err(serde::de::Error::custom(
+            "keep_alive periods must be longer than 0 s (keep_alive: false turns it off)",
+        )),
+        other => Ok(other),
+    }
 }
 
 /// A run's output may hold this much unless `controller.max_output` says otherwise.
@@ -64,6 +109,7 @@ impl Default for Limits {
             header_timeout: None,
             max_connections: None,
             max_output: DEFAULT_MAX_OUTPUT,
+            keep_alive: Some(KeepAlive::default()),
         }
     }
 }
@@ -84,6 +130,8 @@ struct RawController {
     #[serde(default = "default_metrics", deserialize_with = "metrics")]
     metrics: Option<String>,
     max_output: Option<super::Size>,
+    #[serde(default = "default_keep_alive", deserialize_with = "keep_alive")]
+    keep_alive: Option<KeepAlive>,
     #[serde(default)]
     fetch: super::FetchSettings,
     #[serde(default)]
@@ -106,6 +154,7 @@ impl From<RawController> for Controller {
             access_keys: raw.access_keys,
             limits: Limits {
                 max_output: raw.max_output.map_or(DEFAULT_MAX_OUTPUT, |size| size.0),
+                keep_alive: raw.keep_alive,
                 ..raw.limits
             },
             metrics: raw.metrics,
@@ -279,6 +328,10 @@ fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>,
             "metrics.path must start with /, got {path:?}"
         ))),
     }
+}
+
+fn default_keep_alive() -> Option<KeepAlive> {
+    Some(KeepAlive::default())
 }
 
 fn default_websocket() -> Option<WebSocket> {

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use controller::{
-    Adapter, Controller, History, Limits, Origins, Retention, WebSocket, WebUi, WebUiDriver,
+    Adapter, Controller, History, KeepAlive, Limits, Origins, Retention, WebSocket, WebUi,
+    WebUiDriver,
 };
 pub use duration::Duration;
 pub use env::{Env, Sources};

@@ -89,6 +89,11 @@ impl TaskRegistry {
         &self.engine
     }
 
+    /// The bounds the registry keeps, and when streams say they are alive.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub fn store(&self) -> Option<&Arc<dyn RunStore>> {
         self.store.as_ref()
     }
