@@ -75,7 +75,7 @@ screenshots: release
 	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test --config screenshots.config.ts
 
 ## bench-original: the same benchmarks against the original model-compose 0.4.120 (installed
-## from PyPI into .tools/original), for the side-by-side figures in the README
+## from PyPI into .tools/original), for the side-by-side figures in docs/benchmarks.md
 bench-original: release
 	@bash scripts/original.sh
 	cargo bench --locked --bench load -- --original $(TOOLS_DIR)/original/bin/model-compose
