@@ -137,13 +137,23 @@ pub fn following(
     // Small frames (a token or a few) are cut from one buffer, which takes its room back once
     // they are written: such a frame costs no allocation of its own.
     let mut frame = BytesMut::new();
+    let mut silence = Silence::new(liveness);
+    let keep_alive = || Poll::Ready(Some(Ok(Bytes::from_static(KEEP_ALIVE.as_bytes()))));
     let body = futures::stream::poll_fn(move |cx| {
         let _owner = (&guard, &client);
+        if silence.as_mut().is_some_and(|s| s.opens(cx)) {
+            return keep_alive();
+        }
         for _ in 0..EVENTS_PER_FRAME {
             match follow.poll_next_unpin(cx) {
                 Poll::Ready(Some(next)) => push_follow(&mut frame, next),
                 Poll::Ready(None) if frame.is_empty() => return Poll::Ready(None),
-                Poll::Pending if frame.is_empty() => return Poll::Pending,
+                Poll::Pending if frame.is_empty() => {
+                    if silence.as_mut().is_some_and(|s| s.due(cx)) {
+                        return keep_alive();
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) | Poll::Pending => break,
             }
         }
@@ -158,10 +168,11 @@ pub fn following(
             // than staying with the stream for as long as it lasts.
             frame = BytesMut::new();
         }
-        Poll::Ready(Some(out))
+        if let Some(silence) = silence.as_mut() {
+            silence.spoke();
+        }
+        Poll::Ready(Some(Ok::<_, std::convert::Infallible>(out)))
     });
-    let body = keep_alive(body, liveness, || Bytes::from_static(KEEP_ALIVE.as_bytes()))
-        .map(Ok::<_, std::convert::Infallible>);
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -175,9 +186,10 @@ pub fn following(
     response
 }
 
-/// `stream` with a [`KEEP_ALIVE`] comment (`comment()`) whenever it has been silent for the
-/// periods of `liveness`: `first` before anything went out, `every` after. The one timer is
-/// moved on only when it fires early, not at each item: a token costs a clock reading.
+/// `stream` with a [`KEEP_ALIVE`] comment (`comment()`) when it has been silent: the first after
+/// `first` (if nothing went out by then), then whenever nothing went out for half of `every`,
+/// so that the stream is never silent longer than `every`. An item costs a flag: the one
+/// timer ticks every half period, and only a tick reads the clock.
 pub fn keep_alive<S, T>(
     stream: S,
     liveness: Liveness,
@@ -188,73 +200,94 @@ where
     T: Send + 'static,
 {
     let mut stream = Box::pin(stream);
-    let mut alive = liveness.periods.map(|periods| Silence {
-        periods,
-        last: Instant::now(),
-        started: liveness.comment_first,
-        comment_now: liveness.comment_first,
-        timer: Box::pin(tokio::time::sleep(periods.first.0)),
-    });
+    let mut silence = Silence::new(liveness);
     futures::stream::poll_fn(move |cx| {
-        if let Some(alive) = alive.as_mut() {
-            if std::mem::take(&mut alive.comment_now) {
-                alive.last = Instant::now();
-                return Poll::Ready(Some(comment()));
-            }
+        if silence.as_mut().is_some_and(|s| s.opens(cx)) {
+            return Poll::Ready(Some(comment()));
         }
         match stream.poll_next_unpin(cx) {
             Poll::Ready(Some(item)) => {
-                if let Some(alive) = alive.as_mut() {
-                    alive.last = Instant::now();
-                    alive.started = true;
+                if let Some(silence) = silence.as_mut() {
+                    silence.spoke();
                 }
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                let due = alive.as_mut().is_some_and(|alive| alive.due(cx));
-                if due {
-                    Poll::Ready(Some(comment()))
-                } else {
-                    Poll::Pending
-                }
+            Poll::Pending if silence.as_mut().is_some_and(|s| s.due(cx)) => {
+                Poll::Ready(Some(comment()))
             }
+            Poll::Pending => Poll::Pending,
         }
     })
 }
 
-/// How long an event stream has said nothing.
+/// Whether an event stream has said anything lately.
 struct Silence {
     periods: KeepAlive,
-    /// When it last sent something.
-    last: Instant,
-    /// Whether anything went out yet: the first comment waits `first`, the others `every`.
-    started: bool,
+    /// Nothing went out since the timer was last set.
+    quiet: bool,
     /// A comment goes out before anything else.
     comment_now: bool,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Set once the stream first waits; it wakes the stream when it fires.
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Silence {
-    /// Whether a comment is due now (it is then counted as sent); else the timer wakes the
-    /// stream when one may be.
-    fn due(&mut self, cx: &mut std::task::Context<'_>) -> bool {
-        let period = if self.started {
-            self.periods.every.0
-        } else {
-            self.periods.first.0
+    /// `None` when keep-alive is off.
+    fn new(liveness: Liveness) -> Option<Self> {
+        liveness.periods.map(|periods| Self {
+            periods,
+            quiet: true,
+            comment_now: liveness.comment_first,
+            timer: None,
+        })
+    }
+
+    /// Whether the stream opens with a comment (now, once).
+    fn opens(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let opens = std::mem::take(&mut self.comment_now);
+        if opens {
+            self.arm(self.periods.every.0 / 2, cx);
+        }
+        opens
+    }
+
+    /// Something went out.
+    fn spoke(&mut self) {
+        self.quiet = false;
+    }
+
+    /// Sets the timer `after` from now (waking this task), and counts from there.
+    fn arm(&mut self, after: std::time::Duration, cx: &mut std::task::Context<'_>) {
+        let at = Instant::now() + after;
+        let timer = match self.timer.as_mut() {
+            Some(timer) => {
+                timer.as_mut().reset(at);
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(at))),
         };
-        let now = Instant::now();
-        let at = self.last + period;
-        if now >= at {
-            (self.last, self.started) = (now, true);
-            return true;
+        let _ = timer.as_mut().poll(cx);
+        self.quiet = true;
+    }
+
+    /// At a wait of the stream: whether a comment is due (the timer fired and nothing went
+    /// out since it was set). Between ticks this is one look at the timer.
+    fn due(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        match &self.timer {
+            None => {
+                self.arm(self.periods.first.0, cx);
+                // Until the first tick, what goes out counts as nothing: the first comment
+                // comes after `first` unless the stream spoke.
+                false
+            }
+            Some(timer) if !timer.is_elapsed() => false,
+            Some(_) => {
+                let due = self.quiet;
+                self.arm(self.periods.every.0 / 2, cx);
+                due
+            }
         }
-        if self.timer.is_elapsed() {
-            self.timer.as_mut().reset(at);
-        }
-        let _ = self.timer.as_mut().poll(cx);
-        false
     }
 }
 
@@ -335,7 +368,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_silent_stream_says_it_is_alive_first_after_first_then_every_every() {
+    async fn a_silent_stream_says_it_is_alive_after_first_and_is_never_silent_for_every() {
         use compose::config::Duration as Period;
         use std::time::Duration;
         let periods = KeepAlive {
@@ -361,16 +394,20 @@ mod tests {
         drop(sender);
         collect.await.unwrap();
         let seen: Vec<(u64, String)> = seen.lock().clone();
-        // 5 s of silence, then one every 15 s; an item starts the count again.
-        assert_eq!(
-            seen,
-            [
-                (5, "#".to_string()),
-                (12, "a".to_string()),
-                (27, "#".to_string()),
-                (42, "#".to_string())
-            ]
-        );
+        // 5 s of silence, then one each 7.5 s without anything else: never 15 s of silence.
+        let at = |item: &str| -> Vec<u64> {
+            seen.iter()
+                .filter(|(_, i)| i == item)
+                .map(|(t, _)| *t)
+                .collect()
+        };
+        assert_eq!(at("a"), [12]);
+        assert_eq!(at("#"), [5, 20, 27, 35, 42, 50]);
+        let mut last = 0;
+        for (time, _) in &seen {
+            assert!(time - last <= 15, "{seen:?}");
+            last = *time;
+        }
         // Off: the stream as it is.
         let items = keep_alive(
             futures::stream::iter(["x".to_string()]),
