@@ -35,7 +35,7 @@ fn copy_code(button: web_sys::Element) {
         .and_then(|block| block.query_selector("code").ok().flatten())
         .and_then(|code| code.text_content());
     if let Some(code) = code {
-        super::chat::copy_to_clipboard(code);
+        copy_to_clipboard(code);
         button.set_text_content(Some("Copied"));
         set_timeout(
             move || button.set_text_content(Some("Copy")),
@@ -68,4 +68,17 @@ fn load_image(button: web_sys::Element) {
     let _ = image.set_attribute("alt", &alt);
     let _ = image.set_attribute("class", "remote-image-loaded");
     let _ = placeholder.replace_with_with_node_1(&image);
+}
+
+/// Puts text on the clipboard (in the browser only).
+pub fn copy_to_clipboard(text: String) {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = leptos::prelude::window()
+            .navigator()
+            .clipboard()
+            .write_text(&text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
 }
