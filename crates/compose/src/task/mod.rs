@@ -4,6 +4,8 @@
 //! that any number of listeners can replay and follow it; it can be cancelled, which drops the
 //! run and with it the upstream request; and it records itself in the run history.
 
+mod drive;
+mod gather;
 mod pieces;
 mod registry;
 mod state;

@@ -1,0 +1,239 @@
+//! One run, driven to its end: the workflow runs, what it produces is kept in the task as it
+//! comes (pieces in batches, bytes, or a value) within `controller.max_output`, a cancel stops
+//! it, and the history records its start and its end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use super::gather::Gathering;
+use super::state::{BinaryOut, State, Status, Task};
+use crate::component::Binary;
+use crate::error::redact;
+use crate::metrics::{Metrics, RunEnd};
+use crate::record::RunStore;
+use crate::workflow::{Engine, RunOutput, RunRequest, TextStream};
+use crate::RunError;
+
+/// Runs the workflow of `task` to its end (or its cancellation), keeping the task's state and
+/// the history up to date; an output past `max_output` bytes fails the run.
+pub(super) async fn drive(
+    engine: Arc<Engine>,
+    request: RunRequest,
+    task: Arc<Task>,
+    store: Option<Arc<dyn RunStore>>,
+    max_output: usize,
+) {
+    task.update(|state, _| state.status = Status::Processing);
+    let metrics = engine.metrics();
+    metrics.run_started(&task.workflow_id);
+    let run = async {
+        tokio::select! {
+            biased;
+            () = task.cancel.cancelled() => None,
+            outcome = produce(&engine, &request, &task, Room::new(max_output)) => Some(outcome),
+        }
+    };
+    // The run is recorded as it starts, without making the upstream request wait for the disk.
+    let ((), outcome) = tokio::join!(Box::pin(save(&store, &task, Recorded::Start)), run);
+    drop(request);
+    end(&task, outcome, engine.secrets(), metrics);
+    save(&store, &task, Recorded::End).await;
+    task.release_input();
+    task.notify();
+}
+
+/// Runs the workflow and keeps what it produces in the task; a value is returned, streamed
+/// pieces and bytes are kept as they come.
+async fn produce(
+    engine: &Engine,
+    request: &RunRequest,
+    task: &Task,
+    room: Room,
+) -> Result<Option<Value>, RunError> {
+    let context = json!({ "task_id": task.id });
+    let observer = |event| task.update(|state, _| state.jobs.push(event));
+    // Boxed, here and for the first save: what they need lives only until the stream starts,
+    // not beside each of thousands of streams for as long as it lasts.
+    let output = Box::pin(engine.run_observed(request, context, &observer, &task.usage)).await?;
+    match output {
+        RunOutput::Value(value) => Ok(Some(value)),
+        RunOutput::Stream(pieces) => {
+            let made = engine.metrics().pieces(&task.workflow_id);
+            keep_pieces(task, pieces, room, &made).await.map(|()| None)
+        }
+        RunOutput::Bytes(binary) => keep_bytes(task, binary, room).await.map(|()| None),
+    }
+}
+
+/// Keeps a stream's pieces in the task, a batch at a time (each batch wakes the listeners
+/// once), counting them in `made`.
+async fn keep_pieces(
+    task: &Task,
+    pieces: TextStream,
+    mut room: Room,
+    made: &prometheus_client::metrics::counter::Counter,
+) -> Result<(), RunError> {
+    task.update(|state, _| {
+        state.is_stream = true;
+        state.status = Status::Streaming;
+    });
+    let mut gathering = Gathering::new(pieces);
+    while let Some(batch) = gathering.next().await {
+        let mut failure = batch.failure;
+        if let Some(over) = batch.pieces.iter().position(|p| !room.take(p.len())) {
+            batch.pieces.truncate(over);
+            failure = Some(room.exceeded());
+        }
+        if !batch.pieces.is_empty() {
+            made.inc_by(batch.pieces.len() as u64);
+            task.update(|state, elapsed| {
+                state.first_chunk_ms.get_or_insert(elapsed);
+                batch
+                    .pieces
+                    .iter()
+                    .for_each(|piece| state.pieces.push(piece));
+            });
+        }
+        if let Some(err) = failure {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a binary output's chunks in the task as they come.
+async fn keep_bytes(task: &Task, mut binary: Binary, mut room: Room) -> Result<(), RunError> {
+    task.update(|state, _| {
+        state.binary = Some(BinaryOut {
+            content_type: binary.content_type.clone(),
+            filename: binary.filename.take(),
+            chunks: Vec::new(),
+        });
+    });
+    while let Some(chunk) = binary.chunks.next().await {
+        let chunk = chunk?;
+        if !room.take(chunk.len()) {
+            return Err(room.exceeded());
+        }
+        task.update(|state, elapsed| {
+            state.first_chunk_ms.get_or_insert(elapsed);
+            if let Some(out) = state.binary.as_mut() {
+                out.chunks.push(chunk);
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Records how the run ended (`None`: cancelled) before anyone hears of it, so that a listener
+/// that then reads the history (the UI does) finds the run there, finished. It is counted and
+/// logged under the same lock that ends it: whoever sees it ended (a client may scrape right
+/// after) sees it counted.
+fn end(
+    task: &Task,
+    outcome: Option<Result<Option<Value>, RunError>>,
+    secrets: &[String],
+    metrics: &Metrics,
+) {
+    task.change_quietly(|state, elapsed| {
+        state.duration_ms = Some(elapsed);
+        state.ended = Some(Instant::now());
+        match outcome {
+            None => state.status = Status::Cancelled,
+            Some(Ok(output)) => {
+                state.status = Status::Completed;
+                if !state.is_stream && state.binary.is_none() {
+                    state.first_chunk_ms = Some(elapsed);
+                }
+                state.output = output;
+            }
+            Some(Err(err)) => {
+                state.status = Status::Failed;
+                state.http_status = err.http_status();
+                state.error = Some(redact(&err.to_string(), secrets));
+            }
+        }
+        report_end(task, state, metrics);
+    });
+}
+
+/// What is left of a run's output allowance (`controller.max_output`), in bytes.
+struct Room {
+    left: usize,
+    max: usize,
+}
+
+impl Room {
+    fn new(max: usize) -> Self {
+        Self { left: max, max }
+    }
+
+    /// Takes `bytes` from what is left; false, taking nothing, when they do not fit.
+    fn take(&mut self, bytes: usize) -> bool {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn exceeded(&self) -> RunError {
+        RunError::OutputTooLarge(self.max)
+    }
+}
+
+/// The run's end in the metrics and the log: one line with its workflow, status, timings,
+/// tokens and (redacted) error.
+fn report_end(task: &Task, state: &State, metrics: &Metrics) {
+    let ms = |ms: Option<i64>| Duration::from_millis(ms.unwrap_or(0).max(0) as u64);
+    let streamed = (state.is_stream || state.binary.is_some())
+        .then_some(state.first_chunk_ms)
+        .flatten();
+    let (status, duration_ms) = (state.status.as_str(), state.duration_ms);
+    let usage = task.usage.count();
+    let error = state.error.as_deref();
+    metrics.run_ended(
+        &task.workflow_id,
+        &RunEnd {
+            status,
+            duration: ms(duration_ms),
+            first_piece: streamed.map(|first| ms(Some(first))),
+            usage,
+        },
+    );
+    tracing::info!(
+        task = %task.id,
+        workflow = %task.workflow_id,
+        status,
+        duration_ms,
+        first_token_ms = streamed,
+        prompt_tokens = usage.prompt_tokens,
+        completion_tokens = usage.completion_tokens,
+        request_id = task.request_id.as_deref(),
+        error,
+        "run ended"
+    );
+}
+
+/// Which save of a run: the first records its input, the last its outcome.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    Start,
+    End,
+}
+
+async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
+    if task.is_deleted() {
+        return;
+    }
+    if let Some(store) = store {
+        if let Err(err) = store.save(&task.record(which == Recorded::Start)).await {
+            tracing::warn!(task = %task.id, "{err}");
+        }
+    }
+}
