@@ -22,7 +22,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 
-use crate::store::{now_ms, PgStore, RunStore};
+use crate::store::{now_ms, Failure, FailureKind, PgStore, RunRecord, RunStore};
 use compose::task::{Follow, Status, Task, TaskRegistry, TaskView};
 
 /// How often a replica says it is alive, and looks for replicas that stopped.
@@ -90,7 +90,8 @@ impl Cluster {
             if let Err(err) = self.beat().await {
                 tracing::warn!("cannot tell the other replicas this one is alive: {err}");
             }
-            match self.store.fail_unfinished(REPLICA_LOST).await {
+            let lost = Failure::new(FailureKind::Interrupted, REPLICA_LOST);
+            match self.store.fail_unfinished(&lost).await {
                 Ok(0) => {}
                 Ok(lost) => tracing::warn!("{lost} run(s) of a replica that stopped marked failed"),
                 Err(err) => tracing::warn!("cannot look for stopped replicas: {err}"),
@@ -172,7 +173,12 @@ impl Cluster {
         for item in batch {
             let (piece, status, error) = match item {
                 Follow::Piece(piece) => (Some(piece), None, None),
-                Follow::End(status, error) => (None, Some(status.as_str()), error),
+                // The failure whole, as JSON: the follower reports it as the owner does.
+                Follow::End(status, error) => (
+                    None,
+                    Some(status.as_str()),
+                    error.and_then(|failure| serde_json::to_string(&failure).ok()),
+                ),
                 // Bytes and job events are not followed across replicas.
                 Follow::Bytes(_) | Follow::Job(_) => continue,
             };
@@ -196,28 +202,15 @@ impl Cluster {
         tx.commit().await
     }
 
-    /// A run of another replica as `GET /tasks/{id}` shows it, from the history.
+    /// A run of another replica as the history has it: what its owner recorded, typed as it
+    /// recorded it, so that this replica answers for it as the owner does.
+    pub async fn record(&self, id: &str) -> Option<RunRecord> {
+        self.store.get(id).await.ok()?
+    }
+
+    /// A run of another replica as `GET /tasks/{id}` shows it.
     pub async fn view(&self, id: &str) -> Option<TaskView> {
-        let record = self.store.get(id).await.ok()??;
-        let status = Status::named(&record.status)?;
-        let output = match status {
-            Status::Completed => record.output.map(|text| {
-                // A value was recorded as JSON; streamed text as it is.
-                let value = matches!(text.as_bytes().first(), Some(b'{' | b'['))
-                    .then(|| serde_json::from_str(&text).ok())
-                    .flatten();
-                value.unwrap_or(Value::String(text))
-            }),
-            _ => None,
-        };
-        Some(TaskView {
-            task_id: record.task_id,
-            status,
-            workflow_id: record.workflow_id,
-            output,
-            error: record.error,
-            http_status: 500,
-        })
+        Some(self.record(id).await?.into_view())
     }
 
     /// Passes a cancel on to the run's owner and waits (up to 10 s) until the run has ended.
@@ -279,6 +272,9 @@ impl Cluster {
                         None => {
                             let status: Option<String> = row.try_get("status").unwrap_or_default();
                             let error: Option<String> = row.try_get("error").unwrap_or_default();
+                            let error = error.map(|json| {
+                                serde_json::from_str(&json).unwrap_or_else(|_| Failure::unknown(json))
+                            });
                             let status = status.as_deref().and_then(Status::named).unwrap_or(Status::Failed);
                             yield Follow::End(status, error);
                             return;
@@ -287,7 +283,10 @@ impl Cluster {
                 }
                 // No end row: the owner may be gone, or the run over before anyone asked.
                 if let Some(view) = cluster.view(&id).await.filter(|v| v.status.is_terminal()) {
-                    let lost = view.error.as_deref() == Some(REPLICA_LOST);
+                    let lost = view
+                        .error
+                        .as_ref()
+                        .is_some_and(|failure| failure.kind == FailureKind::Interrupted);
                     let since = *ended_seen.get_or_insert_with(tokio::time::Instant::now);
                     if lost || since.elapsed() > 4 * POLL {
                         if let Some(Value::String(text)) = &view.output {

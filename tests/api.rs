@@ -306,9 +306,12 @@ async fn upstream_failures_before_the_first_byte_are_502_without_the_key() {
     let (_, runs) = get_json(format!("{}/runs", server.api)).await;
     assert!(!runs.to_string().contains(TEST_KEY));
     assert_eq!(runs[1]["status"], "failed");
+    // The history keeps the failure whole: what kind it is drives the web UI's hint.
     assert_eq!(
         runs[1]["error"],
-        "upstream returned 401: Incorrect API key provided: [redacted]"
+        json!({"kind": "upstream_status", "http_status": 502,
+               "message": "upstream returned 401: Incorrect API key provided: [redacted]",
+               "detail": {"status": 401}})
     );
 }
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::mock_upstream::{resetting_upstream, Behavior, MockUpstream};
 use support::{post, Server, Workdir};
 
@@ -44,7 +44,11 @@ async fn an_upstream_that_stalls_is_ended_by_the_timeout_with_an_error_event() {
     assert!(started.elapsed() < Duration::from_secs(3));
     let recorded = runs(&server).await;
     assert_eq!(recorded[0]["status"], "failed");
-    assert_eq!(recorded[0]["error"], "upstream did not finish within 1 s");
+    assert_eq!(
+        recorded[0]["error"],
+        json!({"kind": "timeout", "http_status": 504,
+               "message": "upstream did not finish within 1 s"})
+    );
 }
 
 #[tokio::test]
@@ -214,10 +218,10 @@ async fn sigterm_with_twenty_streams_in_flight_ends_each_and_records_all() {
     let server = Server::start_with(&dir, &config);
     let all = runs(&server).await;
     assert_eq!(all.len(), 20);
-    assert!(all
-        .iter()
-        .all(|r| r["status"] == "cancelled"
-            && r["error"] == "cancelled: the server is shutting down"));
+    assert!(all.iter().all(|r| r["status"] == "cancelled"
+        && r["error"]
+            == json!({"kind": "cancelled", "http_status": 409,
+                          "message": "cancelled: the server is shutting down"})));
 }
 
 #[tokio::test]
@@ -247,9 +251,9 @@ async fn runs_left_unfinished_by_a_killed_server_are_marked_failed_at_the_next_s
     assert_eq!(all.len(), 6);
     let failed: Vec<&Value> = all.iter().filter(|r| r["status"] == "failed").collect();
     assert_eq!(failed.len(), 5, "{all:?}");
-    assert!(failed
-        .iter()
-        .all(|r| r["error"] == "the server stopped during this run"));
+    assert!(failed.iter().all(|r| r["error"]
+        == json!({"kind": "interrupted", "http_status": 500,
+                      "message": "the server stopped during this run"})));
     assert_eq!(all.iter().filter(|r| r["status"] == "completed").count(), 1);
     let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
     assert!(log.contains("5 run(s) left unfinished"), "{log}");

@@ -276,7 +276,10 @@ async fn an_output_past_max_output_fails_the_run_with_a_clear_error() {
     );
     let runs = support::get_json(format!("{}/runs", server.api)).await;
     assert_eq!(runs[0]["status"], "failed");
-    assert_eq!(runs[0]["error"], detail);
+    assert_eq!(
+        runs[0]["error"],
+        json!({"kind": "output_too_large", "http_status": 502, "message": detail})
+    );
 }
 
 /// Five clients that read 10 bytes a second from one run while an endless upstream streams as

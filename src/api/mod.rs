@@ -7,7 +7,7 @@ mod events;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use compose::record::{Answer, ConversationSummary};
+pub use compose::record::{Answer, ConversationSummary, Failure, Output, Status};
 pub use events::{EventStream, Events};
 
 /// How many conversations the sidebar lists at a time.
@@ -86,8 +86,6 @@ pub struct ChatAnswer {
     pub answer: Answer,
     /// The output as HTML blocks.
     pub blocks: Vec<String>,
-    /// What a person can do about the error, if there was one.
-    pub hint: Option<String>,
     /// The tokens the run used and their pace, as shown.
     pub usage: Option<String>,
 }
@@ -129,9 +127,9 @@ pub struct ChatBlock {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatEnd {
     /// `completed`, `failed` or `cancelled`.
-    pub status: String,
-    pub error: Option<String>,
-    pub hint: Option<String>,
+    pub status: Status,
+    /// Why it failed (its kind tells the hint shown beside it).
+    pub error: Option<Failure>,
     pub duration_ms: Option<i64>,
     /// The tokens the upstreams reported and their pace, as shown (see `server::ui::usage_text`).
     pub usage: Option<String>,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 use super::sse::CancelOnDrop;
+use compose::media::Blob;
 use compose::task::{Follow, Status, Task};
 
 /// Streams a task's bytes. A failure after the first byte cuts the body off (the client sees
@@ -29,11 +30,22 @@ pub fn response(
             Follow::Piece(text) => Some(Ok(text.into())),
             Follow::Job(_) | Follow::End(Status::Completed, _) => None,
             Follow::End(_, error) => Some(Err(std::io::Error::other(
-                error.unwrap_or_else(|| "the run ended early".into()),
+                error.map_or_else(|| "the run ended early".into(), |f| f.message),
             ))),
         })
     });
-    let mut response = Body::from_stream(body).into_response();
+    labelled(Body::from_stream(body), content_type, filename, &id)
+}
+
+/// A run's bytes another replica produced, whole, from the history (a data URI), answered as
+/// their owner answered them.
+pub fn stored(task_id: &str, blob: Blob) -> Response {
+    labelled(Body::from(blob.bytes), &blob.media_type, blob.name, task_id)
+}
+
+/// `body` with the headers of a binary output: its type, its file name, its run.
+fn labelled(body: Body, content_type: &str, filename: Option<String>, id: &str) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     let content_type = HeaderValue::from_str(content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
@@ -45,7 +57,7 @@ pub fn response(
     if let Some(disposition) = disposition {
         headers.insert(header::CONTENT_DISPOSITION, disposition);
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         headers.insert("x-task-id", value);
     }
     response

@@ -35,6 +35,7 @@ use crate::store::{
 };
 use access::AccessKeys;
 use compose::config::{Config, Origins};
+use compose::record::{Failure, FailureKind};
 use compose::task::TaskRegistry;
 use compose::Engine;
 
@@ -97,7 +98,9 @@ pub async fn serve(
         }
     };
     let store: Arc<dyn RunStore> = Arc::new(Metered::new(store, Arc::clone(&metrics)));
-    let abandoned = store.fail_unfinished(ABANDONED).await?;
+    let abandoned = store
+        .fail_unfinished(&Failure::new(FailureKind::Interrupted, ABANDONED))
+        .await?;
     if abandoned > 0 {
         tracing::warn!(
             "{abandoned} run(s) left unfinished by a server that stopped were marked failed"

@@ -76,7 +76,7 @@ fn push_follow(out: &mut impl Out, follow: Follow) {
         // A binary output is never followed as SSE (see `binary`).
         Follow::Bytes(_) | Follow::Job(_) | Follow::End(Status::Completed, _) => {}
         Follow::End(status, error) => {
-            let detail = error.unwrap_or_else(|| format!("the run ended: {}", status.as_str()));
+            let detail = error.map_or_else(|| format!("the run ended: {status}"), |f| f.message);
             push_named(
                 out,
                 "error",
@@ -351,7 +351,10 @@ mod tests {
     fn a_batch_is_its_events_one_after_another_and_a_failure_closes_it() {
         let end = Follow::End(
             Status::Failed,
-            Some("upstream stream failed: reset".to_string()),
+            Some(compose::record::Failure::new(
+                compose::record::FailureKind::Stream,
+                "upstream stream failed: reset",
+            )),
         );
         assert_eq!(
             framed(vec![piece("a"), piece("b"), end]),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use compose::record::{title_of, Conversation, ConversationSummary, TokenUsage};
+use compose::record::{title_of, Conversation, ConversationSummary, Status, TokenUsage};
 use compose::schema::Variable;
 use compose::task::{Follow, Task, TaskRegistry};
 use compose::workflow::Access;
@@ -133,11 +133,9 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
         let task = match tasks.start(Some(&run.workflow_id), run.input, run.request_id) {
             Ok(task) => task,
             Err(err) => {
-                let error = err.to_string();
                 yield named(event::END, &ChatEnd {
-                    status: "failed".into(),
-                    hint: compose::error::hint(&error),
-                    error: Some(error),
+                    status: Status::Failed,
+                    error: Some(err.failure()),
                     duration_ms: None,
                     usage: None,
                     blocks: Vec::new(),
@@ -200,8 +198,7 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     let schema = plan.as_ref().map_or(&[][..], |p| &p.output_schema);
                     let (first_chunk_ms, duration_ms) = task.timings();
                     yield named(event::END, &ChatEnd {
-                        status: status.as_str().into(),
-                        hint: error.as_deref().and_then(compose::error::hint),
+                        status,
                         error,
                         duration_ms,
                         usage: usage_text(task.usage.count().reported(), first_chunk_ms, duration_ms),
@@ -275,15 +272,6 @@ fn output_blocks(output: &Value, schema: &[Variable]) -> Vec<String> {
     markdown::render_blocks(&text)
 }
 
-/// A stored answer's blocks: its output as the history keeps it (text, or JSON text).
-fn stored_blocks(output: Option<&str>, schema: &[Variable]) -> Vec<String> {
-    let text = output.unwrap_or("");
-    match serde_json::from_str::<Value>(text) {
-        Ok(value) if value.is_object() || value.is_array() => output_blocks(&value, schema),
-        _ => output_blocks(&Value::String(text.to_string()), schema),
-    }
-}
-
 /// `12 + 34 tokens · 56 tokens/s`: what the upstream reported, and the completion's pace from
 /// its first piece to its end (the whole run when it did not stream). Made here, so that the
 /// browser only shows it.
@@ -327,8 +315,11 @@ pub fn rendered(tasks: &TaskRegistry, conversation: Conversation) -> ChatConvers
                     .into_iter()
                     .map(|answer| ChatAnswer {
                         usage: usage_text(answer.usage, answer.first_chunk_ms, answer.duration_ms),
-                        blocks: stored_blocks(answer.output.as_deref(), schema),
-                        hint: answer.error.as_deref().and_then(compose::error::hint),
+                        blocks: answer
+                            .output
+                            .as_ref()
+                            .map(|output| output_blocks(&output.to_value(), schema))
+                            .unwrap_or_default(),
                         answer,
                     })
                     .collect(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use compose::metrics::Metrics;
 
 use super::{
-    Conversation, ConversationSummary, Pruned, RunRecord, RunStore, RunSummary, StoreError,
-    StoredUpload,
+    Conversation, ConversationSummary, Failure, Pruned, RunRecord, RunStore, RunSummary,
+    StoreError, StoredUpload,
 };
 use compose::config::Retention;
 
@@ -48,8 +48,8 @@ impl RunStore for Metered {
         self.counted(self.inner.delete(task_id).await)
     }
 
-    async fn fail_unfinished(&self, error: &str) -> Result<u64, StoreError> {
-        self.counted(self.inner.fail_unfinished(error).await)
+    async fn fail_unfinished(&self, failure: &Failure) -> Result<u64, StoreError> {
+        self.counted(self.inner.fail_unfinished(failure).await)
     }
 
     async fn create_conversation(

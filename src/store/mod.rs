@@ -12,8 +12,8 @@ mod suite;
 mod uploads;
 
 pub use compose::record::{
-    Answer, Conversation, ConversationSummary, Pruned, RunRecord, RunStore, RunSummary, StoreError,
-    StoredUpload, TokenUsage, Turn,
+    Answer, Conversation, ConversationSummary, Failure, FailureKind, Output, Pruned, RunRecord,
+    RunStore, RunSummary, Status, StoreError, StoredUpload, TokenUsage, Turn,
 };
 pub use metered::Metered;
 pub use postgres::PgStore;

@@ -3,7 +3,10 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{Answer, ConversationSummary, RunRecord, RunSummary, TokenUsage, Turn};
+use super::{
+    Answer, ConversationSummary, Failure, FailureKind, Output, RunRecord, RunSummary, Status,
+    TokenUsage, Turn,
+};
 
 /// A row of any of the databases: columns by name, text and 64-bit integers.
 pub(super) trait HistoryRow: Row {
@@ -38,8 +41,8 @@ pub(super) fn summary<R: HistoryRow>(row: &R) -> Result<RunSummary, sqlx::Error>
         workflow_id: text(row, "workflow_id")?,
         title: text(row, "title")?,
         settings: json(row.get_text("settings")?).unwrap_or_default(),
-        status: text(row, "status")?,
-        error: row.get_text("error_summary")?,
+        status: status(row)?,
+        error: failure(row, "error_summary")?,
         started_at: int(row, "started_at")?,
         first_chunk_ms: row.get_i64("first_chunk_ms")?,
         duration_ms: row.get_i64("duration_ms")?,
@@ -62,10 +65,14 @@ pub(super) fn answer<R: HistoryRow>(row: &R) -> Result<(u32, Answer, bool), sqlx
         version: count(int(row, "version")?),
         prompt: text(row, "prompt")?,
         task_id: text(row, "task_id")?,
-        status: row.get_text("status")?.unwrap_or_else(|| "deleted".into()),
+        status: row
+            .get_text("status")?
+            .as_deref()
+            .map(named_status)
+            .transpose()?,
         settings: json(row.get_text("settings")?).unwrap_or_default(),
-        output: row.get_text("output")?,
-        error: row.get_text("error")?,
+        output: output(row)?,
+        error: failure(row, "error")?,
         duration_ms: row.get_i64("duration_ms")?,
         first_chunk_ms: row.get_i64("first_chunk_ms")?,
         usage: usage(row)?,
@@ -102,16 +109,17 @@ pub(super) fn count(value: i64) -> u32 {
 
 /// The columns of a summary: never the input or the output.
 pub(super) const SUMMARY_COLUMNS: &str = "task_id, workflow_id, title, settings, status, \
-                                          error_summary, started_at, first_chunk_ms, duration_ms";
+                                          error_summary, error_kind, error_http_status, \
+                                          error_detail, started_at, first_chunk_ms, duration_ms";
 
 pub(super) fn record<R: HistoryRow>(row: &R) -> Result<RunRecord, sqlx::Error> {
     Ok(RunRecord {
         task_id: text(row, "task_id")?,
         workflow_id: text(row, "workflow_id")?,
         input: json(row.get_text("input")?).unwrap_or(serde_json::Value::Null),
-        output: row.get_text("output")?,
-        status: text(row, "status")?,
-        error: row.get_text("error")?,
+        output: output(row)?,
+        status: status(row)?,
+        error: failure(row, "error")?,
         started_at: int(row, "started_at")?,
         first_chunk_ms: row.get_i64("first_chunk_ms")?,
         duration_ms: row.get_i64("duration_ms")?,
@@ -120,6 +128,57 @@ pub(super) fn record<R: HistoryRow>(row: &R) -> Result<RunRecord, sqlx::Error> {
         // Read apart (see `uploads`).
         uploads: Vec::new(),
     })
+}
+
+fn status<R: HistoryRow>(row: &R) -> Result<Status, sqlx::Error> {
+    named_status(&text(row, "status")?)
+}
+
+fn named_status(name: &str) -> Result<Status, sqlx::Error> {
+    Status::named(name)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown status {name:?}").into()))
+}
+
+/// The output a row records, of the type it records (a row written before types: text).
+fn output<R: HistoryRow>(row: &R) -> Result<Option<Output>, sqlx::Error> {
+    let Some(text) = row.get_text("output")? else {
+        return Ok(None);
+    };
+    let type_name = row.get_text("output_type")?;
+    Ok(Some(Output::from_stored(type_name.as_deref(), text)))
+}
+
+/// The failure a row records, its message in `message_column` (the whole, or the shortened
+/// one of a summary). A row written before failures had kinds reads as of an unknown kind.
+fn failure<R: HistoryRow>(row: &R, message_column: &str) -> Result<Option<Failure>, sqlx::Error> {
+    let Some(message) = row.get_text(message_column)? else {
+        return Ok(None);
+    };
+    let kind = row
+        .get_text("error_kind")?
+        .and_then(|kind| serde_json::from_value(serde_json::Value::String(kind)).ok())
+        .unwrap_or(FailureKind::Unknown);
+    let mut failure = Failure::new(kind, message);
+    if let Some(status) = row.get_i64("error_http_status")? {
+        failure.http_status = u16::try_from(status).unwrap_or(500);
+    }
+    failure.detail = json(row.get_text("error_detail")?);
+    Ok(Some(failure))
+}
+
+/// A failure's columns as stored: its kind, HTTP status and detail (its message has columns
+/// of its own).
+pub(super) fn failure_columns(
+    failure: Option<&Failure>,
+) -> (Option<String>, Option<i64>, Option<String>) {
+    let Some(failure) = failure else {
+        return (None, None, None);
+    };
+    let kind = serde_json::to_value(failure.kind)
+        .ok()
+        .and_then(|kind| kind.as_str().map(str::to_string));
+    let detail = failure.detail.as_ref().map(|detail| detail.to_string());
+    (kind, Some(i64::from(failure.http_status)), detail)
 }
 
 /// The tokens a row records, if any were reported.

@@ -11,11 +11,12 @@ use sqlx::{
 };
 
 use super::rows::{
-    answer, conversation, count, record, summary, tokens, turns, HistoryRow, SUMMARY_COLUMNS,
+    answer, conversation, count, failure_columns, record, summary, tokens, turns, HistoryRow,
+    SUMMARY_COLUMNS,
 };
 use super::{
-    Conversation, ConversationSummary, Pruned, RunRecord, RunStore, RunSummary, StoreError,
-    StoredUpload,
+    Conversation, ConversationSummary, Failure, Output, Pruned, RunRecord, RunStore, RunSummary,
+    StoreError, StoredUpload,
 };
 use compose::config::Retention;
 
@@ -95,6 +96,8 @@ where
         let summary = run.summary();
         // Files in the input are kept apart, once, as bytes; the input names them.
         let (input, uploads) = super::uploads::extract(&run.input);
+        let output = run.output.as_ref().map(Output::stored);
+        let (kind, http_status, detail) = failure_columns(run.error.as_ref());
         if !uploads.is_empty() {
             self.store_uploads(&run.task_id, uploads).await?;
         }
@@ -103,10 +106,15 @@ where
         sqlx::query(&DB::statement(
             "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
              started_at, first_chunk_ms, duration_ms, title, settings, error_summary, \
-             request_id, prompt_tokens, completion_tokens, replica_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             request_id, prompt_tokens, completion_tokens, replica_id, output_type, \
+             error_kind, error_http_status, error_detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20) \
              ON CONFLICT (task_id) DO UPDATE SET output = EXCLUDED.output, \
-             status = EXCLUDED.status, error = EXCLUDED.error, \
+             output_type = EXCLUDED.output_type, status = EXCLUDED.status, \
+             error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, \
+             error_http_status = EXCLUDED.error_http_status, \
+             error_detail = EXCLUDED.error_detail, \
              first_chunk_ms = EXCLUDED.first_chunk_ms, duration_ms = EXCLUDED.duration_ms, \
              error_summary = EXCLUDED.error_summary, prompt_tokens = EXCLUDED.prompt_tokens, \
              completion_tokens = EXCLUDED.completion_tokens",
@@ -114,19 +122,23 @@ where
         .bind(&run.task_id)
         .bind(&run.workflow_id)
         .bind(input.to_string())
-        .bind(&run.output)
-        .bind(&run.status)
-        .bind(&run.error)
+        .bind(output.as_ref().map(|(_, text)| text.as_ref()))
+        .bind(run.status.as_str())
+        .bind(run.error.as_ref().map(|e| e.message.as_str()))
         .bind(run.started_at)
         .bind(run.first_chunk_ms)
         .bind(run.duration_ms)
         .bind(&summary.title)
         .bind(serde_json::Value::Object(summary.settings).to_string())
-        .bind(&summary.error)
+        .bind(summary.error.as_ref().map(|e| e.message.as_str()))
         .bind(&run.request_id)
         .bind(tokens(run.usage.and_then(|u| u.prompt_tokens)))
         .bind(tokens(run.usage.and_then(|u| u.completion_tokens)))
         .bind(&self.replica)
+        .bind(output.as_ref().map(|(type_name, _)| *type_name))
+        .bind(kind)
+        .bind(http_status)
+        .bind(detail)
         .execute(&self.pool)
         .await
         .map_err(error)?;
@@ -190,16 +202,21 @@ where
 
     /// Fails the unfinished runs of replicas that stopped saying they are alive (a replica
     /// running them would, see `crate::cluster`).
-    async fn fail_unfinished(&self, message: &str) -> Result<u64, StoreError> {
+    async fn fail_unfinished(&self, failure: &Failure) -> Result<u64, StoreError> {
         let alive_since = now_ms() - REPLICA_LOST_AFTER.as_millis() as i64;
+        let (kind, http_status, detail) = failure_columns(Some(failure));
         let done = sqlx::query(&DB::statement(
-            "UPDATE runs SET status = 'failed', error = $1, error_summary = $1 \
+            "UPDATE runs SET status = 'failed', error = $1, error_summary = $1, \
+             error_kind = $3, error_http_status = $4, error_detail = $5 \
              WHERE status NOT IN ('completed', 'failed', 'cancelled') \
              AND (replica_id IS NULL OR replica_id NOT IN \
                   (SELECT id FROM replicas WHERE heartbeat_at > $2))",
         ))
-        .bind(message)
+        .bind(&failure.message)
         .bind(alive_since)
+        .bind(kind)
+        .bind(http_status)
+        .bind(detail)
         .execute(&self.pool)
         .await
         .map_err(error)?;
@@ -365,8 +382,9 @@ where
         let summary = conversation(&row).map_err(error)?;
         let rows = sqlx::query(&DB::statement(
             "SELECT a.position, a.version, a.current, a.prompt, a.task_id, r.status, \
-             r.settings, r.output, r.error, r.duration_ms, r.first_chunk_ms, \
-             r.prompt_tokens, r.completion_tokens \
+             r.settings, r.output, r.output_type, r.error, r.error_kind, r.error_http_status, \
+             r.error_detail, r.duration_ms, r.first_chunk_ms, r.prompt_tokens, \
+             r.completion_tokens \
              FROM answers a LEFT JOIN runs r ON r.task_id = a.task_id \
              WHERE a.conversation_id = $1 ORDER BY a.position, a.version",
         ))

@@ -78,7 +78,7 @@ impl Dialect for Sqlite {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RunStore;
+    use crate::store::{Failure, Output, RunStore, Status};
     use sqlx::SqlitePool;
 
     #[tokio::test]
@@ -118,12 +118,27 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+        // Written before records were typed: a streaming run, an output and an error as text.
+        sqlx::query("INSERT INTO runs (task_id, workflow_id, input, output, status, error, started_at) VALUES ('older', 'w', '{}', '{\"a\":1}', 'streaming', 'upstream returned 401: no', 0)")
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         let store = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(store.get("old").await.unwrap().unwrap().status, "completed");
+        assert_eq!(
+            store.get("old").await.unwrap().unwrap().status,
+            Status::Completed
+        );
+        let older = store.get("older").await.unwrap().unwrap();
+        assert_eq!(older.status, Status::Processing);
+        assert_eq!(older.output, Some(Output::Text(r#"{"a":1}"#.into())));
+        assert_eq!(
+            older.error,
+            Some(Failure::unknown("upstream returned 401: no"))
+        );
         let listed = store.list(10, None).await.unwrap();
-        assert_eq!(listed[0].title, "Old one");
-        assert_eq!(listed[0].temperature(), Some(0.3));
+        assert_eq!(listed[1].title, "Old one");
+        assert_eq!(listed[1].temperature(), Some(0.3));
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(&store.pool)
             .await

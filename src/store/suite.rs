@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::{
-    ConversationSummary, RunRecord, RunStore, SessionLimits, SessionStore, SessionUse, TokenUsage,
+    ConversationSummary, Failure, FailureKind, Output, RunRecord, RunStore, SessionLimits,
+    SessionStore, SessionUse, Status, TokenUsage,
 };
 
 fn run(id: &str, started_at: i64) -> RunRecord {
@@ -12,8 +13,8 @@ fn run(id: &str, started_at: i64) -> RunRecord {
         task_id: id.into(),
         workflow_id: "__workflow__".into(),
         input: json!({"prompt": "Hi", "temperature": 0.7}),
-        output: Some("Hello".into()),
-        status: "completed".into(),
+        output: Some(Output::Text("Hello".into())),
+        status: Status::Completed,
         error: None,
         started_at,
         first_chunk_ms: Some(12),
@@ -37,19 +38,19 @@ async fn runs(store: &dyn RunStore) {
     store.save(&run("a", 1)).await.unwrap();
     store.save(&run("b", 2)).await.unwrap();
     let mut updated = run("a", 1);
-    updated.status = "failed".into();
-    updated.error = Some("upstream returned 500: boom".into());
+    updated.status = Status::Failed;
+    let boom = Failure::new(FailureKind::UpstreamStatus, "upstream returned 500: boom")
+        .with_detail(json!({"status": 500}));
+    updated.error = Some(boom.clone());
     store.save(&updated).await.unwrap();
     let runs = store.list(10, None).await.unwrap();
     assert_eq!(
         runs.iter().map(|r| r.task_id.as_str()).collect::<Vec<_>>(),
         ["b", "a"]
     );
-    assert_eq!(runs[1].status, "failed");
-    assert_eq!(
-        runs[1].error.as_deref(),
-        Some("upstream returned 500: boom")
-    );
+    assert_eq!(runs[1].status, Status::Failed);
+    assert_eq!(runs[1].error.as_ref(), Some(&boom));
+    assert_eq!(store.get("a").await.unwrap().unwrap().error, Some(boom));
     assert_eq!(runs[0].title, "Hi");
     assert_eq!(runs[0].temperature(), Some(0.7));
     let page = store.list(1, Some("b")).await.unwrap();
@@ -62,20 +63,42 @@ async fn runs(store: &dyn RunStore) {
 
     // Runs left streaming by a server that stopped are failed; finished ones stay as they are.
     let mut streaming = run("s", 3);
-    streaming.status = "streaming".into();
+    streaming.status = Status::Processing;
     streaming.output = None;
     store.save(&streaming).await.unwrap();
-    assert_eq!(
-        store.fail_unfinished("the server stopped").await.unwrap(),
-        1
-    );
+    let stopped = Failure::new(FailureKind::Interrupted, "the server stopped");
+    assert_eq!(store.fail_unfinished(&stopped).await.unwrap(), 1);
     let failed = store.get("s").await.unwrap().unwrap();
     assert_eq!(
-        (failed.status.as_str(), failed.error.as_deref()),
-        ("failed", Some("the server stopped"))
+        (failed.status, failed.error),
+        (Status::Failed, Some(stopped))
     );
-    assert_eq!(store.get("a").await.unwrap().unwrap().status, "failed");
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap().status,
+        Status::Failed
+    );
     assert!(store.delete("s").await.unwrap());
+    outputs_as_they_were(store).await;
+}
+
+/// Each kind of output reads back as it was written: a value is not text, and text that looks
+/// like a value stays text.
+async fn outputs_as_they_were(store: &dyn RunStore) {
+    let outputs = [
+        Output::Json(json!(42)),
+        Output::Json(json!({"a": [1, null]})),
+        Output::Json(json!("a string value")),
+        Output::Text(r#"{"a":1}"#.into()),
+        Output::Bytes("data:image/png;base64,iVBORw0KGgo=".into()),
+    ];
+    for (n, output) in outputs.into_iter().enumerate() {
+        let id = format!("o{n}");
+        let mut record = run(&id, 4);
+        record.output = Some(output);
+        store.save(&record).await.unwrap();
+        assert_eq!(store.get(&id).await.unwrap(), Some(record));
+        assert!(store.delete(&id).await.unwrap());
+    }
 }
 
 async fn conversations(store: &dyn RunStore) {
@@ -116,7 +139,7 @@ async fn conversations(store: &dyn RunStore) {
     let turn = &conversation.turns[1];
     assert_eq!((turn.current, turn.versions.len()), (2, 2));
     assert_eq!(turn.shown().unwrap().prompt, "q2 edited");
-    assert_eq!(turn.versions[0].output.as_deref(), Some("Hello"));
+    assert_eq!(turn.versions[0].output, Some(Output::Text("Hello".into())));
     assert!(store.select_answer("c1", 1, 1).await.unwrap());
     assert!(!store.select_answer("c1", 1, 9).await.unwrap());
     let conversation = store.get_conversation("c1").await.unwrap().unwrap();
@@ -124,7 +147,7 @@ async fn conversations(store: &dyn RunStore) {
     // A run deleted from the history leaves its answer, marked.
     store.delete("r1").await.unwrap();
     let conversation = store.get_conversation("c1").await.unwrap().unwrap();
-    assert_eq!(conversation.turns[0].versions[0].status, "deleted");
+    assert_eq!(conversation.turns[0].versions[0].status, None);
 
     store
         .create_conversation(&ConversationSummary {
@@ -377,7 +400,7 @@ pub async fn uploads(store: &dyn RunStore) {
     );
     assert!(store.get("u4").await.unwrap().unwrap().uploads[0].removed);
     let mut unfinished = with_input("u5", json!({"prompt": "still going"}));
-    unfinished.status = "processing".into();
+    unfinished.status = Status::Processing;
     store.save(&unfinished).await.unwrap();
     let pruned = store
         .prune(&compose::config::Retention {

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use serde_json::json;
+
 use super::binding::BindingError;
+use crate::record::{Failure, FailureKind};
 
 /// A run's failure.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -59,25 +62,56 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The HTTP status that fits: 400 for the caller's input, 502 for upstream trouble,
-    /// 504 for a timeout, 404 for an unknown workflow, else 500.
-    pub fn http_status(&self) -> u16 {
-        match self {
+    /// The failure as recorded and shown: its kind, the HTTP status that fits (400 for the
+    /// caller's input, 404 for an unknown workflow, 502 for upstream trouble, 504 for a
+    /// timeout, else 500), the message with every secret in `secrets` redacted, and the
+    /// kind's particulars.
+    pub fn failure(&self, secrets: &[String]) -> Failure {
+        let (kind, detail) = match self {
             RunError::MissingInput(_)
             | RunError::InvalidInput { .. }
-            | RunError::InputNotObject(_)
-            | RunError::NotAllowed { .. } => 400,
-            RunError::WorkflowNotFound(_) => 404,
-            RunError::Upstream { .. }
-            | RunError::Transport(_)
-            | RunError::Unreachable { .. }
-            | RunError::Stream(_)
-            | RunError::Fetch { .. }
-            | RunError::UnexpectedType { .. }
-            | RunError::OutputTooLarge(_) => 502,
-            RunError::Timeout(_) | RunError::Silent(_) => 504,
-            RunError::Binding(_) | RunError::Unsupported(_) | RunError::TrustedRoots { .. } => 500,
+            | RunError::InputNotObject(_) => (FailureKind::Input, None),
+            RunError::NotAllowed { .. } => (FailureKind::NotAllowed, None),
+            RunError::WorkflowNotFound(workflow) => (
+                FailureKind::WorkflowNotFound,
+                Some(json!({ "workflow": workflow })),
+            ),
+            RunError::Upstream { status, .. } => (
+                FailureKind::UpstreamStatus,
+                Some(json!({ "status": status })),
+            ),
+            RunError::UnexpectedType { status, .. } => (
+                FailureKind::UnexpectedContent,
+                Some(json!({ "status": status })),
+            ),
+            RunError::Unreachable { host, detail } => {
+                let kind = if detail.contains("certificate") {
+                    FailureKind::UntrustedCertificate
+                } else {
+                    FailureKind::Unreachable
+                };
+                (kind, Some(json!({ "host": redact(host, secrets) })))
+            }
+            RunError::Transport(_) => (FailureKind::Transport, None),
+            RunError::Stream(_) => (FailureKind::Stream, None),
+            RunError::Timeout(_) => (FailureKind::Timeout, None),
+            RunError::Silent(_) => (FailureKind::Silent, None),
+            RunError::Fetch { .. } => (FailureKind::Fetch, None),
+            RunError::OutputTooLarge(_) => (FailureKind::OutputTooLarge, None),
+            RunError::Binding(_) | RunError::Unsupported(_) | RunError::TrustedRoots { .. } => {
+                (FailureKind::Config, None)
+            }
+        };
+        let failure = Failure::new(kind, redact(&self.to_string(), secrets));
+        match detail {
+            Some(detail) => failure.with_detail(detail),
+            None => failure,
         }
+    }
+
+    /// The HTTP status that fits (see [`RunError::failure`]).
+    pub fn http_status(&self) -> u16 {
+        self.failure(&[]).http_status
     }
 }
 
@@ -95,42 +129,6 @@ impl From<BindingError> for RunError {
 
 fn seconds(duration: Duration) -> String {
     format!("{} s", duration.as_secs_f64())
-}
-
-/// What a person can do about a run's error, from its message (so that it works for errors
-/// recorded in the history too); `None` when there is nothing more to say than the message.
-pub fn hint(message: &str) -> Option<String> {
-    if let Some(rest) = message.strip_prefix("can't reach the model server at ") {
-        let (host, detail) = rest.split_once(": ").unwrap_or((rest, ""));
-        if detail.contains("certificate") {
-            return Some(format!(
-                "The model server at {host} has a certificate this server does not trust. If \
-                 your own CA signed it, name the CA's file in SSL_CERT_FILE."
-            ));
-        }
-        return Some(format!(
-            "Can't reach the model server at {host}. Is it running?"
-        ));
-    }
-    if let Some(rest) = message.strip_prefix("upstream returned ") {
-        let status: u16 = rest.split([':', ' ']).next()?.parse().ok()?;
-        return Some(match status {
-            401 | 403 => format!(
-                "The model server refused the API key ({status}). Check the key in the .env file."
-            ),
-            404 => "The model server does not know this address or model (404).".into(),
-            429 => "The model server is limiting requests (429). Wait a moment, then retry.".into(),
-            500..=599 => format!("The model server failed ({status}). Retry in a moment."),
-            _ => return None,
-        });
-    }
-    if message.starts_with("upstream sent nothing for") {
-        return Some("The model server stopped answering.".into());
-    }
-    if message.starts_with("upstream did not finish within") {
-        return Some("The answer took longer than the workflow allows.".into());
-    }
-    None
 }
 
 /// Replaces every secret in `text` with `[redacted]`: as written, base64-encoded (in either
@@ -257,13 +255,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hints_for_what_people_can_act_on() {
+    fn each_error_is_a_failure_of_its_kind_with_what_its_hint_needs() {
         let unreachable = RunError::Unreachable {
             host: "127.0.0.1:9".into(),
             detail: "connection refused".into(),
         };
         assert_eq!(
-            hint(&unreachable.to_string()).as_deref(),
+            unreachable.failure(&[]).hint().as_deref(),
             Some("Can't reach the model server at 127.0.0.1:9. Is it running?")
         );
         let untrusted = RunError::Unreachable {
@@ -271,23 +269,30 @@ mod tests {
             detail: "invalid peer certificate: UnknownIssuer".into(),
         };
         assert_eq!(
-            hint(&untrusted.to_string()).as_deref(),
-            Some(
-                "The model server at 127.0.0.1:9 has a certificate this server does not trust. \
-                 If your own CA signed it, name the CA's file in SSL_CERT_FILE."
-            )
+            untrusted.failure(&[]).kind,
+            FailureKind::UntrustedCertificate
         );
         let refused = RunError::Upstream {
             status: 401,
-            message: "Incorrect API key".into(),
+            message: "Incorrect API key sk-secret-key".into(),
         };
-        assert!(hint(&refused.to_string())
-            .unwrap()
-            .contains("API key (401)"));
-        assert!(hint("upstream returned 503: busy")
-            .unwrap()
-            .contains("(503)"));
-        assert_eq!(hint("input.prompt is required"), None);
+        let failure = refused.failure(&["sk-secret-key".into()]);
+        assert_eq!(failure.kind, FailureKind::UpstreamStatus);
+        assert_eq!(failure.http_status, 502);
+        assert_eq!(
+            failure.message,
+            "upstream returned 401: Incorrect API key [redacted]"
+        );
+        assert!(failure.hint().unwrap().contains("API key (401)"));
+        let unreadable = RunError::UnexpectedType {
+            status: 500,
+            content_type: "image/gif".into(),
+        };
+        assert_eq!(unreadable.failure(&[]).hint(), None);
+        let slow = RunError::Timeout(Duration::from_secs(2)).failure(&[]);
+        assert_eq!((slow.kind, slow.http_status), (FailureKind::Timeout, 504));
+        let missing = RunError::MissingInput("prompt".into()).failure(&[]);
+        assert_eq!((missing.http_status, missing.hint()), (400, None));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use super::form::{Fields, Message, Settings};
 use super::log::{self, EventLog, LogEntry, LogKind};
 use super::sidebar::Sidebar;
-use compose::record::title_of;
+use compose::record::{title_of, Status};
 
 use crate::api::{
     cancel_run, chat, event, get_conversation, list_workflows, select_answer, ChatAnswer,
@@ -133,12 +133,12 @@ enum Phase {
 }
 
 impl Phase {
-    fn of(status: &str) -> Self {
+    fn of(status: Status) -> Self {
         match status {
-            "completed" => Phase::Completed,
-            "cancelled" => Phase::Stopped,
-            "pending" | "processing" | "streaming" | "cancelling" => Phase::Streaming,
-            _ => Phase::Failed,
+            Status::Completed => Phase::Completed,
+            Status::Cancelled => Phase::Stopped,
+            Status::Pending | Status::Processing | Status::Cancelling => Phase::Streaming,
+            Status::Failed => Phase::Failed,
         }
     }
 
@@ -190,7 +190,6 @@ impl Reply {
         let ChatAnswer {
             answer,
             blocks,
-            hint,
             usage,
         } = answer;
         let settings = answer
@@ -202,26 +201,33 @@ impl Reply {
         let reply = Self::new(answer.prompt, settings);
         reply.version.set(Some(answer.version));
         reply.blocks.set(blocks);
-        reply.text.set(answer.output.unwrap_or_default());
+        reply.text.set(
+            answer
+                .output
+                .map(|output| output.text().into_owned())
+                .unwrap_or_default(),
+        );
         reply.task_id.set(Some(answer.task_id));
         reply.usage.set(usage);
-        let phase = match answer.status.as_str() {
-            // A run still going elsewhere (or cut off by a restart) is not followed here.
-            "deleted" => Phase::Failed,
-            status => Phase::of(status),
+        let phase = match answer.status {
+            Some(status) => Phase::of(status),
+            // No longer in the history.
+            None => Phase::Failed,
         };
+        // A run still going elsewhere (or cut off by a restart) is not followed here.
         reply.phase.set(if phase == Phase::Streaming {
             Phase::Stopped
         } else {
             phase
         });
-        if answer.status == "deleted" {
+        if answer.status.is_none() {
             reply.error.set(Some((
                 "This answer was deleted from the history.".into(),
                 None,
             )));
-        } else if let Some(error) = answer.error {
-            reply.error.set(Some((error, hint)));
+        } else if let Some(failure) = answer.error {
+            let hint = failure.hint();
+            reply.error.set(Some((failure.message, hint)));
         }
         reply
     }

@@ -183,7 +183,7 @@ impl Chat {
                     .duration_ms
                     .map(|ms| format!(" in {ms} ms"))
                     .unwrap_or_default();
-                match Phase::of(&end.status) {
+                match Phase::of(end.status) {
                     Phase::Completed => {
                         reply.phase.set(Phase::Completed);
                         self.status.set("Answer complete.".into());
@@ -196,8 +196,14 @@ impl Chat {
                         log::push(self.log, LogKind::Info, format!("Stopped{after}"));
                     }
                     _ => {
-                        let error = end.error.unwrap_or_else(|| "the run failed".into());
-                        self.failed(reply, error, end.hint);
+                        let (error, hint) = match end.error {
+                            Some(failure) => {
+                                let hint = failure.hint();
+                                (failure.message, hint)
+                            }
+                            None => ("the run failed".into(), None),
+                        };
+                        self.failed(reply, error, hint);
                     }
                 }
             }

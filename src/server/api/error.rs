@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use compose::record::{Failure, FailureKind};
+use compose::task::StartError;
+
 /// A failed request: its status and a message for the caller.
 #[derive(Debug)]
 pub struct ApiError {
@@ -28,6 +31,28 @@ impl ApiError {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, detail)
+    }
+}
+
+/// A run's failure or refusal as the REST API answers it: its HTTP status and its message,
+/// in the original's words where it has them. Every failure leaves the API this way.
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        let status =
+            StatusCode::from_u16(failure.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = match (failure.kind, failure.detail_text("workflow")) {
+            (FailureKind::WorkflowNotFound, Some(workflow)) => {
+                format!("Workflow '{workflow}' not found.")
+            }
+            _ => failure.message,
+        };
+        Self::new(status, detail)
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(err: StartError) -> Self {
+        err.failure().into()
     }
 }
 

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -17,9 +17,8 @@ use super::{lax_bool, ApiState};
 use crate::server::sse::{self, CancelOnDrop};
 use crate::server::{binary, RequestId};
 use compose::metrics::Metrics;
-use compose::task::{Shape, StartError, Status, Task};
+use compose::task::{Shape, Status, Task};
 use compose::workflow::Access;
-use compose::RunError;
 
 /// The request body; unknown fields are ignored.
 #[derive(Deserialize)]
@@ -107,22 +106,11 @@ pub async fn run(
             }
         },
     };
-    let task = state
-        .tasks
-        .start(
-            body.workflow_id.as_deref(),
-            std::mem::take(&mut body.input),
-            request_id,
-        )
-        .map_err(|err| match err {
-            StartError::ShuttingDown => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
-            }
-            StartError::Refused(RunError::WorkflowNotFound(id)) => {
-                ApiError::not_found(format!("Workflow '{id}' not found."))
-            }
-            StartError::Refused(err) => ApiError::bad_request(err.to_string()),
-        })?;
+    let task = state.tasks.start(
+        body.workflow_id.as_deref(),
+        std::mem::take(&mut body.input),
+        request_id,
+    )?;
     if let Some((hub, session)) = subscriber {
         hub.subscribe(&session, task.clone());
     }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use crate::cluster::Cluster;
 use crate::server::{binary, sse};
+use compose::media::Blob;
+use compose::record::{Output, RunRecord};
 use compose::task::{CancelError, Shape, Status, Task, TaskView};
 
 /// What the caller asked to receive.
@@ -37,11 +39,16 @@ pub async fn get(
         Ok(task) => task,
         // A run of another replica: its state as the shared history has it.
         Err(missing) => {
-            let view = elsewhere(&state, &id).await.ok_or(missing)?.0;
-            return Ok(match query.output_only.unwrap_or(false) {
-                true => finished_response(view, Delivery::OutputOnly),
-                false => Json(view).into_response(),
-            });
+            let record = elsewhere(&state, &id).await.ok_or(missing)?.0;
+            if !query.output_only.unwrap_or(false) {
+                return Ok(Json(record.into_view()).into_response());
+            }
+            if let (Status::Completed, Some(Output::Bytes(uri))) = (record.status, &record.output) {
+                if let Some(blob) = Blob::from_data_uri(uri) {
+                    return Ok(binary::stored(&id, blob));
+                }
+            }
+            return Ok(finished_response(record.into_view(), Delivery::OutputOnly));
         }
     };
     let view = task.view();
@@ -116,7 +123,8 @@ pub async fn cancel(
 ) -> Result<Response, ApiError> {
     const REASON: &str = "cancelled by request";
     if state.tasks.get(&id).is_none() {
-        if let Some((view, cluster)) = elsewhere(&state, &id).await {
+        if let Some((record, cluster)) = elsewhere(&state, &id).await {
+            let view = record.into_view();
             if view.status.is_terminal() {
                 let err = CancelError::Finished(id, view.status.as_str());
                 return Err(ApiError::new(StatusCode::CONFLICT, err.to_string()));
@@ -142,11 +150,11 @@ pub async fn cancel(
 /// A run another replica runs (or ran), with the cluster that reaches it. A run accepted a
 /// moment ago may not be in the history yet (its owner records it as it starts it): it is
 /// looked for again for up to 200 ms before it is said not to exist.
-async fn elsewhere(state: &ApiState, id: &str) -> Option<(TaskView, Arc<Cluster>)> {
+async fn elsewhere(state: &ApiState, id: &str) -> Option<(RunRecord, Arc<Cluster>)> {
     let cluster = state.cluster.as_ref()?;
     for _ in 0..4 {
-        if let Some(view) = cluster.view(id).await {
-            return Some((view, Arc::clone(cluster)));
+        if let Some(record) = cluster.record(id).await {
+            return Some((record, Arc::clone(cluster)));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -167,11 +175,11 @@ pub fn finished_response(view: TaskView, delivery: Delivery) -> Response {
         Delivery::State => Json(view).into_response(),
         Delivery::OutputOnly => match view.status {
             Status::Completed => Json(view.output).into_response(),
-            Status::Failed => {
-                let status = StatusCode::from_u16(view.http_status)
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                ApiError::new(status, view.error.unwrap_or_default()).into_response()
-            }
+            Status::Failed => match view.error {
+                Some(failure) => ApiError::from(failure).into_response(),
+                None => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the run failed")
+                    .into_response(),
+            },
             Status::Cancelled => (StatusCode::CONFLICT, Json(view)).into_response(),
             _ => (StatusCode::ACCEPTED, Json(view)).into_response(),
         },

@@ -32,8 +32,8 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::server::{guard, RequestId};
 use compose::config::{Origins, WebSocket as Settings};
-use compose::task::{Follow, StartError, Task, TaskRegistry};
-use compose::RunError;
+use compose::record::{Failure, FailureKind, Status};
+use compose::task::{Follow, Task, TaskRegistry};
 
 /// How many messages may wait for a slow client before its connection is closed.
 const QUEUE: usize = 1024;
@@ -347,24 +347,12 @@ impl Session {
             self.request_id.clone(),
         ) {
             Ok(task) => task,
-            Err(StartError::Refused(RunError::WorkflowNotFound(workflow))) => {
-                return self.send(error(
-                    "WORKFLOW_NOT_FOUND",
-                    &format!("Workflow '{workflow}' not found"),
-                    id,
-                ))
-            }
-            Err(err @ StartError::ShuttingDown) => {
-                return self.send(error("SERVICE_UNAVAILABLE", &err.to_string(), id))
-            }
-            Err(StartError::Refused(err)) => {
-                return self.send(error("INVALID_REQUEST", &err.to_string(), id))
-            }
+            Err(err) => return self.send(refused(&err.failure(), id)),
         };
         self.send(message(
             "workflow_started",
             id,
-            json!({"task_id": task.id, "workflow_id": task.workflow_id, "status": "pending"}),
+            json!({"task_id": task.id, "workflow_id": task.workflow_id, "status": Status::Pending}),
         ));
         if run.subscribe_task {
             self.follow(task, true);
@@ -401,7 +389,7 @@ impl Session {
                 && !send(message(
                     "task_event",
                     None,
-                    with(json!({"event": "started", "status": "processing"})),
+                    with(json!({"event": "started", "status": Status::Processing})),
                 ))
             {
                 return;
@@ -438,8 +426,8 @@ impl Session {
                             if let Some(output) = view.output {
                                 event.insert("output".into(), output);
                             }
-                            if let Some(error) = view.error {
-                                event.insert("error".into(), Value::from(error));
+                            if let Some(failure) = view.error {
+                                event.insert("error".into(), Value::from(failure.message));
                             }
                             if let Some(ms) = task.timings().1 {
                                 event.insert("elapsed".into(), Value::from(ms as f64 / 1000.0));
@@ -463,6 +451,19 @@ impl Session {
 
 fn state(task: &Task) -> Value {
     serde_json::to_value(task.view()).unwrap_or(Value::Null)
+}
+
+/// A run the gate refused, in the protocol's words (the original's codes).
+fn refused(failure: &Failure, id: Option<&Value>) -> Message {
+    match (failure.kind, failure.detail_text("workflow")) {
+        (FailureKind::WorkflowNotFound, Some(workflow)) => error(
+            "WORKFLOW_NOT_FOUND",
+            &format!("Workflow '{workflow}' not found"),
+            id,
+        ),
+        (FailureKind::ShuttingDown, _) => error("SERVICE_UNAVAILABLE", &failure.message, id),
+        _ => error("INVALID_REQUEST", &failure.message, id),
+    }
 }
 
 fn not_found(task_id: &str, id: Option<&Value>) -> Message {

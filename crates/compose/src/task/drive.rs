@@ -9,11 +9,11 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::gather::Gathering;
-use super::state::{BinaryOut, State, Status, Task};
+use super::state::{BinaryOut, State, Task};
 use crate::component::Binary;
-use crate::error::redact;
 use crate::metrics::{Metrics, RunEnd};
 use crate::record::RunStore;
+use crate::record::Status;
 use crate::workflow::{Engine, RunOutput, RunRequest, TextStream};
 use crate::RunError;
 
@@ -78,7 +78,6 @@ async fn keep_pieces(
 ) -> Result<(), RunError> {
     task.update(|state, _| {
         state.is_stream = true;
-        state.status = Status::Streaming;
     });
     let mut gathering = Gathering::new(pieces);
     while let Some(batch) = gathering.next().await {
@@ -152,8 +151,7 @@ fn end(
             }
             Some(Err(err)) => {
                 state.status = Status::Failed;
-                state.http_status = err.http_status();
-                state.error = Some(redact(&err.to_string(), secrets));
+                state.error = Some(err.failure(secrets));
             }
         }
         report_end(task, state, metrics);
@@ -196,7 +194,7 @@ fn report_end(task: &Task, state: &State, metrics: &Metrics) {
         .flatten();
     let (status, duration_ms) = (state.status.as_str(), state.duration_ms);
     let usage = task.usage.count();
-    let error = state.error.as_deref();
+    let error = state.error.as_ref().map(|failure| failure.message.as_str());
     metrics.run_ended(
         &task.workflow_id,
         &RunEnd {

@@ -10,8 +10,9 @@ use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
 use super::drive::drive;
-use super::state::{Task, TaskView};
+use super::state::Task;
 use crate::config::Limits;
+use crate::record::{Failure, FailureKind, TaskView};
 use crate::record::{RunStore, StoreError};
 use crate::workflow::{Access, Engine};
 use crate::RunError;
@@ -29,6 +30,16 @@ pub enum StartError {
     /// Refused by the gate: an unknown or private workflow, or a wrong input.
     #[error(transparent)]
     Refused(#[from] RunError),
+}
+
+impl StartError {
+    /// The refusal as every door reports it (the REST API, the WebSocket, the web UI).
+    pub fn failure(&self) -> Failure {
+        match self {
+            StartError::ShuttingDown => Failure::new(FailureKind::ShuttingDown, self.to_string()),
+            StartError::Refused(err) => err.failure(&[]),
+        }
+    }
 }
 
 /// Why a task could not be cancelled.

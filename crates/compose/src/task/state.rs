@@ -7,7 +7,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::Stream;
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -15,73 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::pieces::Pieces;
 use crate::media::Blob;
 use crate::metrics::Usage;
-use crate::record::RunRecord;
+use crate::record::{Failure, FailureKind, Output, RunRecord, Status, TaskView};
 use crate::workflow::JobEvent;
 use crate::workflow::WorkflowPlan;
-
-/// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Processing,
-    /// The output is a stream that is still being produced. Shown as `processing` over the
-    /// API, whose status values are the original's.
-    #[serde(rename = "processing")]
-    Streaming,
-    Cancelling,
-    Cancelled,
-    Completed,
-    Failed,
-}
-
-impl Status {
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
-    }
-
-    /// The status [`Status::as_str`] names (as the history keeps it).
-    pub fn named(name: &str) -> Option<Self> {
-        [
-            Status::Pending,
-            Status::Processing,
-            Status::Streaming,
-            Status::Cancelling,
-            Status::Cancelled,
-            Status::Completed,
-            Status::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Processing => "processing",
-            Status::Streaming => "streaming",
-            Status::Cancelling => "cancelling",
-            Status::Cancelled => "cancelled",
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-        }
-    }
-}
-
-/// A snapshot of a task, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskView {
-    pub task_id: String,
-    pub status: Status,
-    pub workflow_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The HTTP status that fits a failure (502 for upstream trouble).
-    #[serde(skip)]
-    pub http_status: u16,
-}
 
 /// What a listener sees, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,8 +27,8 @@ pub enum Follow {
     Bytes(Bytes),
     /// A job started or ended.
     Job(JobEvent),
-    /// The run ended; the view tells how.
-    End(Status, Option<String>),
+    /// The run ended: how, and why when it failed or was cancelled.
+    End(Status, Option<Failure>),
 }
 
 /// What the output of a run turned out to be, once it is known.
@@ -141,8 +76,7 @@ pub(super) struct State {
     pub input: Option<Arc<Value>>,
     pub pieces: Pieces,
     pub output: Option<Value>,
-    pub error: Option<String>,
-    pub http_status: u16,
+    pub error: Option<Failure>,
     pub first_chunk_ms: Option<i64>,
     pub duration_ms: Option<i64>,
     /// When the run ended, for how long the task is kept.
@@ -193,7 +127,6 @@ impl Task {
                 pieces: Pieces::default(),
                 output: None,
                 error: None,
-                http_status: 500,
                 first_chunk_ms: None,
                 duration_ms: None,
                 ended: None,
@@ -229,7 +162,10 @@ impl Task {
         self.update(|state, _| {
             if !state.status.is_terminal() {
                 state.status = Status::Cancelling;
-                state.error = Some(format!("cancelled: {reason}"));
+                state.error = Some(Failure::new(
+                    FailureKind::Cancelled,
+                    format!("cancelled: {reason}"),
+                ));
             }
         });
         self.cancel.cancel();
@@ -250,20 +186,7 @@ impl Task {
 
     /// The task as the API shows it; a finished stream shows its text as the output (D4).
     pub fn view(&self) -> TaskView {
-        let state = self.state.lock();
-        let output = match (state.status, state.is_stream, &state.binary) {
-            (Status::Completed, true, _) => Some(Value::String(state.pieces.text().to_string())),
-            (Status::Completed, _, Some(binary)) => Some(Value::String(binary.data_uri())),
-            _ => state.output.clone(),
-        };
-        TaskView {
-            task_id: self.id.clone(),
-            status: state.status,
-            workflow_id: self.workflow_id.clone(),
-            output,
-            error: state.error.clone(),
-            http_status: state.http_status,
-        }
+        self.record(false).into_view()
     }
 
     /// The task as it was when accepted: pending, nothing produced yet (what a request that
@@ -275,7 +198,6 @@ impl Task {
             workflow_id: self.workflow_id.clone(),
             output: None,
             error: None,
-            http_status: 500,
         }
     }
 
@@ -290,14 +212,11 @@ impl Task {
     pub fn record(&self, with_input: bool) -> RunRecord {
         let state = self.state.lock();
         let output = if state.is_stream {
-            Some(state.pieces.text().to_string())
+            Some(Output::Text(state.pieces.text().to_string()))
         } else if let Some(binary) = &state.binary {
-            Some(binary.data_uri())
+            Some(Output::Bytes(binary.data_uri()))
         } else {
-            state.output.as_ref().map(|value| match value {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            })
+            state.output.clone().map(Output::Json)
         };
         RunRecord {
             task_id: self.id.clone(),
@@ -309,7 +228,7 @@ impl Task {
                 .cloned()
                 .unwrap_or(Value::Null),
             output,
-            status: state.status.as_str().to_string(),
+            status: state.status,
             error: state.error.clone(),
             started_at: self.started_at,
             first_chunk_ms: state.first_chunk_ms,

@@ -4,18 +4,28 @@
 
 use serde::{Deserialize, Serialize};
 
+mod failure;
+mod output;
+mod status;
+mod view;
+
+pub use failure::{Failure, FailureKind};
+pub use output::Output;
+pub use status::Status;
+pub use view::TaskView;
+
 /// One run as the history keeps it (the store, the REST API and the UI share this shape).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub task_id: String,
     pub workflow_id: String,
     pub input: serde_json::Value,
-    /// The output as text: streamed text joined, other values as JSON.
+    /// What it produced so far (`output_type` and `output` in JSON).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Output>,
+    pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Failure>,
     /// Milliseconds since the Unix epoch.
     pub started_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,8 +118,11 @@ impl RunRecord {
             workflow_id: self.workflow_id.clone(),
             title: self.title(),
             settings,
-            status: self.status.clone(),
-            error: self.error.as_deref().map(shorten),
+            status: self.status,
+            error: self
+                .error
+                .as_ref()
+                .map(|e| e.shortened(SUMMARY_ERROR_CHARS)),
             started_at: self.started_at,
             first_chunk_ms: self.first_chunk_ms,
             duration_ms: self.duration_ms,
@@ -128,10 +141,10 @@ pub struct RunSummary {
     /// The input's numbers and booleans (the temperature, ...).
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
-    pub status: String,
-    /// The error, shortened.
+    pub status: Status,
+    /// The error, its message shortened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Failure>,
     pub started_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_chunk_ms: Option<i64>,
@@ -148,14 +161,6 @@ impl RunSummary {
 
 /// How long an error may be in a summary.
 pub const SUMMARY_ERROR_CHARS: usize = 300;
-
-fn shorten(text: &str) -> String {
-    let mut short: String = text.chars().take(SUMMARY_ERROR_CHARS).collect();
-    if short.len() < text.len() {
-        short.push('…');
-    }
-    short
-}
 
 /// A conversation as the sidebar lists it (D19): a sequence of turns with one workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,14 +199,14 @@ pub struct Answer {
     pub version: u32,
     pub prompt: String,
     pub task_id: String,
-    /// The run's status; `deleted` when the run is no longer in the history.
-    pub status: String,
+    /// The run's status; `None` when the run is no longer in the history.
+    pub status: Option<Status>,
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Output>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
     // The server turns these two into the text the chat shows: the browser build leaves them
@@ -240,7 +245,7 @@ pub use store::{Pruned, RunStore, StoreError};
 
 #[cfg(feature = "runtime")]
 mod store {
-    use super::{Conversation, ConversationSummary, RunRecord, RunSummary, StoredUpload};
+    use super::{Conversation, ConversationSummary, Failure, RunRecord, RunSummary, StoredUpload};
     use crate::config::Retention;
 
     /// Why the history could not be read or written.
@@ -280,10 +285,10 @@ mod store {
         async fn get(&self, task_id: &str) -> Result<Option<RunRecord>, StoreError>;
         /// Removes a run; false when there was none.
         async fn delete(&self, task_id: &str) -> Result<bool, StoreError>;
-        /// Marks every run that is recorded as not finished as failed with `error`: at start,
+        /// Marks every run that is recorded as not finished as failed with `failure`: at start,
         /// those are runs of a server that stopped without finishing them (a crash, a kill).
         /// Returns how many there were.
-        async fn fail_unfinished(&self, error: &str) -> Result<u64, StoreError>;
+        async fn fail_unfinished(&self, failure: &Failure) -> Result<u64, StoreError>;
         /// Records a new conversation.
         async fn create_conversation(
             &self,
