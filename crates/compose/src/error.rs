@@ -56,7 +56,7 @@ pub enum RunError {
     /// The run's output grew past `controller.max_output`.
     #[error("the output grew past {} (controller.max_output): the run was stopped", crate::config::Size(*.0))]
     OutputTooLarge(usize),
-    /// The file of extra trusted certificates cannot be used (see `upstream::client`).
+    /// The file of extra trusted certificates cannot be used (see `upstream::Trust`).
     #[error("SSL_CERT_FILE {path}: {reason}")]
     TrustedRoots { path: String, reason: String },
 }

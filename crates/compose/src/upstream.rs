@@ -2,8 +2,9 @@
 //! sends is made with (connect timeout, user agent, the certificates it trusts), and
 //! [`Lanes`], which keep each HTTP/2 connection under the streams a server allows on one.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -24,45 +25,52 @@ const STREAMS_PER_CONNECTION: usize = 100;
 /// says otherwise (`max_body_size`, `max_event_size`).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// A client with the engine's settings and its own connection pool.
-pub fn client() -> Result<reqwest::Client, RunError> {
-    builder()?
-        .build()
-        .map_err(|err| RunError::Transport(err.to_string()))
+/// The certificates an engine's clients trust beyond the built-in roots (webpki-roots): those
+/// of the PEM file `SSL_CERT_FILE` names (a company's CA, a model server's own), as other HTTP
+/// tools do. Read once per engine, from the path its config was loaded with.
+#[derive(Clone, Default)]
+pub struct Trust {
+    extra: Arc<[reqwest::Certificate]>,
 }
 
-/// The engine's client settings, for a client that adds its own. Trusted: the built-in
-/// roots (webpki-roots), and the certificates of the PEM file `SSL_CERT_FILE` names (a
-/// company's CA, a model server's own), as other HTTP tools do.
-pub fn builder() -> Result<reqwest::ClientBuilder, RunError> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")));
-    for root in extra_roots()? {
-        builder = builder.add_root_certificate(root.clone());
-    }
-    Ok(builder)
-}
-
-/// `SSL_CERT_FILE`'s certificates, read once.
-fn extra_roots() -> Result<&'static [reqwest::Certificate], RunError> {
-    static ROOTS: OnceLock<Result<Vec<reqwest::Certificate>, RunError>> = OnceLock::new();
-    let roots = ROOTS.get_or_init(|| {
-        let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|path| !path.is_empty()) else {
-            return Ok(Vec::new());
+impl Trust {
+    /// The certificates of `file` (none: the built-in roots alone); fails when the file cannot
+    /// be read or holds no certificate.
+    pub fn load(file: Option<&Path>) -> Result<Self, RunError> {
+        let Some(path) = file else {
+            return Ok(Self::default());
         };
         let refused = |reason: String| RunError::TrustedRoots {
-            path: path.to_string_lossy().into_owned(),
+            path: path.display().to_string(),
             reason,
         };
-        let pem = std::fs::read(&path).map_err(|err| refused(err.to_string()))?;
+        let pem = std::fs::read(path).map_err(|err| refused(err.to_string()))?;
         match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(roots) if !roots.is_empty() => Ok(roots),
+            Ok(roots) if !roots.is_empty() => Ok(Self {
+                extra: roots.into(),
+            }),
             Ok(_) => Err(refused("no certificate in it".into())),
             Err(err) => Err(refused(err.to_string())),
         }
-    });
-    roots.as_deref().map_err(Clone::clone)
+    }
+
+    /// The engine's client settings, for a client that adds its own.
+    pub fn builder(&self) -> reqwest::ClientBuilder {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")));
+        for root in self.extra.iter() {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        builder
+    }
+
+    /// A client with the engine's settings and its own connection pool.
+    pub fn client(&self) -> Result<reqwest::Client, RunError> {
+        self.builder()
+            .build()
+            .map_err(|err| RunError::Transport(err.to_string()))
+    }
 }
 
 /// The clients of one upstream component, each carrying at most `STREAMS_PER_CONNECTION` (100)
@@ -70,6 +78,7 @@ fn extra_roots() -> Result<&'static [reqwest::Certificate], RunError> {
 /// connection) is made when none has. Over HTTP/1.1, where each request in flight has a
 /// connection of its own anyway, this only splits the pool.
 pub struct Lanes {
+    trust: Trust,
     lanes: Mutex<Vec<(reqwest::Client, Arc<AtomicUsize>)>>,
 }
 
@@ -81,10 +90,11 @@ pub struct Lane {
 }
 
 impl Lanes {
-    /// The first client; fails when `SSL_CERT_FILE` cannot be used.
-    pub fn new() -> Result<Self, RunError> {
+    /// The first client, trusting what `trust` says.
+    pub fn new(trust: Trust) -> Result<Self, RunError> {
         Ok(Self {
-            lanes: Mutex::new(vec![(client()?, Arc::default())]),
+            lanes: Mutex::new(vec![(trust.client()?, Arc::default())]),
+            trust,
         })
     }
 
@@ -97,7 +107,7 @@ impl Lanes {
         let (client, in_flight) = match free {
             Some(lane) => lane.clone(),
             None => {
-                let lane = (client()?, Arc::default());
+                let lane = (self.trust.client()?, Arc::default());
                 lanes.push(lane.clone());
                 lane
             }
@@ -125,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_request_takes_the_first_client_with_room_and_gives_it_back() {
-        let lanes = Lanes::new().unwrap();
+        let lanes = Lanes::new(Trust::default()).unwrap();
         let mut first: Vec<Lane> = (0..STREAMS_PER_CONNECTION)
             .map(|_| lanes.take().unwrap())
             .collect();

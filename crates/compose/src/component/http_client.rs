@@ -23,7 +23,7 @@ use crate::fetch::Fetcher;
 use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
-use crate::upstream::{Lane, Lanes, MAX_BODY};
+use crate::upstream::{Lane, Lanes, Trust, MAX_BODY};
 
 /// How long an upstream may send nothing, unless the action says otherwise (D18).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
@@ -133,13 +133,14 @@ impl HttpClient {
     /// Compiles a configured http-client; `secrets` are redacted from every error message.
     pub fn new(
         config: &config::HttpClient,
+        trust: &Trust,
         secrets: Arc<[String]>,
         metrics: Arc<Metrics>,
         fetcher: Arc<Fetcher>,
     ) -> Result<Self, RunError> {
         Ok(Self {
             id: config.id.clone(),
-            lanes: Lanes::new()?,
+            lanes: Lanes::new(trust.clone())?,
             base_url: config.base_url.clone(),
             headers: config.headers.clone(),
             actions: config

@@ -46,6 +46,9 @@ pub struct Config {
     pub dir: PathBuf,
     /// Values substituted from the environment: never to be shown in logs or responses.
     pub secrets: Vec<String>,
+    /// A PEM file of certificates to trust beside the built-in roots: `SSL_CERT_FILE` of the
+    /// environment the config was loaded with (see [`Sources`]), as written there.
+    pub trusted_roots: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +164,10 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
         source: joined(&files),
         dir: files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
         secrets,
+        trusted_roots: env
+            .get("SSL_CERT_FILE")
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from),
     };
     validate::check(&config).map_err(|problem| {
         let (path, location) = locate(&read, &problem.at);
@@ -478,6 +485,21 @@ mod tests {
         };
         let config = super::load(&[path], &sources).unwrap();
         assert_eq!(config.secrets, ["from-flag"]);
+    }
+
+    #[test]
+    fn the_trusted_roots_come_from_the_sources_not_the_process() {
+        let dir = Workdir::empty();
+        let path = dir.write("model-compose.yml", SEED);
+        let key = ("OPENAI_API_KEY", "k");
+        let config = load_with(&dir, std::slice::from_ref(&path), &[key]).unwrap();
+        assert_eq!(config.trusted_roots, None);
+        let given = [key, ("SSL_CERT_FILE", "certs/ca.pem")];
+        let config = load_with(&dir, std::slice::from_ref(&path), &given).unwrap();
+        assert_eq!(config.trusted_roots, Some(PathBuf::from("certs/ca.pem")));
+        let empty = [key, ("SSL_CERT_FILE", "")];
+        let config = load_with(&dir, std::slice::from_ref(&path), &empty).unwrap();
+        assert_eq!(config.trusted_roots, None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use reqwest::redirect;
 
 use super::policy::{Policy, ALLOW_HINT, MAX_REDIRECTS};
 use crate::error::RunError;
-use crate::upstream;
+use crate::upstream::Trust;
 
 /// Why a caller's link was not followed: the policy's reason, for the run's error.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +21,10 @@ use crate::upstream;
 pub struct Refused(pub String);
 
 /// The checked client for `policy`.
-pub fn client(policy: Arc<Policy>) -> Result<reqwest::Client, RunError> {
+pub fn client(policy: Arc<Policy>, trust: &Trust) -> Result<reqwest::Client, RunError> {
     let redirects = Arc::clone(&policy);
-    upstream::builder()?
+    trust
+        .builder()
         .no_proxy()
         .dns_resolver(Arc::new(Checked(policy)))
         .redirect(redirect::Policy::custom(move |attempt| {

@@ -17,7 +17,7 @@ pub use policy::Policy;
 use crate::binding::{Binding, Fetched, Scope};
 use crate::error::RunError;
 use crate::media::Blob;
-use crate::upstream::{self, MAX_BODY};
+use crate::upstream::{Trust, MAX_BODY};
 
 /// How long one `;url` body may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
@@ -28,14 +28,20 @@ const MAX_ROUNDS: usize = 8;
 /// What `;url` and `;path` read with: the policy for a caller's values, and the clients.
 pub struct Fetcher {
     policy: Arc<Policy>,
+    trust: Trust,
+    /// For the config's own links, made when first needed.
+    shared: OnceLock<Result<reqwest::Client, RunError>>,
     /// For a caller's links (see `guarded`), made when first needed.
     checked: OnceLock<Result<reqwest::Client, RunError>>,
 }
 
 impl Fetcher {
-    pub fn new(policy: Policy) -> Self {
+    /// Fetches with `policy` for a caller's links; every client trusts what `trust` says.
+    pub fn new(policy: Policy, trust: Trust) -> Self {
         Self {
             policy: Arc::new(policy),
+            trust,
+            shared: OnceLock::new(),
             checked: OnceLock::new(),
         }
     }
@@ -107,7 +113,11 @@ impl Fetcher {
                 })
             }
             "http" | "https" => {
-                let client = if caller { self.checked()? } else { shared()? };
+                let client = if caller {
+                    self.checked()?
+                } else {
+                    self.shared()?
+                };
                 let fetch = async {
                     let response = client.get(parsed).send().await.map_err(|err| {
                         match guarded::refusal(&err) {
@@ -155,17 +165,16 @@ impl Fetcher {
     /// The client for a caller's links.
     fn checked(&self) -> Result<&reqwest::Client, RunError> {
         self.checked
-            .get_or_init(|| guarded::client(Arc::clone(&self.policy)))
+            .get_or_init(|| guarded::client(Arc::clone(&self.policy), &self.trust))
             .as_ref()
             .map_err(Clone::clone)
     }
-}
 
-/// One connection pool for every `;url` fetch of the config's own links.
-fn shared() -> Result<&'static reqwest::Client, RunError> {
-    static CLIENT: OnceLock<Result<reqwest::Client, RunError>> = OnceLock::new();
-    CLIENT
-        .get_or_init(upstream::client)
-        .as_ref()
-        .map_err(Clone::clone)
+    /// One connection pool for every `;url` fetch of the config's own links.
+    fn shared(&self) -> Result<&reqwest::Client, RunError> {
+        self.shared
+            .get_or_init(|| self.trust.client())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }

@@ -10,6 +10,7 @@ use crate::error::RunError;
 use crate::fetch::{Fetcher, Policy};
 use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
+use crate::upstream::Trust;
 
 /// Who asks for a workflow: private workflows are the config owner's own business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,8 @@ impl Engine {
             &config.controller.files,
             &config.dir,
         )?;
-        let fetcher = Arc::new(Fetcher::new(policy));
+        let trust = Trust::load(config.trusted_roots.as_deref()).map_err(|err| err.to_string())?;
+        let fetcher = Arc::new(Fetcher::new(policy, trust.clone()));
         let components: Vec<Arc<HttpClient>> = config
             .components
             .iter()
@@ -98,6 +100,7 @@ impl Engine {
                 let Component::HttpClient(client) = component;
                 HttpClient::new(
                     client,
+                    &trust,
                     Arc::clone(&secrets),
                     Arc::clone(&metrics),
                     Arc::clone(&fetcher),
