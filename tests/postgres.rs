@@ -4,6 +4,9 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use serde_json::Value;
 use support::{get_json, Server, Workdir, TEST_KEY};
 use testkit::mock_upstream::{Behavior, MockUpstream};
@@ -98,6 +101,14 @@ async fn a_database_that_cannot_be_reached_stops_up_with_a_clear_message() {
 
 /// Reads an SSE body as it comes: each event's data, and when it arrived.
 async fn events_with_times(response: reqwest::Response) -> Vec<(String, std::time::Instant)> {
+    counted_events(response, Arc::default()).await
+}
+
+/// [`events_with_times`], counting the events in `seen` as they come.
+async fn counted_events(
+    response: reqwest::Response,
+    seen: Arc<AtomicUsize>,
+) -> Vec<(String, std::time::Instant)> {
     use futures::StreamExt;
     let mut body = response.bytes_stream();
     let mut pending = String::new();
@@ -106,6 +117,7 @@ async fn events_with_times(response: reqwest::Response) -> Vec<(String, std::tim
         pending.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
         while let Some(end) = pending.find("\n\n") {
             events.push((pending[..end].to_string(), std::time::Instant::now()));
+            seen.fetch_add(1, Ordering::SeqCst);
             pending.drain(..end + 2);
         }
     }
@@ -218,8 +230,14 @@ async fn a_replica_killed_mid_stream_has_its_runs_failed_by_the_others() {
     let following = reqwest::get(format!("{}/tasks/{task}/stream", b.api))
         .await
         .unwrap();
-    let follower = tokio::spawn(events_with_times(following));
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let follower = tokio::spawn(counted_events(following, Arc::clone(&seen)));
+    support::eventually(
+        std::time::Duration::from_secs(10),
+        "B streams what A sends",
+        || std::future::ready(seen.load(Ordering::SeqCst) >= 2),
+    )
+    .await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let killed = std::time::Instant::now();

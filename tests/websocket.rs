@@ -216,7 +216,12 @@ async fn the_route_can_move_or_be_turned_off_and_silent_clients_are_closed() {
     let server = Server::start_with(&dir, &config);
     // A client that never reads never answers the pings: it is closed.
     let mut silent = connect(&ws_url(&server, "/live")).await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    let log = dir.path.join("server.log");
+    support::eventually(Duration::from_secs(10), "the silent client closed", || {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        std::future::ready(log.contains("a WebSocket client did not answer pings"))
+    })
+    .await;
     let mut close = None;
     while let Some(Ok(message)) = silent.next().await {
         if let Message::Close(frame) = message {

@@ -211,6 +211,7 @@ async fn connection(
                 session.follow(task, false);
             }
             () = sleep_until(pong_deadline) => {
+                tracing::info!("a WebSocket client did not answer pings; closing it");
                 session.send(close(1011, "keepalive ping timeout"));
                 break;
             }
