@@ -352,16 +352,23 @@ async fn transcription_uploads_the_recording_as_a_file_part() {
 async fn image_generation_gives_links_data_and_lists() {
     let providers = Providers::start();
     let (dir, config) = example("openai-image-generation", &providers);
-    let link = format!("{}/files/1.png", providers.base);
+    // The links are fetched, the base64 decoded: each picture comes as its bytes.
+    let fetched = |n: u32| data_uri("image/png", Some(&format!("{n}.png")), &PNG);
     let printed = run_ok(&dir, &["run", "--input", r#"{"prompt": "a fox"}"#]);
-    assert_eq!(printed, format!("{{\n  \"picture\": \"{link}\"\n}}\n"));
+    assert_eq!(
+        printed,
+        format!("{{\n  \"picture\": \"{}\"\n}}\n", fetched(1))
+    );
     let printed = run_ok(
         &dir,
         &["run", "picture-data", "--input", r#"{"prompt": "a fox"}"#],
     );
     assert_eq!(
         printed,
-        format!("{{\n  \"picture\": \"{}\"\n}}\n", base64(&PNG))
+        format!(
+            "{{\n  \"picture\": \"{}\"\n}}\n",
+            data_uri("image/png", None, &PNG)
+        )
     );
     let printed = run_ok(
         &dir,
@@ -373,11 +380,18 @@ async fn image_generation_gives_links_data_and_lists() {
         ],
     );
     let sketches: Value = serde_json::from_str(&printed).unwrap();
-    assert_eq!(
-        sketches,
-        json!({"sketches": [link, format!("{}/files/2.png", providers.base)]})
-    );
+    assert_eq!(sketches, json!({"sketches": [fetched(1), fetched(2)]}));
     let seen = providers.take();
+    let files: Vec<&str> = seen
+        .iter()
+        .map(|s| s.uri.as_str())
+        .filter(|uri| uri.starts_with("/files/"))
+        .collect();
+    assert_eq!(files, ["/files/1.png", "/files/1.png", "/files/2.png"]);
+    let seen: Vec<Seen> = seen
+        .into_iter()
+        .filter(|s| !s.uri.starts_with("/files/"))
+        .collect();
     let bodies: Vec<String> = seen.iter().map(Seen::text).collect();
     assert_eq!(
         bodies,
@@ -419,7 +433,10 @@ async fn image_generation_gives_links_data_and_lists() {
         ]
     );
     let end = ui_end(&server, "picture-data", json!({"prompt": "owl"})).await;
-    assert_eq!(end["output"], json!({"picture": base64(&PNG)}));
+    assert_eq!(
+        end["output"],
+        json!({"picture": data_uri("image/png", None, &PNG)})
+    );
     let html = end["blocks"][0].as_str().unwrap();
     assert!(
         html.contains(&format!(
@@ -439,6 +456,8 @@ async fn image_edit_uploads_the_picture() {
     let providers = Providers::start();
     let (dir, config) = example("openai-image-edit", &providers);
     std::fs::write(dir.join("cat.png"), PNG).unwrap();
+    // The upstream's base64, decoded: the PNG's bytes.
+    let edited = || data_uri("image/png", None, &PNG);
     let printed = run_ok(
         &dir,
         &[
@@ -449,10 +468,7 @@ async fn image_edit_uploads_the_picture() {
             "image=cat.png",
         ],
     );
-    assert_eq!(
-        printed,
-        format!("{{\n  \"edited\": \"{}\"\n}}\n", base64(&PNG))
-    );
+    assert_eq!(printed, format!("{{\n  \"edited\": \"{}\"\n}}\n", edited()));
     let seen = providers.take();
     assert_eq!(seen[0].uri, "/openai/v1/images/edits");
     let fields = fields_of(&seen[0]).await;
@@ -478,7 +494,7 @@ async fn image_edit_uploads_the_picture() {
         .part("input[image]", file_part(&PNG, "cat.png", "image/png"));
     let response = post_form(format!("{}/workflows/runs", server.api), form).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(json_of(response).await, json!({"edited": base64(&PNG)}));
+    assert_eq!(json_of(response).await, json!({"edited": edited()}));
     providers.take();
 
     // The web UI sends the file once, as multipart, and the run names it.
@@ -546,7 +562,7 @@ async fn image_edit_uploads_the_picture() {
         json!({"workflow_id": "edit-link", "input": input, "output_only": true}),
     )
     .await;
-    assert_eq!((status, body), (200, json!({"edited": base64(&PNG)})));
+    assert_eq!((status, body), (200, json!({"edited": edited()})));
     let seen = providers.take();
     let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
     assert_eq!(uris, ["/files/1.png", "/openai/v1/images/edits"]);
@@ -574,10 +590,7 @@ async fn image_edit_uploads_the_picture() {
     );
     providers.take();
     let printed = run_ok(&dir, &["run", "edit-link", "--input", &input.to_string()]);
-    assert_eq!(
-        printed,
-        format!("{{\n  \"edited\": \"{}\"\n}}\n", base64(&PNG))
-    );
+    assert_eq!(printed, format!("{{\n  \"edited\": \"{}\"\n}}\n", edited()));
     assert_eq!(providers.take().len(), 2);
     // A link that answers 404 is a 502 naming the link, and nothing is uploaded.
     let gone = json!({"image_url": format!("{}/gone.png", providers.base), "prompt": "x"});
@@ -682,7 +695,7 @@ async fn quote_to_speech_chains_two_providers() {
     let quote = "You said: courage";
     assert_eq!(
         serde_json::from_str::<Value>(&printed).unwrap(),
-        json!({"quote": quote, "speech": base64(&speech(quote))})
+        json!({"quote": quote, "speech": data_uri("audio/mpeg", None, &speech(quote))})
     );
     let seen = providers.take();
     assert_eq!(seen.len(), 2);

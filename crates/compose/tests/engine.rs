@@ -431,7 +431,7 @@ fn chat_component(openai: &str, stream: bool, usage: bool, output: &str) -> Stri
 }
 
 #[tokio::test]
-async fn formats_are_read_everywhere_but_in_a_terminal_output() {
+async fn formats_are_read_everywhere_a_terminal_output_included() {
     let providers = testkit::providers::Providers::start();
     let yaml = format!(
         r#"
@@ -456,6 +456,7 @@ workflow:
         link: ${{input.link as image;url}}
         picture: ${{jobs.read.output.picture}}
         first: ${{jobs.read.output.said}}
+        count: ${{input.count as integer;base64}}
 "#,
         chat = chat_component(
             &providers.openai(),
@@ -471,6 +472,7 @@ workflow:
         "notes": format!("file://{}", notes.display()),
         "picture": "iVBORw==",
         "link": format!("{}/files/1.png", providers.base),
+        "count": "MTIz",
     });
     let output = run_to_text(&engine, None, input.clone()).await.unwrap();
     let output: Value = serde_json::from_str(&output).unwrap();
@@ -482,14 +484,23 @@ workflow:
             "first": "You said: my notes + my notes",
             "said": "You said: iVBORw==",
             "picture": "data:image/png;base64,iVBORw==",
-            // A terminal job's output hands a link on as it is.
-            "link": input["link"],
+            // A terminal job's output reads its formats too (as the original does): the
+            // link's bytes, the number the base64 spells.
+            "link": format!(
+                "data:image/png;name=1.png;base64,{}",
+                compose::media::encode_base64(&testkit::providers::PNG)
+            ),
+            "count": 123,
         })
     );
-    assert!(providers
-        .take()
-        .iter()
-        .all(|seen| !seen.uri.contains("/files/")));
+    assert_eq!(
+        providers
+            .take()
+            .iter()
+            .filter(|seen| seen.uri.contains("/files/"))
+            .count(),
+        1
+    );
 
     // A body that is not there fails the run with the URL and the status, and nothing is
     // sent upstream.
@@ -497,7 +508,7 @@ workflow:
     let error = run_to_text(
         &engine,
         None,
-        json!({"notes": missing, "picture": "", "link": ""}),
+        json!({"notes": missing, "picture": "", "link": "", "count": ""}),
     )
     .await
     .unwrap_err();
@@ -505,6 +516,70 @@ workflow:
     let seen = providers.take();
     assert_eq!(seen.len(), 1, "only the fetch: {seen:?}");
     assert_eq!(seen[0].uri, "/nothing.txt");
+}
+
+/// A run whose output is one media value answers its bytes, typed as they came (the original
+/// answers the bytes too, as `application/octet-stream`): fetched from a link the upstream
+/// returned, or decoded from its base64.
+#[tokio::test]
+async fn a_single_media_output_is_the_bytes_it_names() {
+    let providers = testkit::providers::Providers::start();
+    let yaml = format!(
+        r#"
+component:
+  type: http-client
+  base_url: {openai}
+  action:
+    path: /images/generations
+    headers:
+      Content-Type: application/json
+    body:
+      model: dall-e-3
+      prompt: ${{input.prompt}}
+      response_format: ${{input.format}}
+workflows:
+  - id: link
+    job:
+      output: ${{output.data[0].url as image;url}}
+  - id: data
+    job:
+      output: ${{output.data[0].b64_json as image/png;base64}}
+  - id: list
+    job:
+      output: ${{output.data[*].url as image[];url}}
+"#,
+        openai = providers.openai()
+    );
+    let dir = Workdir::empty();
+    let engine = engine(&dir, &yaml);
+    for (workflow, format) in [("link", "url"), ("data", "b64_json")] {
+        let request = engine
+            .request(
+                Some(workflow),
+                json!({"prompt": "a cat", "format": format}),
+                Access::All,
+            )
+            .unwrap();
+        let RunOutput::Bytes(binary) = engine.run(&request, json!({})).await.unwrap() else {
+            panic!("{workflow}: bytes expected");
+        };
+        assert_eq!(binary.content_type, "image/png", "{workflow}");
+        let bytes: Vec<bytes::Bytes> = binary.chunks.map(Result::unwrap).collect().await;
+        assert_eq!(bytes.concat(), testkit::providers::PNG, "{workflow}");
+    }
+    // A list of media values stays a value: the bytes of each as a data URI.
+    let output = run_to_text(
+        &engine,
+        Some("list"),
+        json!({"prompt": "a cat", "format": "url"}),
+    )
+    .await
+    .unwrap();
+    let png = compose::media::encode_base64(&testkit::providers::PNG);
+    assert_eq!(
+        output,
+        json!([format!("data:image/png;name=1.png;base64,{png}")]).to_string()
+    );
 }
 
 #[tokio::test]

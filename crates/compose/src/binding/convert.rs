@@ -84,8 +84,7 @@ pub fn convert(
     convert_one(value, conversion, scope, caller)
 }
 
-/// The media types: their values are bytes (a data URI), or, in a terminal job's output, a
-/// URL or base64 text that the `;format` names.
+/// The media types: their values are bytes (a data URI).
 pub fn is_media(kind: &str) -> bool {
     matches!(kind, "image" | "audio" | "video" | "file")
 }
@@ -179,14 +178,14 @@ fn convert_one(
 enum Read {
     /// The bytes it names, for the type to read.
     Bytes(Blob),
-    /// The conversion's result already: the text handed on (a terminal job's output), or
-    /// null while a `;url` body is still to be fetched.
+    /// The conversion's result already: null while a `;url` body is still to be fetched.
     AsItIs(Value),
 }
 
 /// `;FORMAT` (spec §2.7): the text names bytes: a file (`path`), a body to fetch (`url`),
-/// `base64` or a `data-uri`. In a terminal job's output all but `path` are handed on as they
-/// are. A media type with a subtype (`image/png`) says what the bytes are.
+/// `base64` or a `data-uri`, read wherever the template renders (a terminal job's output too,
+/// as the original 0.4.120 does: its pass-through for those is never reached). A media type
+/// with a subtype (`image/png`) says what the bytes are.
 fn read_format(
     value: Value,
     format: &str,
@@ -200,9 +199,6 @@ fn read_format(
             type_name(&value)
         )));
     };
-    if scope.pass_formats && matches!(format, "base64" | "url" | "data-uri") {
-        return Ok(Read::AsItIs(Value::String(text)));
-    }
     let mut blob = match format {
         "path" => {
             let path = if caller {

@@ -14,8 +14,6 @@ use super::BindingError;
 #[derive(Debug, Default, Clone)]
 pub struct Scope<'a> {
     sources: Vec<(&'a str, &'a Value, Owner<'a>)>,
-    /// A terminal job's output: `;base64`, `;url` and `;data-uri` text is handed on as it is.
-    pub(super) pass_formats: bool,
     /// What `;url` has fetched for this render; `None` where nothing can be fetched.
     pub(super) fetched: Option<&'a Fetched>,
 }
@@ -58,13 +56,6 @@ impl<'a> Scope<'a> {
     /// Adds (or shadows) a source whose values are `owner`'s.
     pub fn with_owned(mut self, name: &'a str, value: &'a Value, owner: Owner<'a>) -> Self {
         self.sources.push((name, value, owner));
-        self
-    }
-
-    /// The scope of a terminal job's output (spec §2.7): `;base64`, `;url` and `;data-uri`
-    /// name what the text is and hand it on undecoded, for the client to read.
-    pub fn passing_formats(mut self) -> Self {
-        self.pass_formats = true;
         self
     }
 

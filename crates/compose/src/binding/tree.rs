@@ -164,6 +164,18 @@ impl Binding {
             .stream_encoding()
     }
 
+    /// Whether the whole value is one expression converted to a single media value (`as image`,
+    /// `as audio/mpeg;base64`, not `as image[]`): its value is bytes.
+    pub fn is_media(&self) -> bool {
+        let Binding::Template(template) = self else {
+            return false;
+        };
+        template
+            .whole_expr()
+            .and_then(|expr| expr.conversion.as_ref())
+            .is_some_and(|c| super::is_media(&c.kind) && !c.list)
+    }
+
     /// The operator this value is, if it is one.
     pub fn operator(&self) -> Option<&Operator> {
         match self {

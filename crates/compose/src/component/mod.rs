@@ -38,6 +38,18 @@ impl Binary {
     }
 }
 
+impl From<Blob> for Binary {
+    /// Bytes already read, whole.
+    fn from(blob: Blob) -> Self {
+        let bytes = bytes::Bytes::from(blob.bytes);
+        Self {
+            content_type: blob.media_type,
+            filename: blob.name,
+            chunks: Box::pin(futures::stream::once(std::future::ready(Ok(bytes)))),
+        }
+    }
+}
+
 /// What a component run produced: one value, a stream of them, or bytes.
 pub enum Output {
     Value(Value),

@@ -109,13 +109,7 @@ impl Engine {
             let jobs_value = Value::Object(jobs.clone());
             let outputs = try_join_all(ready.iter().map(|job| {
                 tell(&job.id, JobStage::Started);
-                let run = run_job(
-                    job,
-                    workflow.is_terminal(&job.id),
-                    &run,
-                    (&jobs_value, &context),
-                    usage,
-                );
+                let run = run_job(job, &run, (&jobs_value, &context), usage);
                 async {
                     let outcome = run.await;
                     if outcome.is_err() {
@@ -189,11 +183,9 @@ impl Run<'_> {
     }
 }
 
-/// Runs one job: renders its input, calls its component, maps the output (a terminal job's
-/// output hands `;base64`, `;url` and `;data-uri` text on undecoded, spec §2.7).
+/// Runs one job: renders its input, calls its component, maps the output.
 async fn run_job(
     job: &JobPlan,
-    terminal: bool,
     run: &Run<'_>,
     (jobs, context): (&Value, &Value),
     usage: &Arc<Usage>,
@@ -214,11 +206,6 @@ async fn run_job(
         .await?;
     let Some(template) = &job.output else {
         return Ok(Produced::from(output));
-    };
-    let scope = if terminal {
-        scope.passing_formats()
-    } else {
-        scope
     };
     match output {
         Output::Stream(chunks) => match stream::passthrough_encoding(template) {

@@ -12,6 +12,7 @@ use crate::binding::{is_media, Binding, Owner, Scope, StreamEncoding};
 use crate::component::{Binary, ChunkStream, Output};
 use crate::error::RunError;
 use crate::fetch::Fetcher;
+use crate::media::Blob;
 
 /// Text pieces of a streamed output, in order; empty pieces are never sent.
 pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
@@ -47,11 +48,20 @@ impl Produced {
         scope: Scope<'_>,
     ) -> Result<Self, RunError> {
         let value = fetcher.render(template, scope).await?;
-        Ok(match template.stream_encoding() {
-            Some(encoding) => Produced::Stream {
+        if let Some(encoding) = template.stream_encoding() {
+            return Ok(Produced::Stream {
                 chunks: Box::pin(futures::stream::once(std::future::ready(Ok(value)))),
                 encoding,
-            },
+            });
+        }
+        // A single media value (`${output.url as image;url}`, `as audio;base64`) is bytes, as
+        // the original answers it, with the media type the bytes have.
+        let blob = match &value {
+            Value::String(text) if template.is_media() => Blob::from_data_uri(text),
+            _ => None,
+        };
+        Ok(match blob {
+            Some(blob) => Produced::Bytes(Binary::from(blob)),
             None => Produced::Value(value),
         })
     }

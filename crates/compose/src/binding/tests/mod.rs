@@ -361,31 +361,38 @@ fn assert_table(cases: Vec<(&str, Want)>, scope: &Scope) {
     );
 }
 
+/// `;base64` and `;data-uri` read as the type says, wherever the template renders (a terminal
+/// job's output too): each result as the original 0.4.120's renderer gives it.
 #[test]
-fn a_terminal_outputs_formats_are_handed_on_as_text() {
-    let (input, ..) = sources();
-    let scope = Scope::new().with("input", &input).passing_formats();
+fn formats_are_decoded_then_read_as_the_type_says() {
+    let input = json!({
+        "v": "MTIz", "t": "dHJ1ZQ==", "f": "ZmFsc2U=", "n": "NDIuNQ==", "txt": "aGVsbG8=",
+        "j": "data:application/json;base64,eyJhIjogWzEsIG51bGxdfQ==",
+        "jp": "data:,%7B%22b%22%3A2%7D", "l": ["aGk=", "dGhlcmU="],
+        "obj": "eyJrIjogInYifQ==", "lst": "WzEsIDJd",
+    });
+    let scope = Scope::new().with("input", &input);
     assert_table(
         vec![
-            ("${input.prompt as image;url}", s("hi")),
-            ("${input.prompt as text;url}", s("hi")),
-            ("${input.b64 as image/png;base64}", s("aGVsbG8gd29ybGQ=")),
-            ("${input.b64 as text;base64}", s("aGVsbG8gd29ybGQ=")),
-            ("${input.pct as text;data-uri}", s("data:,a%20b%7B")),
-            (
-                "${input.items[*].name as image[];url}",
-                v(json!(["a", "b", "c"])),
-            ),
-            (
-                "${input.zero as image;base64}",
-                err("`base64` format requires a string value, got integer"),
-            ),
-            // `;path` names a file of this machine: it is read even here.
-            ("${input.prompt as text;path}", err("cannot read hi")),
-            ("${input.nothere as image;url}", v(Value::Null)),
+            ("${input.v as integer;base64}", v(json!(123))),
+            ("${input.t as boolean;base64}", v(json!(true))),
+            ("${input.f as boolean;base64}", v(json!(false))),
+            ("${input.j as json;data-uri}", v(json!({"a": [1, null]}))),
+            ("${input.jp as json;data-uri}", v(json!({"b": 2}))),
+            ("${input.l as string[];base64}", v(json!(["hi", "there"]))),
+            ("${input.n as number;base64}", v(json!(42.5))),
+            ("${input.txt as text;base64}", s("hello")),
+            ("${input.obj as object;base64}", v(json!({"k": "v"}))),
+            ("${input.lst as list;base64}", v(json!([1, 2]))),
+            ("${input.txt as base64;base64}", s("aGVsbG8=")),
+            ("${input.txt as markdown;base64}", s("hello")),
+            ("x ${input.v as integer;base64} y", s("x 123 y")),
+            ("${input.jp as text;data-uri}", s("{\"b\":2}")),
         ],
         &scope,
     );
+    let mapping = Binding::compile(&json!({"r": "${input.v as integer;base64}"})).unwrap();
+    assert_eq!(mapping.render(&scope).unwrap(), json!({"r": 123}));
 }
 
 #[test]
