@@ -8,8 +8,8 @@
 // Without `erase_components` (release builds), Leptos view types nest deeper than the default.
 #![recursion_limit = "256"]
 
-pub mod api;
 pub mod app;
+pub mod server_fns;
 
 #[cfg(feature = "ssr")]
 pub mod cli;

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::api::{InputField, Range, Uploaded, WorkflowInfo};
+use crate::server_fns::{InputField, Range, Uploaded, WorkflowInfo};
 
 /// The current value of one input.
 #[derive(Clone, Copy)]
@@ -387,7 +387,7 @@ fn Setting(field: Field) -> impl IntoView {
 }
 
 /// A file input that also takes a file dropped on it. The file goes to the server at once
-/// (multipart, see [`crate::api::upload`]); the run then names it.
+/// (multipart, see [`crate::server_fns::upload`]); the run then names it.
 #[component]
 fn FilePicker(
     id: String,
@@ -482,10 +482,10 @@ mod upload {
     #[cfg(feature = "hydrate")]
     fn send(file: web_sys::File, state: RwSignal<FileState>) {
         let name = file.name();
-        if file.size() > crate::api::MAX_UPLOAD as f64 {
+        if file.size() > crate::server_fns::MAX_UPLOAD as f64 {
             state.set(FileState::Failed(format!(
                 "{name} is larger than {} MiB",
-                crate::api::MAX_UPLOAD / 1024 / 1024
+                crate::server_fns::MAX_UPLOAD / 1024 / 1024
             )));
             return;
         }
@@ -500,7 +500,7 @@ mod upload {
         }
         state.set(FileState::Sending(name.clone()));
         leptos::task::spawn_local(async move {
-            state.set(match crate::api::upload(form.into()).await {
+            state.set(match crate::server_fns::upload(form.into()).await {
                 Ok(uploaded) => FileState::Ready(uploaded),
                 Err(err) => {
                     let text = err.to_string();

@@ -7,7 +7,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use super::sign_in::SignOut;
-use crate::api::{
+use crate::server_fns::{
     delete_conversation, list_conversations, rename_conversation, ConversationSummary,
     CONVERSATIONS_PAGE,
 };

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::sign_in_required;
+use crate::server_fns::sign_in_required;
 
 /// The page a browser without a session is sent to.
 #[component]

@@ -13,7 +13,7 @@ use compose::config::Origins;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::ApiError;
+use super::rest::ApiError;
 
 /// Adds the checks every server of this process gets, once it knows where it listens: while
 /// bound to a loopback address, requests must name this machine in their `Host`.

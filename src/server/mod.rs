@@ -2,7 +2,6 @@
 //! one process and one task registry. Thin doors into the engine.
 
 mod access;
-mod api;
 mod assets;
 mod binary;
 mod client;
@@ -13,6 +12,7 @@ pub mod markdown;
 mod media;
 mod observe;
 mod remote;
+pub mod rest;
 pub mod sse;
 pub mod ui;
 pub mod uploads;
@@ -160,7 +160,7 @@ pub async fn serve(
                 "origins: \"*\" lets any web page the user visits call the API (without cookies)"
             );
         }
-        let app = api::router(
+        let app = rest::router(
             Arc::clone(&tasks),
             cluster.clone(),
             adapter,

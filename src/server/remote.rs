@@ -12,7 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::api::ApiError;
+use super::rest::ApiError;
 use compose::task::TaskRegistry;
 
 /// Where the page loads a remote medium from.

@@ -12,13 +12,13 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{
-    event, ChatAnswer, ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, ChatTurn,
-    InputField, Range, WorkflowInfo,
-};
 use crate::server::markdown::{self, Blocks};
 use crate::server::media;
 use crate::server::sse::{self, CancelOnDrop};
+use crate::server_fns::{
+    event, ChatAnswer, ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, ChatTurn,
+    InputField, Range, WorkflowInfo,
+};
 
 /// The public workflows, with the inputs the settings are built from.
 pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
@@ -126,7 +126,7 @@ fn named(name: &str, data: &impl Serialize) -> String {
 }
 
 /// Starts the run, records it as a turn of its conversation, and tells how it goes as an
-/// event stream (see [`crate::api::event`]): the text as it comes, and each finished block of
+/// event stream (see [`crate::server_fns::event`]): the text as it comes, and each finished block of
 /// it rendered.
 pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String> + Send + 'static {
     async_stream::stream! {

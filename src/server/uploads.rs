@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use compose::media::Blob;
 
-use crate::api::MAX_UPLOAD as MAX_FILE;
+use crate::server_fns::MAX_UPLOAD as MAX_FILE;
 /// The most the store holds at once.
 const MAX_TOTAL: usize = 256 * 1024 * 1024;
 /// How long an unused upload is kept.

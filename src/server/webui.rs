@@ -80,7 +80,7 @@ pub fn router(tasks: Arc<TaskRegistry>, keys: Option<Arc<AccessKeys>>) -> Router
     // Only what changes something needs its own pages behind it: the server functions (all
     // POST) and the sign-in forms; pages and files may be linked from anywhere.
     let router = router
-        .layer(DefaultBodyLimit::max(super::api::MAX_REQUEST_BODY))
+        .layer(DefaultBodyLimit::max(super::rest::MAX_REQUEST_BODY))
         .layer(middleware::from_fn(guard::same_origin_only_for_calls));
     guard::page_headers(router)
 }

@@ -32,7 +32,7 @@ use super::log::{self, EventLog, LogEntry, LogKind};
 use super::sidebar::Sidebar;
 use compose::record::{title_of, Status};
 
-use crate::api::{
+use crate::server_fns::{
     cancel_run, chat, event, get_conversation, list_workflows, select_answer, ChatAnswer,
     ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, WorkflowInfo,
 };

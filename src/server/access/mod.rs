@@ -20,9 +20,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::api::ApiError;
 use super::client::Proxies;
 use super::listen::Peer;
+use super::rest::ApiError;
 use crate::store::{SessionLimits, SessionStore, SessionUse};
 use throttle::Throttle;
 

@@ -48,7 +48,7 @@ pub async fn get(
                     return Ok(binary::stored(&id, blob));
                 }
             }
-            return Ok(finished_response(record.into_view(), Delivery::OutputOnly));
+            return Ok(view_response(record.into_view(), Delivery::OutputOnly));
         }
     };
     let view = task.view();
@@ -64,7 +64,7 @@ pub async fn get(
             return Ok(binary::response(task, &content_type, filename, false));
         }
     }
-    Ok(finished_response(view, Delivery::OutputOnly))
+    Ok(view_response(view, Delivery::OutputOnly))
 }
 
 /// When this server's event streams say they are alive (D23).
@@ -106,7 +106,7 @@ pub async fn stream(
             StatusCode::CONFLICT,
             format!("Task '{id}' has no stream output"),
         )),
-        _ => Ok(finished_response(view, Delivery::OutputOnly)),
+        _ => Ok(view_response(view, Delivery::OutputOnly)),
     }
 }
 
@@ -169,8 +169,10 @@ fn find(state: &ApiState, id: &str) -> Result<Arc<Task>, ApiError> {
         .ok_or_else(|| ApiError::not_found("Task not found."))
 }
 
-/// The answer for a task that has ended, or is still running, as the original gives it.
-pub fn finished_response(view: TaskView, delivery: Delivery) -> Response {
+/// The answer about a task in the state `view` shows (ended or still going), as the original
+/// gives it: its state, or its output alone (a failure as `{"detail"}` with the failure's
+/// status, a cancelled run as `409`, one still going as `202`).
+pub fn view_response(view: TaskView, delivery: Delivery) -> Response {
     match delivery {
         Delivery::State => Json(view).into_response(),
         Delivery::OutputOnly => match view.status {

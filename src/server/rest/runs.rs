@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::form;
-use super::tasks::{finished_response, Delivery};
+use super::tasks::{view_response, Delivery};
 use super::{lax_bool, ApiState};
 use crate::server::sse::{self, CancelOnDrop};
 use crate::server::{binary, RequestId};
@@ -181,7 +181,7 @@ async fn respond(
     } else {
         Delivery::State
     };
-    finished_response(view, delivery)
+    view_response(view, delivery)
 }
 
 /// Every file sent must be for one of the workflow's inputs: a file no input reads would only
