@@ -21,13 +21,7 @@ fn config(upstream: &str) -> String {
 }
 
 fn replica(upstream: &str, database: &str) -> (Workdir, Server) {
-    let dir = Workdir::empty();
-    dir.write(
-        ".env",
-        &format!("OPENAI_API_KEY={TEST_KEY}\nDATABASE_URL={database}\n"),
-    );
-    let server = Server::start_with(&dir, &config(upstream));
-    (dir, server)
+    support::replica_on(database, &config(upstream))
 }
 
 #[tokio::test]
@@ -302,17 +296,8 @@ async fn a_web_ui_session_opened_on_one_replica_is_good_on_every_other() {
         "controller:\n",
         &format!("controller:\n  access_keys: [{key}]\n"),
     );
-    let replica = |config: &str| {
-        let dir = Workdir::empty();
-        dir.write(
-            ".env",
-            &format!("OPENAI_API_KEY={TEST_KEY}\nDATABASE_URL={database}\n"),
-        );
-        let server = Server::start_with(&dir, config);
-        (dir, server)
-    };
-    let (_dir_a, a) = replica(&with_keys);
-    let (_dir_b, b) = replica(&with_keys);
+    let (_dir_a, a) = support::replica_on(&database, &with_keys);
+    let (_dir_b, b) = support::replica_on(&database, &with_keys);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{Server, Workdir, TEST_KEY};
+use support::{Server, Workdir};
 use testkit::mock_upstream::{Behavior, MockUpstream};
 use testkit::postgres::Postgres;
 
@@ -69,13 +69,7 @@ workflows:
 }
 
 fn replica(upstream: &str, database: &str) -> (Workdir, Server) {
-    let dir = Workdir::empty();
-    dir.write(
-        ".env",
-        &format!("OPENAI_API_KEY={TEST_KEY}\nDATABASE_URL={database}\n"),
-    );
-    let server = Server::start_with(&dir, &config(upstream));
-    (dir, server)
+    support::replica_on(database, &config(upstream))
 }
 
 /// An answer as a client sees it: status, content type and body.

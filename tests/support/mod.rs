@@ -64,6 +64,18 @@ pub async fn ui_call(server: &Server, name: &str, args: &[(&str, &str)]) -> reqw
         .unwrap()
 }
 
+/// `up` with `config`, in a directory of its own whose `.env` gives the test key and
+/// `DATABASE_URL=database`: one replica of those that share that database.
+pub fn replica_on(database: &str, config: &str) -> (Workdir, Server) {
+    let dir = Workdir::empty();
+    dir.write(
+        ".env",
+        &format!("OPENAI_API_KEY={TEST_KEY}\nDATABASE_URL={database}\n"),
+    );
+    let server = Server::start_with(&dir, config);
+    (dir, server)
+}
+
 /// Waits until `condition` holds, checking every few milliseconds; fails the test with
 /// `what` once `within` has passed.
 pub async fn eventually<F, Fut>(within: Duration, what: &str, mut condition: F)
