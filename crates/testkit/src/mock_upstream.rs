@@ -40,6 +40,8 @@ pub struct Behavior {
     /// Send the headers, then nothing for this long before the first token (a model that
     /// thinks before it answers).
     pub first_after: Duration,
+    /// Answer the first this many requests with this status and body, then as the rest says.
+    pub failing_first: Option<(usize, u16, String)>,
 }
 
 impl Behavior {
@@ -57,7 +59,14 @@ impl Behavior {
             silent: false,
             endless: false,
             first_after: Duration::ZERO,
+            failing_first: None,
         }
+    }
+
+    /// Fails the first `times` requests with `status` and `body` (an upstream that recovers).
+    pub fn failing_first(mut self, times: usize, status: u16, body: &str) -> Self {
+        self.failing_first = Some((times, status, body.to_string()));
+        self
     }
 
     /// Waits `wait` after the headers before the first token.
@@ -315,11 +324,16 @@ async fn chat_completions(
             })
             .collect();
     }
-    shared
-        .requests
-        .lock()
-        .unwrap()
-        .push(Recorded { headers, body });
+    let earlier = {
+        let mut requests = shared.requests.lock().unwrap();
+        requests.push(Recorded { headers, body });
+        requests.len() - 1
+    };
+    if let Some((times, status, body)) = behavior.failing_first.take() {
+        if earlier < times {
+            behavior.error = Some((status, body));
+        }
+    }
     if behavior.silent {
         std::future::pending::<()>().await;
     }

@@ -9,6 +9,7 @@ mod env;
 mod exposure;
 mod locate;
 mod model;
+mod recovery;
 mod size;
 mod validate;
 
@@ -24,6 +25,7 @@ pub use duration::Duration;
 pub use env::{Env, Sources};
 pub use exposure::{Allowed, FetchSettings, FileSettings, SessionSettings};
 pub use locate::Place;
+pub use recovery::{Backoff, OnError, Retry};
 pub use size::Size;
 
 use crate::error::redact;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::duration::Duration;
+use super::recovery::{OnError, Retry};
 use super::size::Size;
 
 /// Default ids the original gives to unnamed items.
@@ -252,6 +253,12 @@ pub struct Job {
     pub output: Option<Value>,
     #[serde(default, deserialize_with = "depends_on")]
     pub depends_on: Vec<Vec<String>>,
+    /// Run it again when it fails (spec §13.1).
+    #[serde(default, deserialize_with = "super::recovery::retry")]
+    pub retry: Option<Retry>,
+    /// What it gives when every attempt failed, instead of failing the run.
+    #[serde(default, deserialize_with = "super::recovery::on_error")]
+    pub on_error: Option<OnError>,
 }
 
 /// Why a job has no component or action to run, and which of its keys is at fault.

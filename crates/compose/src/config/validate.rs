@@ -188,6 +188,17 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
                 check_templates(value, &job_at.key(field))?;
             }
         }
+        if let Some(on_error) = &job.on_error {
+            if on_error.to.is_some() {
+                return Err(job_at.key("on_error").key("to").problem(format!(
+                    "{named}: on_error.to routes to another job, which this implementation \
+                     does not do yet (use on_error.output, or on_error: ignore)"
+                )));
+            }
+            if let Some(output) = &on_error.output {
+                check_templates(output, &job_at.key("on_error").key("output"))?;
+            }
+        }
     }
     if let Some(output) = &workflow.output {
         check_templates(output, &at.key("output"))?;

@@ -3,6 +3,7 @@
 
 mod gate;
 mod plan;
+mod recover;
 mod stream;
 
 use futures::future::try_join_all;
@@ -89,6 +90,7 @@ impl Engine {
             fetcher: self.fetcher(),
             from_caller: request.from_caller(),
             input,
+            secrets: self.secrets(),
         };
         let mut jobs = Map::new();
         let mut done: HashSet<&str> = HashSet::new();
@@ -109,7 +111,7 @@ impl Engine {
             let jobs_value = Value::Object(jobs.clone());
             let outputs = try_join_all(ready.iter().map(|job| {
                 tell(&job.id, JobStage::Started);
-                let run = run_job(job, &run, (&jobs_value, &context), usage);
+                let run = recover::run_recovering(job, &run, (&jobs_value, &context), usage);
                 async {
                     let outcome = run.await;
                     if outcome.is_err() {
@@ -170,6 +172,8 @@ struct Run<'a> {
     /// Whether the run's input is a caller's (D32).
     from_caller: bool,
     input: &'a Value,
+    /// Redacted from the error messages a job's `on_error` reads.
+    secrets: &'a [String],
 }
 
 impl Run<'_> {

@@ -54,6 +54,11 @@ pub struct JobPlan {
     /// `None` when absent or exactly `${output}`: the component output is the job output.
     pub output: Option<Binding>,
     pub depends_on: Vec<Vec<String>>,
+    /// Run again when it fails.
+    pub retry: Option<config::Retry>,
+    /// When every attempt failed: `Some(output)` instead of failing the run (`Some(None)`:
+    /// null, `on_error: ignore`).
+    pub on_error: Option<Option<Binding>>,
     /// How much of the input the component gets is the run's input (D32).
     share: Share,
 }
@@ -287,6 +292,11 @@ impl JobPlan {
             input,
             output: compile(&job.output, &job.id, "output")?.filter(|b| !b.is_exactly("output")),
             depends_on: job.depends_on.clone(),
+            retry: job.retry.clone(),
+            on_error: match &job.on_error {
+                Some(on_error) => Some(compile(&on_error.output, &job.id, "on_error.output")?),
+                None => None,
+            },
         })
     }
 

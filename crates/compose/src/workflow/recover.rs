@@ -1,0 +1,61 @@
+//! A job that fails (spec §13.1): run again as its `retry` says, waiting between attempts,
+//! then given its `on_error` fallback (an output rendered with `${error.message}`, or null)
+//! instead of failing the run. A cancelled run stops waiting at once (its future is dropped).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::stream::Produced;
+use super::{run_job, JobPlan, Run};
+use crate::binding::Scope;
+use crate::error::RunError;
+use crate::metrics::Usage;
+
+/// Runs `job` with its recovery: each attempt as [`run_job`] does.
+pub(super) async fn run_recovering(
+    job: &JobPlan,
+    run: &Run<'_>,
+    (jobs, context): (&Value, &Value),
+    usage: &Arc<Usage>,
+) -> Result<Produced, RunError> {
+    let attempts = job
+        .retry
+        .as_ref()
+        .map_or(1, |retry| retry.max_attempt_count);
+    let mut attempt = 1;
+    let err = loop {
+        let err = match run_job(job, run, (jobs, context), usage).await {
+            Ok(produced) => return Ok(produced),
+            Err(err) => err,
+        };
+        let Some(retry) = job.retry.as_ref().filter(|_| attempt < attempts) else {
+            break err;
+        };
+        let wait = retry.delay_after(attempt);
+        tracing::warn!(
+            job = %job.id,
+            "job '{}' attempt {attempt}/{attempts} failed: {}. Retrying in {:.2}s.",
+            job.id,
+            err.failure(run.secrets).message,
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    };
+    let Some(fallback) = &job.on_error else {
+        return Err(err);
+    };
+    let message = err.failure(run.secrets).message;
+    tracing::warn!(job = %job.id, "job '{}' failed, applying on_error: {message}", job.id);
+    let Some(output) = fallback else {
+        return Ok(Produced::Value(Value::Null));
+    };
+    let error = json!({ "message": message });
+    let scope = Scope::new()
+        .with_owned("input", run.input, run.input_owner())
+        .with("jobs", jobs)
+        .with("context", context)
+        .with("error", &error);
+    Ok(Produced::Value(run.fetcher.render(output, scope).await?))
+}
