@@ -238,7 +238,7 @@ impl From<RawWorkflow> for Workflow {
     }
 }
 
-/// A job: runs one action of one component.
+/// A job: runs one action of one component, or, by its `type`, does something else (wait).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Job {
     #[serde(default = "job_id")]
@@ -259,6 +259,22 @@ pub struct Job {
     /// What it gives when every attempt failed, instead of failing the run.
     #[serde(default, deserialize_with = "super::recovery::on_error")]
     pub on_error: Option<OnError>,
+    /// A `delay` job's way of waiting (`time-interval` when absent).
+    #[serde(default)]
+    pub mode: DelayMode,
+    /// A `delay` job's wait (`time-interval`): a duration, or a template that renders one.
+    pub duration: Option<Value>,
+}
+
+/// How a `delay` job waits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DelayMode {
+    /// For `duration`.
+    #[default]
+    TimeInterval,
+    /// Until `time` (in `timezone`).
+    SpecificTime,
 }
 
 /// Why a job has no component or action to run, and which of its keys is at fault.
@@ -315,12 +331,16 @@ impl Job {
     }
 }
 
-/// Job types; only `component` jobs are in this implementation's subset.
+/// Job types (spec §13); those of the original not listed here are not in this
+/// implementation yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
+    /// Runs an action of a component.
     #[default]
     Component,
+    /// Waits, then gives null (or its `output`).
+    Delay,
 }
 
 fn component_id() -> String {

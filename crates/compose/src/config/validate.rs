@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::model::{Component, HttpAction, Workflow, DEFAULT_REF};
+use super::model::{Component, DelayMode, HttpAction, Job, JobKind, Workflow, DEFAULT_REF};
 use super::Config;
 use crate::binding::{self, Binding};
 use crate::schema::Variable;
@@ -150,6 +150,20 @@ fn check_action(
     Ok(())
 }
 
+/// A `delay` job waits for a `duration`; waiting until a time of day is not here yet.
+fn check_delay(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
+    if job.mode == DelayMode::SpecificTime {
+        return Err(at.key("mode").problem(format!(
+            "{named}: a delay until a time (mode: specific-time) is not in this implementation \
+             yet; use mode: time-interval with a duration"
+        )));
+    }
+    match &job.duration {
+        Some(duration) => check_templates(duration, &at.key("duration")),
+        None => Ok(()),
+    }
+}
+
 fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), Problem> {
     if workflow.jobs.is_empty() {
         return Err(at.problem(format!("workflow '{}' has no jobs", workflow.id)));
@@ -166,12 +180,17 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
     for (k, job) in workflow.jobs.iter().enumerate() {
         let job_at = at.item("jobs", "job", k);
         let named = job.label(&workflow.id);
-        job.target(&config.components, &named)
-            .map_err(|err| Problem {
-                // A job may name neither: then the message is about the job itself.
-                at: [job_at.key(err.key).0, job_at.0.clone()].concat(),
-                message: err.message,
-            })?;
+        match job.kind {
+            JobKind::Component => {
+                job.target(&config.components, &named)
+                    .map_err(|err| Problem {
+                        // A job may name neither: then the message is about the job itself.
+                        at: [job_at.key(err.key).0, job_at.0.clone()].concat(),
+                        message: err.message,
+                    })?;
+            }
+            JobKind::Delay => check_delay(job, &named, &job_at)?,
+        }
         for (g, group) in job.depends_on.iter().enumerate() {
             let dep_at = job_at.key("depends_on").index(g);
             for dep in group {

@@ -1,6 +1,8 @@
-//! Workflows: jobs run in dependency order, each calling one component action; the output of
-//! the terminal jobs (or the workflow's `output` template) is the run's output (spec §4).
+//! Workflows: jobs run in dependency order, each calling one component action (or, a `delay`
+//! job, waiting); the output of the terminal jobs (or the workflow's `output` template) is
+//! the run's output (spec §4).
 
+mod delay;
 mod gate;
 mod plan;
 mod recover;
@@ -18,7 +20,7 @@ use super::fetch::Fetcher;
 use super::metrics::Usage;
 
 pub use gate::RunRequest;
-pub use plan::{Access, Engine, JobPlan, WorkflowPlan};
+pub use plan::{Access, Engine, JobPlan, Work, WorkflowPlan};
 use stream::Produced;
 pub use stream::TextStream;
 
@@ -187,7 +189,8 @@ impl Run<'_> {
     }
 }
 
-/// Runs one job: renders its input, calls its component, maps the output.
+/// Runs one job: does its work (renders its input and calls its component, or waits), then
+/// maps the output.
 async fn run_job(
     job: &JobPlan,
     run: &Run<'_>,
@@ -199,15 +202,25 @@ async fn run_job(
         .with_owned("input", workflow_input, run.input_owner())
         .with("jobs", jobs)
         .with("context", context);
-    let input = match &job.input {
-        Some(template) => run.fetcher.render(template, scope.clone()).await?,
-        None => workflow_input.clone(),
+    let output = match &job.work {
+        Work::Component { component, action } => {
+            let input = match &job.input {
+                Some(template) => run.fetcher.render(template, scope.clone()).await?,
+                None => workflow_input.clone(),
+            };
+            let owner = job.input_owner(run.from_caller);
+            component
+                .call(action, (input, owner), context, usage)
+                .await?
+        }
+        Work::Delay { duration } => {
+            if let Some(duration) = duration {
+                let wait = run.fetcher.render(duration, scope.clone()).await?;
+                tokio::time::sleep(delay::wait(&job.id, &wait)?).await;
+            }
+            Output::Value(Value::Null)
+        }
     };
-    let owner = job.input_owner(run.from_caller);
-    let output = job
-        .component
-        .call(&job.action, (input, owner), context, usage)
-        .await?;
     let Some(template) = &job.output else {
         return Ok(Produced::from(output));
     };

@@ -44,11 +44,10 @@ pub struct WorkflowPlan {
     pub output_schema: Vec<Variable>,
 }
 
-/// A job bound to its component and action.
+/// A job ready to run: what it does, its input and output templates, what it waits for.
 pub struct JobPlan {
     pub id: String,
-    pub component: Arc<HttpClient>,
-    pub action: Arc<Action>,
+    pub work: Work,
     /// `None` when absent or exactly `${input}`: the workflow input is passed as it is.
     pub input: Option<Binding>,
     /// `None` when absent or exactly `${output}`: the component output is the job output.
@@ -61,6 +60,17 @@ pub struct JobPlan {
     pub on_error: Option<Option<Binding>>,
     /// How much of the input the component gets is the run's input (D32).
     share: Share,
+}
+
+/// What a job does, by its type.
+pub enum Work {
+    /// Calls an action of a component.
+    Component {
+        component: Arc<HttpClient>,
+        action: Arc<Action>,
+    },
+    /// Waits as long as `duration` renders to (none, null or 0: not at all).
+    Delay { duration: Option<Binding> },
 }
 
 /// How much of a job's input is taken from the run's input.
@@ -180,11 +190,27 @@ impl WorkflowPlan {
             .iter()
             .map(|job| {
                 let at = job.label(&workflow.id);
-                let (component, action) = job.target(configured, &at).map_err(|err| err.message)?;
-                let component = components
-                    .get(component)
-                    .ok_or_else(|| format!("{at}: component '{}' not found", job.component))?;
-                JobPlan::new(job, component, action)
+                let work = match job.kind {
+                    config::JobKind::Component => {
+                        let (component, action) =
+                            job.target(configured, &at).map_err(|err| err.message)?;
+                        let component = components.get(component).ok_or_else(|| {
+                            format!("{at}: component '{}' not found", job.component)
+                        })?;
+                        let action = component
+                            .actions
+                            .get(action)
+                            .ok_or_else(|| format!("{at}: action '{}' not found", job.action))?;
+                        Work::Component {
+                            component: Arc::clone(component),
+                            action: Arc::clone(action),
+                        }
+                    }
+                    config::JobKind::Delay => Work::Delay {
+                        duration: compile(&job.duration, &job.id, "duration")?,
+                    },
+                };
+                JobPlan::new(job, work)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let at = |err: String| format!("workflow '{}': {err}", workflow.id);
@@ -231,7 +257,7 @@ impl WorkflowPlan {
             out = schema::collect_outputs(output);
         } else {
             for job in self.jobs.iter().filter(|j| self.is_terminal(&j.id)) {
-                match (&job.output, job.action.output()) {
+                match (&job.output, job.work.output()) {
                     (Some(output), _) => out.extend(schema::collect_outputs(output)),
                     (None, Some(output)) => out.extend(schema::collect_outputs(output)),
                     (None, None) => {}
@@ -261,7 +287,7 @@ fn input_exprs<'a>(jobs: &'a [JobPlan], output: Option<&'a Binding>) -> Vec<&'a 
     let mut exprs = Vec::new();
     for job in jobs {
         match &job.input {
-            None => exprs.extend(job.action.exprs()),
+            None => exprs.extend(job.work.exprs()),
             Some(input) => {
                 exprs.extend(input.exprs());
                 if let Some(output) = &job.output {
@@ -277,17 +303,12 @@ fn input_exprs<'a>(jobs: &'a [JobPlan], output: Option<&'a Binding>) -> Vec<&'a 
 }
 
 impl JobPlan {
-    /// The job bound to its component and the action at index `action` in it.
-    fn new(job: &config::Job, component: &Arc<HttpClient>, action: usize) -> Result<Self, String> {
-        let action = component
-            .actions
-            .get(action)
-            .ok_or_else(|| format!("job '{}': action '{}' not found", job.id, job.action))?;
+    /// The job doing `work`.
+    fn new(job: &config::Job, work: Work) -> Result<Self, String> {
         let input = compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input"));
         Ok(Self {
             id: job.id.clone(),
-            component: Arc::clone(component),
-            action: Arc::clone(action),
+            work,
             share: Share::of(input.as_ref()),
             input,
             output: compile(&job.output, &job.id, "output")?.filter(|b| !b.is_exactly("output")),
@@ -306,6 +327,25 @@ impl JobPlan {
             (false, _) => Owner::Server,
             (true, Share::All) => Owner::Caller,
             (true, Share::AllBut(keys)) => Owner::CallerBut(keys),
+        }
+    }
+}
+
+impl Work {
+    /// The templates that read the job's input (and declare the workflow's inputs when the
+    /// job passes that on): an action's, or a delay's duration.
+    fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Work::Component { action, .. } => action.exprs(),
+            Work::Delay { duration } => duration.iter().flat_map(Binding::exprs).collect(),
+        }
+    }
+
+    /// The action's output template, if it maps its response.
+    fn output(&self) -> Option<&Binding> {
+        match self {
+            Work::Component { action, .. } => action.output(),
+            Work::Delay { .. } => None,
         }
     }
 }

@@ -1,0 +1,122 @@
+//! Job types beside `component` (spec §13), the engine as a library: `delay` waits for its
+//! `duration` (a template), gives null or its `output`, and is refused at load where it asks
+//! for what is not here yet.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use compose::config::{self, Sources};
+use compose::workflow::Access;
+use compose::{Engine, RunOutput};
+use serde_json::{json, Value};
+use testkit::mock_upstream::{Behavior, MockUpstream};
+use testkit::Workdir;
+
+/// A component that answers `{"text": "ok"}`, and one workflow of `jobs`.
+fn config(upstream: &str, jobs: &str) -> String {
+    format!(
+        r#"
+component:
+  type: http-client
+  base_url: {upstream}
+  action:
+    path: /chat/completions
+    headers:
+      Content-Type: application/json
+    body:
+      waited: ${{input.waited | 0}}
+    output: ${{response.text}}
+workflow:
+  jobs:
+{jobs}"#
+    )
+}
+
+fn load(dir: &Workdir, yaml: &str) -> Result<Engine, String> {
+    let path = dir.write("model-compose.yml", yaml);
+    let config =
+        config::load(&[path], &Sources::isolated(&dir.path, &[])).map_err(|err| err.to_string())?;
+    Engine::new(&config)
+}
+
+async fn run(engine: &Engine, input: Value) -> Result<Value, String> {
+    let request = engine.request(None, input, Access::All).unwrap();
+    match engine.run(&request, json!({})).await {
+        Ok(RunOutput::Value(value)) => Ok(value),
+        Ok(_) => panic!("a value expected"),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn a_delay_waits_its_duration_then_gives_null_or_its_output() {
+    let mock = MockUpstream::start(Behavior::body("application/json", r#"{"text": "ok"}"#));
+    let dir = Workdir::empty();
+    let jobs = r#"    - id: pause
+      type: delay
+      duration: ${input.wait | 0}
+    - id: after
+      depends_on: [pause]
+      output: {paused: '${jobs.pause.output}', said: '${output}'}
+"#;
+    let engine = load(&dir, &config(&mock.base_url, jobs)).unwrap();
+    // The duration is an input the schema declares.
+    let schema = engine.workflow(None, Access::All).unwrap();
+    let names: Vec<_> = schema
+        .input_schema
+        .iter()
+        .map(|v| v.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["wait", "waited"]);
+    let started = Instant::now();
+    assert_eq!(
+        run(&engine, json!({"wait": "300ms"})).await,
+        Ok(json!({"paused": null, "said": "ok"}))
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    // Seconds as a number, and nothing at all.
+    let started = Instant::now();
+    run(&engine, json!({"wait": 0.2})).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    run(&engine, json!({})).await.unwrap();
+    assert_eq!(
+        run(&engine, json!({"wait": "later"})).await,
+        Err(
+            "job 'pause': duration \"later\" is not a duration (seconds, or 500ms, 2s, 1m, 1h)"
+                .into()
+        )
+    );
+
+    // Its own `output`, rendered with the run's input.
+    let jobs = "    - id: pause\n      type: delay\n      duration: 10ms\n      output: {waited: '${input.why}'}\n";
+    let engine = load(&dir, &config(&mock.base_url, jobs)).unwrap();
+    assert_eq!(
+        run(&engine, json!({"why": "politeness"})).await,
+        Ok(json!({"waited": "politeness"}))
+    );
+}
+
+#[tokio::test]
+async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
+    let dir = Workdir::empty();
+    let refused = |jobs: &str| match load(&dir, &config("http://127.0.0.1:9/v1", jobs)) {
+        Ok(_) => panic!("{jobs} loaded"),
+        Err(err) => err,
+    };
+    let err = refused(
+        "    - id: pause\n      type: delay\n      mode: specific-time\n      time: '12:00'\n",
+    );
+    assert!(
+        err.contains(":16:7:") && err.contains("mode: specific-time"),
+        "{err}"
+    );
+    let err = refused("    - id: choose\n      type: if\n");
+    assert!(
+        err.contains(":15:13:") && err.contains("unknown variant `if`"),
+        "{err}"
+    );
+}
