@@ -1,6 +1,6 @@
 //! Job types beside `component` (spec §13), the engine as a library: `delay` waits for its
-//! `duration` (a template), gives null or its `output`, and is refused at load where it asks
-//! for what is not here yet.
+//! `duration` (a template), gives null or its `output`; `filter` keeps what passes its
+//! `where`; each is refused at load where it asks for what is not here yet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -101,6 +101,54 @@ async fn a_delay_waits_its_duration_then_gives_null_or_its_output() {
 }
 
 #[tokio::test]
+async fn a_filter_keeps_the_items_that_pass_in_their_order() {
+    let dir = Workdir::empty();
+    let unused = "http://127.0.0.1:9/v1";
+    let filter = |condition: &str| {
+        let jobs = format!(
+            "    - id: keep\n      type: filter\n      input: ${{input.items}}\n      where: {condition}\n"
+        );
+        load(&dir, &config(unused, &jobs)).unwrap()
+    };
+    let items = json!({"items": [
+        {"name": "a", "score": 10}, {"name": "b", "score": 60}, {"name": "c", "score": 90}
+    ]});
+    let names = |kept: Value| -> Vec<String> {
+        kept.as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The spec's two cases, as the original answers them.
+    let scores = filter("{input: '${item.score}', operator: gte, value: 50}");
+    assert_eq!(
+        names(run(&scores, items.clone()).await.unwrap()),
+        ["b", "c"]
+    );
+    let any = filter("{any: [{input: '${item.name}', value: b}, {input: '${index}', value: 0}]}");
+    assert_eq!(names(run(&any, items.clone()).await.unwrap()), ["a", "b"]);
+    let not = filter("{not: {input: '${item.name}', operator: starts-with, value: a}}");
+    assert_eq!(names(run(&not, items).await.unwrap()), ["b", "c"]);
+    // One value that is not a list: kept, or null (the original fails, OD27).
+    assert_eq!(
+        run(&scores, json!({"items": {"score": 70}})).await,
+        Ok(json!({"score": 70}))
+    );
+    assert_eq!(
+        run(&scores, json!({"items": {"score": 7}})).await,
+        Ok(Value::Null)
+    );
+    // Its `output` maps what it kept.
+    let jobs = "    - id: keep\n      type: filter\n      input: ${input.items}\n      where: {input: '${item}', operator: gt, value: 1}\n      output: {kept: '${output}'}\n";
+    let counted = load(&dir, &config(unused, jobs)).unwrap();
+    assert_eq!(
+        run(&counted, json!({"items": [1, 2, 3]})).await,
+        Ok(json!({"kept": [2, 3]}))
+    );
+}
+
+#[tokio::test]
 async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
     let dir = Workdir::empty();
     let refused = |jobs: &str| match load(&dir, &config("http://127.0.0.1:9/v1", jobs)) {
@@ -112,6 +160,25 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
     );
     assert!(
         err.contains(":16:7:") && err.contains("mode: specific-time"),
+        "{err}"
+    );
+    let err = refused("    - id: keep\n      type: filter\n");
+    assert!(
+        err.contains(":14:") && err.contains("a filter job needs 'input'"),
+        "{err}"
+    );
+    let err = refused(
+        "    - id: keep\n      type: filter\n      input: ${input.x}\n      streaming: true\n",
+    );
+    assert!(
+        err.contains(":17:7:") && err.contains("streaming output"),
+        "{err}"
+    );
+    let err = refused(
+        "    - id: keep\n      type: filter\n      input: ${input.x}\n      where: {inputs: a}\n",
+    );
+    assert!(
+        err.contains(":17:7:") && err.contains("not `inputs`"),
         "{err}"
     );
     let err = refused("    - id: choose\n      type: if\n");

@@ -66,7 +66,7 @@ pub struct Test {
     value: Binding,
 }
 
-/// A map's `where`: a test, or `all`, `any` and `not` of others.
+/// A map's `where` (and a `filter` job's): a test, or `all`, `any` and `not` of others.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     All(Vec<Filter>),
@@ -267,7 +267,9 @@ impl Test {
 }
 
 impl Filter {
-    fn compile(spec: &Value) -> Result<Self, BindingError> {
+    /// Reads a `where`: a condition `{input, operator, value}`, or `all` / `any` of a list of
+    /// them, or `not` of one.
+    pub fn compile(spec: &Value) -> Result<Self, BindingError> {
         let Value::Object(map) = spec else {
             return Err(error(format!(
                 "`where` is a mapping (a condition, or all / any / not), got a {}",
@@ -299,7 +301,8 @@ impl Filter {
         Ok(Filter::Test(Test::compile(map, "where")?))
     }
 
-    fn holds(&self, scope: &Scope) -> Result<bool, BindingError> {
+    /// Whether the item in `scope` (as `${item}`, `${index}`) passes.
+    pub fn holds(&self, scope: &Scope) -> Result<bool, BindingError> {
         Ok(match self {
             Filter::All(all) => {
                 for filter in all {
@@ -322,7 +325,8 @@ impl Filter {
         })
     }
 
-    fn collect<'a>(&'a self, out: &mut Vec<&'a super::ast::Expr>) {
+    /// Its expressions, in order.
+    pub fn collect<'a>(&'a self, out: &mut Vec<&'a super::ast::Expr>) {
         match self {
             Filter::All(all) | Filter::Any(all) => all.iter().for_each(|f| f.collect(out)),
             Filter::Not(inner) => inner.collect(out),

@@ -264,6 +264,11 @@ pub struct Job {
     pub mode: DelayMode,
     /// A `delay` job's wait (`time-interval`): a duration, or a template that renders one.
     pub duration: Option<Value>,
+    /// A `filter` job's condition on each item (none: every item is kept).
+    #[serde(rename = "where")]
+    pub condition: Option<Value>,
+    /// A `filter` job's output as a stream of kept items.
+    pub streaming: Option<Value>,
 }
 
 /// How a `delay` job waits.
@@ -341,6 +346,8 @@ pub enum JobKind {
     Component,
     /// Waits, then gives null (or its `output`).
     Delay,
+    /// Keeps the items of its `input` that pass `where`.
+    Filter,
 }
 
 fn component_id() -> String {

@@ -164,6 +164,32 @@ fn check_delay(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
     }
 }
 
+/// A `filter` job filters its `input`, item by item, with a well-formed `where`.
+fn check_filter(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
+    if job.input.is_none() {
+        return Err(at.problem(format!(
+            "{named}: a filter job needs 'input' (what to filter)"
+        )));
+    }
+    if job
+        .streaming
+        .as_ref()
+        .is_some_and(|s| s != &Value::Bool(false))
+    {
+        return Err(at.key("streaming").problem(format!(
+            "{named}: a filter's streaming output is not in this implementation yet"
+        )));
+    }
+    match &job.condition {
+        Some(condition) => {
+            crate::binding::operators::Filter::compile(condition)
+                .map_err(|err| at.key("where").problem(format!("{named}: {err}")))?;
+            check_templates(condition, &at.key("where"))
+        }
+        None => Ok(()),
+    }
+}
+
 fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), Problem> {
     if workflow.jobs.is_empty() {
         return Err(at.problem(format!("workflow '{}' has no jobs", workflow.id)));
@@ -190,6 +216,7 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
                     })?;
             }
             JobKind::Delay => check_delay(job, &named, &job_at)?,
+            JobKind::Filter => check_filter(job, &named, &job_at)?,
         }
         for (g, group) in job.depends_on.iter().enumerate() {
             let dep_at = job_at.key("depends_on").index(g);

@@ -3,6 +3,7 @@
 //! the run's output (spec §4).
 
 mod delay;
+mod filter;
 mod gate;
 mod plan;
 mod recover;
@@ -219,6 +220,13 @@ async fn run_job(
                 tokio::time::sleep(delay::wait(&job.id, &wait)?).await;
             }
             Output::Value(Value::Null)
+        }
+        Work::Filter { condition } => {
+            let input = match &job.input {
+                Some(template) => run.fetcher.render(template, scope.clone()).await?,
+                None => workflow_input.clone(),
+            };
+            Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
         }
     };
     let Some(template) = &job.output else {

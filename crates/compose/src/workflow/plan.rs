@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::binding::operators::Filter;
 use crate::binding::{Binding, Expr, Owner};
 use crate::component::{Action, HttpClient};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
@@ -71,6 +72,8 @@ pub enum Work {
     },
     /// Waits as long as `duration` renders to (none, null or 0: not at all).
     Delay { duration: Option<Binding> },
+    /// Keeps the items of the job's input that pass `condition` (none: all of them).
+    Filter { condition: Option<Filter> },
 }
 
 /// How much of a job's input is taken from the run's input.
@@ -209,6 +212,14 @@ impl WorkflowPlan {
                     config::JobKind::Delay => Work::Delay {
                         duration: compile(&job.duration, &job.id, "duration")?,
                     },
+                    config::JobKind::Filter => Work::Filter {
+                        condition: job
+                            .condition
+                            .as_ref()
+                            .map(Filter::compile)
+                            .transpose()
+                            .map_err(|err| format!("{at}: where: {err}"))?,
+                    },
                 };
                 JobPlan::new(job, work)
             })
@@ -338,6 +349,13 @@ impl Work {
         match self {
             Work::Component { action, .. } => action.exprs(),
             Work::Delay { duration } => duration.iter().flat_map(Binding::exprs).collect(),
+            Work::Filter { condition } => {
+                let mut exprs = Vec::new();
+                if let Some(condition) = condition {
+                    condition.collect(&mut exprs);
+                }
+                exprs
+            }
         }
     }
 
@@ -345,7 +363,7 @@ impl Work {
     fn output(&self) -> Option<&Binding> {
         match self {
             Work::Component { action, .. } => action.output(),
-            Work::Delay { .. } => None,
+            Work::Delay { .. } | Work::Filter { .. } => None,
         }
     }
 }
