@@ -181,6 +181,22 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
         err.contains(":17:7:") && err.contains("not `inputs`"),
         "{err}"
     );
+    // What every job may declare, refused where it is not run here.
+    let err = refused("    - id: ask\n      hook:\n        before: {script: 'def hook(input, **kw): return input'}\n");
+    assert!(
+        err.contains(":15:7:") && err.contains("job 'ask': hook runs inline Python"),
+        "{err}"
+    );
+    let err = refused("    - id: ask\n      interrupt: {before: true}\n");
+    assert!(
+        err.contains(":15:7:") && err.contains("interrupt (pausing"),
+        "{err}"
+    );
+    let err = refused("    - id: ask\n      max_run_count: 0\n");
+    assert!(
+        err.contains(":15:7:") && err.contains("at least 1"),
+        "{err}"
+    );
     let err = refused("    - id: choose\n      type: if\n");
     assert!(
         err.contains(":15:13:") && err.contains("unknown variant `if`"),

@@ -269,6 +269,18 @@ pub struct Job {
     pub condition: Option<Value>,
     /// A `filter` job's output as a stream of kept items.
     pub streaming: Option<Value>,
+    /// Inline Python run around the job, in the original: refused here (D26).
+    pub hook: Option<Value>,
+    /// Pauses for a person around the job (spec §14): not in this implementation yet.
+    pub interrupt: Option<Value>,
+    /// How many times the job may run in one run (reruns come with routing); at least 1.
+    #[serde(default = "max_run_count")]
+    pub max_run_count: u32,
+}
+
+/// The original's limit on a job's runs per workflow run.
+fn max_run_count() -> u32 {
+    25
 }
 
 /// How a `delay` job waits.

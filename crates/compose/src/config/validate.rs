@@ -150,6 +150,28 @@ fn check_action(
     Ok(())
 }
 
+/// What every type of job may declare: no inline Python, no pause for a person (yet), at
+/// least one run.
+fn check_common(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
+    if job.hook.is_some() {
+        return Err(at.key("hook").problem(format!(
+            "{named}: hook runs inline Python, which this implementation does not run; do the \
+             work in a component (an http-client to a service of yours) instead"
+        )));
+    }
+    if job.interrupt.is_some() {
+        return Err(at.key("interrupt").problem(format!(
+            "{named}: interrupt (pausing the run for a person) is not in this implementation yet"
+        )));
+    }
+    if job.max_run_count == 0 {
+        return Err(at
+            .key("max_run_count")
+            .problem(format!("{named}: max_run_count must be at least 1")));
+    }
+    Ok(())
+}
+
 /// A `delay` job waits for a `duration`; waiting until a time of day is not here yet.
 fn check_delay(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
     if job.mode == DelayMode::SpecificTime {
@@ -206,6 +228,7 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
     for (k, job) in workflow.jobs.iter().enumerate() {
         let job_at = at.item("jobs", "job", k);
         let named = job.label(&workflow.id);
+        check_common(job, &named, &job_at)?;
         match job.kind {
             JobKind::Component => {
                 job.target(&config.components, &named)
