@@ -56,14 +56,9 @@ async fn a_slow_first_token_survives_a_proxy_that_cuts_idle_responses() {
         &dir,
         &with_keep_alive(&mock.base_url, "{first: 1s, every: 1s}"),
     );
-    let api_address = server
-        .api
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap();
+    let api_address = server.api_address();
     let ui_address = server.webui.trim_start_matches("http://");
-    let api_proxy = testkit::idle_proxy::start(api_address.to_string(), Duration::from_secs(2));
+    let api_proxy = testkit::idle_proxy::start(api_address, Duration::from_secs(2));
     let ui_proxy = testkit::idle_proxy::start(ui_address.to_string(), Duration::from_secs(2));
     let client = reqwest::Client::new();
 
@@ -131,13 +126,8 @@ async fn without_keep_alive_the_proxy_cuts_a_slow_first_token() {
     );
     let dir = Workdir::seed(&mock.base_url);
     let server = Server::start_with(&dir, &with_keep_alive(&mock.base_url, "false"));
-    let api_address = server
-        .api
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap();
-    let proxy = testkit::idle_proxy::start(api_address.to_string(), Duration::from_secs(2));
+    let api_address = server.api_address();
+    let proxy = testkit::idle_proxy::start(api_address, Duration::from_secs(2));
     let response = reqwest::Client::new()
         .post(format!("{}/workflows/runs", through(&server.api, &proxy)))
         .header("Content-Type", "application/json")

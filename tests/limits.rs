@@ -183,23 +183,13 @@ fn closed_after(stream: &mut std::net::TcpStream) -> std::time::Duration {
     }
 }
 
-fn api_address(server: &Server) -> String {
-    server
-        .api
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test]
 async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
     use std::io::Write;
     let mock = MockUpstream::start(Behavior::tokens(&["x"]));
     let dir = Workdir::seed(&mock.base_url);
     let server = Server::start_with(&dir, &with_limits(&mock.base_url, "{header_timeout: 1s}"));
-    let address = api_address(&server);
+    let address = server.api_address();
     // A connection that never sends a request.
     let mut silent = std::net::TcpStream::connect(&address).unwrap();
     let waited = closed_after(&mut silent);
@@ -224,7 +214,7 @@ async fn idle_connections_beyond_the_descriptor_limit_do_not_stop_the_server() {
         "{header_timeout: 2s, max_connections: 1000}",
     );
     let server = Server::start_with_file_limit(&dir, &config, 256);
-    let address = api_address(&server);
+    let address = server.api_address();
     let idle: Vec<std::net::TcpStream> = (0..300)
         .map(|_| std::net::TcpStream::connect(&address).unwrap())
         .collect();
@@ -322,7 +312,7 @@ async fn stalled_readers_cost_no_more_than_the_output_they_read() {
     let before = server.rss_kib();
 
     // One run, its client reading 10 bytes a second.
-    let address = api_address(&server);
+    let address = server.api_address();
     let body = r#"{"input":{"prompt":"Hi"},"output_only":true}"#;
     let run = format!(
         "POST /api/workflows/runs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\

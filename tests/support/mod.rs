@@ -173,6 +173,12 @@ impl Server {
         }
     }
 
+    /// The API's `host:port`, for a raw connection or a proxy in front of it.
+    pub fn api_address(&self) -> String {
+        let rest = self.api.trim_start_matches("http://");
+        rest.split('/').next().unwrap_or(rest).to_string()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
