@@ -53,6 +53,10 @@ pub enum RunError {
     Binding(BindingError),
     #[error("{0}")]
     Unsupported(String),
+    /// The workflow's jobs cannot go on: none can run, one ran too often, a router has no
+    /// route (spec §13.2).
+    #[error("{0}")]
+    Flow(String),
     /// The run's output grew past `controller.max_output`.
     #[error("the output grew past {} (controller.max_output): the run was stopped", crate::config::Size(*.0))]
     OutputTooLarge(usize),
@@ -98,9 +102,10 @@ impl RunError {
             RunError::Silent(_) => (FailureKind::Silent, None),
             RunError::Fetch { .. } => (FailureKind::Fetch, None),
             RunError::OutputTooLarge(_) => (FailureKind::OutputTooLarge, None),
-            RunError::Binding(_) | RunError::Unsupported(_) | RunError::TrustedRoots { .. } => {
-                (FailureKind::Config, None)
-            }
+            RunError::Binding(_)
+            | RunError::Unsupported(_)
+            | RunError::Flow(_)
+            | RunError::TrustedRoots { .. } => (FailureKind::Config, None),
         };
         let failure = Failure::new(kind, redact(&self.to_string(), secrets));
         match detail {

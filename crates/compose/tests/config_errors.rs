@@ -155,7 +155,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "a default that is not of its type",
         "component:\n  type: http-client\n  action:\n    endpoint: http://x\n    body:\n      n: ${input.n as integer | abc}\n",
         "6:7",
-        "the default of input.n is not a integer",
+        "the default of input.n is not an integer",
     ),
     (
         "headers that are a string",

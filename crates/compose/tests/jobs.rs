@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use compose::config::{self, Sources};
+mod support;
+
 use compose::workflow::Access;
-use compose::{Engine, RunOutput};
 use serde_json::{json, Value};
+use support::{load, run};
 use testkit::mock_upstream::{Behavior, MockUpstream};
 use testkit::Workdir;
 
@@ -31,22 +32,6 @@ workflow:
   jobs:
 {jobs}"#
     )
-}
-
-fn load(dir: &Workdir, yaml: &str) -> Result<Engine, String> {
-    let path = dir.write("model-compose.yml", yaml);
-    let config =
-        config::load(&[path], &Sources::isolated(&dir.path, &[])).map_err(|err| err.to_string())?;
-    Engine::new(&config)
-}
-
-async fn run(engine: &Engine, input: Value) -> Result<Value, String> {
-    let request = engine.request(None, input, Access::All).unwrap();
-    match engine.run(&request, json!({})).await {
-        Ok(RunOutput::Value(value)) => Ok(value),
-        Ok(_) => panic!("a value expected"),
-        Err(err) => Err(err.to_string()),
-    }
 }
 
 #[tokio::test]
@@ -198,9 +183,9 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
         err.contains(":15:7:") && err.contains("at least 1"),
         "{err}"
     );
-    let err = refused("    - id: choose\n      type: if\n");
+    let err = refused("    - id: each\n      type: for-each\n");
     assert!(
-        err.contains(":15:13:") && err.contains("unknown variant `if`"),
+        err.contains(":15:13:") && err.contains("unknown variant `for-each`"),
         "{err}"
     );
 }
@@ -291,7 +276,7 @@ async fn recovery_written_wrong_is_refused_at_load_with_its_place() {
     );
     let err = refused("    - id: ask\n      on_error: {to: elsewhere}\n");
     assert!(
-        err.contains(":15:") && err.contains("on_error.to routes"),
+        err.contains(":15:18:") && err.contains("job 'ask' routes to unknown job 'elsewhere'"),
         "{err}"
     );
 }

@@ -412,12 +412,18 @@ impl Session {
                     Follow::Job(job) => send(message(
                         "job_event",
                         None,
-                        with(json!({
-                            "job_id": job.job_id,
-                            "job_type": "component",
-                            "event": job.event.as_str(),
-                            "elapsed": job.elapsed,
-                        })),
+                        with({
+                            let mut event = json!({
+                                "job_id": job.job_id,
+                                "job_type": job.job_type,
+                                "event": job.event.as_str(),
+                                "elapsed": job.elapsed,
+                            });
+                            if let Some(next) = &job.next_job_id {
+                                event["next_job_id"] = json!(next);
+                            }
+                            event
+                        }),
                     )),
                     Follow::End(status, _) => {
                         let view = task.view();

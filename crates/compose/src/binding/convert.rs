@@ -388,6 +388,14 @@ pub(super) fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// A value's type with its article, for messages: "an integer", "a list".
+pub(super) fn a_type(value: &Value) -> String {
+    match type_name(value) {
+        name @ "integer" => format!("an {name}"),
+        name => format!("a {name}"),
+    }
+}
+
 /// A value as text inside a larger string (D10): strings as they are, null as nothing,
 /// everything else in its JSON spelling (`true`, `10.0`, compact objects).
 pub fn interpolate_text(value: &Value) -> String {

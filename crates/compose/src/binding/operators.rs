@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::convert::type_name;
+use super::convert::a_type;
 use super::eval::Scope;
 use super::tree::{Binding, Entry};
 use super::BindingError;
@@ -75,8 +75,9 @@ pub enum Filter {
     Test(Test),
 }
 
+/// How a condition compares its input with its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Comparison {
+pub enum Comparison {
     Eq,
     Neq,
     Gt,
@@ -90,10 +91,13 @@ enum Comparison {
     EndsWith,
 }
 
-const COMPARISONS: &str = "eq, neq, gt, gte, lt, lte, in, not-in, match, starts-with, ends-with";
+/// The comparisons' names, for messages.
+pub const COMPARISONS: &str =
+    "eq, neq, gt, gte, lt, lte, in, not-in, match, starts-with, ends-with";
 
 impl Comparison {
-    fn parse(name: &str) -> Option<Self> {
+    /// The comparison a name (`eq`, `not-in`, …) stands for.
+    pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
             "eq" => Self::Eq,
             "neq" => Self::Neq,
@@ -184,8 +188,8 @@ impl Choice {
             .map(|condition| {
                 let Value::Object(spec) = condition else {
                     return Err(error(format!(
-                        "`?`: a condition is a mapping (input, operator, value, if_true, if_false), got a {}",
-                        type_name(condition)
+                        "`?`: a condition is a mapping (input, operator, value, if_true, if_false), got {}",
+                        a_type(condition)
                     )));
                 };
                 let known = ["input", "operator", "value", "if_true", "if_false"];
@@ -239,8 +243,8 @@ impl Test {
             })?,
             Some(other) => {
                 return Err(error(format!(
-                    "`{operator}`: the operator is a name ({COMPARISONS}), got a {}",
-                    type_name(other)
+                    "`{operator}`: the operator is a name ({COMPARISONS}), got {}",
+                    a_type(other)
                 )))
             }
         };
@@ -272,15 +276,15 @@ impl Filter {
     pub fn compile(spec: &Value) -> Result<Self, BindingError> {
         let Value::Object(map) = spec else {
             return Err(error(format!(
-                "`where` is a mapping (a condition, or all / any / not), got a {}",
-                type_name(spec)
+                "`where` is a mapping (a condition, or all / any / not), got {}",
+                a_type(spec)
             )));
         };
         let list = |key: &str, items: &Value| match items {
             Value::Array(items) => items.iter().map(Filter::compile).collect(),
             other => Err(error(format!(
-                "`where`: `{key}` takes a list of conditions, got a {}",
-                type_name(other)
+                "`where`: `{key}` takes a list of conditions, got {}",
+                a_type(other)
             ))),
         };
         if let Some(items) = map.get("all") {
@@ -348,8 +352,8 @@ impl Operator {
                     Value::Array(items) => items,
                     other => {
                         return Err(error(format!(
-                            "`*` maps over a list, got a {}",
-                            type_name(&other)
+                            "`*` maps over a list, got {}",
+                            a_type(&other)
                         )))
                     }
                 };
@@ -371,10 +375,7 @@ impl Operator {
                     Value::Null => Vec::new(),
                     Value::Array(items) => items,
                     other => {
-                        return Err(error(format!(
-                            "`|` splits a list, got a {}",
-                            type_name(&other)
-                        )))
+                        return Err(error(format!("`|` splits a list, got {}", a_type(&other))))
                     }
                 };
                 let mut columns: Vec<Vec<Value>> =
@@ -473,8 +474,8 @@ fn join(parts: Value) -> Result<Value, BindingError> {
         Value::Array(parts) => parts,
         other => {
             return Err(error(format!(
-                "`+` joins a list of parts, got a {}",
-                type_name(&other)
+                "`+` joins a list of parts, got {}",
+                a_type(&other)
             )))
         }
     };
@@ -488,8 +489,8 @@ fn join(parts: Value) -> Result<Value, BindingError> {
         Value::Object(_) => (Value::Object(Map::new()), "mapping"),
         other => {
             return Err(error(format!(
-                "`+` joins texts, lists or mappings, not a {}",
-                type_name(other)
+                "`+` joins texts, lists or mappings, not {}",
+                a_type(other)
             )))
         }
     };
@@ -500,13 +501,20 @@ fn join(parts: Value) -> Result<Value, BindingError> {
             (Value::Object(map), Value::Object(entries)) => map.extend(entries),
             (_, other) => {
                 return Err(error(format!(
-                    "`+` cannot join a {} to {kind}s",
-                    type_name(&other)
+                    "`+` cannot join {} to {kind}s",
+                    a_type(&other)
                 )))
             }
         }
     }
     Ok(joined)
+}
+
+impl Comparison {
+    /// Whether `input <self> value` holds (see [`compare`]).
+    pub fn holds(self, input: &Value, value: &Value) -> Result<bool, BindingError> {
+        compare(self, input, value)
+    }
 }
 
 /// Whether `input OPERATOR value` holds. Numbers compare as numbers (`1` equals `1.0`); order
@@ -522,46 +530,46 @@ fn compare(comparison: Comparison, input: &Value, value: &Value) -> Result<bool,
                 .ok_or_else(|| error("cannot order these numbers".into())),
             (Value::String(a), Value::String(b)) => Ok(a.cmp(b)),
             (a, b) => Err(error(format!(
-                "cannot order a {} and a {}",
-                type_name(a),
-                type_name(b)
+                "cannot order {} and {}",
+                a_type(a),
+                a_type(b)
             ))),
         }
     };
     let contains = || -> Result<bool, BindingError> {
         match value {
-            Value::Array(items) => Ok(items.iter().any(|item| same(input, item))),
+            Value::Array(items) => Ok(items.iter().any(|item| equal(input, item))),
             Value::String(text) => match input {
                 Value::String(part) => Ok(text.contains(part.as_str())),
                 other => Err(error(format!(
-                    "`in` a text needs a text, got a {}",
-                    type_name(other)
+                    "`in` a text needs a text, got {}",
+                    a_type(other)
                 ))),
             },
             Value::Object(map) => match input {
                 Value::String(key) => Ok(map.contains_key(key)),
                 other => Err(error(format!(
-                    "`in` a mapping needs a key (a text), got a {}",
-                    type_name(other)
+                    "`in` a mapping needs a key (a text), got {}",
+                    a_type(other)
                 ))),
             },
             other => Err(error(format!(
-                "`in` needs a list, a text or a mapping, got a {}",
-                type_name(other)
+                "`in` needs a list, a text or a mapping, got {}",
+                a_type(other)
             ))),
         }
     };
     let texts = |name: &str| match (input, value) {
         (Value::String(a), Value::String(b)) => Ok((a.as_str(), b.as_str())),
         _ => Err(error(format!(
-            "`{name}` compares texts, got a {} and a {}",
-            type_name(input),
-            type_name(value)
+            "`{name}` compares texts, got {} and {}",
+            a_type(input),
+            a_type(value)
         ))),
     };
     Ok(match comparison {
-        Comparison::Eq => same(input, value),
-        Comparison::Neq => !same(input, value),
+        Comparison::Eq => equal(input, value),
+        Comparison::Neq => !equal(input, value),
         Comparison::Gt => order()? == Ordering::Greater,
         Comparison::Gte => order()? != Ordering::Less,
         Comparison::Lt => order()? == Ordering::Less,
@@ -586,20 +594,20 @@ fn compare(comparison: Comparison, input: &Value, value: &Value) -> Result<bool,
     })
 }
 
-/// Equality where numbers are compared by value (`1 == 1.0`), as in Python.
-fn same(a: &Value, b: &Value) -> bool {
+/// Equality as the original's `==` sees it: numbers by value (`1 == 1.0`), `"1" != 1`.
+pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(x), Some(y)) => x == y,
             _ => x.as_f64() == y.as_f64(),
         },
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| equal(x, y))
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
                 && x.iter()
-                    .all(|(key, value)| y.get(key).is_some_and(|other| same(value, other)))
+                    .all(|(key, value)| y.get(key).is_some_and(|other| equal(value, other)))
         }
         _ => a == b,
     }

@@ -10,6 +10,7 @@ mod exposure;
 mod locate;
 mod model;
 mod recovery;
+mod routing;
 mod size;
 mod validate;
 
@@ -26,6 +27,7 @@ pub use env::{Env, Sources};
 pub use exposure::{Allowed, FetchSettings, FileSettings, SessionSettings};
 pub use locate::Place;
 pub use recovery::{Backoff, OnError, Retry};
+pub use routing::{Case, Condition, Route};
 pub use size::Size;
 
 use crate::error::redact;

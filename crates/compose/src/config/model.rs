@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::duration::Duration;
 use super::recovery::{OnError, Retry};
+use super::routing::{Case, Condition, Route};
 use super::size::Size;
 
 /// Default ids the original gives to unnamed items.
@@ -259,9 +260,9 @@ pub struct Job {
     /// What it gives when every attempt failed, instead of failing the run.
     #[serde(default, deserialize_with = "super::recovery::on_error")]
     pub on_error: Option<OnError>,
-    /// A `delay` job's way of waiting (`time-interval` when absent).
-    #[serde(default)]
-    pub mode: DelayMode,
+    /// A `delay` job's way of waiting (`time-interval` when absent), or a `random-router`
+    /// job's way of choosing (`uniform` when absent).
+    pub mode: Option<Mode>,
     /// A `delay` job's wait (`time-interval`): a duration, or a template that renders one.
     pub duration: Option<Value>,
     /// A `filter` job's condition on each item (none: every item is kept).
@@ -276,6 +277,25 @@ pub struct Job {
     /// How many times the job may run in one run (reruns come with routing); at least 1.
     #[serde(default = "max_run_count")]
     pub max_run_count: u32,
+    /// An `if` job's conditions, tried in order.
+    pub conditions: Option<Vec<Condition>>,
+    /// One condition's (or, on a `switch`, one case's) keys written on the job itself.
+    pub operator: Option<String>,
+    pub value: Option<Value>,
+    pub if_true: Option<String>,
+    pub if_false: Option<String>,
+    pub then: Option<String>,
+    /// Where an `if` or a `switch` routes when nothing matched.
+    pub otherwise: Option<String>,
+    /// A `switch` job's cases, tried in order.
+    pub cases: Option<Vec<Case>>,
+    /// A `random-router` job's routes.
+    #[serde(default)]
+    pub routings: Vec<Route>,
+    /// A `random-router` job's sticky choice: the same rendered session takes the same route.
+    pub session: Option<String>,
+    /// What a sticky choice is salted with (`<workflow id>:<job id>` when absent).
+    pub salt: Option<String>,
 }
 
 /// The original's limit on a job's runs per workflow run.
@@ -283,15 +303,18 @@ fn max_run_count() -> u32 {
     25
 }
 
-/// How a `delay` job waits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// A job's `mode`: how a `delay` job waits, or how a `random-router` chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DelayMode {
-    /// For `duration`.
-    #[default]
+pub enum Mode {
+    /// Delay: for `duration`.
     TimeInterval,
-    /// Until `time` (in `timezone`).
+    /// Delay: until `time` (in `timezone`).
     SpecificTime,
+    /// Random router: every route alike.
+    Uniform,
+    /// Random router: routes by their `weight`.
+    Weighted,
 }
 
 /// Why a job has no component or action to run, and which of its keys is at fault.
@@ -360,6 +383,12 @@ pub enum JobKind {
     Delay,
     /// Keeps the items of its `input` that pass `where`.
     Filter,
+    /// Routes by conditions on its input.
+    If,
+    /// Routes by its input's value.
+    Switch,
+    /// Routes at random, or by a session's sticky choice.
+    RandomRouter,
 }
 
 fn component_id() -> String {

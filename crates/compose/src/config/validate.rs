@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::model::{Component, DelayMode, HttpAction, Job, JobKind, Workflow, DEFAULT_REF};
+use super::model::{Component, HttpAction, Job, JobKind, Mode, Workflow, DEFAULT_REF};
 use super::Config;
 use crate::binding::{self, Binding};
 use crate::schema::Variable;
@@ -174,11 +174,19 @@ fn check_common(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
 
 /// A `delay` job waits for a `duration`; waiting until a time of day is not here yet.
 fn check_delay(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
-    if job.mode == DelayMode::SpecificTime {
-        return Err(at.key("mode").problem(format!(
-            "{named}: a delay until a time (mode: specific-time) is not in this implementation \
-             yet; use mode: time-interval with a duration"
-        )));
+    match job.mode {
+        None | Some(Mode::TimeInterval) => {}
+        Some(Mode::SpecificTime) => {
+            return Err(at.key("mode").problem(format!(
+                "{named}: a delay until a time (mode: specific-time) is not in this \
+                 implementation yet; use mode: time-interval with a duration"
+            )))
+        }
+        Some(_) => {
+            return Err(at.key("mode").problem(format!(
+                "{named}: a delay's mode is time-interval or specific-time"
+            )))
+        }
     }
     match &job.duration {
         Some(duration) => check_templates(duration, &at.key("duration")),
@@ -212,6 +220,71 @@ fn check_filter(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
     }
 }
 
+/// A router's conditions, cases or routes are well formed (its targets are checked with the
+/// workflow's jobs).
+fn check_router(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
+    match job.kind {
+        JobKind::If => {
+            let short = job.conditions.is_none();
+            for (i, condition) in job.if_conditions().iter().enumerate() {
+                let at = if short {
+                    at.clone()
+                } else {
+                    at.key("conditions").index(i)
+                };
+                if let Some(operator) = &condition.operator {
+                    if crate::binding::operators::Comparison::parse(operator).is_none() {
+                        return Err(at.key("operator").problem(format!(
+                            "{named}: unknown operator '{operator}' (one of {})",
+                            crate::binding::operators::COMPARISONS
+                        )));
+                    }
+                }
+                check_templates(&condition.value, &at.key("value"))?;
+            }
+        }
+        JobKind::Switch => {
+            let short = job.cases.is_none();
+            for (i, case) in job.switch_cases().iter().enumerate() {
+                let at = if short {
+                    at.key("value")
+                } else {
+                    at.key("cases").index(i).key("value")
+                };
+                if !case.value.is_string() {
+                    return Err(at.problem(format!(
+                        "{named}: a case's value is a text (write it in quotes), got {}",
+                        case.value
+                    )));
+                }
+                check_templates(&case.value, &at)?;
+            }
+        }
+        JobKind::RandomRouter => {
+            if job
+                .mode
+                .is_some_and(|mode| !matches!(mode, Mode::Uniform | Mode::Weighted))
+            {
+                return Err(at.key("mode").problem(format!(
+                    "{named}: a random-router's mode is uniform or weighted"
+                )));
+            }
+            if job.routings.is_empty() {
+                return Err(at.problem(format!(
+                    "{named}: a random-router needs 'routings' (a list of {{to, weight}})"
+                )));
+            }
+            for (field, text) in [("session", &job.session), ("salt", &job.salt)] {
+                if let Some(text) = text {
+                    check_templates(&Value::String(text.clone()), &at.key(field))?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), Problem> {
     if workflow.jobs.is_empty() {
         return Err(at.problem(format!("workflow '{}' has no jobs", workflow.id)));
@@ -240,6 +313,16 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
             }
             JobKind::Delay => check_delay(job, &named, &job_at)?,
             JobKind::Filter => check_filter(job, &named, &job_at)?,
+            JobKind::If | JobKind::Switch | JobKind::RandomRouter => {
+                check_router(job, &named, &job_at)?
+            }
+        }
+        for (key, target) in job.routes_to() {
+            if !ids.contains(target.as_str()) {
+                return Err(job_at
+                    .key(&key)
+                    .problem(format!("{named} routes to unknown job '{target}'")));
+            }
         }
         for (g, group) in job.depends_on.iter().enumerate() {
             let dep_at = job_at.key("depends_on").index(g);
@@ -258,12 +341,6 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
             }
         }
         if let Some(on_error) = &job.on_error {
-            if on_error.to.is_some() {
-                return Err(job_at.key("on_error").key("to").problem(format!(
-                    "{named}: on_error.to routes to another job, which this implementation \
-                     does not do yet (use on_error.output, or on_error: ignore)"
-                )));
-            }
             if let Some(output) = &on_error.output {
                 check_templates(output, &job_at.key("on_error").key("output"))?;
             }

@@ -7,11 +7,11 @@ mod filter;
 mod gate;
 mod plan;
 mod recover;
+mod route;
+mod schedule;
 mod stream;
 
-use futures::future::try_join_all;
-use serde_json::{Map, Value};
-use std::collections::HashSet;
+use serde_json::Value;
 use std::sync::Arc;
 
 use super::binding::{Owner, Scope, StreamEncoding};
@@ -21,7 +21,9 @@ use super::fetch::Fetcher;
 use super::metrics::Usage;
 
 pub use gate::RunRequest;
-pub use plan::{Access, Engine, JobPlan, Work, WorkflowPlan};
+pub use plan::{Access, Engine, Fallback, JobPlan, Work, WorkflowPlan};
+pub use route::Router;
+use schedule::{Schedule, Step};
 use stream::Produced;
 pub use stream::TextStream;
 
@@ -36,7 +38,11 @@ pub enum RunOutput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobEvent {
     pub job_id: String,
+    /// The job's `type` (`component`, `if`, …).
+    pub job_type: &'static str,
     pub event: JobStage,
+    /// Where a router sent the run (`routed`).
+    pub next_job_id: Option<String>,
     /// Seconds since the run started.
     pub elapsed: f64,
 }
@@ -47,6 +53,8 @@ pub enum JobStage {
     Started,
     Completed,
     Failed,
+    /// A router sent the run to another job.
+    Routed,
 }
 
 impl JobStage {
@@ -55,6 +63,7 @@ impl JobStage {
             JobStage::Started => "started",
             JobStage::Completed => "completed",
             JobStage::Failed => "failed",
+            JobStage::Routed => "routed",
         }
     }
 }
@@ -81,10 +90,12 @@ impl Engine {
         usage: &Arc<Usage>,
     ) -> Result<RunOutput, RunError> {
         let started = std::time::Instant::now();
-        let tell = |job: &str, event: JobStage| {
+        let tell = |job: &JobPlan, event: JobStage, next: Option<&str>| {
             observer(JobEvent {
-                job_id: job.to_string(),
+                job_id: job.id.clone(),
+                job_type: job.work.type_name(),
                 event,
+                next_job_id: next.map(str::to_string),
                 elapsed: started.elapsed().as_secs_f64(),
             })
         };
@@ -95,56 +106,44 @@ impl Engine {
             input,
             secrets: self.secrets(),
         };
-        let mut jobs = Map::new();
-        let mut done: HashSet<&str> = HashSet::new();
-        let mut pending: Vec<&JobPlan> = workflow.jobs.iter().collect();
+        let keeps_whole =
+            |job: &JobPlan| workflow.output.is_none() && workflow.is_terminal(&job.id);
         let mut result: Option<Produced> = None;
-        while !pending.is_empty() {
-            let (ready, waiting): (Vec<&JobPlan>, Vec<&JobPlan>) =
-                pending.into_iter().partition(|job| {
-                    job.depends_on
-                        .iter()
-                        .all(|any| any.iter().any(|d| done.contains(d.as_str())))
-                });
-            if ready.is_empty() {
-                return Err(RunError::Unsupported(
-                    "no runnable jobs but pending jobs remain".into(),
-                ));
-            }
-            let jobs_value = Value::Object(jobs.clone());
-            let outputs = try_join_all(ready.iter().map(|job| {
-                tell(&job.id, JobStage::Started);
-                let run = recover::run_recovering(job, &run, (&jobs_value, &context), usage);
-                async {
-                    let outcome = run.await;
-                    if outcome.is_err() {
-                        tell(&job.id, JobStage::Failed);
+        let (run, context) = (&run, &context);
+        let jobs = Schedule::new(workflow)
+            .run(
+                |job, jobs| {
+                    Box::pin(async move {
+                        let outcome = recover::run_recovering(job, run, (&jobs, context), usage);
+                        let outcome = match outcome.await {
+                            Ok(Step::Output(produced)) if !keeps_whole(job) => produced
+                                .drain()
+                                .await
+                                .map(|value| Step::Output(Produced::Value(value))),
+                            outcome => outcome,
+                        };
+                        (job, outcome)
+                    })
+                },
+                |job, produced| {
+                    let Produced::Value(value) = &produced else {
+                        result = Some(produced);
+                        return Ok(None);
+                    };
+                    let value = value.clone();
+                    if keeps_whole(job) {
+                        result = Some(merge(result.take(), produced));
                     }
-                    outcome
-                }
-            }))
+                    Ok(Some(value))
+                },
+                &tell,
+            )
             .await?;
-            for (job, produced) in ready.iter().zip(outputs) {
-                tell(&job.id, JobStage::Completed);
-                done.insert(job.id.as_str());
-                if workflow.output.is_none() && workflow.is_terminal(&job.id) {
-                    result = Some(match result.take() {
-                        None => produced,
-                        Some(before) => merge(before.drain().await?, produced.drain().await?),
-                    });
-                } else {
-                    let output = produced.drain().await?;
-                    jobs.insert(job.id.clone(), serde_json::json!({ "output": output }));
-                }
-            }
-            pending = waiting;
-        }
         if let Some(template) = &workflow.output {
-            let jobs = Value::Object(jobs);
             let scope = Scope::new()
                 .with_owned("input", input, run.input_owner())
                 .with("jobs", &jobs)
-                .with("context", &context);
+                .with("context", context);
             result = Some(Produced::rendered(run.fetcher, template, scope).await?);
         }
         Ok(match result {
@@ -158,15 +157,16 @@ impl Engine {
     }
 }
 
-/// Terminal outputs in completion order: mappings merge (later keys win), anything else replaces.
-fn merge(before: Value, after: Value) -> Produced {
-    Produced::Value(match (before, after) {
-        (Value::Object(mut a), Value::Object(b)) => {
+/// Terminal outputs in completion order: mappings merge (later keys win), anything else
+/// replaces.
+fn merge(before: Option<Produced>, after: Produced) -> Produced {
+    match (before, after) {
+        (Some(Produced::Value(Value::Object(mut a))), Produced::Value(Value::Object(b))) => {
             a.extend(b);
-            Value::Object(a)
+            Produced::Value(Value::Object(a))
         }
         (_, after) => after,
-    })
+    }
 }
 
 /// What every job of one run shares.
@@ -190,25 +190,21 @@ impl Run<'_> {
     }
 }
 
-/// Runs one job: does its work (renders its input and calls its component, or waits), then
-/// maps the output.
+/// Runs one job: does its work (renders its input and calls its component, waits, filters or
+/// routes), then maps the output.
 async fn run_job(
     job: &JobPlan,
     run: &Run<'_>,
     (jobs, context): (&Value, &Value),
     usage: &Arc<Usage>,
-) -> Result<Produced, RunError> {
-    let workflow_input = run.input;
+) -> Result<Step, RunError> {
     let scope = Scope::new()
-        .with_owned("input", workflow_input, run.input_owner())
+        .with_owned("input", run.input, run.input_owner())
         .with("jobs", jobs)
         .with("context", context);
     let output = match &job.work {
         Work::Component { component, action } => {
-            let input = match &job.input {
-                Some(template) => run.fetcher.render(template, scope.clone()).await?,
-                None => workflow_input.clone(),
-            };
+            let input = job_input(job, run, &scope).await?;
             let owner = job.input_owner(run.from_caller);
             component
                 .call(action, (input, owner), context, usage)
@@ -222,39 +218,53 @@ async fn run_job(
             Output::Value(Value::Null)
         }
         Work::Filter { condition } => {
-            let input = match &job.input {
-                Some(template) => run.fetcher.render(template, scope.clone()).await?,
-                None => workflow_input.clone(),
-            };
+            let input = job_input(job, run, &scope).await?;
             Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
+        }
+        Work::Route(router) => {
+            let input = match router.reads_input() {
+                true => job_input(job, run, &scope).await?,
+                false => Value::Null,
+            };
+            let target = router.decide(&input, run.fetcher, scope).await?;
+            return Ok(Step::Route(target));
         }
     };
     let Some(template) = &job.output else {
-        return Ok(Produced::from(output));
+        return Ok(Step::Output(Produced::from(output)));
     };
-    match output {
+    let produced = match output {
         Output::Stream(chunks) => match stream::passthrough_encoding(template) {
-            Some(encoding) => Ok(Produced::Stream { chunks, encoding }),
-            None if stream::operates_on_stream(template) => Ok(Produced::Stream {
+            Some(encoding) => Produced::Stream { chunks, encoding },
+            None if stream::operates_on_stream(template) => Produced::Stream {
                 chunks: stream::operate(
                     template.clone(),
                     chunks,
                     Arc::clone(run.fetcher),
-                    (workflow_input.clone(), run.from_caller),
+                    (run.input.clone(), run.from_caller),
                     jobs.clone(),
                     context.clone(),
                 ),
                 encoding: StreamEncoding::Text,
-            }),
+            },
             None => {
                 let value = Produced::from(Output::Stream(chunks)).drain().await?;
-                Produced::rendered(run.fetcher, template, scope.with("output", &value)).await
+                Produced::rendered(run.fetcher, template, scope.with("output", &value)).await?
             }
         },
-        Output::Bytes(binary) if stream::passes_bytes(template) => Ok(Produced::Bytes(binary)),
+        Output::Bytes(binary) if stream::passes_bytes(template) => Produced::Bytes(binary),
         output => {
             let value = Produced::from(output).drain().await?;
-            Produced::rendered(run.fetcher, template, scope.with("output", &value)).await
+            Produced::rendered(run.fetcher, template, scope.with("output", &value)).await?
         }
+    };
+    Ok(Step::Output(produced))
+}
+
+/// A job's input: its `input` rendered, or the run's input.
+async fn job_input(job: &JobPlan, run: &Run<'_>, scope: &Scope<'_>) -> Result<Value, RunError> {
+    match &job.input {
+        Some(template) => Ok(run.fetcher.render(template, scope.clone()).await?),
+        None => Ok(run.input.clone()),
     }
 }

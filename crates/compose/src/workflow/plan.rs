@@ -1,6 +1,7 @@
 //! The engine built from a config: components with their connection pools, and workflows
 //! with their templates compiled and their schemas inferred.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::binding::operators::Filter;
@@ -12,6 +13,8 @@ use crate::fetch::{Fetcher, Policy};
 use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
 use crate::upstream::Trust;
+
+use super::route::Router;
 
 /// Who asks for a workflow: private workflows are the config owner's own business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub struct WorkflowPlan {
     pub output: Option<Binding>,
     pub input_schema: Vec<Variable>,
     pub output_schema: Vec<Variable>,
+    /// The jobs some job routes to: they run only when routed to (spec §13.2).
+    pub routing_targets: HashSet<String>,
 }
 
 /// A job ready to run: what it does, its input and output templates, what it waits for.
@@ -56,9 +61,10 @@ pub struct JobPlan {
     pub depends_on: Vec<Vec<String>>,
     /// Run again when it fails.
     pub retry: Option<config::Retry>,
-    /// When every attempt failed: `Some(output)` instead of failing the run (`Some(None)`:
-    /// null, `on_error: ignore`).
-    pub on_error: Option<Option<Binding>>,
+    /// What the job gives when every attempt failed, instead of failing the run.
+    pub on_error: Option<Fallback>,
+    /// How many times it may run in one run (rewinds run it again).
+    pub max_run_count: u32,
     /// How much of the input the component gets is the run's input (D32).
     share: Share,
 }
@@ -74,6 +80,16 @@ pub enum Work {
     Delay { duration: Option<Binding> },
     /// Keeps the items of the job's input that pass `condition` (none: all of them).
     Filter { condition: Option<Filter> },
+    /// Decides which job the run goes to next.
+    Route(Router),
+}
+
+/// A failed job's `on_error`.
+pub enum Fallback {
+    /// This output instead (`None`: null, `on_error: ignore`), rendered with `${error.message}`.
+    Output(Option<Binding>),
+    /// The run goes on at this job (`on_error.to`).
+    To(String),
 }
 
 /// How much of a job's input is taken from the run's input.
@@ -220,6 +236,12 @@ impl WorkflowPlan {
                             .transpose()
                             .map_err(|err| format!("{at}: where: {err}"))?,
                     },
+                    config::JobKind::If
+                    | config::JobKind::Switch
+                    | config::JobKind::RandomRouter => match Router::compile(job, &workflow.id)? {
+                        Some(router) => Work::Route(router),
+                        None => return Err(format!("{at}: not a router")),
+                    },
                 };
                 JobPlan::new(job, work)
             })
@@ -244,6 +266,11 @@ impl WorkflowPlan {
             output,
             input_schema,
             output_schema: Vec::new(),
+            routing_targets: workflow
+                .jobs
+                .iter()
+                .flat_map(|job| job.routes_to().into_iter().map(|(_, to)| to))
+                .collect(),
         };
         plan.output_schema = plan.infer_outputs();
         Ok(plan)
@@ -326,9 +353,15 @@ impl JobPlan {
             depends_on: job.depends_on.clone(),
             retry: job.retry.clone(),
             on_error: match &job.on_error {
-                Some(on_error) => Some(compile(&on_error.output, &job.id, "on_error.output")?),
+                Some(on_error) => Some(match &on_error.to {
+                    Some(to) => Fallback::To(to.clone()),
+                    None => {
+                        Fallback::Output(compile(&on_error.output, &job.id, "on_error.output")?)
+                    }
+                }),
                 None => None,
             },
+            max_run_count: job.max_run_count,
         })
     }
 
@@ -343,6 +376,16 @@ impl JobPlan {
 }
 
 impl Work {
+    /// The job's `type`, as the config writes it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Work::Component { .. } => "component",
+            Work::Delay { .. } => "delay",
+            Work::Filter { .. } => "filter",
+            Work::Route(router) => router.type_name(),
+        }
+    }
+
     /// The templates that read the job's input (and declare the workflow's inputs when the
     /// job passes that on): an action's, or a delay's duration.
     fn exprs(&self) -> Vec<&Expr> {
@@ -356,6 +399,11 @@ impl Work {
                 }
                 exprs
             }
+            Work::Route(router) => {
+                let mut exprs = Vec::new();
+                router.collect(&mut exprs);
+                exprs
+            }
         }
     }
 
@@ -363,7 +411,7 @@ impl Work {
     fn output(&self) -> Option<&Binding> {
         match self {
             Work::Component { action, .. } => action.output(),
-            Work::Delay { .. } | Work::Filter { .. } => None,
+            Work::Delay { .. } | Work::Filter { .. } | Work::Route(_) => None,
         }
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::schedule::Step;
 use super::stream::Produced;
-use super::{run_job, JobPlan, Run};
+use super::{run_job, Fallback, JobPlan, Run};
 use crate::binding::Scope;
 use crate::error::RunError;
 use crate::metrics::Usage;
@@ -18,7 +19,7 @@ pub(super) async fn run_recovering(
     run: &Run<'_>,
     (jobs, context): (&Value, &Value),
     usage: &Arc<Usage>,
-) -> Result<Produced, RunError> {
+) -> Result<Step, RunError> {
     let attempts = job
         .retry
         .as_ref()
@@ -26,7 +27,7 @@ pub(super) async fn run_recovering(
     let mut attempt = 1;
     let err = loop {
         let err = match run_job(job, run, (jobs, context), usage).await {
-            Ok(produced) => return Ok(produced),
+            Ok(step) => return Ok(step),
             Err(err) => err,
         };
         let Some(retry) = job.retry.as_ref().filter(|_| attempt < attempts) else {
@@ -48,8 +49,10 @@ pub(super) async fn run_recovering(
     };
     let message = err.failure(run.secrets).message;
     tracing::warn!(job = %job.id, "job '{}' failed, applying on_error: {message}", job.id);
-    let Some(output) = fallback else {
-        return Ok(Produced::Value(Value::Null));
+    let output = match fallback {
+        Fallback::To(target) => return Ok(Step::Route(Some(target.clone()))),
+        Fallback::Output(None) => return Ok(Step::Output(Produced::Value(Value::Null))),
+        Fallback::Output(Some(output)) => output,
     };
     let error = json!({ "message": message });
     let scope = Scope::new()
@@ -57,5 +60,6 @@ pub(super) async fn run_recovering(
         .with("jobs", jobs)
         .with("context", context)
         .with("error", &error);
-    Ok(Produced::Value(run.fetcher.render(output, scope).await?))
+    let value = run.fetcher.render(output, scope).await?;
+    Ok(Step::Output(Produced::Value(value)))
 }

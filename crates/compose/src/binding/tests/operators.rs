@@ -204,7 +204,7 @@ fn every_comparison_has_its_meaning() {
             json!("a"),
             "gt",
             json!(1),
-            "cannot order a string and a integer",
+            "cannot order a string and an integer",
         ),
         (
             json!(1),
@@ -288,7 +288,7 @@ fn malformed_operators_are_errors_never_data() {
         ),
         (
             json!({"+": [1, 2]}),
-            "`+` joins texts, lists or mappings, not a integer",
+            "`+` joins texts, lists or mappings, not an integer",
         ),
     ];
     for (config, message) in render_errors {
