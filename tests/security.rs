@@ -306,6 +306,48 @@ async fn a_server_bound_to_every_address_skips_the_host_check_and_warns_without_
     );
 }
 
+/// A workflow whose command takes its arguments from the caller, served on every address.
+const TOOL_ON_EVERY_ADDRESS: &str = r#"
+controller:
+  adapter:
+    type: http-server
+    host: 0.0.0.0
+    port: 8080
+    base_path: /api
+  webui:
+    port: 8081
+component:
+  type: shell
+  action:
+    command: [echo, '${input.text}']
+    output: ${result.stdout}
+workflow:
+  id: tool
+  job:
+    id: say
+"#;
+
+#[tokio::test]
+async fn a_command_a_caller_chooses_the_arguments_of_is_warned_about_without_keys() {
+    let dir = Workdir::empty();
+    let server = Server::start_with(&dir, TOOL_ON_EVERY_ADDRESS);
+    let response = reqwest::Client::new()
+        .post(format!("{}/workflows/runs", server.api))
+        .header("Content-Type", "application/json")
+        .body(json!({"workflow_id": "tool", "input": {"text": "$(id) hi"}, "wait_for_completion": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["output"], "$(id) hi", "{body}");
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    assert!(
+        log.contains("workflow 'tool' job 'say' runs a command built from the run's input"),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn the_web_ui_answers_calls_from_its_own_pages_only() {
     let mock = MockUpstream::start(Behavior::tokens(&["x"]));

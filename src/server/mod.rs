@@ -155,6 +155,7 @@ pub async fn serve(
         let base = adapter.base_path.clone().unwrap_or_default();
         listening.api = Some(format!("http://{bound}{base}"));
         warn_if_exposed("the API", bound, keys.is_some());
+        warn_if_commands_exposed(tasks.engine(), bound, keys.is_some());
         if adapter.origins == Origins::Any {
             tracing::warn!(
                 "origins: \"*\" lets any web page the user visits call the API (without cookies)"
@@ -229,6 +230,20 @@ fn warn_if_exposed(what: &str, bound: std::net::SocketAddr, has_keys: bool) {
         tracing::warn!(
             "{what} listens on {bound} without access keys: anyone who reaches this port can \
              run workflows and spend the provider key (set controller.access_keys)"
+        );
+    }
+}
+
+/// Without access keys, a server others can reach lets them choose a command's arguments.
+fn warn_if_commands_exposed(engine: &Engine, bound: std::net::SocketAddr, has_keys: bool) {
+    if bound.ip().is_loopback() || has_keys {
+        return;
+    }
+    for (workflow, job) in engine.commands_from_input() {
+        tracing::warn!(
+            "workflow '{workflow}' job '{job}' runs a command built from the run's input, and \
+             the API listens on {bound} without access keys: anyone who reaches this port \
+             chooses its arguments (set controller.access_keys)"
         );
     }
 }

@@ -53,6 +53,9 @@ pub enum RunError {
     Binding(BindingError),
     #[error("{0}")]
     Unsupported(String),
+    /// A `shell` command could not start, timed out, or wrote more than allowed.
+    #[error("command `{command}`: {reason}")]
+    Command { command: String, reason: String },
     /// The workflow's jobs cannot go on: none can run, one ran too often, a router has no
     /// route (spec §13.2).
     #[error("{0}")]
@@ -102,6 +105,7 @@ impl RunError {
             RunError::Silent(_) => (FailureKind::Silent, None),
             RunError::Fetch { .. } => (FailureKind::Fetch, None),
             RunError::OutputTooLarge(_) => (FailureKind::OutputTooLarge, None),
+            RunError::Command { .. } => (FailureKind::Command, None),
             RunError::Binding(_)
             | RunError::Unsupported(_)
             | RunError::Flow(_)

@@ -41,7 +41,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "unknown component type",
         "component:\n  type: model\n",
         "2:9",
-        "unknown variant `model`, expected `http-client`",
+        "unknown variant `model`, expected one of `http-client`, `shell`, `workflow`",
     ),
     (
         "component without a type",

@@ -389,7 +389,7 @@ pub(super) fn type_name(value: &Value) -> &'static str {
 }
 
 /// A value's type with its article, for messages: "an integer", "a list".
-pub(super) fn a_type(value: &Value) -> String {
+pub fn a_type(value: &Value) -> String {
     match type_name(value) {
         name @ "integer" => format!("an {name}"),
         name => format!("a {name}"),

@@ -67,7 +67,7 @@ pub struct Action {
 }
 
 impl Action {
-    fn compile(action: &config::HttpAction) -> Result<Self, BindingError> {
+    fn compile(action: &config::Action) -> Result<Self, BindingError> {
         let compile_str = |s: &Option<String>| {
             s.as_ref()
                 .map(|s| Binding::compile(&Value::String(s.clone())))

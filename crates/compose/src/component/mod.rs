@@ -1,7 +1,9 @@
-//! Components: what a job runs. This implementation's subset has one type, `http-client`.
+//! Components: what a job runs: an `http-client`'s requests, a `shell`'s commands (a
+//! `workflow` component runs another workflow: see `crate::workflow`).
 
 pub mod http_client;
 mod patience;
+pub mod shell;
 
 use std::pin::Pin;
 
@@ -12,6 +14,7 @@ use super::error::RunError;
 use crate::media::Blob;
 
 pub use http_client::{Action, HttpClient};
+pub use shell::{Command, Shell};
 
 /// A stream of values, one per upstream chunk, already mapped through the action's `output`.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Value, RunError>> + Send>>;

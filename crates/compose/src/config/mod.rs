@@ -526,7 +526,7 @@ mod tests {
     fn an_unknown_component_type_is_named() {
         let (_dir, _, err) = error_of("component:\n  type: model\n");
         assert!(
-            err.contains(":2:9: component.type: unknown variant `model`, expected `http-client`"),
+            err.contains(":2:9: component.type: unknown variant `model`, expected one of `http-client`, `shell`, `workflow`"),
             "{err}"
         );
     }

@@ -56,54 +56,55 @@ pub fn resolve_index<T>(
 #[derive(Debug, Clone)]
 pub enum Component {
     HttpClient(HttpClient),
+    Shell(Shell),
+    /// Runs another workflow of the config (spec §11).
+    Workflow(WorkflowCaller),
 }
 
 impl<'de> Deserialize<'de> for Component {
-    /// With one type in this implementation's subset, a component is read as an http-client
-    /// whose `type` must say so. (A tagged enum would buffer the component first, and errors
-    /// inside it would lose their line and column.)
+    /// Read with every type's keys, then sorted by `type`. (A tagged enum would buffer the
+    /// component first, and errors inside it would lose their line and column.)
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        HttpClient::deserialize(deserializer).map(Component::HttpClient)
+        let raw = RawComponent::deserialize(deserializer)?;
+        let actions = one_or_many(raw.actions, raw.action);
+        Ok(match raw.kind {
+            ComponentType::HttpClient => Component::HttpClient(HttpClient {
+                id: raw.id,
+                default: raw.default,
+                base_url: raw.base_url,
+                headers: raw.headers,
+                actions,
+            }),
+            ComponentType::Shell => Component::Shell(Shell {
+                id: raw.id,
+                default: raw.default,
+                env: raw.env,
+                base_dir: raw.base_dir,
+                actions,
+            }),
+            ComponentType::Workflow => Component::Workflow(WorkflowCaller {
+                id: raw.id,
+                default: raw.default,
+                actions,
+            }),
+        })
     }
 }
 
 /// The component types this implementation runs.
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum ComponentType {
-    #[serde(rename = "http-client")]
     HttpClient,
+    Shell,
+    Workflow,
 }
 
-impl Component {
-    pub fn id(&self) -> &str {
-        match self {
-            Component::HttpClient(c) => &c.id,
-        }
-    }
-
-    pub fn is_default(&self) -> bool {
-        match self {
-            Component::HttpClient(c) => c.default,
-        }
-    }
-}
-
-/// An `http-client` component: a base URL, shared headers and its actions.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(from = "RawHttpClient")]
-pub struct HttpClient {
-    pub id: String,
-    pub default: bool,
-    pub base_url: Option<String>,
-    /// Sent with every request; not rendered (only `${env.X}` applies).
-    pub headers: Vec<(String, String)>,
-    pub actions: Vec<HttpAction>,
-}
-
+/// A component as written: the keys of every type.
 #[derive(Deserialize)]
-struct RawHttpClient {
+struct RawComponent {
     #[serde(rename = "type")]
-    _kind: ComponentType,
+    kind: ComponentType,
     #[serde(default = "component_id")]
     id: String,
     #[serde(default)]
@@ -111,26 +112,77 @@ struct RawHttpClient {
     base_url: Option<String>,
     #[serde(default, deserialize_with = "string_map")]
     headers: Vec<(String, String)>,
-    action: Option<HttpAction>,
-    actions: Option<Vec<HttpAction>>,
+    #[serde(default)]
+    env: serde_json::Map<String, Value>,
+    base_dir: Option<String>,
+    action: Option<Action>,
+    actions: Option<Vec<Action>>,
 }
 
-impl From<RawHttpClient> for HttpClient {
-    fn from(raw: RawHttpClient) -> Self {
-        Self {
-            id: raw.id,
-            default: raw.default,
-            base_url: raw.base_url,
-            headers: raw.headers,
-            actions: one_or_many(raw.actions, raw.action),
+impl Component {
+    pub fn id(&self) -> &str {
+        match self {
+            Component::HttpClient(c) => &c.id,
+            Component::Shell(c) => &c.id,
+            Component::Workflow(c) => &c.id,
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        match self {
+            Component::HttpClient(c) => c.default,
+            Component::Shell(c) => c.default,
+            Component::Workflow(c) => c.default,
+        }
+    }
+
+    /// Its actions, in the config's order.
+    pub fn actions(&self) -> &[Action] {
+        match self {
+            Component::HttpClient(c) => &c.actions,
+            Component::Shell(c) => &c.actions,
+            Component::Workflow(c) => &c.actions,
         }
     }
 }
 
-/// One request an http-client can make. Templated fields stay raw JSON here; the engine
-/// compiles them.
+/// An `http-client` component: a base URL, shared headers and its actions.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    pub id: String,
+    pub default: bool,
+    pub base_url: Option<String>,
+    /// Sent with every request; not rendered (only `${env.X}` applies).
+    pub headers: Vec<(String, String)>,
+    pub actions: Vec<Action>,
+}
+
+/// A `shell` component (spec §12): commands run without a shell, in an environment of the
+/// config's making (D27).
+#[derive(Debug, Clone)]
+pub struct Shell {
+    pub id: String,
+    pub default: bool,
+    /// Variables every action's command gets (templates), under its own `env`.
+    pub env: serde_json::Map<String, Value>,
+    /// Where relative working directories start (the config's directory when absent).
+    pub base_dir: Option<String>,
+    pub actions: Vec<Action>,
+}
+
+/// A `workflow` component (spec §11): each action runs a workflow of the config.
+#[derive(Debug, Clone)]
+pub struct WorkflowCaller {
+    pub id: String,
+    pub default: bool,
+    pub actions: Vec<Action>,
+}
+
+/// One action of a component: a request an http-client makes, a command a shell runs, a
+/// workflow a workflow component runs (each type reads its own keys). Templated fields stay
+/// raw JSON here; the engine compiles them.
 #[derive(Debug, Clone, Deserialize)]
-pub struct HttpAction {
+pub struct Action {
     #[serde(default = "action_id")]
     pub id: String,
     #[serde(default)]
@@ -156,6 +208,25 @@ pub struct HttpAction {
     pub max_event_size: Option<Size>,
     /// The largest answer that is not streamed (default 16 MiB).
     pub max_body_size: Option<Size>,
+    /// Shell: one argv (a list of texts), or a list of them run as a batch.
+    pub command: Option<Value>,
+    /// Shell: where the command runs (a template).
+    pub working_dir: Option<String>,
+    /// Shell: variables for the command (templates), over the component's.
+    #[serde(default)]
+    pub env: serde_json::Map<String, Value>,
+    /// Shell: what the command reads on its standard input (a template; nothing when absent).
+    pub stdin: Option<Value>,
+    /// Shell: the output as a stream of stdout's lines.
+    pub streaming: Option<Value>,
+    /// Shell: how many commands of a batch run at once (default 1).
+    pub batch_size: Option<usize>,
+    /// Shell: the most stdout or stderr may hold (default 16 MiB).
+    pub max_output_size: Option<Size>,
+    /// Workflow: the workflow to run (the default one when absent).
+    pub workflow: Option<String>,
+    /// Workflow: what it runs with (the job's input when absent).
+    pub input: Option<Value>,
 }
 
 /// HTTP methods the original accepts (upper case only).
@@ -345,21 +416,24 @@ impl Job {
                 ),
                 id => format!("{at}: component '{id}' not found"),
             }))?;
-        let Some(Component::HttpClient(client)) = components.get(component) else {
+        let Some(client) = components.get(component) else {
             return Err(component_error(format!(
                 "{at}: component '{}' not found",
                 self.component
             )));
         };
-        let action = resolve_index(&client.actions, &self.action, |a| &a.id, |a| a.default)
+        let action = resolve_index(client.actions(), &self.action, |a| &a.id, |a| a.default)
             .ok_or_else(|| TargetError {
                 key: "action",
                 message: match self.action.as_str() {
                     DEFAULT_REF => format!(
                         "{at}: component '{}' has no single or default action",
-                        client.id
+                        client.id()
                     ),
-                    id => format!("{at}: action '{id}' not found in component '{}'", client.id),
+                    id => format!(
+                        "{at}: action '{id}' not found in component '{}'",
+                        client.id()
+                    ),
                 },
             })?;
         Ok((component, action))

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::model::{Component, HttpAction, Job, JobKind, Mode, Workflow, DEFAULT_REF};
+use super::model::{Action, Component, Job, JobKind, Mode, Workflow, DEFAULT_REF};
 use super::Config;
 use crate::binding::{self, Binding};
 use crate::schema::Variable;
@@ -82,10 +82,20 @@ pub fn check(config: &Config) -> Result<(), Problem> {
                 .key("id")
                 .problem(format!("duplicate component id '{}'", component.id())));
         }
-        let Component::HttpClient(client) = component;
-        for (j, action) in client.actions.iter().enumerate() {
+        for (j, action) in component.actions().iter().enumerate() {
             let at = at.item("actions", "action", j);
-            check_action(component.id(), client.base_url.is_some(), action, &at)?;
+            match component {
+                Component::HttpClient(client) => {
+                    check_action(component.id(), client.base_url.is_some(), action, &at)?
+                }
+                Component::Shell(_) => check_command(component.id(), action, &at)?,
+                Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
+            }
+        }
+        if let Component::Shell(shell) = component {
+            for (key, value) in &shell.env {
+                check_templates(value, &at.key("env").key(key))?;
+            }
         }
     }
     let mut seen = HashSet::new();
@@ -101,13 +111,78 @@ pub fn check(config: &Config) -> Result<(), Problem> {
         }
         check_workflow(config, workflow, &at)?;
     }
+    check_calls(config, &root)
+}
+
+/// Workflows that run each other through `workflow` components must not form a cycle: such a
+/// run would never end.
+fn check_calls(config: &Config, root: &At) -> Result<(), Problem> {
+    // Each workflow's calls: (job index, called workflow index).
+    let calls: Vec<Vec<(usize, usize)>> = config
+        .workflows
+        .iter()
+        .map(|workflow| {
+            workflow
+                .jobs
+                .iter()
+                .enumerate()
+                .filter(|(_, job)| job.kind == JobKind::Component)
+                .filter_map(|(k, job)| {
+                    let (c, a) = job.target(&config.components, "").ok()?;
+                    let component = config.components.get(c)?;
+                    if !matches!(component, Component::Workflow(_)) {
+                        return None;
+                    }
+                    let id = component.actions().get(a)?.workflow.as_deref();
+                    let id = id.unwrap_or(DEFAULT_REF);
+                    super::resolve_index(&config.workflows, id, |w| &w.id, |w| w.default)
+                        .map(|called| (k, called))
+                })
+                .collect()
+        })
+        .collect();
+    for start in 0..config.workflows.len() {
+        // Depth-first from `start`, looking for a way back to it.
+        let mut path = vec![start];
+        let mut next = vec![(start, 0)];
+        let mut seen = HashSet::new();
+        while let Some((at, edge)) = next.pop() {
+            let Some(&(job, called)) = calls[at].get(edge) else {
+                path.pop();
+                continue;
+            };
+            next.push((at, edge + 1));
+            if called == start {
+                let names: Vec<&str> = path
+                    .iter()
+                    .chain([&start])
+                    .map(|w| config.workflows[*w].id.as_str())
+                    .collect();
+                let workflow = &config.workflows[at];
+                let at = root
+                    .item("workflows", "workflow", at)
+                    .item("jobs", "job", job)
+                    .key("component");
+                return Err(at.problem(format!(
+                    "workflow '{}' job '{}' makes workflows run each other without end: {}",
+                    workflow.id,
+                    workflow.jobs[job].id,
+                    names.join(" → ")
+                )));
+            }
+            if seen.insert(called) {
+                path.push(called);
+                next.push((called, 0));
+            }
+        }
+    }
     Ok(())
 }
 
 fn check_action(
     component: &str,
     has_base_url: bool,
-    action: &HttpAction,
+    action: &Action,
     at: &At,
 ) -> Result<(), Problem> {
     let named = format!("component '{component}' action '{}'", action.id);
@@ -146,6 +221,104 @@ fn check_action(
     }
     if let Some(output) = &action.output {
         check_templates(output, &at.key("output"))?;
+    }
+    Ok(())
+}
+
+/// A shell action runs one argv, or a batch of them; each argument a text (or a number).
+fn check_command(component: &str, action: &Action, at: &At) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
+    let Some(command) = &action.command else {
+        return Err(at.problem(format!(
+            "{named}: a shell action needs 'command', a list such as [echo, '${{input.text}}']"
+        )));
+    };
+    let at_command = at.key("command");
+    let argvs: Vec<(At, &Vec<Value>)> = match command {
+        Value::Array(items) if items.iter().all(Value::is_array) && !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, argv)| argv.as_array().map(|argv| (at_command.index(i), argv)))
+            .collect(),
+        Value::Array(argv) => vec![(at_command.clone(), argv)],
+        _ => {
+            return Err(at_command.problem(format!(
+                "{named}: 'command' is a list (the program, then each argument), not one \
+                 string: no shell reads it (write [sh, -c, '...'] for one)"
+            )))
+        }
+    };
+    for (at, argv) in argvs {
+        if argv.is_empty() {
+            return Err(at.problem(format!("{named}: a command needs at least its program")));
+        }
+        for (i, arg) in argv.iter().enumerate() {
+            match arg {
+                Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                    check_templates(arg, &at.index(i))?
+                }
+                other => {
+                    return Err(at.index(i).problem(format!(
+                        "{named}: each part of a command is a text, got {other}"
+                    )))
+                }
+            }
+        }
+    }
+    if action
+        .streaming
+        .as_ref()
+        .is_some_and(|s| s != &Value::Bool(false))
+    {
+        return Err(at.key("streaming").problem(format!(
+            "{named}: a command's output as a stream of lines is not in this implementation yet"
+        )));
+    }
+    if action.batch_size == Some(0) {
+        return Err(at
+            .key("batch_size")
+            .problem(format!("{named}: batch_size must be at least 1")));
+    }
+    if let Some(dir) = &action.working_dir {
+        check_templates(&Value::String(dir.clone()), &at.key("working_dir"))?;
+    }
+    for (key, value) in &action.env {
+        check_templates(value, &at.key("env").key(key))?;
+    }
+    for (field, value) in [("stdin", &action.stdin), ("output", &action.output)] {
+        if let Some(value) = value {
+            check_templates(value, &at.key(field))?;
+        }
+    }
+    Ok(())
+}
+
+/// A workflow action names a workflow of the config (any, private ones too).
+fn check_workflow_call(
+    config: &Config,
+    component: &str,
+    action: &Action,
+    at: &At,
+) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
+    let id = action.workflow.as_deref().unwrap_or(DEFAULT_REF);
+    if super::resolve(&config.workflows, id, |w| &w.id, |w| w.default).is_none() {
+        let at = match action.workflow {
+            Some(_) => at.key("workflow"),
+            None => at.clone(),
+        };
+        return Err(at.problem(match id {
+            DEFAULT_REF => format!(
+                "{named}: runs the default workflow, but there are several and none has \
+                 'default: true' (name one with 'workflow')"
+            ),
+            id => format!("{named}: workflow '{id}' not found"),
+        }));
+    }
+    for (field, value) in [("input", &action.input), ("output", &action.output)] {
+        if let Some(value) = value {
+            check_templates(value, &at.key(field))?;
+        }
     }
     Ok(())
 }

@@ -37,6 +37,8 @@ pub enum FailureKind {
     Fetch,
     /// The output grew past `controller.max_output`.
     OutputTooLarge,
+    /// A `shell` command could not start, timed out, or wrote more than allowed.
+    Command,
     /// The configuration cannot do what the run needs (a binding, a feature, a certificate
     /// file).
     Config,
@@ -63,7 +65,8 @@ impl FailureKind {
             | FailureKind::Transport
             | FailureKind::Stream
             | FailureKind::Fetch
-            | FailureKind::OutputTooLarge => 502,
+            | FailureKind::OutputTooLarge
+            | FailureKind::Command => 502,
             FailureKind::Timeout | FailureKind::Silent => 504,
             FailureKind::Config | FailureKind::Interrupted | FailureKind::Unknown => 500,
         }

@@ -5,6 +5,7 @@
 mod delay;
 mod filter;
 mod gate;
+mod nested;
 mod plan;
 mod recover;
 mod route;
@@ -12,18 +13,22 @@ mod schedule;
 mod stream;
 
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use super::binding::{Owner, Scope, StreamEncoding};
 use super::component::{Binary, Output};
+use super::config;
 use super::error::RunError;
 use super::fetch::Fetcher;
 use super::metrics::Usage;
 
 pub use gate::RunRequest;
+use nested::WorkflowCall;
 pub use plan::{Access, Engine, Fallback, JobPlan, Work, WorkflowPlan};
 pub use route::Router;
-use schedule::{Schedule, Step};
+use schedule::{Schedule, Step, Tell};
 use stream::Produced;
 pub use stream::TextStream;
 
@@ -99,17 +104,41 @@ impl Engine {
                 elapsed: started.elapsed().as_secs_f64(),
             })
         };
-        let (workflow, input) = (request.workflow(), request.input());
         let run = Run {
             fetcher: self.fetcher(),
             from_caller: request.from_caller(),
-            input,
+            input: request.input(),
             secrets: self.secrets(),
+            workflows: self.workflows(),
+            depth: 0,
         };
+        let result = run_plan(request.workflow(), &run, &context, &tell, usage).await?;
+        Ok(match result {
+            Some(Produced::Stream { chunks, encoding }) => {
+                RunOutput::Stream(stream::encode(chunks, encoding))
+            }
+            Some(Produced::Bytes(binary)) => RunOutput::Bytes(binary),
+            Some(Produced::Value(value)) => RunOutput::Value(value),
+            None => RunOutput::Value(Value::Null),
+        })
+    }
+}
+
+/// Runs a workflow's jobs in the order the schedule allows and gives its output: its `output`
+/// template rendered, or its terminal jobs' outputs (none: no job gave one). Boxed: a
+/// workflow's run holds its jobs' runs, which may hold a workflow's run (a `workflow`
+/// component).
+fn run_plan<'a>(
+    workflow: &'a WorkflowPlan,
+    run: &'a Run<'a>,
+    context: &'a Value,
+    tell: Tell<'a>,
+    usage: &'a Arc<Usage>,
+) -> Pin<Box<dyn Future<Output = Result<Option<Produced>, RunError>> + Send + 'a>> {
+    Box::pin(async move {
         let keeps_whole =
             |job: &JobPlan| workflow.output.is_none() && workflow.is_terminal(&job.id);
         let mut result: Option<Produced> = None;
-        let (run, context) = (&run, &context);
         let jobs = Schedule::new(workflow)
             .run(
                 |job, jobs| {
@@ -136,25 +165,52 @@ impl Engine {
                     }
                     Ok(Some(value))
                 },
-                &tell,
+                tell,
             )
             .await?;
         if let Some(template) = &workflow.output {
             let scope = Scope::new()
-                .with_owned("input", input, run.input_owner())
+                .with_owned("input", run.input, run.input_owner())
                 .with("jobs", &jobs)
                 .with("context", context);
             result = Some(Produced::rendered(run.fetcher, template, scope).await?);
         }
-        Ok(match result {
-            Some(Produced::Stream { chunks, encoding }) => {
-                RunOutput::Stream(stream::encode(chunks, encoding))
-            }
-            Some(Produced::Bytes(binary)) => RunOutput::Bytes(binary),
-            Some(Produced::Value(value)) => RunOutput::Value(value),
-            None => RunOutput::Value(Value::Null),
-        })
+        Ok(result)
+    })
+}
+
+/// What a nested workflow's jobs tell: nothing (their events are not the run's).
+fn unwatched(_: &JobPlan, _: JobStage, _: Option<&str>) {}
+
+/// A workflow run by a job (a `workflow` component), inside the same run, one level deeper.
+async fn run_nested(
+    call: &WorkflowCall,
+    input: &Value,
+    run: &Run<'_>,
+    context: &Value,
+    usage: &Arc<Usage>,
+) -> Result<Output, RunError> {
+    let workflow = config::resolve(run.workflows, &call.workflow, |w| &w.id, |w| w.default)
+        .ok_or_else(|| RunError::WorkflowNotFound(call.workflow.clone()))?;
+    if run.depth + 1 >= nested::MAX_DEPTH {
+        return Err(RunError::Flow(format!(
+            "workflow '{}' is called {} workflows deep: does it call itself?",
+            workflow.id,
+            nested::MAX_DEPTH
+        )));
     }
+    let child = Run {
+        input,
+        depth: run.depth + 1,
+        ..*run
+    };
+    let produced = run_plan(workflow, &child, context, &unwatched, usage).await?;
+    Ok(match produced {
+        None => Output::Value(Value::Null),
+        Some(Produced::Value(value)) => Output::Value(value),
+        Some(Produced::Stream { chunks, .. }) => Output::Stream(chunks),
+        Some(Produced::Bytes(binary)) => Output::Bytes(binary),
+    })
 }
 
 /// Terminal outputs in completion order: mappings merge (later keys win), anything else
@@ -170,6 +226,7 @@ fn merge(before: Option<Produced>, after: Produced) -> Produced {
 }
 
 /// What every job of one run shares.
+#[derive(Clone, Copy)]
 struct Run<'a> {
     fetcher: &'a Arc<Fetcher>,
     /// Whether the run's input is a caller's (D32).
@@ -177,6 +234,10 @@ struct Run<'a> {
     input: &'a Value,
     /// Redacted from the error messages a job's `on_error` reads.
     secrets: &'a [String],
+    /// What `workflow` components may run.
+    workflows: &'a [Arc<WorkflowPlan>],
+    /// How many workflow calls deep this run is.
+    depth: usize,
 }
 
 impl Run<'_> {
@@ -209,6 +270,33 @@ async fn run_job(
             component
                 .call(action, (input, owner), context, usage)
                 .await?
+        }
+        Work::Command { shell, command } => {
+            let input = job_input(job, run, &scope).await?;
+            let owner = job.input_owner(run.from_caller);
+            shell
+                .call(command, (input, owner), context, run.fetcher)
+                .await?
+        }
+        Work::Call(call) => {
+            let input = job_input(job, run, &scope).await?;
+            let owner = job.input_owner(run.from_caller);
+            let scope = Scope::new()
+                .with_owned("input", &input, owner)
+                .with("context", context);
+            let input = match &call.input {
+                Some(template) => run.fetcher.render(template, scope.clone()).await?,
+                None => input.clone(),
+            };
+            let output = run_nested(call, &input, run, context, usage).await?;
+            match call.output() {
+                Some(template) => {
+                    let value = Produced::from(output).drain().await?;
+                    let scope = scope.with("output", &value);
+                    Output::Value(run.fetcher.render(template, scope).await?)
+                }
+                None => output,
+            }
         }
         Work::Delay { duration } => {
             if let Some(duration) = duration {

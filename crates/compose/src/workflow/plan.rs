@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::binding::operators::Filter;
 use crate::binding::{Binding, Expr, Owner};
-use crate::component::{Action, HttpClient};
+use crate::component::{Action, Command, HttpClient, Shell};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
 use crate::error::RunError;
 use crate::fetch::{Fetcher, Policy};
@@ -14,7 +14,16 @@ use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
 use crate::upstream::Trust;
 
+use super::nested::WorkflowCall;
 use super::route::Router;
+
+/// A configured component, built.
+enum Built {
+    Http(Arc<HttpClient>),
+    Shell(Arc<Shell>),
+    /// Its actions are compiled with each job that calls them.
+    Workflow,
+}
 
 /// Who asks for a workflow: private workflows are the config owner's own business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +80,18 @@ pub struct JobPlan {
 
 /// What a job does, by its type.
 pub enum Work {
-    /// Calls an action of a component.
+    /// Calls an action of an http-client.
     Component {
         component: Arc<HttpClient>,
         action: Arc<Action>,
     },
+    /// Runs a command of a shell component.
+    Command {
+        shell: Arc<Shell>,
+        command: Arc<Command>,
+    },
+    /// Runs another workflow (a workflow component's action).
+    Call(Arc<WorkflowCall>),
     /// Waits as long as `duration` renders to (none, null or 0: not at all).
     Delay { duration: Option<Binding> },
     /// Keeps the items of the job's input that pass `condition` (none: all of them).
@@ -127,22 +143,25 @@ impl Engine {
         )?;
         let trust = Trust::load(config.trusted_roots.as_deref()).map_err(|err| err.to_string())?;
         let fetcher = Arc::new(Fetcher::new(policy, trust.clone()));
-        let components: Vec<Arc<HttpClient>> = config
+        let components: Vec<Built> = config
             .components
             .iter()
-            .map(|component| {
-                let Component::HttpClient(client) = component;
-                HttpClient::new(
+            .map(|component| match component {
+                Component::HttpClient(client) => HttpClient::new(
                     client,
                     &trust,
                     Arc::clone(&secrets),
                     Arc::clone(&metrics),
                     Arc::clone(&fetcher),
                 )
-                .map(Arc::new)
+                .map(|client| Built::Http(Arc::new(client)))
+                .map_err(|err| err.to_string()),
+                Component::Shell(shell) => Shell::new(shell, &config.dir)
+                    .map(|shell| Built::Shell(Arc::new(shell)))
+                    .map_err(|err| format!("component '{}': {err}", shell.id)),
+                Component::Workflow(_) => Ok(Built::Workflow),
             })
-            .collect::<Result<_, _>>()
-            .map_err(|err| err.to_string())?;
+            .collect::<Result<_, _>>()?;
         let workflows = config
             .workflows
             .iter()
@@ -182,6 +201,34 @@ impl Engine {
             .ok_or_else(|| RunError::WorkflowNotFound(id.to_string()))
     }
 
+    /// The commands whose arguments a caller of the API chooses: `(workflow, job)` for each
+    /// `shell` job with an argument built from its input, in a public workflow or one a public
+    /// workflow runs.
+    pub fn commands_from_input(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut reach: Vec<&WorkflowPlan> = self.public_workflows().map(|w| &**w).collect();
+        while let Some(workflow) = reach.pop() {
+            if !seen.insert(&workflow.id) {
+                continue;
+            }
+            for job in &workflow.jobs {
+                match &job.work {
+                    Work::Command { command, .. } if command.reads_input() => {
+                        found.push((workflow.id.clone(), job.id.clone()));
+                    }
+                    Work::Call(call) => {
+                        let id = &call.workflow;
+                        let called = resolve(&self.workflows, id, |w| &w.id, |w| w.default);
+                        reach.extend(called.map(|w| &**w));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        found
+    }
+
     /// What the engine and the servers around it count (`GET /metrics`).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -202,7 +249,7 @@ impl WorkflowPlan {
     fn new(
         workflow: &config::Workflow,
         configured: &[Component],
-        components: &[Arc<HttpClient>],
+        components: &[Built],
     ) -> Result<Self, String> {
         let jobs = workflow
             .jobs
@@ -213,16 +260,36 @@ impl WorkflowPlan {
                     config::JobKind::Component => {
                         let (component, action) =
                             job.target(configured, &at).map_err(|err| err.message)?;
-                        let component = components.get(component).ok_or_else(|| {
-                            format!("{at}: component '{}' not found", job.component)
-                        })?;
-                        let action = component
-                            .actions
-                            .get(action)
-                            .ok_or_else(|| format!("{at}: action '{}' not found", job.action))?;
-                        Work::Component {
-                            component: Arc::clone(component),
-                            action: Arc::clone(action),
+                        let not_found = || format!("{at}: action '{}' not found", job.action);
+                        match components.get(component) {
+                            Some(Built::Http(client)) => Work::Component {
+                                action: Arc::clone(
+                                    client.actions.get(action).ok_or_else(not_found)?,
+                                ),
+                                component: Arc::clone(client),
+                            },
+                            Some(Built::Shell(shell)) => Work::Command {
+                                command: Arc::clone(
+                                    shell.actions.get(action).ok_or_else(not_found)?,
+                                ),
+                                shell: Arc::clone(shell),
+                            },
+                            Some(Built::Workflow) => {
+                                let action = configured
+                                    .get(component)
+                                    .and_then(|c| c.actions().get(action))
+                                    .ok_or_else(not_found)?;
+                                Work::Call(Arc::new(
+                                    WorkflowCall::compile(action)
+                                        .map_err(|e| format!("{at}: {e}"))?,
+                                ))
+                            }
+                            None => {
+                                return Err(format!(
+                                    "{at}: component '{}' not found",
+                                    job.component
+                                ))
+                            }
                         }
                     }
                     config::JobKind::Delay => Work::Delay {
@@ -379,7 +446,7 @@ impl Work {
     /// The job's `type`, as the config writes it.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Work::Component { .. } => "component",
+            Work::Component { .. } | Work::Command { .. } | Work::Call(_) => "component",
             Work::Delay { .. } => "delay",
             Work::Filter { .. } => "filter",
             Work::Route(router) => router.type_name(),
@@ -391,6 +458,8 @@ impl Work {
     fn exprs(&self) -> Vec<&Expr> {
         match self {
             Work::Component { action, .. } => action.exprs(),
+            Work::Command { command, .. } => command.exprs(),
+            Work::Call(call) => call.exprs(),
             Work::Delay { duration } => duration.iter().flat_map(Binding::exprs).collect(),
             Work::Filter { condition } => {
                 let mut exprs = Vec::new();
@@ -411,6 +480,8 @@ impl Work {
     fn output(&self) -> Option<&Binding> {
         match self {
             Work::Component { action, .. } => action.output(),
+            Work::Command { command, .. } => command.output(),
+            Work::Call(call) => call.output(),
             Work::Delay { .. } | Work::Filter { .. } | Work::Route(_) => None,
         }
     }

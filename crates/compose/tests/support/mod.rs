@@ -10,9 +10,14 @@ use testkit::Workdir;
 
 /// The engine of `yaml`, written as `model-compose.yml` in `dir`; else the load error.
 pub fn load(dir: &Workdir, yaml: &str) -> Result<Engine, String> {
+    load_with(dir, yaml, &[])
+}
+
+/// [`load`], with these variables in the environment `${env.X}` reads.
+pub fn load_with(dir: &Workdir, yaml: &str, vars: &[(&str, &str)]) -> Result<Engine, String> {
     let path = dir.write("model-compose.yml", yaml);
-    let config =
-        config::load(&[path], &Sources::isolated(&dir.path, &[])).map_err(|err| err.to_string())?;
+    let sources = Sources::isolated(&dir.path, vars);
+    let config = config::load(&[path], &sources).map_err(|err| err.to_string())?;
     Engine::new(&config)
 }
 
