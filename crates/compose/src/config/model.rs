@@ -365,6 +365,21 @@ pub struct Job {
     pub routings: Vec<Route>,
     /// A `random-router` job's sticky choice: the same rendered session takes the same route.
     pub session: Option<String>,
+    /// The job a `for-each`, `loop` or `accumulate` job runs for each item or iteration.
+    #[serde(rename = "do")]
+    pub body: Option<Box<Job>>,
+    /// The jobs a `pipeline` runs one after the other.
+    pub steps: Option<Vec<Job>>,
+    /// A `for-each` job's items run at once (default 1).
+    pub batch_size: Option<usize>,
+    /// An `accumulate` job's first value (a template).
+    pub accumulator: Option<Value>,
+    /// A `loop` goes on while this holds, or until it does (a condition, as a filter's).
+    #[serde(rename = "while")]
+    pub while_holds: Option<Value>,
+    pub until: Option<Value>,
+    /// A `loop`'s most iterations (default 100).
+    pub max_iteration_count: Option<u32>,
     /// What a sticky choice is salted with (`<workflow id>:<job id>` when absent).
     pub salt: Option<String>,
 }
@@ -463,6 +478,32 @@ pub enum JobKind {
     Switch,
     /// Routes at random, or by a session's sticky choice.
     RandomRouter,
+    /// Runs its `do` job for each item of its input.
+    ForEach,
+    /// Runs its `do` job again and again, while or until a condition holds.
+    Loop,
+    /// Runs its `steps`, each on the last one's output.
+    Pipeline,
+    /// Folds its input's items through its `do` job.
+    Accumulate,
+}
+
+impl JobKind {
+    /// The type as the config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Component => "component",
+            JobKind::Delay => "delay",
+            JobKind::Filter => "filter",
+            JobKind::If => "if",
+            JobKind::Switch => "switch",
+            JobKind::RandomRouter => "random-router",
+            JobKind::ForEach => "for-each",
+            JobKind::Loop => "loop",
+            JobKind::Pipeline => "pipeline",
+            JobKind::Accumulate => "accumulate",
+        }
+    }
 }
 
 fn component_id() -> String {

@@ -474,22 +474,7 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
     for (k, job) in workflow.jobs.iter().enumerate() {
         let job_at = at.item("jobs", "job", k);
         let named = job.label(&workflow.id);
-        check_common(job, &named, &job_at)?;
-        match job.kind {
-            JobKind::Component => {
-                job.target(&config.components, &named)
-                    .map_err(|err| Problem {
-                        // A job may name neither: then the message is about the job itself.
-                        at: [job_at.key(err.key).0, job_at.0.clone()].concat(),
-                        message: err.message,
-                    })?;
-            }
-            JobKind::Delay => check_delay(job, &named, &job_at)?,
-            JobKind::Filter => check_filter(job, &named, &job_at)?,
-            JobKind::If | JobKind::Switch | JobKind::RandomRouter => {
-                check_router(job, &named, &job_at)?
-            }
-        }
+        check_job(config, job, &named, &job_at, &ids)?;
         for (key, target) in job.routes_to() {
             if !ids.contains(target.as_str()) {
                 return Err(job_at
@@ -508,16 +493,6 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
                 }
             }
         }
-        for (field, value) in [("input", &job.input), ("output", &job.output)] {
-            if let Some(value) = value {
-                check_templates(value, &job_at.key(field))?;
-            }
-        }
-        if let Some(on_error) = &job.on_error {
-            if let Some(output) = &on_error.output {
-                check_templates(output, &job_at.key("on_error").key("output"))?;
-            }
-        }
     }
     if let Some(output) = &workflow.output {
         check_templates(output, &at.key("output"))?;
@@ -527,6 +502,126 @@ fn check_workflow(config: &Config, workflow: &Workflow, at: &At) -> Result<(), P
             "workflow '{}': the jobs' depends_on form a cycle",
             workflow.id
         )));
+    }
+    Ok(())
+}
+
+/// One job, of a workflow or inside another (`do`, `steps`): its type's fields, its templates,
+/// and the jobs inside it.
+fn check_job(
+    config: &Config,
+    job: &Job,
+    named: &str,
+    job_at: &At,
+    ids: &HashSet<&str>,
+) -> Result<(), Problem> {
+    check_common(job, named, job_at)?;
+    match job.kind {
+        JobKind::Component => {
+            job.target(&config.components, named)
+                .map_err(|err| Problem {
+                    // A job may name neither: then the message is about the job itself.
+                    at: [job_at.key(err.key).0, job_at.0.clone()].concat(),
+                    message: err.message,
+                })?;
+        }
+        JobKind::Delay => check_delay(job, named, job_at)?,
+        JobKind::Filter => check_filter(job, named, job_at)?,
+        JobKind::If | JobKind::Switch | JobKind::RandomRouter => check_router(job, named, job_at)?,
+        JobKind::ForEach | JobKind::Loop | JobKind::Pipeline | JobKind::Accumulate => {
+            check_composite(config, job, named, job_at, ids)?
+        }
+    }
+    for (field, value) in [("input", &job.input), ("output", &job.output)] {
+        if let Some(value) = value {
+            check_templates(value, &job_at.key(field))?;
+        }
+    }
+    if let Some(on_error) = &job.on_error {
+        if let Some(output) = &on_error.output {
+            check_templates(output, &job_at.key("on_error").key("output"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A job that runs jobs inside it: what it needs, and each inner job (of the types allowed
+/// inside, without `depends_on` or `on_error.to`).
+fn check_composite(
+    config: &Config,
+    job: &Job,
+    named: &str,
+    at: &At,
+    ids: &HashSet<&str>,
+) -> Result<(), Problem> {
+    let needs = |what: &str| at.problem(format!("{named}: a {} job needs {what}", job.kind.name()));
+    let inner: Vec<(At, &Job)> = match job.kind {
+        JobKind::Pipeline => match &job.steps {
+            Some(steps) if !steps.is_empty() => steps
+                .iter()
+                .enumerate()
+                .map(|(k, step)| (at.key("steps").index(k), step))
+                .collect(),
+            _ => return Err(needs("'steps' (a list of jobs)")),
+        },
+        _ => match &job.body {
+            Some(body) => vec![(at.key("do"), &**body)],
+            None => return Err(needs("'do' (the job it runs)")),
+        },
+    };
+    if matches!(job.kind, JobKind::ForEach | JobKind::Accumulate) && job.input.is_none() {
+        return Err(needs("'input' (its items)"));
+    }
+    if job.kind == JobKind::Loop {
+        let condition = match (&job.while_holds, &job.until) {
+            (Some(c), None) => ("while", c),
+            (None, Some(c)) => ("until", c),
+            _ => return Err(needs("one of 'while' and 'until'")),
+        };
+        crate::binding::operators::Filter::compile(condition.1)
+            .map_err(|err| at.key(condition.0).problem(format!("{named}: {err}")))?;
+        check_templates(condition.1, &at.key(condition.0))?;
+    }
+    if job.batch_size == Some(0) || job.max_iteration_count == Some(0) {
+        let key = if job.batch_size == Some(0) {
+            "batch_size"
+        } else {
+            "max_iteration_count"
+        };
+        return Err(at
+            .key(key)
+            .problem(format!("{named}: {key} must be at least 1")));
+    }
+    if let Some(accumulator) = &job.accumulator {
+        check_templates(accumulator, &at.key("accumulator"))?;
+    }
+    for (at, inner) in inner {
+        let inner_named = format!("{named} (inside)");
+        if !matches!(
+            inner.kind,
+            JobKind::Component
+                | JobKind::ForEach
+                | JobKind::Loop
+                | JobKind::Pipeline
+                | JobKind::Accumulate
+        ) {
+            return Err(at.key("type").problem(format!(
+                "{inner_named}: a job inside another is a component, for-each, loop, pipeline \
+                 or accumulate job, not {}",
+                inner.kind.name()
+            )));
+        }
+        if !inner.depends_on.is_empty() {
+            return Err(at.key("depends_on").problem(format!(
+                "{inner_named}: a job inside another cannot declare 'depends_on'"
+            )));
+        }
+        if inner.on_error.as_ref().is_some_and(|e| e.to.is_some()) {
+            return Err(at.key("on_error").key("to").problem(format!(
+                "{inner_named}: a job inside another cannot route (on_error.to)"
+            )));
+        }
+        check_job(config, inner, &inner_named, &at, ids)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! job, waiting); the output of the terminal jobs (or the workflow's `output` template) is
 //! the run's output (spec §4).
 
+mod composite;
 mod delay;
 mod filter;
 mod gate;
@@ -11,6 +12,7 @@ mod recover;
 mod route;
 mod schedule;
 mod stream;
+mod work;
 
 use serde_json::Value;
 use std::future::Future;
@@ -26,11 +28,12 @@ use super::metrics::Usage;
 
 pub use gate::RunRequest;
 use nested::WorkflowCall;
-pub use plan::{Access, Engine, Fallback, JobPlan, Work, WorkflowPlan};
+pub use plan::{Access, Engine, Fallback, JobPlan, WorkflowPlan};
 pub use route::Router;
 use schedule::{Schedule, Step, Tell};
 use stream::Produced;
 pub use stream::TextStream;
+pub use work::Work;
 
 /// What a run gives back: a value, text pieces as they are produced, or bytes.
 pub enum RunOutput {
@@ -143,7 +146,9 @@ fn run_plan<'a>(
             .run(
                 |job, jobs| {
                     Box::pin(async move {
-                        let outcome = recover::run_recovering(job, run, (&jobs, context), usage);
+                        let frame = Frame::top(run);
+                        let outcome =
+                            recover::run_recovering(job, run, (&jobs, context), &frame, usage);
                         let outcome = match outcome.await {
                             Ok(Step::Output(produced)) if !keeps_whole(job) => produced
                                 .drain()
@@ -257,30 +262,29 @@ async fn run_job(
     job: &JobPlan,
     run: &Run<'_>,
     (jobs, context): (&Value, &Value),
+    frame: &Frame<'_>,
     usage: &Arc<Usage>,
 ) -> Result<Step, RunError> {
-    let scope = Scope::new()
-        .with_owned("input", run.input, run.input_owner())
-        .with("jobs", jobs)
-        .with("context", context);
+    let scope = frame.scope(run, jobs, context);
+    let owner = match frame.inline {
+        true => run.input_owner(),
+        false => job.input_owner(run.from_caller),
+    };
     let output = match &job.work {
         Work::Component { component, action } => {
-            let input = job_input(job, run, &scope).await?;
-            let owner = job.input_owner(run.from_caller);
+            let input = job_input(job, frame, run, &scope).await?;
             component
                 .call(action, (input, owner), context, usage)
                 .await?
         }
         Work::Command { shell, command } => {
-            let input = job_input(job, run, &scope).await?;
-            let owner = job.input_owner(run.from_caller);
+            let input = job_input(job, frame, run, &scope).await?;
             shell
                 .call(command, (input, owner), context, run.fetcher)
                 .await?
         }
         Work::Call(call) => {
-            let input = job_input(job, run, &scope).await?;
-            let owner = job.input_owner(run.from_caller);
+            let input = job_input(job, frame, run, &scope).await?;
             let scope = Scope::new()
                 .with_owned("input", &input, owner)
                 .with("context", context);
@@ -306,16 +310,30 @@ async fn run_job(
             Output::Value(Value::Null)
         }
         Work::Filter { condition } => {
-            let input = job_input(job, run, &scope).await?;
+            let input = job_input(job, frame, run, &scope).await?;
             Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
         }
         Work::Route(router) => {
             let input = match router.reads_input() {
-                true => job_input(job, run, &scope).await?,
+                true => job_input(job, frame, run, &scope).await?,
                 false => Value::Null,
             };
             let target = router.decide(&input, run.fetcher, scope).await?;
             return Ok(Step::Route(target));
+        }
+        Work::ForEach { .. }
+        | Work::Loop { .. }
+        | Work::Pipeline { .. }
+        | Work::Accumulate { .. } => {
+            let input = job_input(job, frame, run, &scope).await?;
+            let parent = composite::Parent {
+                job,
+                run,
+                seen: (jobs, context),
+                frame,
+                usage,
+            };
+            Output::Value(parent.run(input, &scope).await?)
         }
     };
     let Some(template) = &job.output else {
@@ -329,7 +347,7 @@ async fn run_job(
                     template.clone(),
                     chunks,
                     Arc::clone(run.fetcher),
-                    (run.input.clone(), run.from_caller),
+                    (frame.input.clone(), run.from_caller),
                     jobs.clone(),
                     context.clone(),
                 ),
@@ -349,10 +367,54 @@ async fn run_job(
     Ok(Step::Output(produced))
 }
 
-/// A job's input: its `input` rendered, or the run's input.
-async fn job_input(job: &JobPlan, run: &Run<'_>, scope: &Scope<'_>) -> Result<Value, RunError> {
+/// A job's input: its `input` rendered, or what it gets by default (the run's input, or what
+/// the job around it hands it).
+async fn job_input(
+    job: &JobPlan,
+    frame: &Frame<'_>,
+    run: &Run<'_>,
+    scope: &Scope<'_>,
+) -> Result<Value, RunError> {
     match &job.input {
         Some(template) => Ok(run.fetcher.render(template, scope.clone()).await?),
-        None => Ok(run.input.clone()),
+        None => Ok(frame.default_input.clone()),
+    }
+}
+
+/// What a job's templates see beside `${jobs}` and `${context}`: the run's input, or, inside
+/// another job (`do`, `steps`), what that job hands it (spec §13.13).
+pub(super) struct Frame<'a> {
+    /// What `${input}` reads.
+    input: &'a Value,
+    /// The job's input when it has no `input` template.
+    default_input: &'a Value,
+    /// Further sources (`item`, `output`, `iteration`, …).
+    extra: Vec<(&'static str, &'a Value)>,
+    /// Inside another job: every value it sees is as much the caller's as the run's input.
+    inline: bool,
+}
+
+impl<'a> Frame<'a> {
+    /// A workflow's job: `${input}` is the run's input.
+    fn top(run: &Run<'a>) -> Self {
+        Self {
+            input: run.input,
+            default_input: run.input,
+            extra: Vec::new(),
+            inline: false,
+        }
+    }
+
+    /// The scope a job's templates render in.
+    fn scope(&'a self, run: &Run<'a>, jobs: &'a Value, context: &'a Value) -> Scope<'a> {
+        let owner = run.input_owner();
+        let mut scope = Scope::new()
+            .with_owned("input", self.input, owner)
+            .with("jobs", jobs)
+            .with("context", context);
+        for (name, value) in &self.extra {
+            scope = scope.with_owned(name, value, owner);
+        }
+        scope
     }
 }

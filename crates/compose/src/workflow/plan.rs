@@ -4,9 +4,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::binding::operators::Filter;
 use crate::binding::{Binding, Expr, Owner};
-use crate::component::{Action, Command, HttpClient, Shell};
+use crate::component::{HttpClient, Shell};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
 use crate::error::RunError;
 use crate::fetch::{Fetcher, Policy};
@@ -14,16 +13,7 @@ use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
 use crate::upstream::Trust;
 
-use super::nested::WorkflowCall;
-use super::route::Router;
-
-/// A configured component, built.
-enum Built {
-    Http(Arc<HttpClient>),
-    Shell(Arc<Shell>),
-    /// Its actions are compiled with each job that calls them.
-    Workflow,
-}
+use super::work::{Built, Parts, Work};
 
 /// Who asks for a workflow: private workflows are the config owner's own business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,28 +66,6 @@ pub struct JobPlan {
     pub max_run_count: u32,
     /// How much of the input the component gets is the run's input (D32).
     share: Share,
-}
-
-/// What a job does, by its type.
-pub enum Work {
-    /// Calls an action of an http-client.
-    Component {
-        component: Arc<HttpClient>,
-        action: Arc<Action>,
-    },
-    /// Runs a command of a shell component.
-    Command {
-        shell: Arc<Shell>,
-        command: Arc<Command>,
-    },
-    /// Runs another workflow (a workflow component's action).
-    Call(Arc<WorkflowCall>),
-    /// Waits as long as `duration` renders to (none, null or 0: not at all).
-    Delay { duration: Option<Binding> },
-    /// Keeps the items of the job's input that pass `condition` (none: all of them).
-    Filter { condition: Option<Filter> },
-    /// Decides which job the run goes to next.
-    Route(Router),
 }
 
 /// A failed job's `on_error`.
@@ -255,62 +223,12 @@ impl WorkflowPlan {
             .jobs
             .iter()
             .map(|job| {
-                let at = job.label(&workflow.id);
-                let work = match job.kind {
-                    config::JobKind::Component => {
-                        let (component, action) =
-                            job.target(configured, &at).map_err(|err| err.message)?;
-                        let not_found = || format!("{at}: action '{}' not found", job.action);
-                        match components.get(component) {
-                            Some(Built::Http(client)) => Work::Component {
-                                action: Arc::clone(
-                                    client.actions.get(action).ok_or_else(not_found)?,
-                                ),
-                                component: Arc::clone(client),
-                            },
-                            Some(Built::Shell(shell)) => Work::Command {
-                                command: Arc::clone(
-                                    shell.actions.get(action).ok_or_else(not_found)?,
-                                ),
-                                shell: Arc::clone(shell),
-                            },
-                            Some(Built::Workflow) => {
-                                let action = configured
-                                    .get(component)
-                                    .and_then(|c| c.actions().get(action))
-                                    .ok_or_else(not_found)?;
-                                Work::Call(Arc::new(
-                                    WorkflowCall::compile(action)
-                                        .map_err(|e| format!("{at}: {e}"))?,
-                                ))
-                            }
-                            None => {
-                                return Err(format!(
-                                    "{at}: component '{}' not found",
-                                    job.component
-                                ))
-                            }
-                        }
-                    }
-                    config::JobKind::Delay => Work::Delay {
-                        duration: compile(&job.duration, &job.id, "duration")?,
-                    },
-                    config::JobKind::Filter => Work::Filter {
-                        condition: job
-                            .condition
-                            .as_ref()
-                            .map(Filter::compile)
-                            .transpose()
-                            .map_err(|err| format!("{at}: where: {err}"))?,
-                    },
-                    config::JobKind::If
-                    | config::JobKind::Switch
-                    | config::JobKind::RandomRouter => match Router::compile(job, &workflow.id)? {
-                        Some(router) => Work::Route(router),
-                        None => return Err(format!("{at}: not a router")),
-                    },
+                let parts = Parts {
+                    configured,
+                    components,
+                    workflow: &workflow.id,
                 };
-                JobPlan::new(job, work)
+                JobPlan::compile(job, &job.id, &parts)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let at = |err: String| format!("workflow '{}': {err}", workflow.id);
@@ -408,11 +326,22 @@ fn input_exprs<'a>(jobs: &'a [JobPlan], output: Option<&'a Binding>) -> Vec<&'a 
 }
 
 impl JobPlan {
+    /// A job of a workflow, or (with the id `<parent>[do]`) inside another job.
+    pub(super) fn compile(job: &config::Job, id: &str, parts: &Parts) -> Result<Self, String> {
+        let work = Work::compile(job, id, parts)?;
+        Self::new(job, id, work)
+    }
+
+    /// The job's own templates: its input and output.
+    pub(super) fn templates(&self) -> impl Iterator<Item = &Binding> {
+        self.input.iter().chain(&self.output)
+    }
+
     /// The job doing `work`.
-    fn new(job: &config::Job, work: Work) -> Result<Self, String> {
+    fn new(job: &config::Job, id: &str, work: Work) -> Result<Self, String> {
         let input = compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input"));
         Ok(Self {
-            id: job.id.clone(),
+            id: id.to_string(),
             work,
             share: Share::of(input.as_ref()),
             input,
@@ -442,53 +371,8 @@ impl JobPlan {
     }
 }
 
-impl Work {
-    /// The job's `type`, as the config writes it.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Work::Component { .. } | Work::Command { .. } | Work::Call(_) => "component",
-            Work::Delay { .. } => "delay",
-            Work::Filter { .. } => "filter",
-            Work::Route(router) => router.type_name(),
-        }
-    }
-
-    /// The templates that read the job's input (and declare the workflow's inputs when the
-    /// job passes that on): an action's, or a delay's duration.
-    fn exprs(&self) -> Vec<&Expr> {
-        match self {
-            Work::Component { action, .. } => action.exprs(),
-            Work::Command { command, .. } => command.exprs(),
-            Work::Call(call) => call.exprs(),
-            Work::Delay { duration } => duration.iter().flat_map(Binding::exprs).collect(),
-            Work::Filter { condition } => {
-                let mut exprs = Vec::new();
-                if let Some(condition) = condition {
-                    condition.collect(&mut exprs);
-                }
-                exprs
-            }
-            Work::Route(router) => {
-                let mut exprs = Vec::new();
-                router.collect(&mut exprs);
-                exprs
-            }
-        }
-    }
-
-    /// The action's output template, if it maps its response.
-    fn output(&self) -> Option<&Binding> {
-        match self {
-            Work::Component { action, .. } => action.output(),
-            Work::Command { command, .. } => command.output(),
-            Work::Call(call) => call.output(),
-            Work::Delay { .. } | Work::Filter { .. } | Work::Route(_) => None,
-        }
-    }
-}
-
 /// A job's `input` or `output` compiled, if it has one.
-fn compile(
+pub(super) fn compile(
     value: &Option<serde_json::Value>,
     job: &str,
     field: &str,

@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 
 use super::schedule::Step;
 use super::stream::Produced;
-use super::{run_job, Fallback, JobPlan, Run};
-use crate::binding::Scope;
+use super::{run_job, Fallback, Frame, JobPlan, Run};
 use crate::error::RunError;
 use crate::metrics::Usage;
 
@@ -18,6 +17,7 @@ pub(super) async fn run_recovering(
     job: &JobPlan,
     run: &Run<'_>,
     (jobs, context): (&Value, &Value),
+    frame: &Frame<'_>,
     usage: &Arc<Usage>,
 ) -> Result<Step, RunError> {
     let attempts = job
@@ -26,7 +26,7 @@ pub(super) async fn run_recovering(
         .map_or(1, |retry| retry.max_attempt_count);
     let mut attempt = 1;
     let err = loop {
-        let err = match run_job(job, run, (jobs, context), usage).await {
+        let err = match run_job(job, run, (jobs, context), frame, usage).await {
             Ok(step) => return Ok(step),
             Err(err) => err,
         };
@@ -55,11 +55,7 @@ pub(super) async fn run_recovering(
         Fallback::Output(Some(output)) => output,
     };
     let error = json!({ "message": message });
-    let scope = Scope::new()
-        .with_owned("input", run.input, run.input_owner())
-        .with("jobs", jobs)
-        .with("context", context)
-        .with("error", &error);
+    let scope = frame.scope(run, jobs, context).with("error", &error);
     let value = run.fetcher.render(output, scope).await?;
     Ok(Step::Output(Produced::Value(value)))
 }

@@ -1,0 +1,164 @@
+//! Jobs that run jobs (spec §13.8–§13.11): `for-each` runs its `do` job for each item,
+//! `batch_size` at once, results in the items' order; `loop` runs it until (or while) its
+//! condition holds, at most `max_iteration_count` times; `pipeline` runs its `steps`, each on
+//! the last one's output; `accumulate` folds the items through it. What each inner job sees is
+//! the scoping table of §13.13.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::recover::run_recovering;
+use super::schedule::Step;
+use super::work::Work;
+use super::{Frame, JobPlan, Run};
+use crate::binding::Scope;
+use crate::error::RunError;
+use crate::metrics::Usage;
+
+/// A job that runs jobs, with everything its inner jobs share.
+pub(super) struct Parent<'a> {
+    pub job: &'a JobPlan,
+    pub run: &'a Run<'a>,
+    /// `${jobs}` and `${context}`.
+    pub seen: (&'a Value, &'a Value),
+    /// What the parent itself sees (its `${input}`, inside yet another job).
+    pub frame: &'a Frame<'a>,
+    pub usage: &'a Arc<Usage>,
+}
+
+impl<'a> Parent<'a> {
+    /// Runs the inner jobs on `input` (the parent's rendered input) and gives the parent's
+    /// result, before its own `output` maps it.
+    pub async fn run(&self, input: Value, scope: &Scope<'_>) -> Result<Value, RunError> {
+        match &self.job.work {
+            Work::ForEach { body, batch_size } => self.for_each(body, *batch_size, input).await,
+            Work::Loop {
+                body,
+                condition,
+                until,
+                max_iterations,
+            } => {
+                let mut last = Value::Null;
+                for iteration in 0..*max_iterations {
+                    let count = Value::from(iteration);
+                    let previous = (iteration > 0).then_some(&last);
+                    let mut frame = self.inner(&input, previous.unwrap_or(&input));
+                    frame.extra = vec![("output", previous.unwrap_or(&Value::Null))];
+                    frame.extra.push(("iteration", &count));
+                    let output = self.run_inner(body, &frame).await?;
+                    let judged = self.inner(&input, &input);
+                    let scope = judged.scope(self.run, self.seen.0, self.seen.1);
+                    let holds = condition
+                        .holds(&scope.with("output", &output).with("iteration", &count))?;
+                    last = output;
+                    if holds == *until {
+                        return Ok(last);
+                    }
+                }
+                Err(RunError::Flow(format!(
+                    "Loop job '{}' exceeded max_iteration_count ({max_iterations}).",
+                    self.job.id
+                )))
+            }
+            Work::Pipeline { steps } => {
+                let mut last: Option<Value> = None;
+                for (index, step) in steps.iter().enumerate() {
+                    let default = last.as_ref().unwrap_or(&input);
+                    let about = json!({ "input": default, "index": index });
+                    let mut frame = self.inner(&input, default);
+                    if let Some(previous) = &last {
+                        frame.extra.push(("output", previous));
+                    }
+                    frame.extra.push(("step", &about));
+                    last = Some(self.run_inner(step, &frame).await?);
+                }
+                Ok(last.unwrap_or(Value::Null))
+            }
+            Work::Accumulate { body, accumulator } => {
+                let mut folded = match accumulator {
+                    Some(template) => self.run.fetcher.render(template, scope.clone()).await?,
+                    None => Value::Null,
+                };
+                for item in items(input) {
+                    let mut frame = self.inner(self.frame.input, &item);
+                    frame.extra = vec![("item", &item), ("accumulator", &folded)];
+                    let next = self.run_inner(body, &frame).await?;
+                    folded = next;
+                }
+                Ok(folded)
+            }
+            _ => Ok(input),
+        }
+    }
+
+    /// Each item through `body`, `batch_size` at once; a single value that is not a list
+    /// gives its one result, not a list.
+    async fn for_each(
+        &self,
+        body: &JobPlan,
+        batch_size: usize,
+        input: Value,
+    ) -> Result<Value, RunError> {
+        let single = !input.is_array();
+        let items = items(input);
+        let mut results = Vec::with_capacity(items.len());
+        for batch in items.chunks(batch_size) {
+            let frames: Vec<Frame> = batch
+                .iter()
+                .map(|item| {
+                    let mut frame = self.inner(self.frame.input, item);
+                    frame.extra = vec![("item", item)];
+                    frame
+                })
+                .collect();
+            let mut running = Vec::with_capacity(frames.len());
+            for frame in &frames {
+                running.push(self.run_inner(body, frame));
+            }
+            results.extend(futures::future::try_join_all(running).await?);
+        }
+        Ok(match (single, results.pop()) {
+            (true, Some(result)) => result,
+            (_, last) => {
+                results.extend(last);
+                Value::Array(results)
+            }
+        })
+    }
+
+    /// What an inner job sees: `input` as `${input}`, `default` as its input by default.
+    fn inner<'f>(&self, input: &'f Value, default: &'f Value) -> Frame<'f> {
+        Frame {
+            input,
+            default_input: default,
+            extra: Vec::new(),
+            inline: true,
+        }
+    }
+
+    /// Runs an inner job with its recovery, to its whole value. Boxed: a job's run may hold
+    /// its inner jobs' runs.
+    fn run_inner<'f>(
+        &'f self,
+        job: &'f JobPlan,
+        frame: &'f Frame<'f>,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, RunError>> + Send + 'f>> {
+        Box::pin(async move {
+            match run_recovering(job, self.run, self.seen, frame, self.usage).await? {
+                Step::Output(produced) => produced.drain().await,
+                Step::Route(_) => Ok(Value::Null),
+            }
+        })
+    }
+}
+
+/// A list's items; anything else is one item.
+fn items(input: Value) -> Vec<Value> {
+    match input {
+        Value::Array(items) => items,
+        single => vec![single],
+    }
+}

@@ -1,0 +1,212 @@
+//! What a job does, by its type, compiled from its config: call a component's action, wait,
+//! filter, route, or run the jobs inside it (`for-each`, `loop`, `pipeline`, `accumulate`).
+
+use std::sync::Arc;
+
+use crate::binding::operators::Filter;
+use crate::binding::{Binding, Expr};
+use crate::component::{Action, Command, HttpClient, Shell};
+use crate::config::{self, Component, JobKind};
+
+use super::nested::WorkflowCall;
+use super::plan::{compile, JobPlan};
+use super::route::Router;
+
+/// A configured component, built.
+pub(super) enum Built {
+    Http(Arc<HttpClient>),
+    Shell(Arc<Shell>),
+    /// Its actions are compiled with each job that calls them.
+    Workflow,
+}
+
+/// What compiling a job needs: the components, configured and built, and the workflow's id.
+pub(super) struct Parts<'a> {
+    pub configured: &'a [Component],
+    pub components: &'a [Built],
+    pub workflow: &'a str,
+}
+
+/// What a job does, by its type.
+pub enum Work {
+    /// Calls an action of an http-client.
+    Component {
+        component: Arc<HttpClient>,
+        action: Arc<Action>,
+    },
+    /// Runs a command of a shell component.
+    Command {
+        shell: Arc<Shell>,
+        command: Arc<Command>,
+    },
+    /// Runs another workflow (a workflow component's action).
+    Call(Arc<WorkflowCall>),
+    /// Waits as long as `duration` renders to (none, null or 0: not at all).
+    Delay { duration: Option<Binding> },
+    /// Keeps the items of the job's input that pass `condition` (none: all of them).
+    Filter { condition: Option<Filter> },
+    /// Decides which job the run goes to next.
+    Route(Router),
+    /// Runs `body` for each item of the job's input, `batch_size` at once.
+    ForEach {
+        body: Box<JobPlan>,
+        batch_size: usize,
+    },
+    /// Runs `body` until `condition` holds (`until`) or while it does.
+    Loop {
+        body: Box<JobPlan>,
+        condition: Filter,
+        until: bool,
+        max_iterations: u32,
+    },
+    /// Runs each step on the last one's output.
+    Pipeline { steps: Vec<JobPlan> },
+    /// Folds the job's input through `body`, from `accumulator`.
+    Accumulate {
+        body: Box<JobPlan>,
+        accumulator: Option<Binding>,
+    },
+}
+
+/// A loop's limit when it sets none.
+const MAX_ITERATIONS: u32 = 100;
+
+impl Work {
+    /// What `job` does; `id` is its id in the run (`<parent>[do]` inside another).
+    pub(super) fn compile(job: &config::Job, id: &str, parts: &Parts) -> Result<Self, String> {
+        let at = &format!("workflow '{}' job '{id}'", parts.workflow);
+        let inner =
+            |job: &config::Job, name: &str| JobPlan::compile(job, &format!("{id}[{name}]"), parts);
+        let body = || match &job.body {
+            Some(body) => inner(body, "do").map(Box::new),
+            None => Err(format!("{at}: no 'do'")),
+        };
+        Ok(match job.kind {
+            JobKind::Component => Self::component(job, at, parts)?,
+            JobKind::Delay => Work::Delay {
+                duration: compile(&job.duration, &job.id, "duration")?,
+            },
+            JobKind::Filter => Work::Filter {
+                condition: job
+                    .condition
+                    .as_ref()
+                    .map(Filter::compile)
+                    .transpose()
+                    .map_err(|err| format!("{at}: where: {err}"))?,
+            },
+            JobKind::If | JobKind::Switch | JobKind::RandomRouter => {
+                match Router::compile(job, parts.workflow)? {
+                    Some(router) => Work::Route(router),
+                    None => return Err(format!("{at}: not a router")),
+                }
+            }
+            JobKind::ForEach => Work::ForEach {
+                body: body()?,
+                batch_size: job.batch_size.unwrap_or(1).max(1),
+            },
+            JobKind::Loop => {
+                let (condition, until) = match (&job.while_holds, &job.until) {
+                    (_, Some(until)) => (until, true),
+                    (Some(holds), None) => (holds, false),
+                    (None, None) => return Err(format!("{at}: no 'while' or 'until'")),
+                };
+                Work::Loop {
+                    body: body()?,
+                    condition: Filter::compile(condition).map_err(|e| format!("{at}: {e}"))?,
+                    until,
+                    max_iterations: job.max_iteration_count.unwrap_or(MAX_ITERATIONS),
+                }
+            }
+            JobKind::Pipeline => Work::Pipeline {
+                steps: job
+                    .steps
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(k, step)| inner(step, &format!("step:{k}")))
+                    .collect::<Result<_, _>>()?,
+            },
+            JobKind::Accumulate => Work::Accumulate {
+                body: body()?,
+                accumulator: compile(&job.accumulator, &job.id, "accumulator")?,
+            },
+        })
+    }
+
+    /// A component job: the action of an http-client, a shell or a workflow component.
+    fn component(job: &config::Job, at: &str, parts: &Parts) -> Result<Self, String> {
+        let (component, action) = job
+            .target(parts.configured, at)
+            .map_err(|err| err.message)?;
+        let not_found = || format!("{at}: action '{}' not found", job.action);
+        Ok(match parts.components.get(component) {
+            Some(Built::Http(client)) => Work::Component {
+                action: Arc::clone(client.actions.get(action).ok_or_else(not_found)?),
+                component: Arc::clone(client),
+            },
+            Some(Built::Shell(shell)) => Work::Command {
+                command: Arc::clone(shell.actions.get(action).ok_or_else(not_found)?),
+                shell: Arc::clone(shell),
+            },
+            Some(Built::Workflow) => {
+                let action = parts
+                    .configured
+                    .get(component)
+                    .and_then(|c| c.actions().get(action))
+                    .ok_or_else(not_found)?;
+                Work::Call(Arc::new(
+                    WorkflowCall::compile(action).map_err(|e| format!("{at}: {e}"))?,
+                ))
+            }
+            None => return Err(format!("{at}: component '{}' not found", job.component)),
+        })
+    }
+
+    /// The job's `type`, as the config writes it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Work::Component { .. } | Work::Command { .. } | Work::Call(_) => "component",
+            Work::Delay { .. } => "delay",
+            Work::Filter { .. } => "filter",
+            Work::Route(router) => router.type_name(),
+            Work::ForEach { .. } => "for-each",
+            Work::Loop { .. } => "loop",
+            Work::Pipeline { .. } => "pipeline",
+            Work::Accumulate { .. } => "accumulate",
+        }
+    }
+
+    /// The templates that read the job's input (and declare the workflow's inputs when the
+    /// job passes that on): an action's, a delay's duration, a condition's; for the jobs of a
+    /// `for-each` or an `accumulate`, whose `${input}` is the workflow's, their templates.
+    pub(super) fn exprs(&self) -> Vec<&Expr> {
+        let mut exprs = Vec::new();
+        match self {
+            Work::Component { action, .. } => exprs = action.exprs(),
+            Work::Command { command, .. } => exprs = command.exprs(),
+            Work::Call(call) => exprs = call.exprs(),
+            Work::Delay { duration } => exprs.extend(duration.iter().flat_map(Binding::exprs)),
+            Work::Filter { condition } => {
+                if let Some(condition) = condition {
+                    condition.collect(&mut exprs);
+                }
+            }
+            Work::Route(router) => router.collect(&mut exprs),
+            Work::ForEach { body, .. } | Work::Accumulate { body, .. } => {
+                exprs.extend(body.templates().flat_map(Binding::exprs))
+            }
+            Work::Loop { .. } | Work::Pipeline { .. } => {}
+        }
+        exprs
+    }
+
+    /// The action's output template, if it maps its response.
+    pub(super) fn output(&self) -> Option<&Binding> {
+        match self {
+            Work::Component { action, .. } => action.output(),
+            Work::Command { command, .. } => command.output(),
+            Work::Call(call) => call.output(),
+            _ => None,
+        }
+    }
+}
