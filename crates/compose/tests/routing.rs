@@ -296,3 +296,100 @@ async fn routers_written_wrong_are_refused_at_load_with_their_place() {
         "{err}"
     );
 }
+
+mod never_hangs {
+    //! Any graph of `component`, `if` and `for-each` jobs, with any dependencies and routes
+    //! (backwards ones too: rewinds), completes or fails with a message: never hangs.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One job of a generated graph: its kind, what it depends on and where it routes.
+    #[derive(Debug, Clone)]
+    struct Node {
+        kind: u8,
+        depends_on: Vec<usize>,
+        any_of: bool,
+        routes: (usize, usize),
+        limit: u8,
+    }
+
+    fn node(count: usize) -> impl Strategy<Value = Node> {
+        (
+            0u8..3,
+            prop::collection::vec(0..count, 0..3),
+            any::<bool>(),
+            (0..count, 0..count),
+            1u8..4,
+        )
+            .prop_map(|(kind, depends_on, any_of, routes, limit)| Node {
+                kind,
+                depends_on,
+                any_of,
+                routes,
+                limit,
+            })
+    }
+
+    fn graph() -> impl Strategy<Value = Vec<Node>> {
+        (2usize..7).prop_flat_map(|count| prop::collection::vec(node(count), count))
+    }
+
+    /// The graph as a config: jobs `j0`, `j1`, … calling a trivial workflow (no upstream).
+    fn yaml(nodes: &[Node]) -> String {
+        let mut jobs = String::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let deps: Vec<String> = node
+                .depends_on
+                .iter()
+                .filter(|d| **d != i)
+                .map(|d| format!("j{d}"))
+                .collect();
+            let deps = match (deps.is_empty(), node.any_of) {
+                (true, _) => String::new(),
+                (false, true) => format!("      depends_on: [[{}]]\n", deps.join(", ")),
+                (false, false) => format!("      depends_on: [{}]\n", deps.join(", ")),
+            };
+            let work = match node.kind {
+                0 => "      component: leaf\n".to_string(),
+                1 => format!(
+                    "      type: if\n      input: ${{input.n}}\n      operator: gt\n      value: 1\n      if_true: j{}\n      otherwise: j{}\n",
+                    node.routes.0, node.routes.1
+                ),
+                _ => "      type: for-each\n      input: [1, 2]\n      do: {component: leaf}\n"
+                    .to_string(),
+            };
+            jobs.push_str(&format!(
+                "    - id: j{i}\n      max_run_count: {}\n{work}{deps}",
+                node.limit
+            ));
+        }
+        format!(
+            "components:\n  - id: leaf\n    type: workflow\n    action: {{workflow: leaf}}\n\
+             workflows:\n  - id: main\n    default: true\n    jobs:\n{jobs}  - id: leaf\n    private: true\n    job: {{id: give, type: delay, output: leaf}}\n"
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn a_graph_of_jobs_ends(nodes in graph(), n in 0i64..3) {
+            let dir = Workdir::empty();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            // A cycle of depends_on is refused at load: that is an end too.
+            if let Ok(engine) = load(&dir, &yaml(&nodes)) {
+                let ended = runtime.block_on(async {
+                    tokio::time::timeout(
+                        std::time::Duration::from_secs(20),
+                        run(&engine, json!({"n": n})),
+                    )
+                    .await
+                });
+                match ended {
+                    Err(_) => panic!("the run hung:\n{}", yaml(&nodes)),
+                    Ok(Err(message)) => prop_assert!(!message.is_empty()),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        }
+    }
+}
