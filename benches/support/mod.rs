@@ -147,6 +147,19 @@ pub async fn start_server_on(
                 .replace("    port: 8080", &format!("    port: {port}"))
         }
     };
+    launch(kind, binary, dir, &config, (cpu, trusted)).await
+}
+
+/// Writes `config` (and an `.env` with a key) into `dir` and starts `up` there, pinned to a
+/// CPU and trusting a CA if given; returns it, its API base URL and the time until
+/// `/api/health` answered 200.
+pub async fn launch(
+    kind: Kind,
+    binary: &Path,
+    dir: &Path,
+    config: &str,
+    (cpu, trusted): (Option<usize>, Option<&Path>),
+) -> (Child, String, Duration) {
     std::fs::write(dir.join("model-compose.yml"), config).unwrap();
     std::fs::write(dir.join(".env"), "OPENAI_API_KEY=sk-bench\n").unwrap();
     let started = Instant::now();

@@ -139,8 +139,7 @@ fn run_plan<'a>(
     usage: &'a Arc<Usage>,
 ) -> Pin<Box<dyn Future<Output = Result<Option<Produced>, RunError>> + Send + 'a>> {
     Box::pin(async move {
-        let keeps_whole =
-            |job: &JobPlan| workflow.output.is_none() && workflow.is_terminal(&job.id);
+        let keeps_whole = |job: &JobPlan| workflow.output.is_none() && job.terminal;
         let mut result: Option<Produced> = None;
         let jobs = Schedule::new(workflow)
             .run(

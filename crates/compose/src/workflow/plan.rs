@@ -47,11 +47,17 @@ pub struct WorkflowPlan {
     pub output_schema: Vec<Variable>,
     /// The jobs some job routes to: they run only when routed to (spec §13.2).
     pub routing_targets: HashSet<String>,
+    /// Each job's `depends_on`, by the jobs' indexes: any of a group, every group.
+    dependencies: Vec<Vec<Vec<usize>>>,
 }
 
 /// A job ready to run: what it does, its input and output templates, what it waits for.
 pub struct JobPlan {
     pub id: String,
+    /// Where it is in its workflow's list (0 inside another job).
+    pub(super) index: usize,
+    /// Whether no other job of its workflow depends on it.
+    pub(super) terminal: bool,
     pub work: Work,
     /// `None` when absent or exactly `${input}`: the workflow input is passed as it is.
     pub input: Option<Binding>,
@@ -256,7 +262,28 @@ impl WorkflowPlan {
                 .iter()
                 .flat_map(|job| job.routes_to().into_iter().map(|(_, to)| to))
                 .collect(),
+            dependencies: Vec::new(),
         };
+        let terminal: Vec<bool> = plan.jobs.iter().map(|j| plan.is_terminal(&j.id)).collect();
+        for (index, job) in plan.jobs.iter_mut().enumerate() {
+            job.index = index;
+            job.terminal = terminal[index];
+        }
+        plan.dependencies = plan
+            .jobs
+            .iter()
+            .map(|job| {
+                job.depends_on
+                    .iter()
+                    .map(|group| {
+                        group
+                            .iter()
+                            .filter_map(|id| plan.jobs.iter().position(|j| &j.id == id))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         plan.output_schema = plan.infer_outputs();
         Ok(plan)
     }
@@ -264,6 +291,18 @@ impl WorkflowPlan {
     /// Whether the output is a stream of text pieces, as the schema infers it.
     pub fn streams(&self) -> bool {
         self.output_schema.iter().any(|v| v.kind == "stream")
+    }
+
+    /// The `depends_on` groups of the job at `index`, by index.
+    pub(super) fn dependencies(&self, index: usize) -> &[Vec<usize>] {
+        self.dependencies.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the job at `index` waits to be routed to.
+    pub(super) fn is_routing_target(&self, index: usize) -> bool {
+        self.jobs
+            .get(index)
+            .is_some_and(|job| self.routing_targets.contains(&job.id))
     }
 
     /// Whether no other job depends on `job`.
@@ -342,6 +381,8 @@ impl JobPlan {
         let input = compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input"));
         Ok(Self {
             id: id.to_string(),
+            index: 0,
+            terminal: false,
             work,
             share: Share::of(input.as_ref()),
             input,

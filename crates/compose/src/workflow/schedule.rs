@@ -3,7 +3,6 @@
 //! routing to a job already done runs it again with everything done after it ("rewind"),
 //! within each job's `max_run_count`.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,12 +23,12 @@ pub(super) enum Step {
     Route(Option<String>),
 }
 
-/// What a router's decision does.
-enum Routed<'a> {
+/// What a router's decision does (jobs by index).
+enum Routed {
     /// Starts a routing target.
-    Start(&'a JobPlan),
+    Start(usize),
     /// Runs a done job again (with what depends on it).
-    Again(&'a str),
+    Again(usize),
     /// Nothing: no target, or one that runs (or ran) anyway.
     Nowhere,
 }
@@ -40,16 +39,15 @@ type Running<'a> = Pin<Box<dyn Future<Output = (&'a JobPlan, Result<Step, RunErr
 /// What a job tells those who watch the run.
 pub(super) type Tell<'a> = &'a (dyn Fn(&JobPlan, JobStage, Option<&str>) + Send + Sync);
 
-/// Where each job of one run is.
+/// Where each job of one run is, by its index in the workflow.
 pub(super) struct Schedule<'a> {
     plan: &'a WorkflowPlan,
     /// Jobs to start once their `depends_on` are done, in config order.
-    pending: Vec<&'a JobPlan>,
+    pending: Vec<usize>,
     /// Routing targets not routed to yet.
-    waiting: HashSet<&'a str>,
-    running: HashSet<&'a str>,
-    done: HashSet<&'a str>,
-    runs: HashMap<&'a str, u32>,
+    waiting: Vec<bool>,
+    done: Vec<bool>,
+    runs: Vec<u32>,
     /// Done jobs' outputs, as `${jobs}` reads them; shared with the jobs that run, copied only
     /// when one changes while a job still reads the last.
     outputs: Arc<Value>,
@@ -57,17 +55,14 @@ pub(super) struct Schedule<'a> {
 
 impl<'a> Schedule<'a> {
     pub fn new(plan: &'a WorkflowPlan) -> Self {
-        let (waiting, pending): (Vec<&JobPlan>, Vec<&JobPlan>) = plan
-            .jobs
-            .iter()
-            .partition(|job| plan.routing_targets.contains(&job.id));
+        let count = plan.jobs.len();
+        let waiting: Vec<bool> = (0..count).map(|i| plan.is_routing_target(i)).collect();
         Self {
             plan,
-            pending,
-            waiting: waiting.into_iter().map(|job| job.id.as_str()).collect(),
-            running: HashSet::new(),
-            done: HashSet::new(),
-            runs: HashMap::new(),
+            pending: (0..count).filter(|i| !waiting[*i]).collect(),
+            waiting,
+            done: vec![false; count],
+            runs: vec![0; count],
             outputs: Arc::new(Value::Object(Map::new())),
         }
     }
@@ -94,7 +89,6 @@ impl<'a> Schedule<'a> {
                     "No runnable jobs but pending jobs remain.".into(),
                 ));
             };
-            self.running.remove(job.id.as_str());
             let step = match outcome {
                 Ok(step) => step,
                 Err(err) => {
@@ -102,20 +96,23 @@ impl<'a> Schedule<'a> {
                     return Err(err);
                 }
             };
+            let index = job.index;
             match step {
                 Step::Output(produced) => {
                     tell(job, JobStage::Completed, None);
                     let kept = finish(job, produced)?;
                     self.record(job, kept);
-                    self.done.insert(job.id.as_str());
+                    self.done[index] = true;
                 }
-                Step::Route(target) => match self.route(job, target.as_deref()) {
+                Step::Route(target) => match self.route(index, target.as_deref()) {
                     Routed::Start(next) => {
+                        let next = &self.plan.jobs[next];
                         tell(job, JobStage::Routed, Some(&next.id));
                         tracing::info!("Routing to job '{}' from job '{}'.", next.id, job.id);
-                        running.push(self.start(next, &start, tell)?);
+                        running.push(self.start(next.index, &start, tell)?);
                     }
                     Routed::Again(next) => {
+                        let next = &self.plan.jobs[next].id;
                         tell(job, JobStage::Routed, Some(next));
                         tracing::info!("Routing back to job '{next}' from job '{}'.", job.id);
                     }
@@ -129,14 +126,14 @@ impl<'a> Schedule<'a> {
     }
 
     /// The pending jobs whose `depends_on` are done, taken from the pending list.
-    fn ready(&mut self) -> Vec<&'a JobPlan> {
-        let done = &self.done;
+    fn ready(&mut self) -> Vec<usize> {
+        let (plan, done) = (self.plan, &self.done);
         let (ready, pending) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|job| {
-                job.depends_on
+                plan.dependencies(*job)
                     .iter()
-                    .all(|any| any.iter().any(|d| done.contains(d.as_str())))
+                    .all(|any| any.iter().any(|d| done[*d]))
             });
         self.pending = pending;
         ready
@@ -145,20 +142,19 @@ impl<'a> Schedule<'a> {
     /// Starts a job's run, counting it against its `max_run_count`.
     fn start(
         &mut self,
-        job: &'a JobPlan,
+        index: usize,
         start: &impl Fn(&'a JobPlan, Arc<Value>) -> Running<'a>,
         tell: Tell<'_>,
     ) -> Result<Running<'a>, RunError> {
-        let runs = self.runs.entry(job.id.as_str()).or_default();
-        *runs += 1;
-        if *runs > job.max_run_count {
+        let job = &self.plan.jobs[index];
+        self.runs[index] += 1;
+        if self.runs[index] > job.max_run_count {
             tell(job, JobStage::Failed, None);
             return Err(RunError::Flow(format!(
                 "Job '{}' has reached its max_run_count ({}).",
                 job.id, job.max_run_count
             )));
         }
-        self.running.insert(job.id.as_str());
         tell(job, JobStage::Started, None);
         Ok(start(job, Arc::clone(&self.outputs)))
     }
@@ -176,60 +172,52 @@ impl<'a> Schedule<'a> {
     /// target already done runs again with every done job that depends on it (the router too,
     /// if it is one of them), as their dependencies allow. The router is done (unless it runs
     /// again) and its output null.
-    fn route(&mut self, router: &'a JobPlan, target: Option<&str>) -> Routed<'a> {
-        let plan = self.plan;
-        let target = target.and_then(|t| plan.jobs.iter().find(|job| job.id == t));
-        let target = target.map(|job| job.id.as_str());
-        let mut rewound = HashSet::new();
-        if let Some(target) = target.filter(|t| self.done.contains(t)) {
+    fn route(&mut self, router: usize, target: Option<&str>) -> Routed {
+        let target = target.and_then(|t| self.plan.jobs.iter().position(|job| job.id == t));
+        let mut rewound = vec![false; self.done.len()];
+        if let Some(target) = target.filter(|t| self.done[*t]) {
             let mut candidates = self.done.clone();
-            candidates.insert(router.id.as_str());
-            rewound = self.dependents(target, &candidates);
-            for job in self
-                .plan
-                .jobs
-                .iter()
-                .filter(|j| rewound.contains(j.id.as_str()))
-            {
-                self.done.remove(job.id.as_str());
-                if let Value::Object(outputs) = Arc::make_mut(&mut self.outputs) {
-                    outputs.remove(&job.id);
+            candidates[router] = true;
+            self.mark_dependents(target, &candidates, &mut rewound);
+            for (index, job) in self.plan.jobs.iter().enumerate() {
+                if rewound[index] {
+                    self.done[index] = false;
+                    if let Value::Object(outputs) = Arc::make_mut(&mut self.outputs) {
+                        outputs.remove(&job.id);
+                    }
+                    self.pending.push(index);
                 }
-                self.pending.push(job);
             }
         }
-        if !rewound.contains(router.id.as_str()) {
-            self.record(router, Some(Value::Null));
-            self.done.insert(router.id.as_str());
+        if !rewound[router] {
+            self.record(&self.plan.jobs[router], Some(Value::Null));
+            self.done[router] = true;
         }
         match target {
-            Some(target) if self.waiting.remove(target) => plan
-                .jobs
-                .iter()
-                .find(|job| job.id == target)
-                .map_or(Routed::Nowhere, Routed::Start),
-            Some(target) if !rewound.is_empty() => Routed::Again(target),
+            Some(target) if std::mem::take(&mut self.waiting[target]) => Routed::Start(target),
+            Some(target) if rewound.contains(&true) => Routed::Again(target),
             _ => Routed::Nowhere,
         }
     }
 
-    /// `root` and every job among `candidates` that depends on it, directly or not.
-    fn dependents(&self, root: &str, candidates: &HashSet<&'a str>) -> HashSet<&'a str> {
-        let mut found = HashSet::new();
+    /// Marks `root` and every job among `candidates` that depends on it, directly or not.
+    fn mark_dependents(&self, root: usize, candidates: &[bool], marked: &mut [bool]) {
         let mut visit = vec![root];
-        while let Some(id) = visit.pop() {
-            let Some(&id) = candidates.get(id) else {
-                continue;
-            };
-            if !found.insert(id) {
+        while let Some(index) = visit.pop() {
+            if !candidates[index] || std::mem::replace(&mut marked[index], true) {
                 continue;
             }
-            for job in &self.plan.jobs {
-                if job.depends_on.iter().flatten().any(|d| d == id) {
-                    visit.push(job.id.as_str());
+            for other in 0..self.plan.jobs.len() {
+                if self
+                    .plan
+                    .dependencies(other)
+                    .iter()
+                    .flatten()
+                    .any(|d| *d == index)
+                {
+                    visit.push(other);
                 }
             }
         }
-        found
     }
 }
