@@ -286,3 +286,53 @@ async fn shell_components_written_wrong_are_refused_at_load_with_their_place() {
         "{err}"
     );
 }
+
+/// Two workflows whose jobs share an id, each with a component written in the job.
+const INLINE: &str = r#"
+workflows:
+  - id: first
+    default: true
+    job:
+      id: call
+      component:
+        type: shell
+        action: {command: [echo, first], output: '${result.stdout}'}
+  - id: second
+    job:
+      id: call
+      component:
+        type: shell
+        action: {command: [echo, second], output: '${result.stdout}'}
+  - id: nested
+    job:
+      id: call
+      component: {type: workflow, action: {workflow: second}}
+"#;
+
+#[tokio::test]
+async fn a_component_written_in_a_job_is_that_jobs_own() {
+    let dir = Workdir::empty();
+    let engine = load(&dir, INLINE).unwrap();
+    // Not the first one created under the job's id (OD21); a shell needs no `driver` (OD22).
+    for (id, said) in [
+        ("first", "first"),
+        ("second", "second"),
+        ("nested", "second"),
+    ] {
+        let request = engine.request(Some(id), json!({}), Access::All).unwrap();
+        match engine.run(&request, json!({})).await {
+            Ok(compose::RunOutput::Value(value)) => assert_eq!(value, json!(said), "{id}"),
+            _ => panic!("{id}: a value expected"),
+        }
+    }
+
+    let broken = INLINE.replace("{command: [echo, second],", "{command: echo second,");
+    let err = match load(&dir, &broken) {
+        Ok(_) => panic!("loaded"),
+        Err(err) => err,
+    };
+    assert!(
+        err.contains(":15:18:") && err.contains("not one string"),
+        "{err}"
+    );
+}

@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(workflow.id, DEFAULT_WORKFLOW_ID);
         assert_eq!(workflow.title.as_deref(), Some("Chat with OpenAI GPT-4o"));
         assert_eq!(workflow.jobs[0].id, DEFAULT_JOB_ID);
-        assert_eq!(workflow.jobs[0].component, DEFAULT_REF);
+        assert_eq!(workflow.jobs[0].component.to_string(), DEFAULT_REF);
         assert_eq!(config.secrets, ["sk-seed-test"]);
         assert_eq!(config.controller.webui.unwrap().port, 8081);
     }

@@ -317,8 +317,9 @@ pub struct Job {
     pub id: String,
     #[serde(default, rename = "type")]
     pub kind: JobKind,
-    #[serde(default = "default_ref")]
-    pub component: String,
+    /// The component it runs: a name (the default one when absent), or one written inline.
+    #[serde(default)]
+    pub component: ComponentRef,
     #[serde(default = "default_ref")]
     pub action: String,
     pub input: Option<Value>,
@@ -411,47 +412,112 @@ pub struct TargetError {
     pub message: String,
 }
 
+/// A job's `component`: a component's id, or a component written in the job itself.
+#[derive(Debug, Clone)]
+pub enum ComponentRef {
+    Named(String),
+    Inline(Box<Component>),
+}
+
+impl Default for ComponentRef {
+    fn default() -> Self {
+        ComponentRef::Named(DEFAULT_REF.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentRef {
+    /// An id, or a mapping read as a component where it is written (keeping errors' places).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = ComponentRef;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a component's id, or a component ({type, action, …})")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<ComponentRef, E> {
+                Ok(ComponentRef::Named(id.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ComponentRef, A::Error> {
+                let component =
+                    Component::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ComponentRef::Inline(Box::new(component)))
+            }
+        }
+        deserializer.deserialize_any(Form)
+    }
+}
+
+impl std::fmt::Display for ComponentRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentRef::Named(id) => f.write_str(id),
+            ComponentRef::Inline(component) => write!(f, "{} (inline)", component.id()),
+        }
+    }
+}
+
+/// What a component job runs: the component, the index of its action, and, for one of the
+/// config's `components`, its index there (none: written in the job).
+pub struct Target<'a> {
+    pub component: &'a Component,
+    pub action: usize,
+    pub index: Option<usize>,
+}
+
 impl Job {
-    /// The component and the action this job runs, as indexes into `components` and into
-    /// that component's actions; else why there are none. `at` names the job in messages.
-    pub fn target(
-        &self,
-        components: &[Component],
+    /// The component and the action this job runs; else why there are none. `at` names the
+    /// job in messages.
+    pub fn target<'a>(
+        &'a self,
+        components: &'a [Component],
         at: &str,
-    ) -> Result<(usize, usize), TargetError> {
+    ) -> Result<Target<'a>, TargetError> {
         let component_error = |message| TargetError {
             key: "component",
             message,
         };
-        let component = resolve_index(components, &self.component, Component::id, Component::is_default)
-            .ok_or_else(|| component_error(match self.component.as_str() {
-                DEFAULT_REF if components.is_empty() => format!("{at}: there is no component to run"),
-                DEFAULT_REF => format!(
-                    "{at}: uses the default component, but there are several and none has 'default: true'"
-                ),
-                id => format!("{at}: component '{id}' not found"),
-            }))?;
-        let Some(client) = components.get(component) else {
-            return Err(component_error(format!(
-                "{at}: component '{}' not found",
-                self.component
-            )));
+        let (component, index) = match &self.component {
+            ComponentRef::Inline(component) => (&**component, None),
+            ComponentRef::Named(name) => {
+                let index = resolve_index(components, name, Component::id, Component::is_default)
+                    .ok_or_else(|| component_error(match name.as_str() {
+                        DEFAULT_REF if components.is_empty() => format!("{at}: there is no component to run"),
+                        DEFAULT_REF => format!(
+                            "{at}: uses the default component, but there are several and none has 'default: true'"
+                        ),
+                        id => format!("{at}: component '{id}' not found"),
+                    }))?;
+                let component = components.get(index).ok_or_else(|| {
+                    component_error(format!("{at}: component '{name}' not found"))
+                })?;
+                (component, Some(index))
+            }
         };
-        let action = resolve_index(client.actions(), &self.action, |a| &a.id, |a| a.default)
+        let action = resolve_index(component.actions(), &self.action, |a| &a.id, |a| a.default)
             .ok_or_else(|| TargetError {
                 key: "action",
                 message: match self.action.as_str() {
                     DEFAULT_REF => format!(
                         "{at}: component '{}' has no single or default action",
-                        client.id()
+                        component.id()
                     ),
                     id => format!(
                         "{at}: action '{id}' not found in component '{}'",
-                        client.id()
+                        component.id()
                     ),
                 },
             })?;
-        Ok((component, action))
+        Ok(Target {
+            component,
+            action,
+            index,
+        })
     }
 
     /// How messages name this job.

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::model::{Action, Component, Job, JobKind, Mode, Workflow, DEFAULT_REF};
+use super::model::{Action, Component, ComponentRef, Job, JobKind, Mode, Workflow, DEFAULT_REF};
 use super::Config;
 use crate::binding::{self, Binding};
 use crate::schema::Variable;
@@ -82,21 +82,7 @@ pub fn check(config: &Config) -> Result<(), Problem> {
                 .key("id")
                 .problem(format!("duplicate component id '{}'", component.id())));
         }
-        for (j, action) in component.actions().iter().enumerate() {
-            let at = at.item("actions", "action", j);
-            match component {
-                Component::HttpClient(client) => {
-                    check_action(component.id(), client.base_url.is_some(), action, &at)?
-                }
-                Component::Shell(_) => check_command(component.id(), action, &at)?,
-                Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
-            }
-        }
-        if let Component::Shell(shell) = component {
-            for (key, value) in &shell.env {
-                check_templates(value, &at.key("env").key(key))?;
-            }
-        }
+        check_component(config, component, &at)?;
     }
     let mut seen = HashSet::new();
     for (i, workflow) in config.workflows.iter().enumerate() {
@@ -128,12 +114,12 @@ fn check_calls(config: &Config, root: &At) -> Result<(), Problem> {
                 .enumerate()
                 .filter(|(_, job)| job.kind == JobKind::Component)
                 .filter_map(|(k, job)| {
-                    let (c, a) = job.target(&config.components, "").ok()?;
-                    let component = config.components.get(c)?;
-                    if !matches!(component, Component::Workflow(_)) {
+                    let target = job.target(&config.components, "").ok()?;
+                    if !matches!(target.component, Component::Workflow(_)) {
                         return None;
                     }
-                    let id = component.actions().get(a)?.workflow.as_deref();
+                    let action = target.component.actions().get(target.action)?;
+                    let id = action.workflow.as_deref();
                     let id = id.unwrap_or(DEFAULT_REF);
                     super::resolve_index(&config.workflows, id, |w| &w.id, |w| w.default)
                         .map(|called| (k, called))
@@ -221,6 +207,26 @@ fn check_action(
     }
     if let Some(output) = &action.output {
         check_templates(output, &at.key("output"))?;
+    }
+    Ok(())
+}
+
+/// A component's actions, as its type reads them, and its own templates.
+fn check_component(config: &Config, component: &Component, at: &At) -> Result<(), Problem> {
+    for (j, action) in component.actions().iter().enumerate() {
+        let at = at.item("actions", "action", j);
+        match component {
+            Component::HttpClient(client) => {
+                check_action(component.id(), client.base_url.is_some(), action, &at)?
+            }
+            Component::Shell(_) => check_command(component.id(), action, &at)?,
+            Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
+        }
+    }
+    if let Component::Shell(shell) = component {
+        for (key, value) in &shell.env {
+            check_templates(value, &at.key("env").key(key))?;
+        }
     }
     Ok(())
 }
@@ -518,6 +524,9 @@ fn check_job(
     check_common(job, named, job_at)?;
     match job.kind {
         JobKind::Component => {
+            if let ComponentRef::Inline(component) = &job.component {
+                check_component(config, component, &job_at.key("component"))?;
+            }
             job.target(&config.components, named)
                 .map_err(|err| Problem {
                     // A job may name neither: then the message is about the job itself.

@@ -117,30 +117,31 @@ impl Engine {
         )?;
         let trust = Trust::load(config.trusted_roots.as_deref()).map_err(|err| err.to_string())?;
         let fetcher = Arc::new(Fetcher::new(policy, trust.clone()));
+        let build = |component: &Component| match component {
+            Component::HttpClient(client) => HttpClient::new(
+                client,
+                &trust,
+                Arc::clone(&secrets),
+                Arc::clone(&metrics),
+                Arc::clone(&fetcher),
+            )
+            .map(|client| Built::Http(Arc::new(client)))
+            .map_err(|err| err.to_string()),
+            Component::Shell(shell) => Shell::new(shell, &config.dir)
+                .map(|shell| Built::Shell(Arc::new(shell)))
+                .map_err(|err| format!("component '{}': {err}", shell.id)),
+            Component::Workflow(_) => Ok(Built::Workflow),
+        };
         let components: Vec<Built> = config
             .components
             .iter()
-            .map(|component| match component {
-                Component::HttpClient(client) => HttpClient::new(
-                    client,
-                    &trust,
-                    Arc::clone(&secrets),
-                    Arc::clone(&metrics),
-                    Arc::clone(&fetcher),
-                )
-                .map(|client| Built::Http(Arc::new(client)))
-                .map_err(|err| err.to_string()),
-                Component::Shell(shell) => Shell::new(shell, &config.dir)
-                    .map(|shell| Built::Shell(Arc::new(shell)))
-                    .map_err(|err| format!("component '{}': {err}", shell.id)),
-                Component::Workflow(_) => Ok(Built::Workflow),
-            })
+            .map(build)
             .collect::<Result<_, _>>()?;
         let workflows = config
             .workflows
             .iter()
             .map(|workflow| {
-                WorkflowPlan::new(workflow, &config.components, &components).map(Arc::new)
+                WorkflowPlan::new(workflow, (&config.components, &components), &build).map(Arc::new)
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
@@ -222,8 +223,8 @@ impl Engine {
 impl WorkflowPlan {
     fn new(
         workflow: &config::Workflow,
-        configured: &[Component],
-        components: &[Built],
+        (configured, components): (&[Component], &[Built]),
+        build: &dyn Fn(&Component) -> Result<Built, String>,
     ) -> Result<Self, String> {
         let jobs = workflow
             .jobs
@@ -232,6 +233,7 @@ impl WorkflowPlan {
                 let parts = Parts {
                     configured,
                     components,
+                    build,
                     workflow: &workflow.id,
                 };
                 JobPlan::compile(job, &job.id, &parts)

@@ -20,10 +20,12 @@ pub(super) enum Built {
     Workflow,
 }
 
-/// What compiling a job needs: the components, configured and built, and the workflow's id.
+/// What compiling a job needs: the components, configured and built, how to build one
+/// written in a job, and the workflow's id.
 pub(super) struct Parts<'a> {
     pub configured: &'a [Component],
     pub components: &'a [Built],
+    pub build: &'a dyn Fn(&Component) -> Result<Built, String>,
     pub workflow: &'a str,
 }
 
@@ -135,11 +137,21 @@ impl Work {
 
     /// A component job: the action of an http-client, a shell or a workflow component.
     fn component(job: &config::Job, at: &str, parts: &Parts) -> Result<Self, String> {
-        let (component, action) = job
+        let target = job
             .target(parts.configured, at)
             .map_err(|err| err.message)?;
+        // A component written in the job is the job's own (not shared by id, OD21).
+        let inline;
+        let built = match target.index {
+            Some(index) => parts.components.get(index),
+            None => {
+                inline = (parts.build)(target.component)?;
+                Some(&inline)
+            }
+        };
+        let action = target.action;
         let not_found = || format!("{at}: action '{}' not found", job.action);
-        Ok(match parts.components.get(component) {
+        Ok(match built {
             Some(Built::Http(client)) => Work::Component {
                 action: Arc::clone(client.actions.get(action).ok_or_else(not_found)?),
                 component: Arc::clone(client),
@@ -149,10 +161,10 @@ impl Work {
                 shell: Arc::clone(shell),
             },
             Some(Built::Workflow) => {
-                let action = parts
-                    .configured
-                    .get(component)
-                    .and_then(|c| c.actions().get(action))
+                let action = target
+                    .component
+                    .actions()
+                    .get(action)
                     .ok_or_else(not_found)?;
                 Work::Call(Arc::new(
                     WorkflowCall::compile(action).map_err(|e| format!("{at}: {e}"))?,
