@@ -231,3 +231,41 @@ async fn composites_written_wrong_are_refused_at_load_with_their_place() {
     let err = refused("    - id: steps\n      type: pipeline\n      steps: []\n");
     assert!(err.contains("needs 'steps'"), "{err}");
 }
+
+#[tokio::test]
+async fn fan_out_gives_each_branch_the_items_to_read_as_often_as_needed() {
+    let dir = Workdir::empty();
+    let yaml = format!(
+        "{COMPONENTS}workflow:\n  output: {{fo: '${{jobs.fo.output}}', left: '${{jobs.fo.output.left}}', again: '${{jobs.fo.output.left}}'}}\n  jobs:\n    - id: fo\n      type: fan-out\n      input: ${{input.items}}\n      output: [left, right]\n"
+    );
+    let engine = load(&dir, &yaml).unwrap();
+    assert_eq!(
+        run(&engine, json!({"items": [1, 2, 3]})).await,
+        Ok(json!({
+            "fo": {"left": [1, 2, 3], "right": [1, 2, 3]},
+            "left": [1, 2, 3],
+            "again": [1, 2, 3],
+        })),
+        "a branch read twice is whole both times (OD26)"
+    );
+    assert_eq!(
+        run(&engine, json!({"items": "one"})).await,
+        Ok(json!({"fo": {"left": ["one"], "right": ["one"]}, "left": ["one"], "again": ["one"]}))
+    );
+    let refused = |output: &str| {
+        let jobs = format!(
+            "    - id: fo\n      type: fan-out\n      input: [1]\n      output: {output}\n"
+        );
+        match load(&dir, &workflow(&jobs)) {
+            Ok(_) => panic!("{output} loaded"),
+            Err(err) => err,
+        }
+    };
+    let err = refused("'${output}'");
+    assert!(
+        err.contains(":17:7:") && err.contains("list of its branches' names"),
+        "{err}"
+    );
+    let err = refused("[a, a]");
+    assert!(err.contains("different names"), "{err}");
+}

@@ -183,9 +183,9 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
         err.contains(":15:7:") && err.contains("at least 1"),
         "{err}"
     );
-    let err = refused("    - id: split\n      type: fan-out\n");
+    let err = refused("    - id: split\n      type: wait\n");
     assert!(
-        err.contains(":15:13:") && err.contains("unknown variant `fan-out`"),
+        err.contains(":15:13:") && err.contains("unknown variant `wait`"),
         "{err}"
     );
 }

@@ -552,6 +552,8 @@ pub enum JobKind {
     Pipeline,
     /// Folds its input's items through its `do` job.
     Accumulate,
+    /// Hands its input's items to each of its named branches.
+    FanOut,
 }
 
 impl JobKind {
@@ -568,6 +570,7 @@ impl JobKind {
             JobKind::Loop => "loop",
             JobKind::Pipeline => "pipeline",
             JobKind::Accumulate => "accumulate",
+            JobKind::FanOut => "fan-out",
         }
     }
 }

@@ -540,6 +540,7 @@ fn check_job(
         JobKind::ForEach | JobKind::Loop | JobKind::Pipeline | JobKind::Accumulate => {
             check_composite(config, job, named, job_at, ids)?
         }
+        JobKind::FanOut => check_fan_out(job, named, job_at)?,
     }
     for (field, value) in [("input", &job.input), ("output", &job.output)] {
         if let Some(value) = value {
@@ -550,6 +551,34 @@ fn check_job(
         if let Some(output) = &on_error.output {
             check_templates(output, &job_at.key("on_error").key("output"))?;
         }
+    }
+    Ok(())
+}
+
+/// A `fan-out` job hands its `input`'s items to branches named in its `output`.
+fn check_fan_out(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
+    if job.input.is_none() {
+        return Err(at.problem(format!("{named}: a fan-out job needs 'input' (its items)")));
+    }
+    let names: Vec<&str> = match &job.output {
+        Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let listed = job
+        .output
+        .as_ref()
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if names.is_empty() || names.len() != listed {
+        return Err(at.key("output").problem(format!(
+            "{named}: a fan-out job's 'output' is the list of its branches' names"
+        )));
+    }
+    let unique: HashSet<&str> = names.iter().copied().collect();
+    if unique.len() != names.len() {
+        return Err(at.key("output").problem(format!(
+            "{named}: a fan-out job's branches need different names"
+        )));
     }
     Ok(())
 }

@@ -155,6 +155,19 @@ impl<'a> Parent<'a> {
     }
 }
 
+/// A `fan-out` (spec §13.12): each branch gets the input's items, a list of its own that may
+/// be read any number of times (the original's single-use streams gave `[]` the second time,
+/// OD26).
+pub(super) fn fan_out(branches: &[String], input: Value) -> Value {
+    let items = Value::Array(items(input));
+    Value::Object(
+        branches
+            .iter()
+            .map(|branch| (branch.clone(), items.clone()))
+            .collect(),
+    )
+}
+
 /// A list's items; anything else is one item.
 fn items(input: Value) -> Vec<Value> {
     match input {

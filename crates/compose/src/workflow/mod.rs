@@ -320,6 +320,10 @@ async fn run_job(
             let target = router.decide(&input, run.fetcher, scope).await?;
             return Ok(Step::Route(target));
         }
+        Work::FanOut { branches } => {
+            let input = job_input(job, frame, run, &scope).await?;
+            Output::Value(composite::fan_out(branches, input))
+        }
         Work::ForEach { .. }
         | Work::Loop { .. }
         | Work::Pipeline { .. }

@@ -381,6 +381,11 @@ impl JobPlan {
     /// The job doing `work`.
     fn new(job: &config::Job, id: &str, work: Work) -> Result<Self, String> {
         let input = compile(&job.input, &job.id, "input")?.filter(|b| !b.is_exactly("input"));
+        // A fan-out's `output` names its branches: it maps nothing.
+        let output = match work {
+            Work::FanOut { .. } => None,
+            _ => compile(&job.output, &job.id, "output")?.filter(|b| !b.is_exactly("output")),
+        };
         Ok(Self {
             id: id.to_string(),
             index: 0,
@@ -388,7 +393,7 @@ impl JobPlan {
             work,
             share: Share::of(input.as_ref()),
             input,
-            output: compile(&job.output, &job.id, "output")?.filter(|b| !b.is_exactly("output")),
+            output,
             depends_on: job.depends_on.clone(),
             retry: job.retry.clone(),
             on_error: match &job.on_error {

@@ -68,6 +68,8 @@ pub enum Work {
         body: Box<JobPlan>,
         accumulator: Option<Binding>,
     },
+    /// Gives each branch named the input's items.
+    FanOut { branches: Vec<String> },
 }
 
 /// A loop's limit when it sets none.
@@ -132,6 +134,14 @@ impl Work {
                 body: body()?,
                 accumulator: compile(&job.accumulator, &job.id, "accumulator")?,
             },
+            JobKind::FanOut => Work::FanOut {
+                branches: job
+                    .output
+                    .iter()
+                    .flat_map(|names| names.as_array().into_iter().flatten())
+                    .filter_map(|name| name.as_str().map(str::to_string))
+                    .collect(),
+            },
         })
     }
 
@@ -185,6 +195,7 @@ impl Work {
             Work::Loop { .. } => "loop",
             Work::Pipeline { .. } => "pipeline",
             Work::Accumulate { .. } => "accumulate",
+            Work::FanOut { .. } => "fan-out",
         }
     }
 
@@ -207,7 +218,7 @@ impl Work {
             Work::ForEach { body, .. } | Work::Accumulate { body, .. } => {
                 exprs.extend(body.templates().flat_map(Binding::exprs))
             }
-            Work::Loop { .. } | Work::Pipeline { .. } => {}
+            Work::Loop { .. } | Work::Pipeline { .. } | Work::FanOut { .. } => {}
         }
         exprs
     }
