@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use compose::workflow::Access;
 use serde_json::json;
-use support::{load, load_with, run};
+use support::{load, load_with, refused, run};
 use testkit::Workdir;
 
 /// A shell component with one action (`action` YAML, indented four spaces) and one job.
@@ -252,10 +252,7 @@ async fn workflow_calls_are_bounded_and_cycles_refused_at_load() {
         "      type: delay\n      output: 'inner got ${input.text}'\n",
         "      component: sub\n",
     );
-    let err = match load(&dir, &cycle) {
-        Ok(_) => panic!("a cycle loaded"),
-        Err(err) => err,
-    };
+    let err = refused(&dir, &cycle);
     assert!(
         err.contains(":20:7:") && err.contains("inner → inner"),
         "{err}"
@@ -265,10 +262,7 @@ async fn workflow_calls_are_bounded_and_cycles_refused_at_load() {
 #[tokio::test]
 async fn shell_components_written_wrong_are_refused_at_load_with_their_place() {
     let dir = Workdir::empty();
-    let refused = |action: &str| match load(&dir, &shell(action)) {
-        Ok(_) => panic!("{action} loaded"),
-        Err(err) => err,
-    };
+    let refused = |action: &str| refused(&dir, &shell(action));
     let err = refused("    command: echo hi\n");
     assert!(
         err.contains(":5:5:") && err.contains("not one string: no shell reads it"),
@@ -327,10 +321,7 @@ async fn a_component_written_in_a_job_is_that_jobs_own() {
     }
 
     let broken = INLINE.replace("{command: [echo, second],", "{command: echo second,");
-    let err = match load(&dir, &broken) {
-        Ok(_) => panic!("loaded"),
-        Err(err) => err,
-    };
+    let err = refused(&dir, &broken);
     assert!(
         err.contains(":15:18:") && err.contains("not one string"),
         "{err}"

@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use support::{load, run};
+use serde_json::json;
+use support::{check_cases, load, refused, run, Case};
 use testkit::Workdir;
 
 const COMPONENTS: &str = r#"components:
@@ -27,13 +27,6 @@ const COMPONENTS: &str = r#"components:
 /// The two components and one workflow of `jobs` (YAML list items, indented four spaces).
 fn workflow(jobs: &str) -> String {
     format!("{COMPONENTS}workflow:\n  jobs:\n{jobs}")
-}
-
-struct Case {
-    rule: &'static str,
-    jobs: &'static str,
-    input: Value,
-    gives: Result<Value, &'static str>,
 }
 
 const EACH: &str = r#"    - id: each
@@ -76,7 +69,7 @@ const STEPS: &str = r#"    - id: steps
 fn cases() -> Vec<Case> {
     let case = |rule, jobs, input, gives| Case {
         rule,
-        jobs,
+        yaml: workflow(jobs),
         input,
         gives,
     };
@@ -134,25 +127,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_composite_rule_gives_what_the_spec_says() {
-    let dir = Workdir::empty();
-    let mut failed = Vec::new();
-    for case in cases() {
-        let engine =
-            load(&dir, &workflow(case.jobs)).unwrap_or_else(|err| panic!("{}: {err}", case.rule));
-        let gives = run(&engine, case.input.clone()).await;
-        let as_expected = match (&gives, &case.gives) {
-            (Ok(value), Ok(expected)) => value == expected,
-            (Err(message), Err(expected)) => message.contains(expected),
-            _ => false,
-        };
-        if !as_expected {
-            failed.push(format!(
-                "{}: gave {gives:?}, expected {:?}",
-                case.rule, case.gives
-            ));
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    check_cases(&Workdir::empty(), cases()).await;
 }
 
 #[tokio::test]
@@ -197,10 +172,7 @@ async fn for_each_runs_batch_size_items_at_once() {
 #[tokio::test]
 async fn composites_written_wrong_are_refused_at_load_with_their_place() {
     let dir = Workdir::empty();
-    let refused = |jobs: &str| match load(&dir, &workflow(jobs)) {
-        Ok(_) => panic!("{jobs} loaded"),
-        Err(err) => err,
-    };
+    let refused = |jobs: &str| refused(&dir, &workflow(jobs));
     let err = refused("    - id: each\n      type: for-each\n      input: [1]\n");
     assert!(err.contains(":14:") && err.contains("needs 'do'"), "{err}");
     let err = refused("    - id: each\n      type: for-each\n      do: {component: say}\n");
@@ -256,10 +228,7 @@ async fn fan_out_gives_each_branch_the_items_to_read_as_often_as_needed() {
         let jobs = format!(
             "    - id: fo\n      type: fan-out\n      input: [1]\n      output: {output}\n"
         );
-        match load(&dir, &workflow(&jobs)) {
-            Ok(_) => panic!("{output} loaded"),
-            Err(err) => err,
-        }
+        refused(&dir, &workflow(&jobs))
     };
     let err = refused("'${output}'");
     assert!(

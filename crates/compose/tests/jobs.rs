@@ -10,7 +10,7 @@ mod support;
 
 use compose::workflow::Access;
 use serde_json::{json, Value};
-use support::{load, run};
+use support::{load, refused, run};
 use testkit::mock_upstream::{Behavior, MockUpstream};
 use testkit::Workdir;
 
@@ -137,10 +137,7 @@ async fn a_filter_keeps_the_items_that_pass_in_their_order() {
 #[tokio::test]
 async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
     let dir = Workdir::empty();
-    let refused = |jobs: &str| match load(&dir, &config("http://127.0.0.1:9/v1", jobs)) {
-        Ok(_) => panic!("{jobs} loaded"),
-        Err(err) => err,
-    };
+    let refused = |jobs: &str| refused(&dir, &config("http://127.0.0.1:9/v1", jobs));
     let err = refused(
         "    - id: pause\n      type: delay\n      mode: specific-time\n      time: '12:00'\n",
     );
@@ -257,13 +254,7 @@ async fn a_job_that_fails_every_attempt_fails_the_run_or_gives_its_fallback() {
 #[tokio::test]
 async fn recovery_written_wrong_is_refused_at_load_with_its_place() {
     let dir = Workdir::empty();
-    let refused = |jobs: &str| {
-        let yaml = config("http://127.0.0.1:9/v1", jobs);
-        match load(&dir, &yaml) {
-            Ok(_) => panic!("{jobs} loaded"),
-            Err(err) => err,
-        }
-    };
+    let refused = |jobs: &str| refused(&dir, &config("http://127.0.0.1:9/v1", jobs));
     let err = refused("    - id: ask\n      retry: 0\n");
     assert!(
         err.contains(":15:14:") && err.contains("at least 1"),

@@ -5,8 +5,8 @@
 
 mod support;
 
-use serde_json::{json, Value};
-use support::{load, run};
+use serde_json::json;
+use support::{check_cases, load, refused, run, Case};
 use testkit::mock_upstream::{Behavior, MockUpstream};
 use testkit::Workdir;
 
@@ -39,13 +39,6 @@ const LANGUAGES: &str = r#"    - id: language
         - {value: '1', then: one}
       otherwise: other
 "#;
-
-struct Case {
-    rule: &'static str,
-    yaml: String,
-    input: Value,
-    gives: Result<Value, &'static str>,
-}
 
 fn cases() -> Vec<Case> {
     let grades = || {
@@ -151,24 +144,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_routing_rule_gives_what_the_spec_says() {
-    let dir = Workdir::empty();
-    let mut failed = Vec::new();
-    for case in cases() {
-        let engine = load(&dir, &case.yaml).unwrap_or_else(|err| panic!("{}: {err}", case.rule));
-        let gives = run(&engine, case.input.clone()).await;
-        let as_expected = match (&gives, &case.gives) {
-            (Ok(value), Ok(expected)) => value == expected,
-            (Err(message), Err(expected)) => message.contains(expected),
-            _ => false,
-        };
-        if !as_expected {
-            failed.push(format!(
-                "{}: gave {gives:?}, expected {:?}",
-                case.rule, case.gives
-            ));
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    check_cases(&Workdir::empty(), cases()).await;
 }
 
 #[tokio::test]
@@ -258,10 +234,7 @@ async fn routing_back_to_a_done_job_runs_it_and_its_dependants_again() {
 #[tokio::test]
 async fn routers_written_wrong_are_refused_at_load_with_their_place() {
     let dir = Workdir::empty();
-    let refused = |jobs: &str| match load(&dir, &workflow(jobs, None)) {
-        Ok(_) => panic!("{jobs} loaded"),
-        Err(err) => err,
-    };
+    let refused = |jobs: &str| refused(&dir, &workflow(jobs, None));
     let err = refused("    - id: go\n      type: if\n      otherwise: nowhere\n");
     assert!(
         err.contains(":6:7:") && err.contains("job 'go' routes to unknown job 'nowhere'"),

@@ -30,3 +30,41 @@ pub async fn run(engine: &Engine, input: Value) -> Result<Value, String> {
         Err(err) => Err(err.to_string()),
     }
 }
+
+/// One row of a table of rules: a config, an input, and what the run gives (or a part of its
+/// error's message).
+pub struct Case {
+    pub rule: &'static str,
+    pub yaml: String,
+    pub input: Value,
+    pub gives: Result<Value, &'static str>,
+}
+
+/// Runs every row; fails naming each row that gave something else.
+pub async fn check_cases(dir: &Workdir, cases: Vec<Case>) {
+    let mut failed = Vec::new();
+    for case in cases {
+        let engine = load(dir, &case.yaml).unwrap_or_else(|err| panic!("{}: {err}", case.rule));
+        let gives = run(&engine, case.input.clone()).await;
+        let as_expected = match (&gives, &case.gives) {
+            (Ok(value), Ok(expected)) => value == expected,
+            (Err(message), Err(expected)) => message.contains(expected),
+            _ => false,
+        };
+        if !as_expected {
+            failed.push(format!(
+                "{}: gave {gives:?}, expected {:?}",
+                case.rule, case.gives
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// Why `yaml` does not load (the test fails when it does).
+pub fn refused(dir: &Workdir, yaml: &str) -> String {
+    match load(dir, yaml) {
+        Ok(_) => panic!("loaded:\n{yaml}"),
+        Err(err) => err,
+    }
+}

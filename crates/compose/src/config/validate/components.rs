@@ -1,0 +1,175 @@
+//! Checks of the components: each action as its component's type reads it.
+
+use serde_json::Value;
+
+use super::{check_templates, At, Problem};
+use crate::config::model::{Action, Component, DEFAULT_REF};
+use crate::config::Config;
+
+fn check_action(
+    component: &str,
+    has_base_url: bool,
+    action: &Action,
+    at: &At,
+) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
+    match (&action.endpoint, &action.path) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(at.problem(format!(
+                "{named}: either 'endpoint' or 'path' must be set, but not both"
+            )))
+        }
+        (None, Some(_)) if !has_base_url => {
+            return Err(at.key("path").problem(format!(
+                "{named} uses 'path' but 'base_url' is not set in the component"
+            )))
+        }
+        _ => {}
+    }
+    for (field, value) in [("headers", &action.headers), ("params", &action.params)] {
+        if !matches!(value, Value::Null | Value::Object(_)) {
+            return Err(at.key(field).problem(format!(
+                "{named}: '{field}' must be a mapping of names to values"
+            )));
+        }
+    }
+    let texts = [("endpoint", &action.endpoint), ("path", &action.path)];
+    for (field, text) in texts {
+        if let Some(text) = text {
+            check_templates(&Value::String(text.clone()), &at.key(field))?;
+        }
+    }
+    for (field, value) in [
+        ("headers", &action.headers),
+        ("params", &action.params),
+        ("body", &action.body),
+    ] {
+        check_templates(value, &at.key(field))?;
+    }
+    if let Some(output) = &action.output {
+        check_templates(output, &at.key("output"))?;
+    }
+    Ok(())
+}
+
+/// A component's actions, as its type reads them, and its own templates.
+pub(super) fn check_component(
+    config: &Config,
+    component: &Component,
+    at: &At,
+) -> Result<(), Problem> {
+    for (j, action) in component.actions().iter().enumerate() {
+        let at = at.item("actions", "action", j);
+        match component {
+            Component::HttpClient(client) => {
+                check_action(component.id(), client.base_url.is_some(), action, &at)?
+            }
+            Component::Shell(_) => check_command(component.id(), action, &at)?,
+            Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
+        }
+    }
+    if let Component::Shell(shell) = component {
+        for (key, value) in &shell.env {
+            check_templates(value, &at.key("env").key(key))?;
+        }
+    }
+    Ok(())
+}
+
+/// A shell action runs one argv, or a batch of them; each argument a text (or a number).
+fn check_command(component: &str, action: &Action, at: &At) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
+    let Some(command) = &action.command else {
+        return Err(at.problem(format!(
+            "{named}: a shell action needs 'command', a list such as [echo, '${{input.text}}']"
+        )));
+    };
+    let at_command = at.key("command");
+    let argvs: Vec<(At, &Vec<Value>)> = match command {
+        Value::Array(items) if items.iter().all(Value::is_array) && !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, argv)| argv.as_array().map(|argv| (at_command.index(i), argv)))
+            .collect(),
+        Value::Array(argv) => vec![(at_command.clone(), argv)],
+        _ => {
+            return Err(at_command.problem(format!(
+                "{named}: 'command' is a list (the program, then each argument), not one \
+                 string: no shell reads it (write [sh, -c, '...'] for one)"
+            )))
+        }
+    };
+    for (at, argv) in argvs {
+        if argv.is_empty() {
+            return Err(at.problem(format!("{named}: a command needs at least its program")));
+        }
+        for (i, arg) in argv.iter().enumerate() {
+            match arg {
+                Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                    check_templates(arg, &at.index(i))?
+                }
+                other => {
+                    return Err(at.index(i).problem(format!(
+                        "{named}: each part of a command is a text, got {other}"
+                    )))
+                }
+            }
+        }
+    }
+    if action
+        .streaming
+        .as_ref()
+        .is_some_and(|s| s != &Value::Bool(false))
+    {
+        return Err(at.key("streaming").problem(format!(
+            "{named}: a command's output as a stream of lines is not in this implementation yet"
+        )));
+    }
+    if action.batch_size == Some(0) {
+        return Err(at
+            .key("batch_size")
+            .problem(format!("{named}: batch_size must be at least 1")));
+    }
+    if let Some(dir) = &action.working_dir {
+        check_templates(&Value::String(dir.clone()), &at.key("working_dir"))?;
+    }
+    for (key, value) in &action.env {
+        check_templates(value, &at.key("env").key(key))?;
+    }
+    for (field, value) in [("stdin", &action.stdin), ("output", &action.output)] {
+        if let Some(value) = value {
+            check_templates(value, &at.key(field))?;
+        }
+    }
+    Ok(())
+}
+
+/// A workflow action names a workflow of the config (any, private ones too).
+fn check_workflow_call(
+    config: &Config,
+    component: &str,
+    action: &Action,
+    at: &At,
+) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
+    let id = action.workflow.as_deref().unwrap_or(DEFAULT_REF);
+    if crate::config::resolve(&config.workflows, id, |w| &w.id, |w| w.default).is_none() {
+        let at = match action.workflow {
+            Some(_) => at.key("workflow"),
+            None => at.clone(),
+        };
+        return Err(at.problem(match id {
+            DEFAULT_REF => format!(
+                "{named}: runs the default workflow, but there are several and none has \
+                 'default: true' (name one with 'workflow')"
+            ),
+            id => format!("{named}: workflow '{id}' not found"),
+        }));
+    }
+    for (field, value) in [("input", &action.input), ("output", &action.output)] {
+        if let Some(value) = value {
+            check_templates(value, &at.key(field))?;
+        }
+    }
+    Ok(())
+}
