@@ -47,13 +47,10 @@ impl Variable {
         let default = match (&expr.default_text, conversion) {
             (Some(text), Some(conversion)) => {
                 Some(typed_default(text, conversion).map_err(|err| {
-                    let article = match kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                        true => "an",
-                        false => "a",
-                    };
                     format!(
-                        "the default of input.{} is not {article} {kind}: {err}",
-                        expr.path_text.as_deref().unwrap_or("")
+                        "the default of input.{} is not {}: {err}",
+                        expr.path_text.as_deref().unwrap_or(""),
+                        crate::binding::with_article(&kind)
                     )
                 })?)
             }

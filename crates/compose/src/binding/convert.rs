@@ -390,9 +390,14 @@ pub(super) fn type_name(value: &Value) -> &'static str {
 
 /// A value's type with its article, for messages: "an integer", "a list".
 pub fn a_type(value: &Value) -> String {
-    match type_name(value) {
-        name @ "integer" => format!("an {name}"),
-        name => format!("a {name}"),
+    with_article(type_name(value))
+}
+
+/// A type's name with its article: "an integer", "a string".
+pub fn with_article(name: &str) -> String {
+    match name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => format!("an {name}"),
+        false => format!("a {name}"),
     }
 }
 

@@ -101,7 +101,7 @@ impl Engine {
         let tell = |job: &JobPlan, event: JobStage, next: Option<&str>| {
             observer(JobEvent {
                 job_id: job.id.clone(),
-                job_type: job.work.type_name(),
+                job_type: job.kind.name(),
                 event,
                 next_job_id: next.map(str::to_string),
                 elapsed: started.elapsed().as_secs_f64(),

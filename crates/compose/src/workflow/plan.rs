@@ -54,6 +54,8 @@ pub struct WorkflowPlan {
 /// A job ready to run: what it does, its input and output templates, what it waits for.
 pub struct JobPlan {
     pub id: String,
+    /// Its `type`.
+    pub kind: config::JobKind,
     /// Where it is in its workflow's list (0 inside another job).
     pub(super) index: usize,
     /// Whether no other job of its workflow depends on it.
@@ -388,6 +390,7 @@ impl JobPlan {
         };
         Ok(Self {
             id: id.to_string(),
+            kind: job.kind,
             index: 0,
             terminal: false,
             work,

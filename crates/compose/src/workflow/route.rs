@@ -101,15 +101,6 @@ impl Router {
         }))
     }
 
-    /// Its job's `type`.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Router::If { .. } => "if",
-            Router::Switch { .. } => "switch",
-            Router::Random(_) => "random-router",
-        }
-    }
-
     /// Whether the router reads the job's input (a random router does not).
     pub fn reads_input(&self) -> bool {
         !matches!(self, Router::Random(_))

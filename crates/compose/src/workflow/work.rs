@@ -184,21 +184,6 @@ impl Work {
         })
     }
 
-    /// The job's `type`, as the config writes it.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Work::Component { .. } | Work::Command { .. } | Work::Call(_) => "component",
-            Work::Delay { .. } => "delay",
-            Work::Filter { .. } => "filter",
-            Work::Route(router) => router.type_name(),
-            Work::ForEach { .. } => "for-each",
-            Work::Loop { .. } => "loop",
-            Work::Pipeline { .. } => "pipeline",
-            Work::Accumulate { .. } => "accumulate",
-            Work::FanOut { .. } => "fan-out",
-        }
-    }
-
     /// The templates that read the job's input (and declare the workflow's inputs when the
     /// job passes that on): an action's, a delay's duration, a condition's; for the jobs of a
     /// `for-each` or an `accumulate`, whose `${input}` is the workflow's, their templates.
