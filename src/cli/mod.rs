@@ -1,6 +1,7 @@
 //! The command line: `model-compose [-f FILE]... COMMAND`, with the subcommands of the original
 //! (up, down, start, stop, run, validate). Each command is a thin door into the engine.
 
+mod ask;
 mod run;
 mod up;
 mod validate;
@@ -122,6 +123,9 @@ pub struct RunArgs {
     /// Write the final output to this file (bytes as they are: audio, images)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Go on at every interrupt without asking (as if Enter were pressed at each)
+    #[arg(long)]
+    pub auto_resume: bool,
     #[command(flatten)]
     pub env: EnvArgs,
 }

@@ -11,9 +11,10 @@ use serde_json::Value;
 use compose::component::Binary;
 use compose::config::Config;
 use compose::media::{guess_type, Blob};
-use compose::workflow::{Access, RunRequest};
+use compose::workflow::{Access, RunRequest, Watch};
 use compose::{Engine, RunError, RunOutput};
 
+use super::ask::Terminal;
 use super::{fail, RunArgs, EXIT_FAILURE, EXIT_USAGE};
 
 /// Exit status after Ctrl-C, as shells report it.
@@ -47,7 +48,7 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
     let context = serde_json::json!({ "task_id": ulid::Ulid::new().to_string() });
     let outcome = runtime.block_on(async {
         tokio::select! {
-            outcome = execute(&engine, &request, context, args.output.as_deref()) => Some(outcome),
+            outcome = execute(&engine, &request, context, &args) => Some(outcome),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -139,9 +140,18 @@ async fn execute(
     engine: &Engine,
     request: &RunRequest,
     context: Value,
-    output_file: Option<&Path>,
+    args: &RunArgs,
 ) -> Result<(), Failure> {
-    let output = engine.run(request, context).await?;
+    let output_file = args.output.as_deref();
+    let usage = std::sync::Arc::default();
+    let watch = Watch {
+        observer: &|_| {},
+        usage: &usage,
+        answerer: &Terminal {
+            auto_resume: args.auto_resume,
+        },
+    };
+    let output = engine.run_observed(request, context, watch).await?;
     let mut stdout = std::io::stdout().lock();
     let text = match output {
         RunOutput::Stream(mut pieces) => {

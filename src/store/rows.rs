@@ -127,6 +127,7 @@ pub(super) fn record<R: HistoryRow>(row: &R) -> Result<RunRecord, sqlx::Error> {
         usage: usage(row)?,
         // Read apart (see `uploads`).
         uploads: Vec::new(),
+        interrupt: json(row.get_text("interrupt")?).unwrap_or_default(),
     })
 }
 

@@ -98,6 +98,8 @@ where
         let (input, uploads) = super::uploads::extract(&run.input);
         let output = run.output.as_ref().map(Output::stored);
         let (kind, http_status, detail) = failure_columns(run.error.as_ref());
+        let interrupt = (!run.interrupt.is_empty())
+            .then(|| serde_json::to_string(&run.interrupt).unwrap_or_default());
         if !uploads.is_empty() {
             self.store_uploads(&run.task_id, uploads).await?;
         }
@@ -107,9 +109,9 @@ where
             "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
              started_at, first_chunk_ms, duration_ms, title, settings, error_summary, \
              request_id, prompt_tokens, completion_tokens, replica_id, output_type, \
-             error_kind, error_http_status, error_detail) \
+             error_kind, error_http_status, error_detail, interrupt) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20) \
+             $17, $18, $19, $20, $21) \
              ON CONFLICT (task_id) DO UPDATE SET output = EXCLUDED.output, \
              output_type = EXCLUDED.output_type, status = EXCLUDED.status, \
              error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, \
@@ -117,7 +119,7 @@ where
              error_detail = EXCLUDED.error_detail, \
              first_chunk_ms = EXCLUDED.first_chunk_ms, duration_ms = EXCLUDED.duration_ms, \
              error_summary = EXCLUDED.error_summary, prompt_tokens = EXCLUDED.prompt_tokens, \
-             completion_tokens = EXCLUDED.completion_tokens",
+             completion_tokens = EXCLUDED.completion_tokens, interrupt = EXCLUDED.interrupt",
         ))
         .bind(&run.task_id)
         .bind(&run.workflow_id)
@@ -139,6 +141,7 @@ where
         .bind(kind)
         .bind(http_status)
         .bind(detail)
+        .bind(interrupt)
         .execute(&self.pool)
         .await
         .map_err(error)?;

@@ -25,6 +25,7 @@ fn run(id: &str, started_at: i64) -> RunRecord {
             completion_tokens: None,
         }),
         uploads: Vec::new(),
+        interrupt: Vec::new(),
     }
 }
 
@@ -61,13 +62,29 @@ async fn runs(store: &dyn RunStore) {
     assert!(!store.delete("b").await.unwrap());
     assert_eq!(store.get("b").await.unwrap(), None);
 
-    // Runs left streaming by a server that stopped are failed; finished ones stay as they are.
+    // Runs left streaming or waiting for a person by a server that stopped are failed;
+    // finished ones stay as they are. A waiting run keeps its points until then.
     let mut streaming = run("s", 3);
     streaming.status = Status::Processing;
     streaming.output = None;
     store.save(&streaming).await.unwrap();
+    let mut waiting = run("w", 3);
+    waiting.status = Status::Interrupted;
+    waiting.output = None;
+    waiting.interrupt = vec![compose::record::Point {
+        id: "01P".into(),
+        job_id: "approve".into(),
+        run_id: "01R".into(),
+        phase: compose::record::Phase::Before,
+        message: Some("Send it?".into()),
+        metadata: Some(json!({"to": "ana"})),
+    }];
+    store.save(&waiting).await.unwrap();
+    assert_eq!(store.get("w").await.unwrap(), Some(waiting));
     let stopped = Failure::new(FailureKind::Interrupted, "the server stopped");
-    assert_eq!(store.fail_unfinished(&stopped).await.unwrap(), 1);
+    assert_eq!(store.fail_unfinished(&stopped).await.unwrap(), 2);
+    assert_eq!(store.get("w").await.unwrap().unwrap().status, Status::Failed);
+    assert!(store.delete("w").await.unwrap());
     let failed = store.get("s").await.unwrap().unwrap();
     assert_eq!(
         (failed.status, failed.error),

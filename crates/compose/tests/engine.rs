@@ -659,8 +659,13 @@ workflows:
                 .request(Some(workflow), json!({"prompt": "Hi"}), Access::All)
                 .unwrap();
             let usage = std::sync::Arc::default();
+            let watch = compose::workflow::Watch {
+                observer: &|_| {},
+                usage: &usage,
+                answerer: &compose::workflow::GoOn,
+            };
             let output = engine
-                .run_observed(&request, json!({}), &|_| {}, &usage)
+                .run_observed(&request, json!({}), watch)
                 .await
                 .unwrap();
             if let RunOutput::Stream(stream) = output {

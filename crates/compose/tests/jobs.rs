@@ -170,11 +170,25 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
         err.contains(":15:7:") && err.contains("job 'ask': hook runs inline Python"),
         "{err}"
     );
-    let err = refused("    - id: ask\n      interrupt: {before: true}\n");
+    let err = refused(
+        "    - id: ask\n      interrupt:\n        before:\n          condition: {input: '${input.x}', operator: near}\n",
+    );
     assert!(
-        err.contains(":15:7:") && err.contains("interrupt (pausing"),
+        err.contains(":17:44:") && err.contains("job 'ask': unknown operator 'near'"),
         "{err}"
     );
+    let err = refused("    - id: ask\n      interrupt: {before: 'yes'}\n");
+    assert!(
+        err.contains(":15:27:") && err.contains("expected true, false or {condition, message, metadata}"),
+        "{err}"
+    );
+    let err = refused("    - id: ask\n      interrupt: {between: true}\n");
+    assert!(
+        err.contains(":15:") && err.contains("unknown field `between`"),
+        "{err}"
+    );
+    let err = refused("    - id: ask\n      interrupt: {after: {message: 'done ${output'}}\n");
+    assert!(err.contains(":15:") && err.contains("is not a valid ${...} expression"), "{err}");
     let err = refused("    - id: ask\n      max_run_count: 0\n");
     assert!(
         err.contains(":15:7:") && err.contains("at least 1"),

@@ -137,7 +137,9 @@ impl Phase {
         match status {
             Status::Completed => Phase::Completed,
             Status::Cancelled => Phase::Stopped,
-            Status::Pending | Status::Processing | Status::Cancelling => Phase::Streaming,
+            Status::Pending | Status::Processing | Status::Interrupted | Status::Cancelling => {
+                Phase::Streaming
+            }
             Status::Failed => Phase::Failed,
         }
     }

@@ -66,6 +66,7 @@ pub fn router(
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/stream", get(tasks::stream))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/tasks/{id}/resume", post(tasks::resume))
         .route("/runs", get(history::list))
         .route("/runs/{id}", get(history::get).delete(history::delete))
         .route("/runs/{id}/uploads/{upload}", get(history::upload))

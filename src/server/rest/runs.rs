@@ -174,7 +174,7 @@ async fn respond(
         }
         _ => {}
     }
-    let view = task.finished().await;
+    let view = task.settled().await;
     owner.disarm();
     let delivery = if body.output_only || (task.streams && view.status == Status::Failed) {
         Delivery::OutputOnly

@@ -1,4 +1,5 @@
-//! `GET /tasks/{id}`, `GET /tasks/{id}/stream`, `POST /tasks/{id}/cancel`.
+//! `GET /tasks/{id}`, `GET /tasks/{id}/stream`, `POST /tasks/{id}/cancel`,
+//! `POST /tasks/{id}/resume`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use crate::cluster::Cluster;
 use crate::server::{binary, sse};
 use compose::media::Blob;
 use compose::record::{Output, RunRecord};
-use compose::task::{CancelError, Shape, Status, Task, TaskView};
+use compose::task::{CancelError, ResumeError, Shape, Status, Task, TaskView};
 
 /// What the caller asked to receive.
 pub enum Delivery {
@@ -100,7 +101,7 @@ pub async fn stream(
         } => return Ok(binary::response(task, &content_type, filename, false)),
         Shape::Value => {}
     }
-    let view = task.finished().await;
+    let view = task.settled().await;
     match view.status {
         Status::Completed => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -142,6 +143,40 @@ pub async fn cancel(
         Ok(view) => Ok(Json(view).into_response()),
         Err(err @ CancelError::NotFound(_)) => Err(ApiError::not_found(err.to_string())),
         Err(err @ CancelError::Finished(..)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, err.to_string()))
+        }
+    }
+}
+
+/// `POST /tasks/{id}/resume`: `{"answer": {<point id>: <answer>, …}}` answers those points
+/// (null: go on as it was; a value replaces the job's input or result); no `answer` answers
+/// every point with null. Answered at once with the task's state (spec §14.3).
+pub async fn resume(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    struct ResumeBody {
+        #[serde(default)]
+        answer: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let body: ResumeBody = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Invalid request body: expected {{\"answer\": {{<interrupt id>: <answer>}}}}: {err}"),
+        )
+    })?;
+    if state.tasks.get(&id).is_none() && elsewhere(&state, &id).await.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Task '{id}' runs on another replica: resume it there"),
+        ));
+    }
+    match state.tasks.resume(&id, body.answer) {
+        Ok(view) => Ok(Json(view).into_response()),
+        Err(err @ ResumeError::NotFound(_)) => Err(ApiError::not_found(err.to_string())),
+        Err(err @ ResumeError::NotInterrupted(..)) => {
             Err(ApiError::new(StatusCode::CONFLICT, err.to_string()))
         }
     }

@@ -7,6 +7,7 @@ mod controller;
 mod duration;
 mod env;
 mod exposure;
+mod interrupt;
 mod locate;
 mod model;
 mod recovery;
@@ -25,6 +26,7 @@ pub use controller::{
 pub use duration::Duration;
 pub use env::{Env, Sources};
 pub use exposure::{Allowed, FetchSettings, FileSettings, SessionSettings};
+pub use interrupt::{Interrupts, Pause, PauseCondition};
 pub use locate::Place;
 pub use recovery::{Backoff, OnError, Retry};
 pub use routing::{Case, Condition, Route};

@@ -344,8 +344,8 @@ pub struct Job {
     pub streaming: Option<Value>,
     /// Inline Python run around the job, in the original: refused here (D26).
     pub hook: Option<Value>,
-    /// Pauses for a person around the job (spec §14): not in this implementation yet.
-    pub interrupt: Option<Value>,
+    /// Pauses for a person before and after the job's work (spec §14).
+    pub interrupt: Option<super::Interrupts>,
     /// How many times the job may run in one run (reruns come with routing); at least 1.
     #[serde(default = "max_run_count")]
     pub max_run_count: u32,

@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 
 mod failure;
 mod output;
+mod point;
 mod status;
 mod view;
 
 pub use failure::{Failure, FailureKind};
 pub use output::Output;
+pub use point::{Phase, Point};
 pub use status::Status;
 pub use view::TaskView;
 
@@ -41,6 +43,9 @@ pub struct RunRecord {
     /// The files its input carried, kept apart as bytes (its input names each `upload:ID`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub uploads: Vec<StoredUpload>,
+    /// The points it waits on, while interrupted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interrupt: Vec<Point>,
 }
 
 /// A file a run's input carried, as the history keeps it: its bytes are read by id, until

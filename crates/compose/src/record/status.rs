@@ -14,6 +14,8 @@ pub enum Status {
     /// `streaming`: they read as this.)
     #[serde(alias = "streaming")]
     Processing,
+    /// Waiting for a person to answer its interrupt points (spec §14).
+    Interrupted,
     Cancelling,
     Cancelled,
     Completed,
@@ -22,9 +24,10 @@ pub enum Status {
 
 impl Status {
     /// Every status, in the order of a run's life.
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Pending,
         Status::Processing,
+        Status::Interrupted,
         Status::Cancelling,
         Status::Cancelled,
         Status::Completed,
@@ -40,6 +43,7 @@ impl Status {
         match self {
             Status::Pending => "pending",
             Status::Processing => "processing",
+            Status::Interrupted => "interrupted",
             Status::Cancelling => "cancelling",
             Status::Cancelled => "cancelled",
             Status::Completed => "completed",

@@ -4,15 +4,18 @@
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::{Failure, RunRecord, Status};
+use super::{Failure, Point, RunRecord, Status};
 
-/// A task's state: `{"task_id", "status", "workflow_id", "output"?, "error"?}`, the error as
-/// its message (as the original has it).
+/// A task's state: `{"task_id", "status", "workflow_id", "interrupt"?, "output"?, "error"?}`,
+/// the error as its message (as the original has it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskView {
     pub task_id: String,
     pub status: Status,
     pub workflow_id: String,
+    /// The points an interrupted run waits on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interrupt: Vec<Point>,
     /// Only once completed: a stream's text, bytes as a data URI, or the value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -46,10 +49,15 @@ impl RunRecord {
             .output
             .filter(|_| self.status == Status::Completed)
             .map(super::Output::into_value);
+        let interrupt = match self.status {
+            Status::Interrupted => self.interrupt,
+            _ => Vec::new(),
+        };
         TaskView {
             task_id: self.task_id,
             status: self.status,
             workflow_id: self.workflow_id,
+            interrupt,
             output,
             error: self.error,
         }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
 use serde_json::{json, Value};
 
 use super::gather::Gathering;
@@ -14,7 +16,7 @@ use crate::component::Binary;
 use crate::metrics::{Metrics, RunEnd};
 use crate::record::RunStore;
 use crate::record::Status;
-use crate::workflow::{Engine, RunOutput, RunRequest, TextStream};
+use crate::workflow::{Answerer, Asked, Engine, RunOutput, RunRequest, TextStream, Watch};
 use crate::RunError;
 
 /// Runs the workflow of `task` to its end (or its cancellation), keeping the task's state and
@@ -29,16 +31,22 @@ pub(super) async fn drive(
     task.update(|state, _| state.status = Status::Processing);
     let metrics = engine.metrics();
     metrics.run_started(&task.workflow_id);
+    let attendant = Attendant {
+        task: Arc::clone(&task),
+        store: store.clone(),
+        saving: Mutex::new(None),
+    };
     let run = async {
         tokio::select! {
             biased;
             () = task.cancel.cancelled() => None,
-            outcome = produce(&engine, &request, &task, Room::new(max_output)) => Some(outcome),
+            outcome = produce(&engine, &request, &attendant, Room::new(max_output)) => Some(outcome),
         }
     };
     // The run is recorded as it starts, without making the upstream request wait for the disk.
     let ((), outcome) = tokio::join!(Box::pin(save(&store, &task, Recorded::Start)), run);
     drop(request);
+    attendant.saved().await;
     end(&task, outcome, engine.secrets(), metrics);
     save(&store, &task, Recorded::End).await;
     task.release_input();
@@ -50,14 +58,20 @@ pub(super) async fn drive(
 async fn produce(
     engine: &Engine,
     request: &RunRequest,
-    task: &Task,
+    attendant: &Attendant,
     room: Room,
 ) -> Result<Option<Value>, RunError> {
+    let task = &*attendant.task;
     let context = json!({ "task_id": task.id });
     let observer = |event| task.update(|state, _| state.jobs.push(event));
+    let watch = Watch {
+        observer: &observer,
+        usage: &task.usage,
+        answerer: attendant,
+    };
     // Boxed, here and for the first save: what they need lives only until the stream starts,
     // not beside each of thousands of streams for as long as it lasts.
-    let output = Box::pin(engine.run_observed(request, context, &observer, &task.usage)).await?;
+    let output = Box::pin(engine.run_observed(request, context, watch)).await?;
     match output {
         RunOutput::Value(value) => Ok(Some(value)),
         RunOutput::Stream(pieces) => {
@@ -140,6 +154,7 @@ fn end(
     task.change_quietly(|state, elapsed| {
         state.duration_ms = Some(elapsed);
         state.ended = Some(Instant::now());
+        state.interrupt.clear();
         match outcome {
             None => state.status = Status::Cancelled,
             Some(Ok(output)) => {
@@ -218,11 +233,46 @@ fn report_end(task: &Task, state: &State, metrics: &Metrics) {
     );
 }
 
-/// Which save of a run: the first records its input, the last its outcome.
+/// Which save of a run: the first records its input, the last its outcome; between them,
+/// it waits for a person.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Recorded {
     Start,
+    Interrupted,
     End,
+}
+
+/// Publishes the points a run waits on, on its task, and records the task, interrupted, in
+/// the history: one save after another, the last done before the run's end is recorded.
+struct Attendant {
+    task: Arc<Task>,
+    store: Option<Arc<dyn RunStore>>,
+    saving: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Answerer for Attendant {
+    fn ask(&self, points: Vec<Asked>) {
+        self.task.interrupt(points);
+        let (task, store) = (Arc::clone(&self.task), self.store.clone());
+        let mut saving = self.saving.lock();
+        let before = saving.take();
+        *saving = Some(tokio::spawn(async move {
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            save(&store, &task, Recorded::Interrupted).await;
+        }));
+    }
+}
+
+impl Attendant {
+    /// Waits until what the history was given is saved.
+    async fn saved(&self) {
+        let last = self.saving.lock().take();
+        if let Some(last) = last {
+            let _ = last.await;
+        }
+    }
 }
 
 async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
@@ -230,7 +280,7 @@ async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
         return;
     }
     if let Some(store) = store {
-        if let Err(err) = store.save(&task.record(which == Recorded::Start)).await {
+        if let Err(err) = store.save(&task.record(which != Recorded::End)).await {
             tracing::warn!(task = %task.id, "{err}");
         }
     }

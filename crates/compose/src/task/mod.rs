@@ -12,7 +12,7 @@ mod state;
 
 pub use crate::record::{Status, TaskView};
 pub use registry::{CancelError, StartError, TaskRegistry};
-pub use state::{Follow, Shape, Task};
+pub use state::{Follow, ResumeError, Shape, Task};
 
 /// Pieces' room a run (its batch) and a follower (what is new at each wake) keep from one
 /// round to the next: enough for tokens arriving a few at a time. A round of hundreds (a

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
 use super::drive::drive;
-use super::state::Task;
+use super::state::{ResumeError, Task};
 use crate::config::Limits;
 use crate::record::{Failure, FailureKind, TaskView};
 use crate::record::{RunStore, StoreError};
@@ -147,6 +147,18 @@ impl TaskRegistry {
 
     pub fn get(&self, id: &str) -> Option<Arc<Task>> {
         self.tasks.lock().get(id).cloned()
+    }
+
+    /// Answers an interrupted task's points (see [`Task::resume`]).
+    pub fn resume(
+        &self,
+        id: &str,
+        answers: Option<serde_json::Map<String, Value>>,
+    ) -> Result<TaskView, ResumeError> {
+        let task = self
+            .get(id)
+            .ok_or_else(|| ResumeError::NotFound(id.to_string()))?;
+        task.resume(answers)
     }
 
     /// Cancels a task and waits until it has stopped.

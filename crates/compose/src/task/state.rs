@@ -15,8 +15,17 @@ use super::pieces::Pieces;
 use crate::media::Blob;
 use crate::metrics::Usage;
 use crate::record::{Failure, FailureKind, Output, RunRecord, Status, TaskView};
-use crate::workflow::JobEvent;
+use crate::workflow::{Asked, JobEvent};
 use crate::workflow::WorkflowPlan;
+
+/// Why a task could not be resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("Task not found: {0}")]
+    NotFound(String),
+    #[error("Task '{0}' is not in interrupted state (current: {1})")]
+    NotInterrupted(String, Status),
+}
 
 /// What a listener sees, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +81,8 @@ pub(super) struct State {
     pub binary: Option<BinaryOut>,
     /// What happened to the jobs, in order.
     pub jobs: Vec<JobEvent>,
+    /// The points the run waits on (published, not answered yet).
+    pub interrupt: Vec<Asked>,
     /// The run's input, until the run is recorded finished (then only the history needs it).
     pub input: Option<Arc<Value>>,
     pub pieces: Pieces,
@@ -123,6 +134,7 @@ impl Task {
                 is_stream: false,
                 binary: None,
                 jobs: Vec::new(),
+                interrupt: Vec::new(),
                 input: Some(input),
                 pieces: Pieces::default(),
                 output: None,
@@ -196,6 +208,7 @@ impl Task {
             task_id: self.id.clone(),
             status: Status::Pending,
             workflow_id: self.workflow_id.clone(),
+            interrupt: Vec::new(),
             output: None,
             error: None,
         }
@@ -236,6 +249,7 @@ impl Task {
             request_id: self.request_id.clone(),
             usage: self.usage.count().reported(),
             uploads: Vec::new(),
+            interrupt: state.interrupt.iter().map(|a| a.point.clone()).collect(),
         }
     }
 
@@ -293,7 +307,7 @@ impl Task {
                 if state.is_stream && (!state.pieces.is_empty() || empty_ok) {
                     return Shape::Text;
                 }
-                if ended {
+                if ended || state.status == Status::Interrupted {
                     return Shape::Value;
                 }
             }
@@ -305,15 +319,70 @@ impl Task {
 
     /// Waits until the task has ended.
     pub async fn finished(&self) -> TaskView {
+        self.until(Status::is_terminal).await
+    }
+
+    /// Waits until the task has ended or waits for a person.
+    pub async fn settled(&self) -> TaskView {
+        self.until(|status| status.is_terminal() || status == Status::Interrupted)
+            .await
+    }
+
+    async fn until(&self, reached: impl Fn(Status) -> bool) -> TaskView {
         let mut changes = self.changed.subscribe();
         loop {
-            if self.status().is_terminal() {
+            if reached(self.status()) {
                 return self.view();
             }
             if changes.changed().await.is_err() {
                 return self.view();
             }
         }
+    }
+
+    /// The run waits on `points` (published together): the task is interrupted until they
+    /// are answered.
+    pub(super) fn interrupt(&self, points: Vec<Asked>) {
+        self.update(|state, _| {
+            if state.status == Status::Processing {
+                state.status = Status::Interrupted;
+            }
+            state.interrupt.extend(points);
+        });
+    }
+
+    /// Answers the points named in `answers` (none: every point, with null); the run goes
+    /// on once none is left. Unknown ids are passed over (as the original does).
+    pub fn resume(
+        &self,
+        answers: Option<serde_json::Map<String, Value>>,
+    ) -> Result<TaskView, ResumeError> {
+        {
+            let mut state = self.state.lock();
+            if state.status != Status::Interrupted {
+                return Err(ResumeError::NotInterrupted(self.id.clone(), state.status));
+            }
+            let points = std::mem::take(&mut state.interrupt);
+            for asked in points {
+                let answer = match &answers {
+                    None => Value::Null,
+                    Some(answers) => match answers.get(&asked.point.id) {
+                        Some(answer) => answer.clone(),
+                        None => {
+                            state.interrupt.push(asked);
+                            continue;
+                        }
+                    },
+                };
+                // A run that stopped waiting (cancelled) needs no answer.
+                let _ = asked.answer.send(answer);
+            }
+            if state.interrupt.is_empty() {
+                state.status = Status::Processing;
+            }
+        }
+        self.notify();
+        Ok(self.view())
     }
 
     /// Every piece produced from `from` on, then the end: replays what exists and follows.

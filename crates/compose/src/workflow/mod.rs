@@ -7,6 +7,7 @@ mod delay;
 mod filter;
 mod gate;
 mod nested;
+mod pause;
 mod plan;
 mod recover;
 mod route;
@@ -14,7 +15,7 @@ mod schedule;
 mod stream;
 mod work;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,8 +26,11 @@ use super::config;
 use super::error::RunError;
 use super::fetch::Fetcher;
 use super::metrics::Usage;
+use super::record::Phase;
 
 pub use gate::RunRequest;
+pub use pause::{Answerer, Asked, GoOn};
+use pause::Pauses;
 use nested::WorkflowCall;
 pub use plan::{Access, Engine, Fallback, JobPlan, WorkflowPlan};
 pub use route::Router;
@@ -79,27 +83,40 @@ impl JobStage {
 /// Who is told of job events.
 pub type Observer<'a> = &'a (dyn Fn(JobEvent) + Send + Sync);
 
+/// Who attends a run: who is told of its jobs, what counts its tokens, who answers its
+/// pauses.
+pub struct Watch<'a> {
+    pub observer: Observer<'a>,
+    pub usage: &'a Arc<Usage>,
+    pub answerer: &'a dyn Answerer,
+}
+
 impl Engine {
-    /// Runs a request that passed the gate ([`Engine::request`]). `context` is what
-    /// `${context}` reads (the task id). Dropping the returned stream, or the future before it
-    /// resolves, cancels the run and its upstream requests.
+    /// Runs a request that passed the gate ([`Engine::request`]), nobody attending (a pause
+    /// goes on at once). `context` is what `${context}` reads (the task id). Dropping the
+    /// returned stream, or the future before it resolves, cancels the run and its upstream
+    /// requests.
     pub async fn run(&self, request: &RunRequest, context: Value) -> Result<RunOutput, RunError> {
         let usage = Arc::default();
-        self.run_observed(request, context, &|_| {}, &usage).await
+        let watch = Watch {
+            observer: &|_| {},
+            usage: &usage,
+            answerer: &GoOn,
+        };
+        self.run_observed(request, context, watch).await
     }
 
-    /// [`Engine::run`], telling `observer` when each job starts and ends, and adding to `usage`
-    /// the tokens the upstreams report.
+    /// [`Engine::run`], telling the watch's observer when each job starts and ends, adding to
+    /// its usage the tokens the upstreams report, and asking its answerer at each pause.
     pub async fn run_observed(
         &self,
         request: &RunRequest,
         context: Value,
-        observer: Observer<'_>,
-        usage: &Arc<Usage>,
+        watch: Watch<'_>,
     ) -> Result<RunOutput, RunError> {
         let started = std::time::Instant::now();
         let tell = |job: &JobPlan, event: JobStage, next: Option<&str>| {
-            observer(JobEvent {
+            (watch.observer)(JobEvent {
                 job_id: job.id.clone(),
                 job_type: job.kind.name(),
                 event,
@@ -107,15 +124,26 @@ impl Engine {
                 elapsed: started.elapsed().as_secs_f64(),
             })
         };
+        let pauses = Pauses::new(watch.answerer);
         let run = Run {
             fetcher: self.fetcher(),
             from_caller: request.from_caller(),
             input: request.input(),
             secrets: self.secrets(),
             workflows: self.workflows(),
+            pauses: &pauses,
             depth: 0,
         };
-        let result = run_plan(request.workflow(), &run, &context, &tell, usage).await?;
+        let mut running = run_plan(request.workflow(), &run, &context, &tell, watch.usage);
+        // Each time the run cannot go on by itself, the points it waits on may be published.
+        let result = std::future::poll_fn(|cx| {
+            let polled = running.as_mut().poll(cx);
+            if polled.is_pending() {
+                pauses.settle();
+            }
+            polled
+        })
+        .await?;
         Ok(match result {
             Some(Produced::Stream { chunks, encoding }) => {
                 RunOutput::Stream(stream::encode(chunks, encoding))
@@ -240,6 +268,8 @@ struct Run<'a> {
     secrets: &'a [String],
     /// What `workflow` components may run.
     workflows: &'a [Arc<WorkflowPlan>],
+    /// Where its jobs pause for a person (shared by the workflows it runs).
+    pauses: &'a Pauses<'a>,
     /// How many workflow calls deep this run is.
     depth: usize,
 }
@@ -255,8 +285,9 @@ impl Run<'_> {
     }
 }
 
-/// Runs one job: does its work (renders its input and calls its component, waits, filters or
-/// routes), then maps the output.
+/// Runs one job: renders its input, pauses before its work if it says so, does its work
+/// (calls its component, waits, filters or routes), pauses after it if it says so, then maps
+/// the output.
 async fn run_job(
     job: &JobPlan,
     run: &Run<'_>,
@@ -265,80 +296,57 @@ async fn run_job(
     usage: &Arc<Usage>,
 ) -> Result<Step, RunError> {
     let scope = frame.scope(run, jobs, context);
-    let owner = match frame.inline {
-        true => run.input_owner(),
-        false => job.input_owner(run.from_caller),
+    let mut working = run.pauses.working();
+    let input = match &job.work {
+        Work::Delay { .. } => Value::Null,
+        Work::Route(router) if !router.reads_input() => Value::Null,
+        _ => job_input(job, frame, run, &scope).await?,
     };
-    let output = match &job.work {
-        Work::Component { component, action } => {
-            let input = job_input(job, frame, run, &scope).await?;
-            component
-                .call(action, (input, owner), context, usage)
-                .await?
-        }
-        Work::Command { shell, command } => {
-            let input = job_input(job, frame, run, &scope).await?;
-            shell
-                .call(command, (input, owner), context, run.fetcher)
-                .await?
-        }
-        Work::Call(call) => {
-            let input = job_input(job, frame, run, &scope).await?;
-            let scope = Scope::new()
-                .with_owned("input", &input, owner)
-                .with("context", context);
-            let input = match &call.input {
-                Some(template) => run.fetcher.render(template, scope.clone()).await?,
-                None => input.clone(),
-            };
-            let output = run_nested(call, &input, run, context, usage).await?;
-            match call.output() {
-                Some(template) => {
-                    let value = Produced::from(output).drain().await?;
-                    let scope = scope.with("output", &value);
-                    Output::Value(run.fetcher.render(template, scope).await?)
-                }
-                None => output,
+    // Where the job pauses, and the id of this run of it (its points' `run_id`).
+    let run_id = job.interrupt.as_ref().map(|_| ulid::Ulid::new().to_string());
+    let pauses = job.interrupt.as_deref().zip(run_id.as_deref());
+    let fetcher = &**run.fetcher;
+    let input = match pauses {
+        Some((interrupt, run_id)) => {
+            let about = json!({ "input": input });
+            let at = (interrupt, job.id.as_str(), run_id);
+            let seen = (fetcher, &scope, &about);
+            match run.pauses.at(at, Phase::Before, seen, &mut working).await? {
+                Some(answer) if !matches!(job.work, Work::Delay { .. }) => answer,
+                _ => about["input"].clone(),
             }
         }
-        Work::Delay { duration } => {
-            if let Some(duration) = duration {
-                let wait = run.fetcher.render(duration, scope.clone()).await?;
-                tokio::time::sleep(delay::wait(&job.id, &wait)?).await;
+        None => input,
+    };
+    // What `${job.input}` reads after the work, kept only for a pause after it.
+    let after = pauses.filter(|(interrupt, _)| interrupt.pauses_after());
+    let kept = after.map(|_| input.clone());
+    let seen = (jobs, context);
+    let output = match work(job, input, run, seen, frame, usage, &mut working).await? {
+        Done::Route(target) => {
+            if let Some((interrupt, run_id)) = after {
+                let about = json!({ "input": kept, "output": null });
+                let at = (interrupt, job.id.as_str(), run_id);
+                let seen = (fetcher, &scope, &about);
+                run.pauses.at(at, Phase::After, seen, &mut working).await?;
             }
-            Output::Value(Value::Null)
-        }
-        Work::Filter { condition } => {
-            let input = job_input(job, frame, run, &scope).await?;
-            Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
-        }
-        Work::Route(router) => {
-            let input = match router.reads_input() {
-                true => job_input(job, frame, run, &scope).await?,
-                false => Value::Null,
-            };
-            let target = router.decide(&input, run.fetcher, scope).await?;
             return Ok(Step::Route(target));
         }
-        Work::FanOut { branches } => {
-            let input = job_input(job, frame, run, &scope).await?;
-            Output::Value(composite::fan_out(branches, input))
-        }
-        Work::ForEach { .. }
-        | Work::Loop { .. }
-        | Work::Pipeline { .. }
-        | Work::Accumulate { .. } => {
-            let input = job_input(job, frame, run, &scope).await?;
-            let parent = composite::Parent {
-                job,
-                run,
-                seen: (jobs, context),
-                frame,
-                usage,
-            };
-            Output::Value(parent.run(input, &scope).await?)
-        }
+        Done::Output(output) => match after {
+            Some((interrupt, run_id)) => {
+                let output = Produced::from(output).drain().await?;
+                let about = json!({ "input": kept, "output": output });
+                let at = (interrupt, job.id.as_str(), run_id);
+                let seen = (fetcher, &scope, &about);
+                match run.pauses.at(at, Phase::After, seen, &mut working).await? {
+                    Some(answer) => Output::Value(answer),
+                    None => Output::Value(about["output"].clone()),
+                }
+            }
+            None => output,
+        },
     };
+    drop(working);
     let Some(template) = &job.output else {
         return Ok(Step::Output(Produced::from(output)));
     };
@@ -368,6 +376,87 @@ async fn run_job(
         }
     };
     Ok(Step::Output(produced))
+}
+
+/// What a job's work ends with: a result, or (a router) where the run goes next.
+enum Done {
+    Output(Output),
+    Route(Option<String>),
+}
+
+/// Does a job's work on its (rendered) `input`. A job that runs jobs idles while they do.
+async fn work(
+    job: &JobPlan,
+    input: Value,
+    run: &Run<'_>,
+    (jobs, context): (&Value, &Value),
+    frame: &Frame<'_>,
+    usage: &Arc<Usage>,
+    working: &mut pause::Working<'_>,
+) -> Result<Done, RunError> {
+    let scope = frame.scope(run, jobs, context);
+    let owner = match frame.inline {
+        true => run.input_owner(),
+        false => job.input_owner(run.from_caller),
+    };
+    Ok(Done::Output(match &job.work {
+        Work::Component { component, action } => {
+            component
+                .call(action, (input, owner), context, usage)
+                .await?
+        }
+        Work::Command { shell, command } => {
+            shell
+                .call(command, (input, owner), context, run.fetcher)
+                .await?
+        }
+        Work::Call(call) => {
+            let scope = Scope::new()
+                .with_owned("input", &input, owner)
+                .with("context", context);
+            let input = match &call.input {
+                Some(template) => run.fetcher.render(template, scope.clone()).await?,
+                None => input.clone(),
+            };
+            let nested = run_nested(call, &input, run, context, usage);
+            let output = working.idle(nested).await?;
+            match call.output() {
+                Some(template) => {
+                    let value = Produced::from(output).drain().await?;
+                    let scope = scope.with("output", &value);
+                    Output::Value(run.fetcher.render(template, scope).await?)
+                }
+                None => output,
+            }
+        }
+        Work::Delay { duration } => {
+            if let Some(duration) = duration {
+                let wait = run.fetcher.render(duration, scope.clone()).await?;
+                tokio::time::sleep(delay::wait(&job.id, &wait)?).await;
+            }
+            Output::Value(Value::Null)
+        }
+        Work::Filter { condition } => {
+            Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
+        }
+        Work::Route(router) => {
+            return Ok(Done::Route(router.decide(&input, run.fetcher, scope).await?));
+        }
+        Work::FanOut { branches } => Output::Value(composite::fan_out(branches, input)),
+        Work::ForEach { .. }
+        | Work::Loop { .. }
+        | Work::Pipeline { .. }
+        | Work::Accumulate { .. } => {
+            let parent = composite::Parent {
+                job,
+                run,
+                seen: (jobs, context),
+                frame,
+                usage,
+            };
+            Output::Value(working.idle(parent.run(input, &scope)).await?)
+        }
+    }))
 }
 
 /// A job's input: its `input` rendered, or what it gets by default (the run's input, or what

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::schema::{self, Variable};
 use crate::upstream::Trust;
 
+use super::pause::Interrupt;
 use super::work::{Built, Parts, Work};
 
 /// Who asks for a workflow: private workflows are the config owner's own business.
@@ -72,6 +73,8 @@ pub struct JobPlan {
     pub on_error: Option<Fallback>,
     /// How many times it may run in one run (rewinds run it again).
     pub max_run_count: u32,
+    /// Where it pauses for a person.
+    pub(super) interrupt: Option<Box<Interrupt>>,
     /// How much of the input the component gets is the run's input (D32).
     share: Share,
 }
@@ -409,6 +412,10 @@ impl JobPlan {
                 None => None,
             },
             max_run_count: job.max_run_count,
+            interrupt: match &job.interrupt {
+                Some(interrupt) => Interrupt::compile(interrupt, &job.id)?.map(Box::new),
+                None => None,
+            },
         })
     }
 

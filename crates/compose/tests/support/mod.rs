@@ -31,6 +31,26 @@ pub async fn run(engine: &Engine, input: Value) -> Result<Value, String> {
     }
 }
 
+/// Runs the default workflow with `input`, `answerer` answering its interrupts.
+pub async fn run_attended(
+    engine: &Engine,
+    input: Value,
+    answerer: &dyn compose::workflow::Answerer,
+) -> Result<Value, String> {
+    let request = engine.request(None, input, Access::All).unwrap();
+    let usage = std::sync::Arc::default();
+    let watch = compose::workflow::Watch {
+        observer: &|_| {},
+        usage: &usage,
+        answerer,
+    };
+    match engine.run_observed(&request, json!({}), watch).await {
+        Ok(RunOutput::Value(value)) => Ok(value),
+        Ok(_) => panic!("a value expected"),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 /// One row of a table of rules: a config, an input, and what the run gives (or a part of its
 /// error's message).
 pub struct Case {

@@ -9,8 +9,8 @@ use super::{check_templates, At, Problem};
 use crate::config::model::{ComponentRef, Job, JobKind, Mode};
 use crate::config::Config;
 
-/// What every type of job may declare: no inline Python, no pause for a person (yet), at
-/// least one run.
+/// What every type of job may declare: no inline Python, pauses with well-formed templates,
+/// at least one run.
 fn check_common(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
     if job.hook.is_some() {
         return Err(at.key("hook").problem(format!(
@@ -18,10 +18,25 @@ fn check_common(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
              work in a component (an http-client to a service of yours) instead"
         )));
     }
-    if job.interrupt.is_some() {
-        return Err(at.key("interrupt").problem(format!(
-            "{named}: interrupt (pausing the run for a person) is not in this implementation yet"
-        )));
+    if let Some(interrupt) = &job.interrupt {
+        let at = at.key("interrupt");
+        let pauses = [("before", &interrupt.before), ("after", &interrupt.after)];
+        for (phase, pause) in pauses {
+            let Some(pause) = pause else { continue };
+            let at = at.key(phase);
+            if let Some(condition) = &pause.condition {
+                let at = at.key("condition");
+                check_operator(condition.operator.as_deref(), named, &at)?;
+                check_templates(&condition.input, &at.key("input"))?;
+                check_templates(&condition.value, &at.key("value"))?;
+            }
+            if let Some(message) = &pause.message {
+                check_templates(&Value::String(message.clone()), &at.key("message"))?;
+            }
+            if let Some(metadata) = &pause.metadata {
+                check_templates(metadata, &at.key("metadata"))?;
+            }
+        }
     }
     if job.max_run_count == 0 {
         return Err(at
@@ -29,6 +44,19 @@ fn check_common(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
             .problem(format!("{named}: max_run_count must be at least 1")));
     }
     Ok(())
+}
+
+/// A comparison's `operator` (at `at`), when written, is one there is.
+fn check_operator(operator: Option<&str>, named: &str, at: &At) -> Result<(), Problem> {
+    match operator {
+        Some(operator) if crate::binding::operators::Comparison::parse(operator).is_none() => {
+            Err(at.key("operator").problem(format!(
+                "{named}: unknown operator '{operator}' (one of {})",
+                crate::binding::operators::COMPARISONS
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A `delay` job waits for a `duration`; waiting until a time of day is not here yet.
@@ -91,14 +119,7 @@ fn check_router(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
                 } else {
                     at.key("conditions").index(i)
                 };
-                if let Some(operator) = &condition.operator {
-                    if crate::binding::operators::Comparison::parse(operator).is_none() {
-                        return Err(at.key("operator").problem(format!(
-                            "{named}: unknown operator '{operator}' (one of {})",
-                            crate::binding::operators::COMPARISONS
-                        )));
-                    }
-                }
+                check_operator(condition.operator.as_deref(), named, &at)?;
                 check_templates(&condition.value, &at.key("value"))?;
             }
         }
