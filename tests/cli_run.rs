@@ -330,3 +330,73 @@ fn validate_reports_the_seed() {
         );
     }
 }
+
+/// A command shown before it runs and its result after (the original's `job-flow/interrupt`).
+const REVIEWED: &str = r#"workflow:
+  job:
+    component: sh
+    input:
+      command: echo "hi ${input.name | you}"
+    interrupt:
+      before:
+        message: "About to execute: ${job.input.command}"
+        metadata: {command: '${job.input.command}'}
+      after: {message: Command finished.}
+    output: {result: '${output as text}'}
+component:
+  id: sh
+  type: shell
+  action:
+    command: [sh, -c, '${input.command}']
+    output: ${result.stdout}
+"#;
+
+/// `run` with `stdin` as what the person types.
+fn run_answering(dir: &Workdir, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = support::command(dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn interrupts_are_asked_on_the_terminal() {
+    let dir = Workdir::empty();
+    dir.write("model-compose.yml", REVIEWED);
+    let args = ["run", "--input", r#"{"name": "Bob"}"#];
+    // Enter goes on before; a line of text replaces the result after.
+    let output = run_answering(&dir, &args, b"\nedited output\n");
+    assert_eq!(stdout(&output), "{\n  \"result\": \"edited output\"\n}\n");
+    assert_eq!(output.status.code(), Some(0));
+    let asked = "\ninterrupt — job '__job__' (before)\nAbout to execute: echo \"hi Bob\"\n\
+                 {\n  \"command\": \"echo \\\"hi Bob\\\"\"\n}\n✋ Action required — press Enter to \
+                 continue, or type an answer (JSON or text): \ninterrupt — job '__job__' (after)\n\
+                 Command finished.\n✋ Action required — press Enter to continue, or type an \
+                 answer (JSON or text): ";
+    assert_eq!(stderr(&output), asked);
+    // A line of JSON is that value: here the job's input.
+    let output = run_answering(&dir, &args, b"{\"command\": \"echo replaced\"}\n\n");
+    assert_eq!(stdout(&output), "{\n  \"result\": \"replaced\"\n}\n");
+    // --auto-resume asks nothing.
+    let output = run_answering(&dir, &[&args[..], &["--auto-resume"]].concat(), b"");
+    assert_eq!(
+        (stdout(&output), stderr(&output)),
+        ("{\n  \"result\": \"hi Bob\"\n}\n".into(), String::new())
+    );
+    // Nobody to answer: the run fails, saying what to do.
+    let output = run_answering(&dir, &args, b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).ends_with(
+            "no answer: standard input is closed (use --auto-resume to go on without asking)\n\
+             error: job '__job__' was waiting for an answer that will not come\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -99,7 +99,10 @@ mod tests {
     fn an_answer_is_null_json_or_text() {
         assert_eq!(parse_answer(""), json!(null));
         assert_eq!(parse_answer("   "), json!(null));
-        assert_eq!(parse_answer(r#"{"command": "echo hi"}"#), json!({"command": "echo hi"}));
+        assert_eq!(
+            parse_answer(r#"{"command": "echo hi"}"#),
+            json!({"command": "echo hi"})
+        );
         assert_eq!(parse_answer("42"), json!(42));
         assert_eq!(parse_answer("edited output"), json!("edited output"));
     }

@@ -83,7 +83,10 @@ async fn runs(store: &dyn RunStore) {
     assert_eq!(store.get("w").await.unwrap(), Some(waiting));
     let stopped = Failure::new(FailureKind::Interrupted, "the server stopped");
     assert_eq!(store.fail_unfinished(&stopped).await.unwrap(), 2);
-    assert_eq!(store.get("w").await.unwrap().unwrap().status, Status::Failed);
+    assert_eq!(
+        store.get("w").await.unwrap().unwrap().status,
+        Status::Failed
+    );
     assert!(store.delete("w").await.unwrap());
     let failed = store.get("s").await.unwrap().unwrap();
     assert_eq!(

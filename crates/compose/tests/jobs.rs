@@ -179,7 +179,8 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
     );
     let err = refused("    - id: ask\n      interrupt: {before: 'yes'}\n");
     assert!(
-        err.contains(":15:27:") && err.contains("expected true, false or {condition, message, metadata}"),
+        err.contains(":15:27:")
+            && err.contains("expected true, false or {condition, message, metadata}"),
         "{err}"
     );
     let err = refused("    - id: ask\n      interrupt: {between: true}\n");
@@ -188,7 +189,10 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
         "{err}"
     );
     let err = refused("    - id: ask\n      interrupt: {after: {message: 'done ${output'}}\n");
-    assert!(err.contains(":15:") && err.contains("is not a valid ${...} expression"), "{err}");
+    assert!(
+        err.contains(":15:") && err.contains("is not a valid ${...} expression"),
+        "{err}"
+    );
     let err = refused("    - id: ask\n      max_run_count: 0\n");
     assert!(
         err.contains(":15:7:") && err.contains("at least 1"),

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use parking_lot::Mutex;
-use tokio::task::JoinHandle;
 use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 
 use super::gather::Gathering;
 use super::state::{BinaryOut, State, Task};

@@ -15,8 +15,8 @@ use super::pieces::Pieces;
 use crate::media::Blob;
 use crate::metrics::Usage;
 use crate::record::{Failure, FailureKind, Output, RunRecord, Status, TaskView};
-use crate::workflow::{Asked, JobEvent};
 use crate::workflow::WorkflowPlan;
+use crate::workflow::{Asked, JobEvent};
 
 /// Why a task could not be resumed.
 #[derive(Debug, thiserror::Error)]
@@ -343,6 +343,8 @@ impl Task {
     /// The run waits on `points` (published together): the task is interrupted until they
     /// are answered.
     pub(super) fn interrupt(&self, points: Vec<Asked>) {
+        let jobs: Vec<&str> = points.iter().map(|a| a.point.job_id.as_str()).collect();
+        tracing::info!(task = %self.id, workflow = %self.workflow_id, ?jobs, "run interrupted");
         self.update(|state, _| {
             if state.status == Status::Processing {
                 state.status = Status::Interrupted;

@@ -29,9 +29,9 @@ use super::metrics::Usage;
 use super::record::Phase;
 
 pub use gate::RunRequest;
-pub use pause::{Answerer, Asked, GoOn};
-use pause::Pauses;
 use nested::WorkflowCall;
+use pause::Pauses;
+pub use pause::{Answerer, Asked, GoOn};
 pub use plan::{Access, Engine, Fallback, JobPlan, WorkflowPlan};
 pub use route::Router;
 use schedule::{Schedule, Step, Tell};
@@ -303,7 +303,10 @@ async fn run_job(
         _ => job_input(job, frame, run, &scope).await?,
     };
     // Where the job pauses, and the id of this run of it (its points' `run_id`).
-    let run_id = job.interrupt.as_ref().map(|_| ulid::Ulid::new().to_string());
+    let run_id = job
+        .interrupt
+        .as_ref()
+        .map(|_| ulid::Ulid::new().to_string());
     let pauses = job.interrupt.as_deref().zip(run_id.as_deref());
     let fetcher = &**run.fetcher;
     let input = match pauses {
@@ -440,7 +443,9 @@ async fn work(
             Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
         }
         Work::Route(router) => {
-            return Ok(Done::Route(router.decide(&input, run.fetcher, scope).await?));
+            return Ok(Done::Route(
+                router.decide(&input, run.fetcher, scope).await?,
+            ));
         }
         Work::FanOut { branches } => Output::Value(composite::fan_out(branches, input)),
         Work::ForEach { .. }

@@ -70,7 +70,11 @@ impl Interrupt {
                         format!("job '{job}': interrupt: unknown operator '{operator}'")
                     })?;
                     let input = template(&condition.input, "condition.input")?;
-                    Some((comparison, input, template(&condition.value, "condition.value")?))
+                    Some((
+                        comparison,
+                        input,
+                        template(&condition.value, "condition.value")?,
+                    ))
                 }
                 None => None,
             };
@@ -78,7 +82,11 @@ impl Interrupt {
             Ok(Some(Stop {
                 condition,
                 message: message.map(|m| template(&m, "message")).transpose()?,
-                metadata: pause.metadata.as_ref().map(|m| template(m, "metadata")).transpose()?,
+                metadata: pause
+                    .metadata
+                    .as_ref()
+                    .map(|m| template(m, "metadata"))
+                    .transpose()?,
             }))
         };
         let interrupt = Self {
@@ -183,7 +191,11 @@ impl<'a> Pauses<'a> {
             Some(metadata) => Some(fetcher.render(metadata, scope).await?),
             None => None,
         };
-        tracing::info!(job, phase = phase.as_str(), "job '{job}' waits for a person");
+        tracing::debug!(
+            job,
+            phase = phase.as_str(),
+            "job '{job}' waits for a person"
+        );
         let point = Point {
             id: ulid::Ulid::new().to_string(),
             job_id: job.to_string(),
