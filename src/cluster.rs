@@ -179,8 +179,8 @@ impl Cluster {
                     Some(status.as_str()),
                     error.and_then(|failure| serde_json::to_string(&failure).ok()),
                 ),
-                // Bytes and job events are not followed across replicas.
-                Follow::Bytes(_) | Follow::Job(_) => continue,
+                // Bytes, job events and interrupts are not followed across replicas.
+                Follow::Bytes(_) | Follow::Job(_) | Follow::Interrupt(_) => continue,
             };
             sqlx::query(
                 "INSERT INTO task_pieces (task_id, seq, piece, status, error) \

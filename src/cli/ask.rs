@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 
 use serde_json::Value;
 
-use compose::record::Point;
+use compose::record::{answer_from_text, Point};
 use compose::workflow::{Answerer, Asked};
 
 /// Who answers `model-compose run`'s interrupts.
@@ -78,32 +78,6 @@ fn read_answer() -> Option<Value> {
     let mut line = String::new();
     match std::io::stdin().lock().read_line(&mut line) {
         Ok(0) | Err(_) => None,
-        Ok(_) => Some(parse_answer(line.trim_end_matches(['\r', '\n']))),
-    }
-}
-
-/// An empty line goes on (null); JSON is that value; anything else is that text.
-fn parse_answer(line: &str) -> Value {
-    if line.trim().is_empty() {
-        return Value::Null;
-    }
-    serde_json::from_str(line).unwrap_or_else(|_| Value::String(line.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_answer;
-    use serde_json::json;
-
-    #[test]
-    fn an_answer_is_null_json_or_text() {
-        assert_eq!(parse_answer(""), json!(null));
-        assert_eq!(parse_answer("   "), json!(null));
-        assert_eq!(
-            parse_answer(r#"{"command": "echo hi"}"#),
-            json!({"command": "echo hi"})
-        );
-        assert_eq!(parse_answer("42"), json!(42));
-        assert_eq!(parse_answer("edited output"), json!("edited output"));
+        Ok(_) => Some(answer_from_text(line.trim_end_matches(['\r', '\n']))),
     }
 }

@@ -74,7 +74,10 @@ fn push_follow(out: &mut impl Out, follow: Follow) {
     match follow {
         Follow::Piece(piece) => push_event(out, &piece),
         // A binary output is never followed as SSE (see `binary`).
-        Follow::Bytes(_) | Follow::Job(_) | Follow::End(Status::Completed, _) => {}
+        Follow::Bytes(_)
+        | Follow::Job(_)
+        | Follow::Interrupt(_)
+        | Follow::End(Status::Completed, _) => {}
         Follow::End(status, error) => {
             let detail = error.map_or_else(|| format!("the run ended: {status}"), |f| f.message);
             push_named(

@@ -188,6 +188,10 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                 }
                 // Bytes (audio, an image) are shown whole at the end; jobs are not shown.
                 Follow::Bytes(_) | Follow::Job(_) => next = follow.next().await,
+                Follow::Interrupt(points) => {
+                    yield named(event::INTERRUPT, &points);
+                    next = follow.next().await;
+                }
                 Follow::End(status, error) => {
                     for block in blocks.finish() {
                         yield named(event::BLOCK, &ChatBlock { html: block.html, consumed: block.consumed });

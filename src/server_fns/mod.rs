@@ -102,6 +102,8 @@ pub mod event {
     pub const BLOCK: &str = "block";
     /// [`super::ChatEnd`].
     pub const END: &str = "end";
+    /// The points the run waits on (a list of `compose::record::Point`; empty: it goes on).
+    pub const INTERRUPT: &str = "interrupt";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +246,21 @@ pub async fn upload(data: server_fn::codec::MultipartData) -> Result<Uploaded, S
 pub async fn cancel_run(task_id: String) -> Result<(), ServerFnError> {
     let _ = registry()?.request_cancel(&task_id, "stopped in the web UI");
     Ok(())
+}
+
+/// Answers one point of an interrupted run: an empty answer goes on as it was, JSON is that
+/// value, any other text is that text (as on the terminal).
+#[server(prefix = "/_ui", endpoint = "resume")]
+pub async fn resume_run(
+    task_id: String,
+    point_id: String,
+    answer: String,
+) -> Result<(), ServerFnError> {
+    let answers = serde_json::Map::from_iter([(point_id, compose::record::answer_from_text(&answer))]);
+    registry()?
+        .resume(&task_id, Some(answers))
+        .map(|_| ())
+        .map_err(|err| bad_request(err.to_string()))
 }
 
 /// A page of conversations, most recent first, after `before` (an id), whose title or prompts

@@ -94,9 +94,7 @@ async fn a_pause_shows_the_jobs_input_before_and_its_result_after() {
     let output = run_attended(&engine, json!({"name": "Bob"}), &person).await;
     assert_eq!(output, Ok(json!({"result": "hi Bob"})));
     let shown = person.shown.lock().clone();
-    let [before, after] = [&shown[0][..], &shown[1][..]] else {
-        panic!("{shown:?}")
-    };
+    let [before, after] = [&shown[0][..], &shown[1][..]];
     assert_eq!((before.len(), after.len(), shown.len()), (1, 1, 2));
     let (before, after) = (&before[0], &after[0]);
     assert_eq!(before.job_id, "__job__");

@@ -189,9 +189,37 @@ fn last_prompt(body: &Value) -> String {
     }
 }
 
-/// `You said: PROMPT`, as JSON or streamed word by word.
+/// The system message's text (empty without one).
+fn system_prompt(body: &Value) -> String {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let system = messages.iter().find(|m| m["role"] == "system");
+    system
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What a classifier answers: a system message that asks for `one word: a, b or c.` gets
+/// the first of those words the prompt contains (any case), else the last.
+fn classified(system: &str, prompt: &str) -> Option<String> {
+    let (_, labels) = system.split_once("one word:")?;
+    let labels = labels.split('.').next().unwrap_or("");
+    let labels: Vec<&str> = labels
+        .split([','])
+        .flat_map(|part| part.split(" or "))
+        .map(str::trim)
+        .filter(|label| !label.is_empty())
+        .collect();
+    let prompt = prompt.to_lowercase();
+    let found = labels.iter().find(|l| prompt.contains(&l.to_lowercase()));
+    found.or(labels.last()).map(|label| label.to_string())
+}
+
+/// `You said: PROMPT` (a classifier's word, when asked for one; see [`classified`]), as JSON
+/// or streamed word by word.
 fn openai_chat(body: &Value) -> Response {
-    let reply = format!("You said: {}", last_prompt(body));
+    let (system, prompt) = (system_prompt(body), last_prompt(body));
+    let reply = classified(&system, &prompt).unwrap_or_else(|| format!("You said: {prompt}"));
     if body["stream"] == true {
         let words = split_words(&reply);
         let usage = (body["stream_options"]["include_usage"] == true).then_some(5);

@@ -1,6 +1,7 @@
 //! One answer: its rendered blocks and open text, its error and what to do about it, its
 //! versions, and Copy and Regenerate.
 
+use super::interrupt::InterruptCard;
 use super::*;
 
 #[component]
@@ -34,9 +35,12 @@ pub(super) fn AnswerView(
                     </div>
                 </Show>
             </div>
-            <Show when=move || reply.phase.get() == Phase::Streaming>
+            <Show when=move || reply.phase.get() == Phase::Streaming && reply.interrupt.with(Vec::is_empty)>
                 <span class="typing" aria-hidden="true">"●"</span>
             </Show>
+            <For each=move || reply.interrupt.get() key=|point| point.id.clone() let:point>
+                <InterruptCard point reply chat/>
+            </For>
             {move || reply.error.get().map(|(error, hint)| {
                 let detail = hint.is_some().then(|| error.clone());
                 view! {

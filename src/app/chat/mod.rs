@@ -13,6 +13,7 @@
 
 mod answer;
 mod composer;
+mod interrupt;
 mod messages;
 mod streaming;
 
@@ -33,7 +34,7 @@ use super::sidebar::Sidebar;
 use compose::record::{title_of, Status};
 
 use crate::server_fns::{
-    cancel_run, chat, event, get_conversation, list_workflows, select_answer, ChatAnswer,
+    cancel_run, chat, event, get_conversation, list_workflows, resume_run, select_answer, ChatAnswer,
     ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, WorkflowInfo,
 };
 
@@ -170,6 +171,8 @@ struct Reply {
     task_id: RwSignal<Option<String>>,
     /// The tokens the run used and how fast they came, once known.
     usage: RwSignal<Option<String>>,
+    /// The points the run waits on, while it does.
+    interrupt: RwSignal<Vec<compose::record::Point>>,
 }
 
 impl Reply {
@@ -185,6 +188,7 @@ impl Reply {
             error: RwSignal::new(None),
             task_id: RwSignal::new(None),
             usage: RwSignal::new(None),
+            interrupt: RwSignal::new(Vec::new()),
         }
     }
 

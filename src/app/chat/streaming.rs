@@ -170,10 +170,26 @@ impl Chat {
                     open.drain(..at);
                 });
             }
+            Some(event::INTERRUPT) => {
+                let Some(points) = data::<Vec<compose::record::Point>>(&event) else {
+                    return;
+                };
+                if points.is_empty() {
+                    self.status.set("Answering…".into());
+                    log::push(self.log, LogKind::Info, "Run resumed");
+                } else {
+                    self.status.set("Waiting for your answer…".into());
+                    let jobs: Vec<&str> = points.iter().map(|p| p.job_id.as_str()).collect();
+                    let text = format!("Waiting for an answer: job {}", jobs.join(", job "));
+                    log::push(self.log, LogKind::Info, text);
+                }
+                reply.interrupt.set(points);
+            }
             Some(event::END) => {
                 let Some(end) = data::<ChatEnd>(&event) else {
                     return;
                 };
+                reply.interrupt.set(Vec::new());
                 if !end.blocks.is_empty() {
                     reply.blocks.update(|blocks| blocks.extend(end.blocks));
                 }

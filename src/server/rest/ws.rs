@@ -425,6 +425,19 @@ impl Session {
                             event
                         }),
                     )),
+                    // As the original: `interrupted` with the points, `resumed` once none is left.
+                    Follow::Interrupt(points) => send(message(
+                        "task_event",
+                        None,
+                        with(match points.is_empty() {
+                            true => json!({"event": "resumed", "status": Status::Processing}),
+                            false => json!({
+                                "event": "interrupted",
+                                "status": Status::Interrupted,
+                                "interrupt": points,
+                            }),
+                        }),
+                    )),
                     Follow::End(status, _) => {
                         let view = task.view();
                         let mut event =

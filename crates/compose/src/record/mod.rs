@@ -12,7 +12,7 @@ mod view;
 
 pub use failure::{Failure, FailureKind};
 pub use output::Output;
-pub use point::{Phase, Point};
+pub use point::{answer_from_text, Phase, Point};
 pub use status::Status;
 pub use view::TaskView;
 

@@ -35,3 +35,30 @@ impl Phase {
         }
     }
 }
+
+/// An answer as a person types it (on the terminal, in the web UI): nothing (or blanks) goes
+/// on as it was (null), JSON is that value, anything else is that text.
+pub fn answer_from_text(text: &str) -> Value {
+    if text.trim().is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer_from_text;
+    use serde_json::json;
+
+    #[test]
+    fn an_answer_is_null_json_or_text() {
+        assert_eq!(answer_from_text(""), json!(null));
+        assert_eq!(answer_from_text("  \n"), json!(null));
+        assert_eq!(
+            answer_from_text(r#"{"command": "echo hi"}"#),
+            json!({"command": "echo hi"})
+        );
+        assert_eq!(answer_from_text("42"), json!(42));
+        assert_eq!(answer_from_text("edited output"), json!("edited output"));
+    }
+}

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::pieces::Pieces;
 use crate::media::Blob;
 use crate::metrics::Usage;
-use crate::record::{Failure, FailureKind, Output, RunRecord, Status, TaskView};
+use crate::record::{Failure, FailureKind, Output, Point, RunRecord, Status, TaskView};
 use crate::workflow::WorkflowPlan;
 use crate::workflow::{Asked, JobEvent};
 
@@ -36,6 +36,8 @@ pub enum Follow {
     Bytes(Bytes),
     /// A job started or ended.
     Job(JobEvent),
+    /// The points the run waits on changed: these are left (none: it goes on).
+    Interrupt(Vec<Point>),
     /// The run ended: how, and why when it failed or was cancelled.
     End(Status, Option<Failure>),
 }
@@ -83,6 +85,8 @@ pub(super) struct State {
     pub jobs: Vec<JobEvent>,
     /// The points the run waits on (published, not answered yet).
     pub interrupt: Vec<Asked>,
+    /// Counts the changes to `interrupt`, for followers.
+    pub interrupt_changes: u64,
     /// The run's input, until the run is recorded finished (then only the history needs it).
     pub input: Option<Arc<Value>>,
     pub pieces: Pieces,
@@ -135,6 +139,7 @@ impl Task {
                 binary: None,
                 jobs: Vec::new(),
                 interrupt: Vec::new(),
+                interrupt_changes: 0,
                 input: Some(input),
                 pieces: Pieces::default(),
                 output: None,
@@ -350,6 +355,7 @@ impl Task {
                 state.status = Status::Interrupted;
             }
             state.interrupt.extend(points);
+            state.interrupt_changes += 1;
         });
     }
 
@@ -382,6 +388,7 @@ impl Task {
             if state.interrupt.is_empty() {
                 state.status = Status::Processing;
             }
+            state.interrupt_changes += 1;
         }
         self.notify();
         Ok(self.view())
@@ -400,6 +407,7 @@ impl Task {
             let mut changes = task.changed.subscribe();
             let mut next = from;
             let mut next_job = 0;
+            let mut interrupt_changes = 0;
             // What is new at each wake, taken under the lock; kept from wake to wake.
             let mut ready = Vec::new();
             loop {
@@ -408,6 +416,11 @@ impl Task {
                     let jobs = state.jobs.get(next_job..).unwrap_or_default();
                     next_job += jobs.len();
                     ready.extend(jobs.iter().cloned().map(Follow::Job));
+                    if state.interrupt_changes != interrupt_changes && !state.status.is_terminal() {
+                        interrupt_changes = state.interrupt_changes;
+                        let points = state.interrupt.iter().map(|a| a.point.clone()).collect();
+                        ready.push(Follow::Interrupt(points));
+                    }
                     let more = match &state.binary {
                         Some(binary) => take_within(
                             binary.chunks.get(next..).unwrap_or_default().iter(),
@@ -427,7 +440,7 @@ impl Task {
                     (more, end)
                 };
                 for piece in ready.drain(..) {
-                    if !matches!(piece, Follow::Job(_)) {
+                    if !matches!(piece, Follow::Job(_) | Follow::Interrupt(_)) {
                         next += 1;
                     }
                     yield piece;
