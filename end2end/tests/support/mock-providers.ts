@@ -1,6 +1,8 @@
-// A mock of OpenAI's media endpoints for the browser tests: speech as `audio/mpeg` bytes,
-// image generations as links to images it serves itself, and image edits, which take a
-// multipart upload. It records every request's path, content type and raw body.
+// A mock of OpenAI for the browser tests: chat completions as JSON (`You said: PROMPT`, or,
+// asked by a system message for "one word: a, b or c.", the first of those words the prompt
+// contains, else the last), speech as `audio/mpeg` bytes, image generations as links to
+// images it serves itself, and image edits, which take a multipart upload. It records every
+// request's path, content type and raw body.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -48,7 +50,19 @@ export class MockProviders {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(value));
     };
-    if (path === "/v1/audio/speech") {
+    if (path === "/v1/chat/completions") {
+      const request = JSON.parse(body.toString());
+      const messages: { role: string; content: string }[] = request.messages ?? [];
+      const system = messages.find((m) => m.role === "system")?.content ?? "";
+      const prompt = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+      const content = classified(system, prompt) ?? `You said: ${prompt}`;
+      json({
+        id: "chatcmpl-mock",
+        object: "chat.completion",
+        model: request.model,
+        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+      });
+    } else if (path === "/v1/audio/speech") {
       res.writeHead(200, { "content-type": "audio/mpeg" });
       res.end(Buffer.concat([MP3, Buffer.from(JSON.parse(body.toString()).input)]));
     } else if (path === "/v1/images/generations") {
@@ -68,4 +82,18 @@ export class MockProviders {
   async stop(): Promise<void> {
     await new Promise((done) => this.server.close(() => done(undefined)));
   }
+}
+
+/** A classifier's answer: see the top of this file. */
+function classified(system: string, prompt: string): string | undefined {
+  const at = system.indexOf("one word:");
+  if (at < 0) return undefined;
+  const labels = system
+    .slice(at + "one word:".length)
+    .split(".")[0]
+    .split(/,| or /)
+    .map((label) => label.trim())
+    .filter((label) => label.length > 0);
+  const found = labels.find((label) => prompt.toLowerCase().includes(label.toLowerCase()));
+  return found ?? labels[labels.length - 1];
 }
