@@ -25,7 +25,10 @@ fn system_prompts(providers: &Providers) -> Vec<String> {
         .take()
         .iter()
         .map(|seen| {
-            let prompt = seen.json()["messages"][0]["content"].as_str().unwrap().to_string();
+            let prompt = seen.json()["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_string();
             prompt.split(' ').take(4).collect::<Vec<_>>().join(" ")
         })
         .collect()
@@ -70,7 +73,12 @@ async fn a_reply_is_drafted_for_its_kind_and_sent_once_approved() {
     // The person edits the reply: the edit is what is sent.
     let id = state["task_id"].as_str().unwrap();
     let point = point["id"].as_str().unwrap();
-    let (status, _) = resume(&server, id, json!({ point: "Sorry! The second charge is refunded." })).await;
+    let (status, _) = resume(
+        &server,
+        id,
+        json!({ point: "Sorry! The second charge is refunded." }),
+    )
+    .await;
     assert_eq!(status, 200);
     eventually(Duration::from_secs(10), "the run to complete", || async {
         task(&server, id).await["status"] == "completed"
@@ -90,12 +98,20 @@ async fn a_reply_is_drafted_for_its_kind_and_sent_once_approved() {
     let (_, state) = api_json(&server, json!({"input": {"message": message}})).await;
     assert_eq!(state["interrupt"][0]["metadata"]["category"], "technical");
     let id = state["task_id"].as_str().unwrap();
-    resume(&server, id, json!({ state["interrupt"][0]["id"].as_str().unwrap(): null })).await;
+    resume(
+        &server,
+        id,
+        json!({ state["interrupt"][0]["id"].as_str().unwrap(): null }),
+    )
+    .await;
     eventually(Duration::from_secs(10), "the run to complete", || async {
         task(&server, id).await["status"] == "completed"
     })
     .await;
-    assert_eq!(task(&server, id).await["output"], format!("You said: {message}"));
+    assert_eq!(
+        task(&server, id).await["output"],
+        format!("You said: {message}")
+    );
     assert_eq!(
         system_prompts(&providers),
         ["You sort customer support", "You are Acme's support"]
@@ -107,22 +123,41 @@ fn run_asks_for_the_approval_on_the_terminal() {
     let providers = Providers::start();
     let (dir, _) = example("support-triage", &providers);
     // Anything else is `other`; --auto-resume sends the draft as it is.
-    let sent = run_ok(&dir, &["run", "--input", r#"{"message": "Do you ship to Norway?"}"#, "--auto-resume"]);
+    let sent = run_ok(
+        &dir,
+        &[
+            "run",
+            "--input",
+            r#"{"message": "Do you ship to Norway?"}"#,
+            "--auto-resume",
+        ],
+    );
     assert_eq!(sent, "You said: Do you ship to Norway?\n");
     let prompts = system_prompts(&providers);
     assert_eq!(prompts[1], "You answer Acme's customers.");
     // Typed on the terminal: a reply of the person's own.
-    let mut child = support::command(&dir, &["run", "--input", &json!({"message": BILLING}).to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut child = support::command(
+        &dir,
+        &["run", "--input", &json!({"message": BILLING}).to_string()],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"We are on it.\n")
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"We are on it.\n").unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(stdout(&output), "We are on it.\n", "{}", stderr(&output));
     let asked = stderr(&output);
-    assert!(asked.contains("interrupt — job 'send' (before)\nSend this reply to the customer?\n"), "{asked}");
+    assert!(
+        asked.contains("interrupt — job 'send' (before)\nSend this reply to the customer?\n"),
+        "{asked}"
+    );
     assert!(asked.contains("\"category\": \"billing\""), "{asked}");
     assert_eq!(
         std::fs::read_to_string(dir.join("outbox.txt")).unwrap(),

@@ -1,4 +1,4 @@
-//! The original model-compose's own http-client examples, unchanged but for their providers'
+//! The original model-compose's own examples (http-client, routing, interrupts), unchanged but for their providers'
 //! addresses (pointed at `testkit::providers`), run with `run` and `up`. They are not part of
 //! this repository: `make compat ORIGINAL=<checkout or git directory of hanyeol/model-compose>`
 //! exports them and runs this test, which fails (never skips) without them.
@@ -232,6 +232,92 @@ fn the_originals_routing_examples_route_as_they_say() {
         ["control", "experiment", "canary"].contains(&variant),
         "{out}"
     );
+}
+
+#[test]
+#[ignore = "needs the original's examples: make compat ORIGINAL=<path>"]
+fn the_originals_interrupt_example_waits_for_its_answers() {
+    let providers = Providers::start();
+    let (dir, config) = example("job-flow/interrupt", &providers);
+    let listed = |out: &Value| {
+        let result = out["result"].as_str().unwrap_or_default();
+        result.contains("model-compose.yml") && result.contains(".env")
+    };
+    let out = json_run(
+        &dir,
+        &["run", "--input", r#"{"path": "."}"#, "--auto-resume"],
+    );
+    assert!(listed(&out), "{out}");
+    // Through the API, answering each point as the original's transcript does (spec §14.3).
+    let server = Server::start_with(&dir, &config);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+            let request = client.request(method, format!("{}{path}", server.api));
+            let request = match body {
+                Some(body) => request
+                    .header("content-type", "application/json")
+                    .body(body.to_string()),
+                None => request,
+            };
+            async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                serde_json::from_slice::<Value>(&response.bytes().await.unwrap()).unwrap()
+            }
+        };
+        let post = reqwest::Method::POST;
+        let state = call(
+            post.clone(),
+            "/workflows/runs".into(),
+            Some(json!({"input": {"path": "."}})),
+        )
+        .await;
+        assert_eq!(state["status"], "interrupted", "{state}");
+        let point = &state["interrupt"][0];
+        assert_eq!(
+            (&point["phase"], &point["message"], &point["metadata"]),
+            (
+                &json!("before"),
+                &json!("About to execute: ls -la \".\""),
+                &json!({"command": "ls -la \".\""})
+            ),
+        );
+        let id = state["task_id"].as_str().unwrap().to_string();
+        let resumed = call(
+            post.clone(),
+            format!("/tasks/{id}/resume"),
+            Some(json!({"answer": {point["id"].as_str().unwrap(): null}})),
+        )
+        .await;
+        assert_eq!(resumed["status"], "processing");
+        let after = loop {
+            let state = call(reqwest::Method::GET, format!("/tasks/{id}"), None).await;
+            if state["status"] == "interrupted" {
+                break state;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let point = &after["interrupt"][0];
+        assert_eq!(
+            (&point["phase"], &point["message"]),
+            (
+                &json!("after"),
+                &json!("Command finished. Review the output.")
+            )
+        );
+        assert!(listed(&point["metadata"]), "{after}");
+        call(post, format!("/tasks/{id}/resume"), Some(json!({}))).await;
+        let done = loop {
+            let state = call(reqwest::Method::GET, format!("/tasks/{id}"), None).await;
+            if state["status"] == "completed" {
+                break state;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(listed(&done["output"]), "{done}");
+    });
 }
 
 /// `POST /workflows/runs` from this synchronous test: the answer's content type and bytes.

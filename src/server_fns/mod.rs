@@ -256,7 +256,8 @@ pub async fn resume_run(
     point_id: String,
     answer: String,
 ) -> Result<(), ServerFnError> {
-    let answers = serde_json::Map::from_iter([(point_id, compose::record::answer_from_text(&answer))]);
+    let answers =
+        serde_json::Map::from_iter([(point_id, compose::record::answer_from_text(&answer))]);
     registry()?
         .resume(&task_id, Some(answers))
         .map(|_| ())

@@ -34,8 +34,8 @@ use super::sidebar::Sidebar;
 use compose::record::{title_of, Status};
 
 use crate::server_fns::{
-    cancel_run, chat, event, get_conversation, list_workflows, resume_run, select_answer, ChatAnswer,
-    ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, WorkflowInfo,
+    cancel_run, chat, event, get_conversation, list_workflows, resume_run, select_answer,
+    ChatAnswer, ChatBlock, ChatConversation, ChatEnd, ChatFirstToken, ChatStart, WorkflowInfo,
 };
 
 use messages::Conversation;
