@@ -336,3 +336,66 @@ async fn a_run_posted_over_rest_can_be_followed_by_a_websocket_session() {
     assert_eq!(chunks, ["Hi", " there"]);
     assert_eq!(messages.last().unwrap()["data"]["status"], "completed");
 }
+
+#[tokio::test]
+async fn an_interrupted_run_is_told_and_resumed_over_the_socket() {
+    let config = r#"controller:
+  adapter: {type: http-server, port: 0, base_path: /api}
+  webui: {port: 0}
+workflow:
+  job:
+    component: sh
+    input: {command: echo hi}
+    interrupt: {before: {message: Run it?}}
+component:
+  id: sh
+  type: shell
+  action:
+    command: [sh, -c, '${input.command}']
+    output: ${result.stdout}
+"#;
+    let dir = Workdir::empty();
+    dir.write("model-compose.yml", config);
+    let server = Server::start_with(&dir, config);
+    let mut socket = connect(&ws_url(&server, "/ws")).await;
+    send(
+        &mut socket,
+        json!({"type": "run_workflow", "id": "r", "data": {"input": {}}}),
+    )
+    .await;
+    let messages = until(&mut socket, "job_event").await;
+    let task = messages[0]["data"]["task_id"].as_str().unwrap().to_string();
+    let interrupted = next(&mut socket).await;
+    assert_eq!(interrupted["type"], "task_event");
+    assert_eq!(interrupted["data"]["event"], "interrupted");
+    assert_eq!(interrupted["data"]["status"], "interrupted");
+    let point = &interrupted["data"]["interrupt"][0];
+    assert_eq!(
+        (&point["job_id"], &point["message"]),
+        (&json!("__job__"), &json!("Run it?"))
+    );
+    // An unknown task, then the answer (by the point's id).
+    send(
+        &mut socket,
+        json!({"type": "resume_task", "id": "x", "data": {"task_id": "01NONE"}}),
+    )
+    .await;
+    let refused = next(&mut socket).await;
+    assert_eq!(refused["data"]["code"], "TASK_NOT_FOUND");
+    send(
+        &mut socket,
+        json!({"type": "resume_task", "id": "y", "data": {"task_id": task, "answer": {point["id"].as_str().unwrap(): null}}}),
+    )
+    .await;
+    let rest = until(&mut socket, "task_state").await;
+    let resumed = rest.iter().find(|m| m["type"] == "task_resumed").unwrap();
+    assert_eq!(resumed["id"], "y");
+    assert_eq!(
+        resumed["data"],
+        json!({"task_id": task, "status": "processing"})
+    );
+    assert!(rest
+        .iter()
+        .any(|m| m["type"] == "task_event" && m["data"]["event"] == "resumed"));
+    assert_eq!(rest.last().unwrap()["data"]["output"], "hi");
+}

@@ -33,7 +33,7 @@ use super::ApiState;
 use crate::server::{guard, RequestId};
 use compose::config::{Origins, WebSocket as Settings};
 use compose::record::{Failure, FailureKind, Status};
-use compose::task::{Follow, Task, TaskRegistry};
+use compose::task::{Follow, ResumeError, Task, TaskRegistry};
 
 /// How many messages may wait for a slow client before its connection is closed.
 const QUEUE: usize = 1024;
@@ -273,6 +273,14 @@ struct TaskRef {
     task_id: String,
 }
 
+/// `resume_task`: the answers by point id (none: every point goes on).
+#[derive(Deserialize)]
+struct ResumeTask {
+    task_id: String,
+    #[serde(default)]
+    answer: Option<serde_json::Map<String, Value>>,
+}
+
 impl Session {
     /// Queues a message; a client too slow to take `QUEUE` of them is disconnected.
     fn send(&self, message: Message) {
@@ -329,6 +337,18 @@ impl Session {
                 Ok(task) => match self.tasks.get(&task.task_id) {
                     Some(found) => self.send(message("task_state", id, state(&found))),
                     None => self.send(not_found(&task.task_id, id)),
+                },
+                Err(err) => self.send(invalid(err)),
+            },
+            "resume_task" => match serde_json::from_value::<ResumeTask>(data) {
+                Ok(resume) => match self.tasks.resume(&resume.task_id, resume.answer) {
+                    Ok(view) => self.send(message(
+                        "task_resumed",
+                        id,
+                        json!({"task_id": view.task_id, "status": view.status}),
+                    )),
+                    Err(ResumeError::NotFound(task_id)) => self.send(not_found(&task_id, id)),
+                    Err(err) => self.send(error("INVALID_REQUEST", &err.to_string(), id)),
                 },
                 Err(err) => self.send(invalid(err)),
             },
