@@ -128,6 +128,7 @@ pub(super) fn record<R: HistoryRow>(row: &R) -> Result<RunRecord, sqlx::Error> {
         // Read apart (see `uploads`).
         uploads: Vec::new(),
         interrupt: json(row.get_text("interrupt")?).unwrap_or_default(),
+        jobs: json(row.get_text("jobs")?).unwrap_or_default(),
     })
 }
 

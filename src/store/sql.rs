@@ -100,6 +100,8 @@ where
         let (kind, http_status, detail) = failure_columns(run.error.as_ref());
         let interrupt = (!run.interrupt.is_empty())
             .then(|| serde_json::to_string(&run.interrupt).unwrap_or_default());
+        let jobs =
+            (!run.jobs.is_empty()).then(|| serde_json::to_string(&run.jobs).unwrap_or_default());
         if !uploads.is_empty() {
             self.store_uploads(&run.task_id, uploads).await?;
         }
@@ -109,9 +111,9 @@ where
             "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
              started_at, first_chunk_ms, duration_ms, title, settings, error_summary, \
              request_id, prompt_tokens, completion_tokens, replica_id, output_type, \
-             error_kind, error_http_status, error_detail, interrupt) \
+             error_kind, error_http_status, error_detail, interrupt, jobs) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21) \
+             $17, $18, $19, $20, $21, $22) \
              ON CONFLICT (task_id) DO UPDATE SET output = EXCLUDED.output, \
              output_type = EXCLUDED.output_type, status = EXCLUDED.status, \
              error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, \
@@ -119,7 +121,8 @@ where
              error_detail = EXCLUDED.error_detail, \
              first_chunk_ms = EXCLUDED.first_chunk_ms, duration_ms = EXCLUDED.duration_ms, \
              error_summary = EXCLUDED.error_summary, prompt_tokens = EXCLUDED.prompt_tokens, \
-             completion_tokens = EXCLUDED.completion_tokens, interrupt = EXCLUDED.interrupt",
+             completion_tokens = EXCLUDED.completion_tokens, interrupt = EXCLUDED.interrupt, \
+             jobs = COALESCE(EXCLUDED.jobs, runs.jobs)",
         ))
         .bind(&run.task_id)
         .bind(&run.workflow_id)
@@ -142,6 +145,7 @@ where
         .bind(http_status)
         .bind(detail)
         .bind(interrupt)
+        .bind(jobs)
         .execute(&self.pool)
         .await
         .map_err(error)?;

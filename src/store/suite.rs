@@ -26,6 +26,7 @@ fn run(id: &str, started_at: i64) -> RunRecord {
         }),
         uploads: Vec::new(),
         interrupt: Vec::new(),
+        jobs: Vec::new(),
     }
 }
 

@@ -34,4 +34,5 @@ pub mod workflow;
 #[cfg(feature = "runtime")]
 pub use error::RunError;
 #[cfg(feature = "runtime")]
-pub use workflow::{Engine, JobEvent, JobStage, RunOutput, TextStream, WorkflowPlan};
+pub use record::{JobEvent, JobStage};
+pub use workflow::{Engine, JobNews, RunOutput, TextStream, WorkflowPlan};

@@ -5,12 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 mod failure;
+mod job;
 mod output;
 mod point;
 mod status;
 mod view;
 
 pub use failure::{Failure, FailureKind};
+pub use job::{JobEvent, JobStage, Kept};
 pub use output::Output;
 pub use point::{answer_from_text, Phase, Point};
 pub use status::Status;
@@ -46,6 +48,9 @@ pub struct RunRecord {
     /// The points it waits on, while interrupted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interrupt: Vec<Point>,
+    /// What happened to its jobs, in order (kept as it waits and once it ended).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobEvent>,
 }
 
 /// A file a run's input carried, as the history keeps it: its bytes are read by id, until

@@ -16,7 +16,7 @@ use crate::component::Binary;
 use crate::metrics::{Metrics, RunEnd};
 use crate::record::RunStore;
 use crate::record::Status;
-use crate::workflow::{Answerer, Asked, Engine, RunOutput, RunRequest, TextStream, Watch};
+use crate::workflow::{Answerer, Asked, Engine, JobNews, RunOutput, RunRequest, TextStream, Watch};
 use crate::RunError;
 
 /// Runs the workflow of `task` to its end (or its cancellation), keeping the task's state and
@@ -36,15 +36,13 @@ pub(super) async fn drive(
         store: store.clone(),
         saving: Mutex::new(None),
     };
-    let run = async {
-        tokio::select! {
-            biased;
-            () = task.cancel.cancelled() => None,
-            outcome = produce(&engine, &request, &attendant, Room::new(max_output)) => Some(outcome),
-        }
-    };
     // The run is recorded as it starts, without making the upstream request wait for the disk.
-    let ((), outcome) = tokio::join!(Box::pin(save(&store, &task, Recorded::Start)), run);
+    attendant.save_later(Recorded::Start);
+    let outcome = tokio::select! {
+        biased;
+        () = task.cancel.cancelled() => None,
+        outcome = produce(&engine, &request, &attendant, Room::new(max_output)) => Some(outcome),
+    };
     drop(request);
     attendant.saved().await;
     end(&task, outcome, engine.secrets(), metrics);
@@ -63,7 +61,12 @@ async fn produce(
 ) -> Result<Option<Value>, RunError> {
     let task = &*attendant.task;
     let context = json!({ "task_id": task.id });
-    let observer = |event| task.update(|state, _| state.jobs.push(event));
+    let observer = |news: &JobNews<'_>| {
+        task.update(|state, _| {
+            let value = news.value.map(|value| state.kept.keep(value));
+            state.jobs.push(news.event(value));
+        })
+    };
     let watch = Watch {
         observer: &observer,
         usage: &task.usage,
@@ -242,8 +245,9 @@ enum Recorded {
     End,
 }
 
-/// Publishes the points a run waits on, on its task, and records the task, interrupted, in
-/// the history: one save after another, the last done before the run's end is recorded.
+/// Publishes the points a run waits on, on its task; records the task in the history as it
+/// starts and each time it waits, one save after another, the last done before the run's end
+/// is recorded.
 struct Attendant {
     task: Arc<Task>,
     store: Option<Arc<dyn RunStore>>,
@@ -253,6 +257,16 @@ struct Attendant {
 impl Answerer for Attendant {
     fn ask(&self, points: Vec<Asked>) {
         self.task.interrupt(points);
+        self.save_later(Recorded::Interrupted);
+    }
+}
+
+impl Attendant {
+    /// Saves the task as it will then be, once the saves asked for before are done.
+    fn save_later(&self, which: Recorded) {
+        if self.store.is_none() {
+            return;
+        }
         let (task, store) = (Arc::clone(&self.task), self.store.clone());
         let mut saving = self.saving.lock();
         let before = saving.take();
@@ -260,12 +274,10 @@ impl Answerer for Attendant {
             if let Some(before) = before {
                 let _ = before.await;
             }
-            save(&store, &task, Recorded::Interrupted).await;
+            save(&store, &task, which).await;
         }));
     }
-}
 
-impl Attendant {
     /// Waits until what the history was given is saved.
     async fn saved(&self) {
         let last = self.saving.lock().take();
@@ -280,7 +292,11 @@ async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
         return;
     }
     if let Some(store) = store {
-        if let Err(err) = store.save(&task.record(which != Recorded::End)).await {
+        let mut record = task.record(which != Recorded::End);
+        if which != Recorded::Start {
+            record.jobs = task.job_events();
+        }
+        if let Err(err) = store.save(&record).await {
             tracing::warn!(task = %task.id, "{err}");
         }
     }

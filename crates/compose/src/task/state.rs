@@ -14,9 +14,11 @@ use tokio_util::sync::CancellationToken;
 use super::pieces::Pieces;
 use crate::media::Blob;
 use crate::metrics::Usage;
-use crate::record::{Failure, FailureKind, Output, Point, RunRecord, Status, TaskView};
+use crate::record::{
+    Failure, FailureKind, JobEvent, Kept, Output, Point, RunRecord, Status, TaskView,
+};
+use crate::workflow::Asked;
 use crate::workflow::WorkflowPlan;
-use crate::workflow::{Asked, JobEvent};
 
 /// Why a task could not be resumed.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,8 @@ pub(super) struct State {
     pub binary: Option<BinaryOut>,
     /// What happened to the jobs, in order.
     pub jobs: Vec<JobEvent>,
+    /// What is left of the room for the jobs' values.
+    pub kept: Kept,
     /// The points the run waits on (published, not answered yet).
     pub interrupt: Vec<Asked>,
     /// Counts the changes to `interrupt`, for followers.
@@ -138,6 +142,7 @@ impl Task {
                 is_stream: false,
                 binary: None,
                 jobs: Vec::new(),
+                kept: Kept::default(),
                 interrupt: Vec::new(),
                 interrupt_changes: 0,
                 input: Some(input),
@@ -255,7 +260,14 @@ impl Task {
             usage: self.usage.count().reported(),
             uploads: Vec::new(),
             interrupt: state.interrupt.iter().map(|a| a.point.clone()).collect(),
+            // Given by the saves that keep them (see `drive`): a view does not need them.
+            jobs: Vec::new(),
         }
+    }
+
+    /// What happened to its jobs so far.
+    pub fn job_events(&self) -> Vec<JobEvent> {
+        self.state.lock().jobs.clone()
     }
 
     /// When the run started, in milliseconds since the Unix epoch.

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::recover::run_recovering;
-use super::schedule::Step;
+use super::schedule::{Said, Step};
 use super::work::Work;
 use super::{Frame, JobPlan, Run};
 use crate::binding::Scope;
 use crate::error::RunError;
 use crate::metrics::Usage;
+use crate::record::JobStage;
 
 /// A job that runs jobs, with everything its inner jobs share.
 pub(super) struct Parent<'a> {
@@ -45,11 +46,11 @@ impl<'a> Parent<'a> {
                 for iteration in 0..*max_iterations {
                     let count = Value::from(iteration);
                     let previous = (iteration > 0).then_some(&last);
-                    let mut frame = self.inner(&input, previous.unwrap_or(&input));
+                    let mut frame = self.inner(&input, previous.unwrap_or(&input), iteration);
                     frame.extra = vec![("output", previous.unwrap_or(&Value::Null))];
                     frame.extra.push(("iteration", &count));
                     let output = self.run_inner(body, &frame).await?;
-                    let judged = self.inner(&input, &input);
+                    let judged = self.inner(&input, &input, iteration);
                     let scope = judged.scope(self.run, self.seen.0, self.seen.1);
                     let holds = condition
                         .holds(&scope.with("output", &output).with("iteration", &count))?;
@@ -68,7 +69,7 @@ impl<'a> Parent<'a> {
                 for (index, step) in steps.iter().enumerate() {
                     let default = last.as_ref().unwrap_or(&input);
                     let about = json!({ "input": default, "index": index });
-                    let mut frame = self.inner(&input, default);
+                    let mut frame = self.inner(&input, default, index as u32);
                     if let Some(previous) = &last {
                         frame.extra.push(("output", previous));
                     }
@@ -82,8 +83,8 @@ impl<'a> Parent<'a> {
                     Some(template) => self.run.fetcher.render(template, scope.clone()).await?,
                     None => Value::Null,
                 };
-                for item in items(input) {
-                    let mut frame = self.inner(self.frame.input, &item);
+                for (index, item) in items(input).into_iter().enumerate() {
+                    let mut frame = self.inner(self.frame.input, &item, index as u32);
                     frame.extra = vec![("item", &item), ("accumulator", &folded)];
                     let next = self.run_inner(body, &frame).await?;
                     folded = next;
@@ -105,11 +106,13 @@ impl<'a> Parent<'a> {
         let single = !input.is_array();
         let items = items(input);
         let mut results = Vec::with_capacity(items.len());
-        for batch in items.chunks(batch_size) {
+        for (number, batch) in items.chunks(batch_size).enumerate() {
+            let first = number * batch_size;
             let frames: Vec<Frame> = batch
                 .iter()
-                .map(|item| {
-                    let mut frame = self.inner(self.frame.input, item);
+                .enumerate()
+                .map(|(k, item)| {
+                    let mut frame = self.inner(self.frame.input, item, (first + k) as u32);
                     frame.extra = vec![("item", item)];
                     frame
                 })
@@ -129,13 +132,15 @@ impl<'a> Parent<'a> {
         })
     }
 
-    /// What an inner job sees: `input` as `${input}`, `default` as its input by default.
-    fn inner<'f>(&self, input: &'f Value, default: &'f Value) -> Frame<'f> {
+    /// What an inner job sees in `iteration`: `input` as `${input}`, `default` as its input
+    /// by default.
+    fn inner<'f>(&self, input: &'f Value, default: &'f Value, iteration: u32) -> Frame<'f> {
         Frame {
             input,
             default_input: default,
             extra: Vec::new(),
             inline: true,
+            iteration: Some(iteration),
         }
     }
 
@@ -147,10 +152,34 @@ impl<'a> Parent<'a> {
         frame: &'f Frame<'f>,
     ) -> Pin<Box<dyn Future<Output = Result<Value, RunError>> + Send + 'f>> {
         Box::pin(async move {
-            match run_recovering(job, self.run, self.seen, frame, self.usage).await? {
-                Step::Output(produced) => produced.drain().await,
-                Step::Route(_) => Ok(Value::Null),
+            let result = match run_recovering(job, self.run, self.seen, frame, self.usage).await {
+                Ok(Step::Output(produced)) => produced.drain().await,
+                Ok(Step::Route(_)) => Ok(Value::Null),
+                Err(err) => Err(err),
+            };
+            let said = Said {
+                iteration: frame.iteration,
+                ..Said::default()
+            };
+            match &result {
+                Ok(value) => (self.run.tell)(
+                    job,
+                    JobStage::Completed,
+                    Said {
+                        value: Some(value),
+                        ..said
+                    },
+                ),
+                Err(err) => (self.run.tell)(
+                    job,
+                    JobStage::Failed,
+                    Said {
+                        error: Some(err),
+                        ..said
+                    },
+                ),
             }
+            result
         })
     }
 }

@@ -26,7 +26,7 @@ use super::config;
 use super::error::RunError;
 use super::fetch::Fetcher;
 use super::metrics::Usage;
-use super::record::Phase;
+use super::record::{JobEvent, JobStage, Phase};
 
 pub use gate::RunRequest;
 use nested::WorkflowCall;
@@ -34,7 +34,7 @@ use pause::Pauses;
 pub use pause::{Answerer, Asked, GoOn};
 pub use plan::{Access, Engine, Fallback, JobPlan, WorkflowPlan};
 pub use route::Router;
-use schedule::{Schedule, Step, Tell};
+use schedule::{Said, Schedule, Step, Tell};
 use stream::Produced;
 pub use stream::TextStream;
 pub use work::Work;
@@ -46,42 +46,41 @@ pub enum RunOutput {
     Bytes(Binary),
 }
 
-/// What happened to one job of a run, for those who watch it (the WebSocket's `job_event`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobEvent {
-    pub job_id: String,
+/// What the engine tells of a job as it happens, borrowed: the observer keeps what it wants
+/// of it (see [`JobNews::event`]).
+pub struct JobNews<'a> {
+    pub job_id: &'a str,
     /// The job's `type` (`component`, `if`, …).
     pub job_type: &'static str,
     pub event: JobStage,
     /// Where a router sent the run (`routed`).
-    pub next_job_id: Option<String>,
+    pub next_job_id: Option<&'a str>,
     /// Seconds since the run started.
     pub elapsed: f64,
+    /// Which item, round or step, inside another job.
+    pub iteration: Option<u32>,
+    /// Its input (`started`), output (`completed`) or error message (`failed`, redacted).
+    pub value: Option<&'a Value>,
 }
 
-/// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobStage {
-    Started,
-    Completed,
-    Failed,
-    /// A router sent the run to another job.
-    Routed,
-}
-
-impl JobStage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStage::Started => "started",
-            JobStage::Completed => "completed",
-            JobStage::Failed => "failed",
-            JobStage::Routed => "routed",
+impl JobNews<'_> {
+    /// The news as the history keeps it, with `value` for its value (what the observer keeps
+    /// of it).
+    pub fn event(&self, value: Option<Value>) -> JobEvent {
+        JobEvent {
+            job_id: self.job_id.to_string(),
+            job_type: std::borrow::Cow::Borrowed(self.job_type),
+            event: self.event,
+            next_job_id: self.next_job_id.map(str::to_string),
+            elapsed: self.elapsed,
+            iteration: self.iteration,
+            value,
         }
     }
 }
 
-/// Who is told of job events.
-pub type Observer<'a> = &'a (dyn Fn(JobEvent) + Send + Sync);
+/// Who is told of each job as it starts and ends.
+pub type Observer<'a> = &'a (dyn Fn(&JobNews<'_>) + Send + Sync);
 
 /// Who attends a run: who is told of its jobs, what counts its tokens, who answers its
 /// pauses.
@@ -115,13 +114,20 @@ impl Engine {
         watch: Watch<'_>,
     ) -> Result<RunOutput, RunError> {
         let started = std::time::Instant::now();
-        let tell = |job: &JobPlan, event: JobStage, next: Option<&str>| {
-            (watch.observer)(JobEvent {
-                job_id: job.id.clone(),
+        let secrets = self.secrets();
+        let tell = |job: &JobPlan, event: JobStage, said: Said<'_>| {
+            // An error is told as its message, without a secret.
+            let message = said
+                .error
+                .map(|err| Value::String(err.failure(secrets).message));
+            (watch.observer)(&JobNews {
+                job_id: &job.id,
                 job_type: job.kind.name(),
                 event,
-                next_job_id: next.map(str::to_string),
+                next_job_id: said.next,
                 elapsed: started.elapsed().as_secs_f64(),
+                iteration: said.iteration,
+                value: said.value.or(message.as_ref()),
             })
         };
         let pauses = Pauses::new(watch.answerer);
@@ -132,9 +138,10 @@ impl Engine {
             secrets: self.secrets(),
             workflows: self.workflows(),
             pauses: &pauses,
+            tell: &tell,
             depth: 0,
         };
-        let mut running = run_plan(request.workflow(), &run, &context, &tell, watch.usage);
+        let mut running = run_plan(request.workflow(), &run, &context, watch.usage);
         // Each time the run cannot go on by itself, the points it waits on may be published.
         let result = std::future::poll_fn(|cx| {
             let polled = running.as_mut().poll(cx);
@@ -163,7 +170,6 @@ fn run_plan<'a>(
     workflow: &'a WorkflowPlan,
     run: &'a Run<'a>,
     context: &'a Value,
-    tell: Tell<'a>,
     usage: &'a Arc<Usage>,
 ) -> Pin<Box<dyn Future<Output = Result<Option<Produced>, RunError>> + Send + 'a>> {
     Box::pin(async move {
@@ -197,7 +203,7 @@ fn run_plan<'a>(
                     }
                     Ok(Some(value))
                 },
-                tell,
+                run.tell,
             )
             .await?;
         if let Some(template) = &workflow.output {
@@ -212,7 +218,7 @@ fn run_plan<'a>(
 }
 
 /// What a nested workflow's jobs tell: nothing (their events are not the run's).
-fn unwatched(_: &JobPlan, _: JobStage, _: Option<&str>) {}
+fn unwatched(_: &JobPlan, _: JobStage, _: Said<'_>) {}
 
 /// A workflow run by a job (a `workflow` component), inside the same run, one level deeper.
 async fn run_nested(
@@ -234,9 +240,10 @@ async fn run_nested(
     let child = Run {
         input,
         depth: run.depth + 1,
+        tell: &unwatched,
         ..*run
     };
-    let produced = run_plan(workflow, &child, context, &unwatched, usage).await?;
+    let produced = run_plan(workflow, &child, context, usage).await?;
     Ok(match produced {
         None => Output::Value(Value::Null),
         Some(Produced::Value(value)) => Output::Value(value),
@@ -270,6 +277,8 @@ struct Run<'a> {
     workflows: &'a [Arc<WorkflowPlan>],
     /// Where its jobs pause for a person (shared by the workflows it runs).
     pauses: &'a Pauses<'a>,
+    /// Who hears of its jobs.
+    tell: Tell<'a>,
     /// How many workflow calls deep this run is.
     depth: usize,
 }
@@ -302,6 +311,12 @@ async fn run_job(
         Work::Route(router) if !router.reads_input() => Value::Null,
         _ => job_input(job, frame, run, &scope).await?,
     };
+    let said = Said {
+        iteration: frame.iteration,
+        value: Some(&input),
+        ..Said::default()
+    };
+    (run.tell)(job, JobStage::Started, said);
     // Where the job pauses, and the id of this run of it (its points' `run_id`).
     let run_id = job
         .interrupt
@@ -489,6 +504,8 @@ pub(super) struct Frame<'a> {
     extra: Vec<(&'static str, &'a Value)>,
     /// Inside another job: every value it sees is as much the caller's as the run's input.
     inline: bool,
+    /// Inside another job: which item, round or step.
+    iteration: Option<u32>,
 }
 
 impl<'a> Frame<'a> {
@@ -499,6 +516,7 @@ impl<'a> Frame<'a> {
             default_input: run.input,
             extra: Vec::new(),
             inline: false,
+            iteration: None,
         }
     }
 

@@ -12,8 +12,9 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use super::stream::Produced;
-use super::{JobPlan, JobStage, WorkflowPlan};
+use super::{JobPlan, WorkflowPlan};
 use crate::error::RunError;
+use crate::record::JobStage;
 
 /// What a job ends with.
 pub(super) enum Step {
@@ -36,8 +37,30 @@ enum Routed {
 /// A job's run, started: it gives its job back with how it ended.
 type Running<'a> = Pin<Box<dyn Future<Output = (&'a JobPlan, Result<Step, RunError>)> + Send + 'a>>;
 
+/// What is said of a job beside where it is.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Said<'a> {
+    /// Where a router sent the run.
+    pub next: Option<&'a str>,
+    /// Which item, round or step, inside another job.
+    pub iteration: Option<u32>,
+    /// Its input (started) or output (completed).
+    pub value: Option<&'a Value>,
+    /// Why it failed.
+    pub error: Option<&'a RunError>,
+}
+
+impl<'a> Said<'a> {
+    fn next(next: &'a str) -> Self {
+        Self {
+            next: Some(next),
+            ..Self::default()
+        }
+    }
+}
+
 /// What a job tells those who watch the run.
-pub(super) type Tell<'a> = &'a (dyn Fn(&JobPlan, JobStage, Option<&str>) + Send + Sync);
+pub(super) type Tell<'a> = &'a (dyn Fn(&JobPlan, JobStage, Said<'_>) + Send + Sync);
 
 /// Where each job of one run is, by its index in the workflow.
 pub(super) struct Schedule<'a> {
@@ -92,14 +115,26 @@ impl<'a> Schedule<'a> {
             let step = match outcome {
                 Ok(step) => step,
                 Err(err) => {
-                    tell(job, JobStage::Failed, None);
+                    let said = Said {
+                        error: Some(&err),
+                        ..Said::default()
+                    };
+                    tell(job, JobStage::Failed, said);
                     return Err(err);
                 }
             };
             let index = job.index;
             match step {
                 Step::Output(produced) => {
-                    tell(job, JobStage::Completed, None);
+                    let value = match &produced {
+                        Produced::Value(value) => Some(value),
+                        _ => None,
+                    };
+                    let said = Said {
+                        value,
+                        ..Said::default()
+                    };
+                    tell(job, JobStage::Completed, said);
                     let kept = finish(job, produced)?;
                     self.record(job, kept);
                     self.done[index] = true;
@@ -107,17 +142,17 @@ impl<'a> Schedule<'a> {
                 Step::Route(target) => match self.route(index, target.as_deref()) {
                     Routed::Start(next) => {
                         let next = &self.plan.jobs[next];
-                        tell(job, JobStage::Routed, Some(&next.id));
+                        tell(job, JobStage::Routed, Said::next(&next.id));
                         tracing::info!("Routing to job '{}' from job '{}'.", next.id, job.id);
                         running.push(self.start(next.index, &start, tell)?);
                     }
                     Routed::Again(next) => {
                         let next = &self.plan.jobs[next].id;
-                        tell(job, JobStage::Routed, Some(next));
+                        tell(job, JobStage::Routed, Said::next(next));
                         tracing::info!("Routing back to job '{next}' from job '{}'.", job.id);
                     }
                     Routed::Nowhere => {
-                        tell(job, JobStage::Completed, None);
+                        tell(job, JobStage::Completed, Said::default());
                         tracing::info!("Job '{}' completed without routing.", job.id);
                     }
                 },
@@ -149,13 +184,18 @@ impl<'a> Schedule<'a> {
         let job = &self.plan.jobs[index];
         self.runs[index] += 1;
         if self.runs[index] > job.max_run_count {
-            tell(job, JobStage::Failed, None);
-            return Err(RunError::Flow(format!(
+            let err = RunError::Flow(format!(
                 "Job '{}' has reached its max_run_count ({}).",
                 job.id, job.max_run_count
-            )));
+            ));
+            let said = Said {
+                error: Some(&err),
+                ..Said::default()
+            };
+            tell(job, JobStage::Failed, said);
+            return Err(err);
         }
-        tell(job, JobStage::Started, None);
+        // Its start is told by the job itself, with its input (see `run_job`).
         Ok(start(job, Arc::clone(&self.outputs)))
     }
 
