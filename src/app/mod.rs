@@ -7,6 +7,7 @@ mod chat;
 mod form;
 mod log;
 mod rendered;
+mod run_view;
 mod sidebar;
 mod sign_in;
 
@@ -16,6 +17,7 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use chat::ChatPage;
+use run_view::RunPage;
 use sign_in::SignInPage;
 
 /// The HTML document around the app, rendered on the server only.
@@ -54,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=|| ()/>
                     <Route path=path!("c/:id") view=|| ()/>
                 </ParentRoute>
+                <Route path=path!("runs/:id") view=RunPage/>
                 <Route path=path!("sign-in") view=SignInPage/>
             </Routes>
         </Router>

@@ -13,6 +13,7 @@ mod media;
 mod observe;
 mod remote;
 pub mod rest;
+pub mod run_view;
 pub mod sse;
 pub mod ui;
 pub mod uploads;

@@ -3,12 +3,14 @@
 //! the history store.
 
 mod events;
+mod runs;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use compose::record::{Answer, ConversationSummary, Failure, Output, Status};
 pub use events::{EventStream, Events};
+pub use runs::{get_run, GraphJob, RunView};
 
 /// How many conversations the sidebar lists at a time.
 pub const CONVERSATIONS_PAGE: usize = 50;

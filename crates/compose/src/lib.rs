@@ -33,6 +33,6 @@ pub mod workflow;
 
 #[cfg(feature = "runtime")]
 pub use error::RunError;
-#[cfg(feature = "runtime")]
 pub use record::{JobEvent, JobStage};
+#[cfg(feature = "runtime")]
 pub use workflow::{Engine, JobNews, RunOutput, TextStream, WorkflowPlan};

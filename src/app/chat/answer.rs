@@ -71,6 +71,10 @@ pub(super) fn AnswerView(
                             on:click=move |_| choose((turn.shown.get_untracked() + 1).min(versions() - 1))>"›"</button>
                     </span>
                 </Show>
+                {move || reply.task_id.get().map(|id| view! {
+                    <a class="run-link" href=format!("/runs/{id}") target="_blank" rel="noopener"
+                        title="How the run went: its jobs, their inputs and outputs">"Run view"</a>
+                })}
                 <button type="button" class="copy" on:click=copy disabled=move || reply.text.with(String::is_empty)>
                     {move || if copied.get() { "Copied" } else { "Copy" }}
                 </button>

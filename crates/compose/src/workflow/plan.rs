@@ -75,6 +75,8 @@ pub struct JobPlan {
     pub max_run_count: u32,
     /// Where it pauses for a person.
     pub(super) interrupt: Option<Box<Interrupt>>,
+    /// The jobs it may route to (a router's targets, `on_error.to`).
+    pub routes: Vec<String>,
     /// How much of the input the component gets is the run's input (D32).
     share: Share,
 }
@@ -412,6 +414,7 @@ impl JobPlan {
                 None => None,
             },
             max_run_count: job.max_run_count,
+            routes: job.routes_to().into_iter().map(|(_, to)| to).collect(),
             interrupt: match &job.interrupt {
                 Some(interrupt) => Interrupt::compile(interrupt, &job.id)?.map(Box::new),
                 None => None,
