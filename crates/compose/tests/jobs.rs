@@ -151,10 +151,10 @@ async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
         "{err}"
     );
     let err = refused(
-        "    - id: keep\n      type: filter\n      input: ${input.x}\n      streaming: true\n",
+        "    - id: keep\n      type: filter\n      input: ${input.x}\n      streaming: ${input.s}\n",
     );
     assert!(
-        err.contains(":17:7:") && err.contains("streaming output"),
+        err.contains(":17:7:") && err.contains("a filter's streaming is true or false"),
         "{err}"
     );
     let err = refused(

@@ -141,6 +141,7 @@ impl<'a> Parent<'a> {
             extra: Vec::new(),
             inline: true,
             iteration: Some(iteration),
+            handed: parking_lot::Mutex::new(None),
         }
     }
 

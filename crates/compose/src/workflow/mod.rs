@@ -6,6 +6,7 @@ mod composite;
 mod delay;
 mod filter;
 mod gate;
+mod hand_off;
 mod nested;
 mod pause;
 mod plan;
@@ -21,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::binding::{Owner, Scope, StreamEncoding};
-use super::component::{Binary, Output};
+use super::component::{Binary, ChunkStream, Output};
 use super::config;
 use super::error::RunError;
 use super::fetch::Fetcher;
@@ -175,19 +176,29 @@ fn run_plan<'a>(
     Box::pin(async move {
         let keeps_whole = |job: &JobPlan| workflow.output.is_none() && job.terminal;
         let mut result: Option<Produced> = None;
+        // Streams on their way from a job to the one they are handed to, by its index.
+        let handed: parking_lot::Mutex<Vec<Option<ChunkStream>>> =
+            parking_lot::Mutex::new((0..workflow.jobs.len()).map(|_| None).collect());
+        let handed = &handed;
         let jobs = Schedule::new(workflow)
             .run(
                 |job, jobs| {
                     Box::pin(async move {
                         let frame = Frame::top(run);
+                        *frame.handed.lock() = handed.lock()[job.index].take();
                         let outcome =
                             recover::run_recovering(job, run, (&jobs, context), &frame, usage);
-                        let outcome = match outcome.await {
-                            Ok(Step::Output(produced)) if !keeps_whole(job) => produced
+                        let outcome = match (outcome.await, workflow.hands_off(job.index)) {
+                            (Ok(Step::Output(Produced::Stream { chunks, .. })), Some(to)) => {
+                                // Its reader takes it as it comes; `${jobs}` keeps null.
+                                handed.lock()[to] = Some(chunks);
+                                Ok(Step::Output(Produced::Value(Value::Null)))
+                            }
+                            (Ok(Step::Output(produced)), _) if !keeps_whole(job) => produced
                                 .drain()
                                 .await
                                 .map(|value| Step::Output(Produced::Value(value))),
-                            outcome => outcome,
+                            (outcome, _) => outcome,
                         };
                         (job, outcome)
                     })
@@ -306,7 +317,9 @@ async fn run_job(
 ) -> Result<Step, RunError> {
     let scope = frame.scope(run, jobs, context);
     let mut working = run.pauses.working();
+    let handed = frame.handed.lock().take();
     let input = match &job.work {
+        _ if handed.is_some() => Value::Null,
         Work::Delay { .. } => Value::Null,
         Work::Route(router) if !router.reads_input() => Value::Null,
         _ => job_input(job, frame, run, &scope).await?,
@@ -340,7 +353,7 @@ async fn run_job(
     let after = pauses.filter(|(interrupt, _)| interrupt.pauses_after());
     let kept = after.map(|_| input.clone());
     let seen = (jobs, context);
-    let output = match work(job, input, run, seen, frame, usage, &mut working).await? {
+    let output = match work(job, (input, handed), run, seen, frame, usage, &mut working).await? {
         Done::Route(target) => {
             if let Some((interrupt, run_id)) = after {
                 let about = json!({ "input": kept, "output": null });
@@ -405,7 +418,7 @@ enum Done {
 /// Does a job's work on its (rendered) `input`. A job that runs jobs idles while they do.
 async fn work(
     job: &JobPlan,
-    input: Value,
+    (input, handed): (Value, Option<ChunkStream>),
     run: &Run<'_>,
     (jobs, context): (&Value, &Value),
     frame: &Frame<'_>,
@@ -454,9 +467,21 @@ async fn work(
             }
             Output::Value(Value::Null)
         }
-        Work::Filter { condition } => {
-            Output::Value(filter::kept(input, condition.as_ref(), &scope)?)
-        }
+        Work::Filter {
+            condition,
+            streaming,
+        } => match handed {
+            Some(chunks) => {
+                let seen = (run.input.clone(), run.input_owner());
+                Output::Stream(hand_off::filtered(chunks, condition.clone(), seen))
+            }
+            None => match filter::kept(input, condition.as_ref(), &scope)? {
+                Value::Array(items) if *streaming => {
+                    Output::Stream(Box::pin(futures::stream::iter(items.into_iter().map(Ok))))
+                }
+                kept => Output::Value(kept),
+            },
+        },
         Work::Route(router) => {
             return Ok(Done::Route(
                 router.decide(&input, run.fetcher, scope).await?,
@@ -506,6 +531,8 @@ pub(super) struct Frame<'a> {
     inline: bool,
     /// Inside another job: which item, round or step.
     iteration: Option<u32>,
+    /// The stream of the job it reads, handed to it as it comes (see `hand_off`).
+    handed: parking_lot::Mutex<Option<ChunkStream>>,
 }
 
 impl<'a> Frame<'a> {
@@ -517,6 +544,7 @@ impl<'a> Frame<'a> {
             extra: Vec::new(),
             inline: false,
             iteration: None,
+            handed: parking_lot::Mutex::new(None),
         }
     }
 

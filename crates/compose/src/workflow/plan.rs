@@ -50,6 +50,8 @@ pub struct WorkflowPlan {
     pub routing_targets: HashSet<String>,
     /// Each job's `depends_on`, by the jobs' indexes: any of a group, every group.
     dependencies: Vec<Vec<Vec<usize>>>,
+    /// For each job, the job its output stream is handed to as it comes (see `hand_off`).
+    hand_offs: Vec<Option<usize>>,
 }
 
 /// A job ready to run: what it does, its input and output templates, what it waits for.
@@ -272,6 +274,7 @@ impl WorkflowPlan {
                 .flat_map(|job| job.routes_to().into_iter().map(|(_, to)| to))
                 .collect(),
             dependencies: Vec::new(),
+            hand_offs: Vec::new(),
         };
         let terminal: Vec<bool> = plan.jobs.iter().map(|j| plan.is_terminal(&j.id)).collect();
         for (index, job) in plan.jobs.iter_mut().enumerate() {
@@ -293,6 +296,7 @@ impl WorkflowPlan {
                     .collect()
             })
             .collect();
+        plan.hand_offs = super::hand_off::hand_offs(&plan.jobs, plan.output.as_ref());
         plan.output_schema = plan.infer_outputs();
         Ok(plan)
     }
@@ -305,6 +309,11 @@ impl WorkflowPlan {
     /// The `depends_on` groups of the job at `index`, by index.
     pub(super) fn dependencies(&self, index: usize) -> &[Vec<usize>] {
         self.dependencies.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// The job the stream of the job at `index` is handed to, if any.
+    pub(super) fn hands_off(&self, index: usize) -> Option<usize> {
+        self.hand_offs.get(index).copied().flatten()
     }
 
     /// Whether the job at `index` waits to be routed to.

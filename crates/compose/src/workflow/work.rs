@@ -45,8 +45,12 @@ pub enum Work {
     Call(Arc<WorkflowCall>),
     /// Waits as long as `duration` renders to (none, null or 0: not at all).
     Delay { duration: Option<Binding> },
-    /// Keeps the items of the job's input that pass `condition` (none: all of them).
-    Filter { condition: Option<Filter> },
+    /// Keeps the items of the job's input that pass `condition` (none: all of them); as a
+    /// stream of them when `streaming` (or when its input comes as a stream).
+    Filter {
+        condition: Option<Filter>,
+        streaming: bool,
+    },
     /// Decides which job the run goes to next.
     Route(Router),
     /// Runs `body` for each item of the job's input, `batch_size` at once.
@@ -97,6 +101,7 @@ impl Work {
                     .map(Filter::compile)
                     .transpose()
                     .map_err(|err| format!("{at}: where: {err}"))?,
+                streaming: job.streaming == Some(serde_json::Value::Bool(true)),
             },
             JobKind::If | JobKind::Switch | JobKind::RandomRouter => {
                 match Router::compile(job, parts.workflow)? {
@@ -194,7 +199,7 @@ impl Work {
             Work::Command { command, .. } => exprs = command.exprs(),
             Work::Call(call) => exprs = call.exprs(),
             Work::Delay { duration } => exprs.extend(duration.iter().flat_map(Binding::exprs)),
-            Work::Filter { condition } => {
+            Work::Filter { condition, .. } => {
                 if let Some(condition) = condition {
                     condition.collect(&mut exprs);
                 }
