@@ -82,6 +82,15 @@ else
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
 fi
 
+# A delay until a time reads IANA time zones (Europe/Paris) from the system's database.
+if [ -f /usr/share/zoneinfo/Europe/Paris ]; then
+  skip "tzdata: installed"
+else
+  step "installing Debian's tzdata (the time zones a delay until a time reads)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tzdata
+fi
+
 # npm ci only when the lockfile changed since the last install.
 E2E="$ROOT/end2end"
 if [ -f "$E2E/node_modules/.package-lock.json" ] \

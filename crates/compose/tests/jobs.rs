@@ -77,6 +77,27 @@ async fn a_delay_waits_its_duration_then_gives_null_or_its_output() {
         )
     );
 
+    // Until a time: an input 300 ms from now (UTC, with its offset); a time past, at once.
+    let jobs = "    - id: pause\n      type: delay\n      mode: specific-time\n      time: ${input.at}\n      timezone: Europe/Paris\n";
+    let engine = load(&dir, &config(&mock.base_url, jobs)).unwrap();
+    let at = (jiff::Timestamp::now() + jiff::SignedDuration::from_millis(300)).to_string();
+    let started = Instant::now();
+    run(&engine, json!({"at": at})).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    run(&engine, json!({"at": "2000-01-01T00:00:00"}))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        run(&engine, json!({"at": "at noon"})).await,
+        Err("job 'pause': time \"at noon\" is not a date and time (2026-12-24T18:00:00, with an offset or not)".into())
+    );
+
     // Its own `output`, rendered with the run's input.
     let jobs = "    - id: pause\n      type: delay\n      duration: 10ms\n      output: {waited: '${input.why}'}\n";
     let engine = load(&dir, &config(&mock.base_url, jobs)).unwrap();
@@ -138,11 +159,16 @@ async fn a_filter_keeps_the_items_that_pass_in_their_order() {
 async fn job_types_not_here_yet_are_refused_at_load_with_their_place() {
     let dir = Workdir::empty();
     let refused = |jobs: &str| refused(&dir, &config("http://127.0.0.1:9/v1", jobs));
+    let err = refused("    - id: pause\n      type: delay\n      mode: specific-time\n");
+    assert!(
+        err.contains(":14:") && err.contains("needs 'time'"),
+        "{err}"
+    );
     let err = refused(
-        "    - id: pause\n      type: delay\n      mode: specific-time\n      time: '12:00'\n",
+        "    - id: pause\n      type: delay\n      mode: specific-time\n      time: '2026-12-24T18:00:00'\n      timezone: Mars/Olympus\n",
     );
     assert!(
-        err.contains(":16:7:") && err.contains("mode: specific-time"),
+        err.contains(":18:7:") && err.contains("unknown time zone 'Mars/Olympus'"),
         "{err}"
     );
     let err = refused("    - id: keep\n      type: filter\n");

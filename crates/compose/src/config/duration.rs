@@ -1,4 +1,5 @@
-//! Durations as the original writes them: a number of seconds, or `500ms`, `30s`, `5m`, `1h`, `1d`.
+//! Durations as the original writes them (a number of seconds, or `500ms`, `30s`, `5m`, `1h`,
+//! `1d`), and the time zones a delay until a time reads its time in.
 
 use serde::{Deserialize, Deserializer};
 
@@ -46,6 +47,37 @@ impl<'de> Deserialize<'de> for Duration {
             Raw::Text(text) => Duration::parse(&text).map_err(serde::de::Error::custom),
         }
     }
+}
+
+/// The time zone named `name` (`UTC`, `Europe/Paris`, a fixed offset such as `+09:00`).
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    if let Some(offset) = fixed_offset(name) {
+        return Ok(jiff::tz::TimeZone::fixed(offset));
+    }
+    jiff::tz::TimeZone::get(name).map_err(|_| {
+        format!(
+            "unknown time zone '{name}' (an IANA name such as Europe/Paris, UTC, or an offset \
+             such as +09:00)"
+        )
+    })
+}
+
+/// `+09:00`, `-05`, `+0530` as an offset from UTC.
+fn fixed_offset(text: &str) -> Option<jiff::tz::Offset> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    let (hours, minutes) = digits.split_at(digits.len().min(2));
+    let hours: i32 = hours.parse().ok()?;
+    let minutes: i32 = if minutes.is_empty() {
+        0
+    } else {
+        minutes.parse().ok()?
+    };
+    jiff::tz::Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()
 }
 
 #[cfg(test)]

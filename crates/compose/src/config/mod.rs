@@ -23,7 +23,7 @@ pub use controller::{
     Adapter, Controller, History, KeepAlive, Limits, Origins, Retention, WebSocket, WebUi,
     WebUiDriver,
 };
-pub use duration::Duration;
+pub use duration::{time_zone, Duration};
 pub use env::{Env, Sources};
 pub use exposure::{Allowed, FetchSettings, FileSettings, SessionSettings};
 pub use interrupt::{Interrupts, Pause, PauseCondition};

@@ -337,6 +337,10 @@ pub struct Job {
     pub mode: Option<Mode>,
     /// A `delay` job's wait (`time-interval`): a duration, or a template that renders one.
     pub duration: Option<Value>,
+    /// A `delay` job's end (`specific-time`): a date and time (a template), read in `timezone`
+    /// when it gives no offset or zone of its own.
+    pub time: Option<Value>,
+    pub timezone: Option<String>,
     /// A `filter` job's condition on each item (none: every item is kept).
     #[serde(rename = "where")]
     pub condition: Option<Value>,

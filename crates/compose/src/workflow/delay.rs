@@ -1,6 +1,9 @@
-//! A `delay` job's wait (spec §13.6, `mode: time-interval`): its `duration` rendered, read as
+//! A `delay` job's wait (spec §13.6). `mode: time-interval`: its `duration` rendered, read as
 //! the config reads durations (seconds as a number, or `500ms`, `2s`, `1m`); null or zero
-//! waits not at all.
+//! waits not at all. `mode: specific-time`: until its `time`, an ISO 8601 date and time, with
+//! an offset (`2026-12-24T18:00:00+01:00`, `…Z`), a zone (`…[Europe/Paris]`), or neither, read
+//! in its `timezone` (`Europe/Paris`, `UTC`; the server's own when absent); a time past waits
+//! not at all.
 
 use std::time::Duration;
 
@@ -30,10 +33,79 @@ pub(super) fn wait(job: &str, duration: &Value) -> Result<Duration, RunError> {
     }
 }
 
+/// How long `job` waits until its rendered `time`, read in `timezone` when it says none.
+pub(super) fn until(job: &str, time: &Value, timezone: Option<&str>) -> Result<Duration, RunError> {
+    let target = instant(job, time, timezone)?;
+    let left = target.duration_since(jiff::Timestamp::now());
+    Ok(Duration::try_from(left).unwrap_or(Duration::ZERO))
+}
+
+/// The instant `time` names.
+fn instant(job: &str, time: &Value, timezone: Option<&str>) -> Result<jiff::Timestamp, RunError> {
+    let refused = |why: String| RunError::Unsupported(format!("job '{job}': {why}"));
+    let Value::String(text) = time else {
+        return Err(refused(format!(
+            "time {time} is not a date and time (2026-12-24T18:00:00, with an offset or not)"
+        )));
+    };
+    let text = text.trim();
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Ok(timestamp);
+    }
+    if let Ok(zoned) = text.parse::<jiff::Zoned>() {
+        return Ok(zoned.timestamp());
+    }
+    let civil = text.parse::<jiff::civil::DateTime>().map_err(|_| {
+        refused(format!(
+            "time \"{text}\" is not a date and time (2026-12-24T18:00:00, with an offset or not)"
+        ))
+    })?;
+    let zone = match timezone.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(name) => config::time_zone(name).map_err(refused)?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    civil
+        .to_zoned(zone)
+        .map(|zoned| zoned.timestamp())
+        .map_err(|err| refused(format!("time \"{text}\": {err}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_time_is_read_with_its_offset_its_zone_or_the_timezone_given() {
+        let at = |time: &str, zone: Option<&str>| {
+            instant("d", &json!(time), zone).map(|t| t.as_second())
+        };
+        // 2026-12-24T17:00:00Z
+        let utc = 1_798_131_600;
+        assert_eq!(at("2026-12-24T17:00:00Z", None), Ok(utc));
+        assert_eq!(at("2026-12-24T18:00:00+01:00", None), Ok(utc));
+        assert_eq!(at("2026-12-24T18:00:00[Europe/Paris]", None), Ok(utc));
+        assert_eq!(at("2026-12-24T18:00:00", Some("Europe/Paris")), Ok(utc));
+        assert_eq!(at("2026-12-24T17:00:00", Some("UTC")), Ok(utc));
+        assert_eq!(at("2026-12-25T02:00:00", Some("+09:00")), Ok(utc));
+        let err = at("2026-12-24T18:00:00", Some("Mars/Olympus"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown time zone 'Mars/Olympus'"), "{err}");
+        let err = at("tomorrow", None).unwrap_err().to_string();
+        assert!(err.contains("\"tomorrow\" is not a date and time"), "{err}");
+        // A time past waits not at all.
+        assert_eq!(
+            until("d", &json!("2000-01-01T00:00:00Z"), None).unwrap(),
+            Duration::ZERO
+        );
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(30);
+        let wait = until("d", &json!(soon.to_string()), None).unwrap();
+        assert!(
+            wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+    }
 
     #[test]
     fn a_duration_is_seconds_or_a_duration_text() {

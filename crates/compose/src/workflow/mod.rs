@@ -460,11 +460,23 @@ async fn work(
                 None => output,
             }
         }
-        Work::Delay { duration } => {
-            if let Some(duration) = duration {
-                let wait = run.fetcher.render(duration, scope.clone()).await?;
-                tokio::time::sleep(delay::wait(&job.id, &wait)?).await;
-            }
+        Work::Delay { duration, until } => {
+            let wait = match (until, duration) {
+                (Some((time, zone)), _) => {
+                    let time = run.fetcher.render(time, scope.clone()).await?;
+                    let zone = match zone {
+                        Some(zone) => run.fetcher.render(zone, scope.clone()).await?,
+                        None => Value::Null,
+                    };
+                    delay::until(&job.id, &time, zone.as_str())?
+                }
+                (None, Some(duration)) => {
+                    let wait = run.fetcher.render(duration, scope.clone()).await?;
+                    delay::wait(&job.id, &wait)?
+                }
+                (None, None) => std::time::Duration::ZERO,
+            };
+            tokio::time::sleep(wait).await;
             Output::Value(Value::Null)
         }
         Work::Filter {

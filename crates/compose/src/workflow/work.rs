@@ -43,8 +43,12 @@ pub enum Work {
     },
     /// Runs another workflow (a workflow component's action).
     Call(Arc<WorkflowCall>),
-    /// Waits as long as `duration` renders to (none, null or 0: not at all).
-    Delay { duration: Option<Binding> },
+    /// Waits as long as `duration` renders to (none, null or 0: not at all), or until `time`
+    /// (with its `timezone`) when it has one.
+    Delay {
+        duration: Option<Binding>,
+        until: Option<(Binding, Option<Binding>)>,
+    },
     /// Keeps the items of the job's input that pass `condition` (none: all of them); as a
     /// stream of them when `streaming` (or when its input comes as a stream).
     Filter {
@@ -93,6 +97,15 @@ impl Work {
             JobKind::Component => Self::component(job, at, parts)?,
             JobKind::Delay => Work::Delay {
                 duration: compile(&job.duration, &job.id, "duration")?,
+                until: match (job.mode, &job.time) {
+                    (Some(config::Mode::SpecificTime), time) => {
+                        let time = compile(time, &job.id, "time")?
+                            .ok_or_else(|| format!("{at}: no 'time'"))?;
+                        let timezone = job.timezone.clone().map(serde_json::Value::String);
+                        Some((time, compile(&timezone, &job.id, "timezone")?))
+                    }
+                    _ => None,
+                },
             },
             JobKind::Filter => Work::Filter {
                 condition: job
@@ -198,7 +211,12 @@ impl Work {
             Work::Component { action, .. } => exprs = action.exprs(),
             Work::Command { command, .. } => exprs = command.exprs(),
             Work::Call(call) => exprs = call.exprs(),
-            Work::Delay { duration } => exprs.extend(duration.iter().flat_map(Binding::exprs)),
+            Work::Delay { duration, until } => {
+                let until = until
+                    .iter()
+                    .flat_map(|(time, zone)| std::iter::once(time).chain(zone));
+                exprs.extend(duration.iter().chain(until).flat_map(Binding::exprs))
+            }
             Work::Filter { condition, .. } => {
                 if let Some(condition) = condition {
                     condition.collect(&mut exprs);

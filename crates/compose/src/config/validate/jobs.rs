@@ -59,15 +59,22 @@ fn check_operator(operator: Option<&str>, named: &str, at: &At) -> Result<(), Pr
     }
 }
 
-/// A `delay` job waits for a `duration`; waiting until a time of day is not here yet.
+/// A `delay` job waits for a `duration`, or until a `time` (in a `timezone` there is).
 fn check_delay(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
     match job.mode {
         None | Some(Mode::TimeInterval) => {}
         Some(Mode::SpecificTime) => {
-            return Err(at.key("mode").problem(format!(
-                "{named}: a delay until a time (mode: specific-time) is not in this \
-                 implementation yet; use mode: time-interval with a duration"
-            )))
+            let Some(time) = &job.time else {
+                return Err(at.problem(format!(
+                    "{named}: a delay until a time (mode: specific-time) needs 'time' \
+                     (2026-12-24T18:00:00, with an offset or not)"
+                )));
+            };
+            check_templates(time, &at.key("time"))?;
+            if let Some(zone) = job.timezone.as_deref().filter(|z| !z.contains("${")) {
+                crate::config::time_zone(zone)
+                    .map_err(|err| at.key("timezone").problem(format!("{named}: {err}")))?;
+            }
         }
         Some(_) => {
             return Err(at.key("mode").problem(format!(
