@@ -68,11 +68,17 @@ pub fn named(name: &str, data: &str) -> String {
     out
 }
 
-/// Appends what a client of the stream is told of `follow`: a piece as an event, a failed or
-/// cancelled end as the closing `event: error`; nothing for the rest.
+/// Appends what a client of the stream is told of `follow`: a piece as an event, the points
+/// a run waits on as `event: interrupt` (their ids answer them, `POST /tasks/{id}/resume`), a
+/// failed or cancelled end as the closing `event: error`; nothing for the rest.
 fn push_follow(out: &mut impl Out, follow: Follow) {
     match follow {
         Follow::Piece(piece) => push_event(out, &piece),
+        Follow::Interrupt(points) if !points.is_empty() => push_named(
+            out,
+            "interrupt",
+            &serde_json::json!({ "interrupt": points }).to_string(),
+        ),
         // A binary output is never followed as SSE (see `binary`).
         Follow::Bytes(_)
         | Follow::Job(_)
@@ -370,6 +376,22 @@ mod tests {
         assert_eq!(
             framed(vec![Follow::End(Status::Cancelled, None)]),
             "event: error\ndata: {\"detail\":\"the run ended: cancelled\"}\n\n"
+        );
+    }
+
+    #[test]
+    fn a_run_that_waits_says_so_with_its_points_and_says_nothing_once_answered() {
+        let point = compose::record::Point {
+            id: "01P".into(),
+            job_id: "send".into(),
+            run_id: "01R".into(),
+            phase: compose::record::Phase::Before,
+            message: Some("Send it?".into()),
+            metadata: None,
+        };
+        assert_eq!(
+            framed(vec![piece("a"), Follow::Interrupt(vec![point]), Follow::Interrupt(vec![])]),
+            "data: a\n\nevent: interrupt\ndata: {\"interrupt\":[{\"id\":\"01P\",\"job_id\":\"send\",\"run_id\":\"01R\",\"phase\":\"before\",\"message\":\"Send it?\"}]}\n\n"
         );
     }
 
