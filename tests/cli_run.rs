@@ -331,26 +331,6 @@ fn validate_reports_the_seed() {
     }
 }
 
-/// A command shown before it runs and its result after (the original's `job-flow/interrupt`).
-const REVIEWED: &str = r#"workflow:
-  job:
-    component: sh
-    input:
-      command: echo "hi ${input.name | you}"
-    interrupt:
-      before:
-        message: "About to execute: ${job.input.command}"
-        metadata: {command: '${job.input.command}'}
-      after: {message: Command finished.}
-    output: {result: '${output as text}'}
-component:
-  id: sh
-  type: shell
-  action:
-    command: [sh, -c, '${input.command}']
-    output: ${result.stdout}
-"#;
-
 /// `run` with `stdin` as what the person types.
 fn run_answering(dir: &Workdir, args: &[&str], stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
@@ -367,7 +347,10 @@ fn run_answering(dir: &Workdir, args: &[&str], stdin: &[u8]) -> std::process::Ou
 #[test]
 fn interrupts_are_asked_on_the_terminal() {
     let dir = Workdir::empty();
-    dir.write("model-compose.yml", REVIEWED);
+    dir.write(
+        "model-compose.yml",
+        &format!("{}{}", testkit::REVIEWED, testkit::SH_COMPONENT),
+    );
     let args = ["run", "--input", r#"{"name": "Bob"}"#];
     // Enter goes on before; a line of text replaces the result after.
     let output = run_answering(&dir, &args, b"\nedited output\n");
@@ -376,7 +359,7 @@ fn interrupts_are_asked_on_the_terminal() {
     let asked = "\ninterrupt — job '__job__' (before)\nAbout to execute: echo \"hi Bob\"\n\
                  {\n  \"command\": \"echo \\\"hi Bob\\\"\"\n}\n✋ Action required — press Enter to \
                  continue, or type an answer (JSON or text): \ninterrupt — job '__job__' (after)\n\
-                 Command finished.\n✋ Action required — press Enter to continue, or type an \
+                 Command finished.\n{\n  \"result\": \"hi Bob\"\n}\n✋ Action required — press Enter to continue, or type an \
                  answer (JSON or text): ";
     assert_eq!(stderr(&output), asked);
     // A line of JSON is that value: here the job's input.

@@ -16,41 +16,15 @@ use compose::task::TaskRegistry;
 use compose::Engine;
 use model_compose::store::SqliteStore;
 use serde_json::{json, Value};
-use testkit::Workdir;
+use testkit::{Workdir, REVIEWED, SH_COMPONENT};
 use tower::ServiceExt;
 
-/// The original's `job-flow/interrupt` example's shape, with `echo`.
-const REVIEWED: &str = r#"controller:
-  adapter: {type: http-server, port: 8080, base_path: /api}
-workflow:
-  id: hitl
-  job:
-    component: sh
-    input:
-      command: echo "hi ${input.name | you}"
-    interrupt:
-      before:
-        message: "About to execute: ${job.input.command}"
-        metadata:
-          command: ${job.input.command}
-      after:
-        message: Command finished.
-        metadata:
-          result: ${job.output}
-    output:
-      result: ${output as text}
-component:
-  id: sh
-  type: shell
-  action:
-    command: [sh, -c, '${input.command}']
-    output: ${result.stdout}
-"#;
+/// The API's place, before a workflow.
+const CONTROLLER: &str =
+    "controller:\n  adapter: {type: http-server, port: 8080, base_path: /api}\n";
 
-/// Two jobs that pause at once, and a third after both.
-const TWO_AT_ONCE: &str = r#"controller:
-  adapter: {type: http-server, port: 8080, base_path: /api}
-workflow:
+/// Two jobs that pause at once (and `sh`, SH_COMPONENT).
+const TWO_AT_ONCE: &str = r#"workflow:
   id: pair
   jobs:
     - id: left
@@ -62,18 +36,15 @@ workflow:
       input: {command: echo right}
       interrupt: {before: {message: right?}}
   output: {left: '${jobs.left.output}', right: '${jobs.right.output}'}
-component:
-  id: sh
-  type: shell
-  action:
-    command: [sh, -c, '${input.command}']
-    output: ${result.stdout}
 "#;
 
 /// The API router as `up` mounts it, with a SQLite history in the work directory.
 async fn api(yaml: &str) -> (Router, Arc<dyn RunStore>, Workdir) {
     let dir = Workdir::empty();
-    let path = dir.write("model-compose.yml", yaml);
+    let path = dir.write(
+        "model-compose.yml",
+        &format!("{CONTROLLER}{yaml}{SH_COMPONENT}"),
+    );
     let config = config::load(&[path], &Sources::isolated(&dir.path, &[])).unwrap();
     let engine = Arc::new(Engine::new(&config).unwrap());
     let store: Arc<dyn RunStore> = Arc::new(
@@ -102,6 +73,18 @@ async fn call(router: &Router, method: &str, uri: &str, body: Option<&str>) -> (
         .await
         .unwrap();
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// `POST /tasks/{id}/resume` with these answers by point id: the status and the state.
+async fn resume(router: &Router, id: &str, answer: Value) -> (u16, Value) {
+    let body = json!({ "answer": answer }).to_string();
+    call(
+        router,
+        "POST",
+        &format!("/api/tasks/{id}/resume"),
+        Some(&body),
+    )
+    .await
 }
 
 /// The task's state once `reached` holds of it (within ten seconds).
@@ -167,14 +150,7 @@ async fn a_run_waits_for_its_answers_and_the_history_keeps_its_points() {
     assert_eq!(recorded.status.as_str(), "interrupted");
     assert_eq!(recorded.interrupt[0].id, point_id);
 
-    let body = json!({ "answer": { point_id: null } }).to_string();
-    let (status, resumed) = call(
-        &api,
-        "POST",
-        &format!("/api/tasks/{id}/resume"),
-        Some(&body),
-    )
-    .await;
+    let (status, resumed) = resume(&api, &id, json!({ point_id: null })).await;
     assert_eq!(
         (status, resumed),
         (
@@ -208,28 +184,14 @@ async fn an_answer_replaces_what_the_job_was_to_run() {
     let (_, state) = call(&api, "POST", "/api/workflows/runs", Some(r#"{"input":{}}"#)).await;
     let id = state["task_id"].as_str().unwrap();
     let point = state["interrupt"][0]["id"].as_str().unwrap();
-    let body = json!({ "answer": { point: {"command": "echo replaced"} } }).to_string();
-    call(
-        &api,
-        "POST",
-        &format!("/api/tasks/{id}/resume"),
-        Some(&body),
-    )
-    .await;
+    resume(&api, &id, json!({ point: {"command": "echo replaced"} })).await;
     let after = state_when(&api, id, interrupted_at("after")).await;
     assert_eq!(
         after["interrupt"][0]["metadata"],
         json!({"result": "replaced"})
     );
     let point = after["interrupt"][0]["id"].as_str().unwrap();
-    let body = json!({ "answer": { point: "edited output" } }).to_string();
-    call(
-        &api,
-        "POST",
-        &format!("/api/tasks/{id}/resume"),
-        Some(&body),
-    )
-    .await;
+    resume(&api, &id, json!({ point: "edited output" })).await;
     let done = state_when(&api, id, |s| s["status"] == "completed").await;
     assert_eq!(done["output"], json!({"result": "edited output"}));
 }
@@ -255,27 +217,13 @@ async fn points_reached_together_are_answered_one_by_one() {
         .collect();
     assert_eq!(messages, ["left?", "right?"]);
     let left = state["interrupt"][0]["id"].as_str().unwrap();
-    let body = json!({ "answer": { left: null, "01UNKNOWN": 5 } }).to_string();
-    let (status, remaining) = call(
-        &api,
-        "POST",
-        &format!("/api/tasks/{id}/resume"),
-        Some(&body),
-    )
-    .await;
+    let (status, remaining) = resume(&api, &id, json!({ left: null, "01UNKNOWN": 5 })).await;
     assert_eq!(status, 200);
     assert_eq!(remaining["status"], "interrupted");
     assert_eq!(remaining["interrupt"].as_array().unwrap().len(), 1);
     assert_eq!(remaining["interrupt"][0]["message"], "right?");
     let right = remaining["interrupt"][0]["id"].as_str().unwrap();
-    let body = json!({ "answer": { right: {"command": "echo changed"} } }).to_string();
-    call(
-        &api,
-        "POST",
-        &format!("/api/tasks/{id}/resume"),
-        Some(&body),
-    )
-    .await;
+    resume(&api, &id, json!({ right: {"command": "echo changed"} })).await;
     let done = state_when(&api, id, |s| s["status"] == "completed").await;
     assert_eq!(done["output"], json!({"left": "left", "right": "changed"}));
 }

@@ -339,21 +339,18 @@ async fn a_run_posted_over_rest_can_be_followed_by_a_websocket_session() {
 
 #[tokio::test]
 async fn an_interrupted_run_is_told_and_resumed_over_the_socket() {
-    let config = r#"controller:
-  adapter: {type: http-server, port: 0, base_path: /api}
-  webui: {port: 0}
+    let config = &format!(
+        r#"controller:
+  adapter: {{type: http-server, port: 0, base_path: /api}}
+  webui: {{port: 0}}
 workflow:
   job:
     component: sh
-    input: {command: echo hi}
-    interrupt: {before: {message: Run it?}}
-component:
-  id: sh
-  type: shell
-  action:
-    command: [sh, -c, '${input.command}']
-    output: ${result.stdout}
-"#;
+    input: {{command: echo hi}}
+    interrupt: {{before: {{message: Run it?}}}}
+{}"#,
+        testkit::SH_COMPONENT
+    );
     let dir = Workdir::empty();
     dir.write("model-compose.yml", config);
     let server = Server::start_with(&dir, config);

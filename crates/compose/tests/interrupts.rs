@@ -65,25 +65,7 @@ const SHELL: &str = r#"components:
 
 /// The original's `job-flow/interrupt` shape: a command shown before it runs, its result after.
 fn reviewed() -> String {
-    format!(
-        r#"{SHELL}workflow:
-  job:
-    component: sh
-    input:
-      command: echo "hi ${{input.name | you}}"
-    interrupt:
-      before:
-        message: "About to execute: ${{job.input.command}}"
-        metadata:
-          command: ${{job.input.command}}
-      after:
-        message: Command finished.
-        metadata:
-          result: ${{job.output}}
-    output:
-      result: ${{output as text}}
-"#
-    )
+    format!("{}{}", testkit::REVIEWED, testkit::SH_COMPONENT)
 }
 
 #[tokio::test]

@@ -51,6 +51,37 @@ pub const SEED: &str =
 /// The API key the tests give the seed config.
 pub const TEST_KEY: &str = "sk-test-0123456789abcdef";
 
+/// The original's `job-flow/interrupt` example's shape (workflow `hitl`): `echo "hi NAME"` run
+/// by [`SH_COMPONENT`] (to add), shown to a person before it runs and its result after.
+pub const REVIEWED: &str = r#"workflow:
+  id: hitl
+  job:
+    component: sh
+    input:
+      command: echo "hi ${input.name | you}"
+    interrupt:
+      before:
+        message: "About to execute: ${job.input.command}"
+        metadata:
+          command: ${job.input.command}
+      after:
+        message: Command finished.
+        metadata:
+          result: ${job.output}
+    output:
+      result: ${output as text}
+"#;
+
+/// A config's `component:`: `sh`, a shell that runs its input's `command` with `sh -c` and
+/// gives what it prints. What the tests of interrupts pause around.
+pub const SH_COMPONENT: &str = "component:
+  id: sh
+  type: shell
+  action:
+    command: [sh, -c, '${input.command}']
+    output: ${result.stdout}
+";
+
 /// The seed config with its OpenAI base URL replaced.
 pub fn seed_for(base_url: &str) -> String {
     let seed = SEED.replace("https://api.openai.com/v1", base_url);
