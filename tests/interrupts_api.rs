@@ -184,14 +184,14 @@ async fn an_answer_replaces_what_the_job_was_to_run() {
     let (_, state) = call(&api, "POST", "/api/workflows/runs", Some(r#"{"input":{}}"#)).await;
     let id = state["task_id"].as_str().unwrap();
     let point = state["interrupt"][0]["id"].as_str().unwrap();
-    resume(&api, &id, json!({ point: {"command": "echo replaced"} })).await;
+    resume(&api, id, json!({ point: {"command": "echo replaced"} })).await;
     let after = state_when(&api, id, interrupted_at("after")).await;
     assert_eq!(
         after["interrupt"][0]["metadata"],
         json!({"result": "replaced"})
     );
     let point = after["interrupt"][0]["id"].as_str().unwrap();
-    resume(&api, &id, json!({ point: "edited output" })).await;
+    resume(&api, id, json!({ point: "edited output" })).await;
     let done = state_when(&api, id, |s| s["status"] == "completed").await;
     assert_eq!(done["output"], json!({"result": "edited output"}));
 }
@@ -217,13 +217,13 @@ async fn points_reached_together_are_answered_one_by_one() {
         .collect();
     assert_eq!(messages, ["left?", "right?"]);
     let left = state["interrupt"][0]["id"].as_str().unwrap();
-    let (status, remaining) = resume(&api, &id, json!({ left: null, "01UNKNOWN": 5 })).await;
+    let (status, remaining) = resume(&api, id, json!({ left: null, "01UNKNOWN": 5 })).await;
     assert_eq!(status, 200);
     assert_eq!(remaining["status"], "interrupted");
     assert_eq!(remaining["interrupt"].as_array().unwrap().len(), 1);
     assert_eq!(remaining["interrupt"][0]["message"], "right?");
     let right = remaining["interrupt"][0]["id"].as_str().unwrap();
-    resume(&api, &id, json!({ right: {"command": "echo changed"} })).await;
+    resume(&api, id, json!({ right: {"command": "echo changed"} })).await;
     let done = state_when(&api, id, |s| s["status"] == "completed").await;
     assert_eq!(done["output"], json!({"left": "left", "right": "changed"}));
 }

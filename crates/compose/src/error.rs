@@ -162,6 +162,50 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         })
 }
 
+/// `value` with every text in it redacted as [`redact`] does; `None` when nothing in it
+/// needed it (the value is then shown as it is, without a copy).
+pub fn redact_value(value: &serde_json::Value, secrets: &[String]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    if secrets.is_empty() {
+        return None;
+    }
+    match value {
+        Value::String(text) => {
+            let redacted = redact(text, secrets);
+            (redacted != *text).then_some(Value::String(redacted))
+        }
+        Value::Array(items) => {
+            let changed: Vec<Option<Value>> = items
+                .iter()
+                .map(|item| redact_value(item, secrets))
+                .collect();
+            changed.iter().any(Option::is_some).then(|| {
+                let kept = items.iter().zip(changed);
+                Value::Array(
+                    kept.map(|(item, new)| new.unwrap_or_else(|| item.clone()))
+                        .collect(),
+                )
+            })
+        }
+        Value::Object(map) => {
+            let changed: Vec<Option<Value>> = map
+                .values()
+                .map(|item| redact_value(item, secrets))
+                .collect();
+            changed.iter().any(Option::is_some).then(|| {
+                let kept = map.iter().zip(changed);
+                Value::Object(
+                    kept.map(|((key, item), new)| {
+                        (key.clone(), new.unwrap_or_else(|| item.clone()))
+                    })
+                    .collect(),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The shortest copy of part of a credential that counts as a copy of it.
 pub const COPY: usize = 12;
 

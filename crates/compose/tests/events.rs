@@ -10,13 +10,19 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use compose::workflow::{Access, GoOn, Watch};
+use compose::record::Point;
+use compose::workflow::{Access, Answerer, Asked, GoOn, Watch};
 use compose::{JobEvent, JobNews};
 use support::load_with;
 use testkit::Workdir;
 
 /// The run's events, each with its value whole.
 async fn events(yaml: &str, input: Value) -> Vec<JobEvent> {
+    events_asking(yaml, input, &GoOn).await
+}
+
+/// [`events`], `answerer` answering the run's pauses.
+async fn events_asking(yaml: &str, input: Value, answerer: &dyn Answerer) -> Vec<JobEvent> {
     let dir = Workdir::empty();
     let engine = load_with(&dir, yaml, &[("TOKEN", "s3cr3t-token")]).unwrap();
     let request = engine.request(None, input, Access::All).unwrap();
@@ -26,7 +32,7 @@ async fn events(yaml: &str, input: Value) -> Vec<JobEvent> {
     let watch = Watch {
         observer: &observer,
         usage: &usage,
-        answerer: &GoOn,
+        answerer,
     };
     let _ = engine.run_observed(&request, json!({}), watch).await;
     seen.into_inner()
@@ -114,4 +120,42 @@ workflow:
     let message = failed.value.as_ref().unwrap().as_str().unwrap();
     assert!(!message.contains("s3cr3t-token"), "{message}");
     assert!(message.contains("127.0.0.1:9"), "{message}");
+}
+
+#[tokio::test]
+async fn a_secret_in_a_jobs_input_is_never_shown() {
+    /// Keeps the points it is shown, and goes on.
+    struct Shown(Mutex<Vec<Point>>);
+    impl Answerer for Shown {
+        fn ask(&self, points: Vec<Asked>) {
+            for asked in points {
+                self.0.lock().push(asked.point.clone());
+                asked.answer.send(Value::Null).unwrap();
+            }
+        }
+    }
+    let yaml = format!(
+        r#"{SAY}workflow:
+  job:
+    component: say
+    input: {{text: 'token ${{env.TOKEN}}'}}
+    interrupt:
+      before: {{message: 'Send ${{job.input.text}}?', metadata: {{text: '${{job.input.text}}'}}}}
+"#
+    );
+    let shown = Shown(Mutex::new(Vec::new()));
+    let events = events_asking(&yaml, json!({}), &shown).await;
+    assert_eq!(
+        told(&events),
+        [
+            r#"__job__:started={"text":"token [redacted]"}"#,
+            r#"__job__:completed="token [redacted]""#,
+        ]
+    );
+    let points = shown.0.into_inner();
+    assert_eq!(points[0].message.as_deref(), Some("Send token [redacted]?"));
+    assert_eq!(
+        points[0].metadata,
+        Some(json!({"text": "token [redacted]"}))
+    );
 }

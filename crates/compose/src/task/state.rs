@@ -428,7 +428,8 @@ impl Task {
                     let jobs = state.jobs.get(next_job..).unwrap_or_default();
                     next_job += jobs.len();
                     ready.extend(jobs.iter().cloned().map(Follow::Job));
-                    if state.interrupt_changes != interrupt_changes && !state.status.is_terminal() {
+                    // Every change is told, the last (none left) too, even once the run ended.
+                    if state.interrupt_changes != interrupt_changes {
                         interrupt_changes = state.interrupt_changes;
                         let points = state.interrupt.iter().map(|a| a.point.clone()).collect();
                         ready.push(Follow::Interrupt(points));

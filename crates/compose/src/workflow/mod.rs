@@ -24,7 +24,7 @@ use std::sync::Arc;
 use super::binding::{Owner, Scope, StreamEncoding};
 use super::component::{Binary, ChunkStream, Output};
 use super::config;
-use super::error::RunError;
+use super::error::{redact_value, RunError};
 use super::fetch::Fetcher;
 use super::metrics::Usage;
 use super::record::{JobEvent, JobStage, Phase};
@@ -121,6 +121,8 @@ impl Engine {
             let message = said
                 .error
                 .map(|err| Value::String(err.failure(secrets).message));
+            // A job's input or output may hold a secret the config put in it: never shown.
+            let redacted = said.value.and_then(|value| redact_value(value, secrets));
             (watch.observer)(&JobNews {
                 job_id: &job.id,
                 job_type: job.kind.name(),
@@ -128,7 +130,7 @@ impl Engine {
                 next_job_id: said.next,
                 elapsed: started.elapsed().as_secs_f64(),
                 iteration: said.iteration,
-                value: said.value.or(message.as_ref()),
+                value: redacted.as_ref().or(said.value).or(message.as_ref()),
             })
         };
         let pauses = Pauses::new(watch.answerer);
@@ -341,7 +343,7 @@ async fn run_job(
         Some((interrupt, run_id)) => {
             let about = json!({ "input": input });
             let at = (interrupt, job.id.as_str(), run_id);
-            let seen = (fetcher, &scope, &about);
+            let seen = (fetcher, run.secrets, &scope, &about);
             match run.pauses.at(at, Phase::Before, seen, &mut working).await? {
                 Some(answer) if !matches!(job.work, Work::Delay { .. }) => answer,
                 _ => about["input"].clone(),
@@ -358,7 +360,7 @@ async fn run_job(
             if let Some((interrupt, run_id)) = after {
                 let about = json!({ "input": kept, "output": null });
                 let at = (interrupt, job.id.as_str(), run_id);
-                let seen = (fetcher, &scope, &about);
+                let seen = (fetcher, run.secrets, &scope, &about);
                 run.pauses.at(at, Phase::After, seen, &mut working).await?;
             }
             return Ok(Step::Route(target));
@@ -368,7 +370,7 @@ async fn run_job(
                 let output = Produced::from(output).drain().await?;
                 let about = json!({ "input": kept, "output": output });
                 let at = (interrupt, job.id.as_str(), run_id);
-                let seen = (fetcher, &scope, &about);
+                let seen = (fetcher, run.secrets, &scope, &about);
                 match run.pauses.at(at, Phase::After, seen, &mut working).await? {
                     Some(answer) => Output::Value(answer),
                     None => Output::Value(about["output"].clone()),

@@ -164,7 +164,7 @@ impl<'a> Pauses<'a> {
         &self,
         (interrupt, job, run_id): (&Interrupt, &str, &str),
         phase: Phase,
-        (fetcher, scope, about): (&crate::fetch::Fetcher, &Scope<'_>, &Value),
+        (fetcher, secrets, scope, about): (&crate::fetch::Fetcher, &[String], &Scope<'_>, &Value),
         working: &mut Working<'_>,
     ) -> Result<Option<Value>, RunError> {
         let stop = match phase {
@@ -196,6 +196,10 @@ impl<'a> Pauses<'a> {
             phase = phase.as_str(),
             "job '{job}' waits for a person"
         );
+        // What the person is shown (and the history keeps) holds no secret of the config's.
+        let message = message.map(|text| crate::error::redact(&text, secrets));
+        let metadata =
+            metadata.map(|value| crate::error::redact_value(&value, secrets).unwrap_or(value));
         let point = Point {
             id: ulid::Ulid::new().to_string(),
             job_id: job.to_string(),
