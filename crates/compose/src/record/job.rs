@@ -74,18 +74,31 @@ impl Kept {
     /// `value` as it is when it fits, else a note of why it is not kept.
     pub fn keep(&mut self, value: &Value) -> Value {
         let room = VALUE_ROOM.min(self.left);
-        let mut counted = Counted { bytes: 0, room };
-        match serde_json::to_writer(&mut counted, value) {
-            Ok(()) => {
-                self.left -= counted.bytes;
+        match size_within(value, room) {
+            Some(bytes) => {
+                self.left -= bytes;
                 value.clone()
             }
-            Err(_) if room < VALUE_ROOM => {
+            None if room < VALUE_ROOM => {
                 Value::String("(not kept: this run's values reached 1 MiB)".into())
             }
-            Err(_) => Value::String("(not kept: larger than 64 KiB)".into()),
+            None => too_large(),
         }
     }
+}
+
+/// The note kept instead of a value past [`VALUE_ROOM`].
+pub fn too_large() -> Value {
+    Value::String("(not kept: larger than 64 KiB)".into())
+}
+
+/// The size of `value` as JSON when it is at most `room` bytes (what it costs to tell: at most
+/// `room` bytes are written to know).
+pub fn size_within(value: &Value, room: usize) -> Option<usize> {
+    let mut counted = Counted { bytes: 0, room };
+    serde_json::to_writer(&mut counted, value)
+        .ok()
+        .map(|()| counted.bytes)
 }
 
 /// Counts the bytes written, failing past `room`.

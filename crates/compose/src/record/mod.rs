@@ -12,7 +12,7 @@ mod status;
 mod view;
 
 pub use failure::{Failure, FailureKind};
-pub use job::{JobEvent, JobStage, Kept};
+pub use job::{size_within, too_large, JobEvent, JobStage, Kept, VALUE_ROOM};
 pub use output::Output;
 pub use point::{answer_from_text, Phase, Point};
 pub use status::Status;

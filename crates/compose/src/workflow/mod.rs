@@ -27,7 +27,7 @@ use super::config;
 use super::error::{redact_value, RunError};
 use super::fetch::Fetcher;
 use super::metrics::Usage;
-use super::record::{JobEvent, JobStage, Phase};
+use super::record::{size_within, too_large, JobEvent, JobStage, Phase, VALUE_ROOM};
 
 pub use gate::RunRequest;
 use nested::WorkflowCall;
@@ -121,8 +121,14 @@ impl Engine {
             let message = said
                 .error
                 .map(|err| Value::String(err.failure(secrets).message));
-            // A job's input or output may hold a secret the config put in it: never shown.
-            let redacted = said.value.and_then(|value| redact_value(value, secrets));
+            // A job's input or output may hold a secret the config put in it: never shown. One
+            // too large to be kept is told as the note kept instead (and not read for secrets).
+            let redacted = said
+                .value
+                .and_then(|value| match size_within(value, VALUE_ROOM) {
+                    Some(_) => redact_value(value, secrets),
+                    None => Some(too_large()),
+                });
             (watch.observer)(&JobNews {
                 job_id: &job.id,
                 job_type: job.kind.name(),
