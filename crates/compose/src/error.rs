@@ -162,47 +162,87 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         })
 }
 
-/// `value` with every text in it redacted as [`redact`] does; `None` when nothing in it
-/// needed it (the value is then shown as it is, without a copy).
-pub fn redact_value(value: &serde_json::Value, secrets: &[String]) -> Option<serde_json::Value> {
-    use serde_json::Value;
-    if secrets.is_empty() {
-        return None;
+/// The secrets and what [`redact`] looks for, worked out once: every form of each secret
+/// whole, and each [`COPY`]-byte window of a credential's copy forms, so that telling whether
+/// a text holds a secret costs a few searches and a lookup per byte, not the forms' making.
+pub struct Redactor {
+    secrets: std::sync::Arc<[String]>,
+    whole: Vec<String>,
+    copies: std::collections::HashSet<[u8; COPY]>,
+}
+
+impl Redactor {
+    pub fn new(secrets: std::sync::Arc<[String]>) -> Self {
+        let kept = secrets.iter().filter(|secret| secret.len() >= 4);
+        let whole = kept.clone().flat_map(|secret| encodings(secret)).collect();
+        let copies = kept
+            .filter(|secret| is_credential(secret))
+            .flat_map(|secret| copy_forms(secret))
+            .flat_map(|form| {
+                let windows: Vec<[u8; COPY]> = form
+                    .as_bytes()
+                    .windows(COPY)
+                    .filter_map(|window| window.try_into().ok())
+                    .collect();
+                windows
+            })
+            .collect();
+        Self {
+            secrets,
+            whole,
+            copies,
+        }
     }
-    match value {
-        Value::String(text) => {
-            let redacted = redact(text, secrets);
-            (redacted != *text).then_some(Value::String(redacted))
-        }
-        Value::Array(items) => {
-            let changed: Vec<Option<Value>> = items
-                .iter()
-                .map(|item| redact_value(item, secrets))
-                .collect();
-            changed.iter().any(Option::is_some).then(|| {
-                let kept = items.iter().zip(changed);
-                Value::Array(
-                    kept.map(|(item, new)| new.unwrap_or_else(|| item.clone()))
+
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
+    /// Whether `text` holds a secret, whole or a copy of part of one.
+    pub fn touches(&self, text: &str) -> bool {
+        self.whole.iter().any(|form| text.contains(form.as_str()))
+            || text.as_bytes().windows(COPY).any(|window| {
+                <[u8; COPY]>::try_from(window).is_ok_and(|w| self.copies.contains(&w))
+            })
+    }
+
+    /// `text` redacted as [`redact`] does, when it holds a secret.
+    pub fn text(&self, text: &str) -> Option<String> {
+        self.touches(text).then(|| redact(text, &self.secrets))
+    }
+
+    /// `value` with every text in it redacted; `None` when nothing in it needed it (the value
+    /// is then shown as it is, without a copy).
+    pub fn value(&self, value: &serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => self.text(text).map(Value::String),
+            Value::Array(items) => {
+                let changed: Vec<Option<Value>> =
+                    items.iter().map(|item| self.value(item)).collect();
+                changed.iter().any(Option::is_some).then(|| {
+                    let kept = items.iter().zip(changed);
+                    Value::Array(
+                        kept.map(|(item, new)| new.unwrap_or_else(|| item.clone()))
+                            .collect(),
+                    )
+                })
+            }
+            Value::Object(map) => {
+                let changed: Vec<Option<Value>> =
+                    map.values().map(|item| self.value(item)).collect();
+                changed.iter().any(Option::is_some).then(|| {
+                    let kept = map.iter().zip(changed);
+                    Value::Object(
+                        kept.map(|((key, item), new)| {
+                            (key.clone(), new.unwrap_or_else(|| item.clone()))
+                        })
                         .collect(),
-                )
-            })
+                    )
+                })
+            }
+            _ => None,
         }
-        Value::Object(map) => {
-            let changed: Vec<Option<Value>> = map
-                .values()
-                .map(|item| redact_value(item, secrets))
-                .collect();
-            changed.iter().any(Option::is_some).then(|| {
-                let kept = map.iter().zip(changed);
-                Value::Object(
-                    kept.map(|((key, item), new)| {
-                        (key.clone(), new.unwrap_or_else(|| item.clone()))
-                    })
-                    .collect(),
-                )
-            })
-        }
-        _ => None,
     }
 }
 
@@ -314,6 +354,41 @@ fn redact_copies(text: &str, form: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redactor_finds_what_redact_hides_and_leaves_the_rest_alone() {
+        let secrets: std::sync::Arc<[String]> = vec![
+            "sk-test-0123456789abcdef".to_string(),
+            "hunter2 pw".to_string(),
+        ]
+        .into();
+        let redactor = Redactor::new(std::sync::Arc::clone(&secrets));
+        let value = serde_json::json!({
+            "a": "key sk-test-0123456789abcdef here",
+            "b": ["cut sk-test-01234567", "c2stdGVzdC0wMTIzNDU2Nzg5YWJjZGVm"],
+            "c": "pw hunter2 pw!",
+            "d": 42,
+            "e": "nothing to see"
+        });
+        let shown = redactor.value(&value).unwrap();
+        for field in ["a", "c"] {
+            assert_eq!(
+                shown[field],
+                serde_json::json!(redact(value[field].as_str().unwrap(), &secrets))
+            );
+            assert!(
+                shown[field].as_str().unwrap().contains("[redacted]"),
+                "{shown}"
+            );
+        }
+        assert!(!shown.to_string().contains("0123456789"), "{shown}");
+        assert_eq!((&shown["d"], &shown["e"]), (&value["d"], &value["e"]));
+        assert_eq!(
+            redactor.value(&serde_json::json!({"x": "plain", "y": [1, "ok"]})),
+            None
+        );
+        assert!(!redactor.touches("hunter2"));
+    }
 
     #[test]
     fn each_error_is_a_failure_of_its_kind_with_what_its_hint_needs() {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use super::binding::{Owner, Scope, StreamEncoding};
 use super::component::{Binary, ChunkStream, Output};
 use super::config;
-use super::error::{redact_value, RunError};
+use super::error::{Redactor, RunError};
 use super::fetch::Fetcher;
 use super::metrics::Usage;
 use super::record::{size_within, too_large, JobEvent, JobStage, Phase, VALUE_ROOM};
@@ -115,7 +115,7 @@ impl Engine {
         watch: Watch<'_>,
     ) -> Result<RunOutput, RunError> {
         let started = std::time::Instant::now();
-        let secrets = self.secrets();
+        let (secrets, redactor) = (self.secrets(), self.redactor());
         let tell = |job: &JobPlan, event: JobStage, said: Said<'_>| {
             // An error is told as its message, without a secret.
             let message = said
@@ -126,7 +126,7 @@ impl Engine {
             let redacted = said
                 .value
                 .and_then(|value| match size_within(value, VALUE_ROOM) {
-                    Some(_) => redact_value(value, secrets),
+                    Some(_) => redactor.value(value),
                     None => Some(too_large()),
                 });
             (watch.observer)(&JobNews {
@@ -145,6 +145,7 @@ impl Engine {
             from_caller: request.from_caller(),
             input: request.input(),
             secrets: self.secrets(),
+            redactor: self.redactor(),
             workflows: self.workflows(),
             pauses: &pauses,
             tell: &tell,
@@ -292,6 +293,8 @@ struct Run<'a> {
     input: &'a Value,
     /// Redacted from the error messages a job's `on_error` reads.
     secrets: &'a [String],
+    /// Finds them in what is shown of the jobs (their values, a person's points).
+    redactor: &'a Redactor,
     /// What `workflow` components may run.
     workflows: &'a [Arc<WorkflowPlan>],
     /// Where its jobs pause for a person (shared by the workflows it runs).
@@ -349,7 +352,7 @@ async fn run_job(
         Some((interrupt, run_id)) => {
             let about = json!({ "input": input });
             let at = (interrupt, job.id.as_str(), run_id);
-            let seen = (fetcher, run.secrets, &scope, &about);
+            let seen = (fetcher, run.redactor, &scope, &about);
             match run.pauses.at(at, Phase::Before, seen, &mut working).await? {
                 Some(answer) if !matches!(job.work, Work::Delay { .. }) => answer,
                 _ => about["input"].clone(),
@@ -366,7 +369,7 @@ async fn run_job(
             if let Some((interrupt, run_id)) = after {
                 let about = json!({ "input": kept, "output": null });
                 let at = (interrupt, job.id.as_str(), run_id);
-                let seen = (fetcher, run.secrets, &scope, &about);
+                let seen = (fetcher, run.redactor, &scope, &about);
                 run.pauses.at(at, Phase::After, seen, &mut working).await?;
             }
             return Ok(Step::Route(target));
@@ -376,7 +379,7 @@ async fn run_job(
                 let output = Produced::from(output).drain().await?;
                 let about = json!({ "input": kept, "output": output });
                 let at = (interrupt, job.id.as_str(), run_id);
-                let seen = (fetcher, run.secrets, &scope, &about);
+                let seen = (fetcher, run.redactor, &scope, &about);
                 match run.pauses.at(at, Phase::After, seen, &mut working).await? {
                     Some(answer) => Output::Value(answer),
                     None => Output::Value(about["output"].clone()),
@@ -484,7 +487,10 @@ async fn work(
                 }
                 (None, None) => std::time::Duration::ZERO,
             };
-            tokio::time::sleep(wait).await;
+            // No wait is no timer: a zero sleep would wait for the timer's next tick.
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             Output::Value(Value::Null)
         }
         Work::Filter {

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use crate::binding::operators::Comparison;
 use crate::binding::{Binding, Scope};
 use crate::config;
-use crate::error::RunError;
+use crate::error::{Redactor, RunError};
 use crate::record::{Phase, Point};
 
 /// Who answers a run's points.
@@ -164,7 +164,7 @@ impl<'a> Pauses<'a> {
         &self,
         (interrupt, job, run_id): (&Interrupt, &str, &str),
         phase: Phase,
-        (fetcher, secrets, scope, about): (&crate::fetch::Fetcher, &[String], &Scope<'_>, &Value),
+        (fetcher, redactor, scope, about): (&crate::fetch::Fetcher, &Redactor, &Scope<'_>, &Value),
         working: &mut Working<'_>,
     ) -> Result<Option<Value>, RunError> {
         let stop = match phase {
@@ -197,9 +197,8 @@ impl<'a> Pauses<'a> {
             "job '{job}' waits for a person"
         );
         // What the person is shown (and the history keeps) holds no secret of the config's.
-        let message = message.map(|text| crate::error::redact(&text, secrets));
-        let metadata =
-            metadata.map(|value| crate::error::redact_value(&value, secrets).unwrap_or(value));
+        let message = message.map(|text| redactor.text(&text).unwrap_or(text));
+        let metadata = metadata.map(|value| redactor.value(&value).unwrap_or(value));
         let point = Point {
             id: ulid::Ulid::new().to_string(),
             job_id: job.to_string(),

@@ -29,6 +29,8 @@ pub enum Access {
 pub struct Engine {
     workflows: Vec<Arc<WorkflowPlan>>,
     secrets: Arc<[String]>,
+    /// The secrets' forms, for what a run shows of its jobs.
+    redactor: Arc<crate::error::Redactor>,
     metrics: Arc<Metrics>,
     fetcher: Arc<Fetcher>,
 }
@@ -155,6 +157,7 @@ impl Engine {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             workflows,
+            redactor: Arc::new(crate::error::Redactor::new(Arc::clone(&secrets))),
             secrets,
             metrics,
             fetcher,
@@ -221,6 +224,11 @@ impl Engine {
     /// Values that must never be shown (the environment's substitutions).
     pub fn secrets(&self) -> &[String] {
         &self.secrets
+    }
+
+    /// What finds the secrets in what a run shows of its jobs.
+    pub fn redactor(&self) -> &crate::error::Redactor {
+        &self.redactor
     }
 
     /// What `;url` and `;path` read with, and what a caller's values may reach.
