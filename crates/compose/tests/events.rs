@@ -10,8 +10,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use compose::record::Point;
-use compose::workflow::{Access, Answerer, Asked, GoOn, Watch};
+use compose::workflow::{Access, Answerer, GoOn, Watch};
 use compose::{JobEvent, JobNews};
 use support::load_with;
 use testkit::Workdir;
@@ -124,16 +123,6 @@ workflow:
 
 #[tokio::test]
 async fn a_secret_in_a_jobs_input_is_never_shown() {
-    /// Keeps the points it is shown, and goes on.
-    struct Shown(Mutex<Vec<Point>>);
-    impl Answerer for Shown {
-        fn ask(&self, points: Vec<Asked>) {
-            for asked in points {
-                self.0.lock().push(asked.point.clone());
-                asked.answer.send(Value::Null).unwrap();
-            }
-        }
-    }
     let yaml = format!(
         r#"{SAY}workflow:
   job:
@@ -143,7 +132,7 @@ async fn a_secret_in_a_jobs_input_is_never_shown() {
       before: {{message: 'Send ${{job.input.text}}?', metadata: {{text: '${{job.input.text}}'}}}}
 "#
     );
-    let shown = Shown(Mutex::new(Vec::new()));
+    let shown = support::Person::answering(|_| Value::Null);
     let events = events_asking(&yaml, json!({}), &shown).await;
     assert_eq!(
         told(&events),
@@ -152,7 +141,7 @@ async fn a_secret_in_a_jobs_input_is_never_shown() {
             r#"__job__:completed="token [redacted]""#,
         ]
     );
-    let points = shown.0.into_inner();
+    let points = shown.shown.into_inner().concat();
     assert_eq!(points[0].message.as_deref(), Some("Send token [redacted]?"));
     assert_eq!(
         points[0].metadata,

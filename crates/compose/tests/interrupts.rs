@@ -7,53 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use compose::record::{Phase, Point};
+use compose::record::Phase;
 use compose::workflow::{Answerer, Asked};
-use support::{load, run_attended};
+use support::{load, run_attended, Person};
 use testkit::Workdir;
-
-/// Answers each point with what `answer` gives for it, and keeps each publication.
-struct Person {
-    answer: Box<dyn Fn(&Point) -> Value + Send + Sync>,
-    shown: Mutex<Vec<Vec<Point>>>,
-}
-
-impl Person {
-    fn answering(answer: impl Fn(&Point) -> Value + Send + Sync + 'static) -> Self {
-        Self {
-            answer: Box::new(answer),
-            shown: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Each publication, as `job:phase` names.
-    fn publications(&self) -> Vec<Vec<String>> {
-        self.shown
-            .lock()
-            .iter()
-            .map(|points| {
-                points
-                    .iter()
-                    .map(|p| format!("{}:{}", p.job_id, p.phase.as_str()))
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-impl Answerer for Person {
-    fn ask(&self, points: Vec<Asked>) {
-        self.shown
-            .lock()
-            .push(points.iter().map(|a| a.point.clone()).collect());
-        for asked in points {
-            asked.answer.send((self.answer)(&asked.point)).unwrap();
-        }
-    }
-}
 
 const SHELL: &str = r#"components:
   - id: sh

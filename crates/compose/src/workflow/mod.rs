@@ -355,7 +355,7 @@ async fn run_job(
             let seen = (fetcher, run.redactor, &scope, &about);
             match run.pauses.at(at, Phase::Before, seen, &mut working).await? {
                 Some(answer) if !matches!(job.work, Work::Delay { .. }) => answer,
-                _ => about["input"].clone(),
+                _ => taken(about, "input"),
             }
         }
         None => input,
@@ -382,7 +382,7 @@ async fn run_job(
                 let seen = (fetcher, run.redactor, &scope, &about);
                 match run.pauses.at(at, Phase::After, seen, &mut working).await? {
                     Some(answer) => Output::Value(answer),
-                    None => Output::Value(about["output"].clone()),
+                    None => Output::Value(taken(about, "output")),
                 }
             }
             None => output,
@@ -418,6 +418,14 @@ async fn run_job(
         }
     };
     Ok(Step::Output(produced))
+}
+
+/// The value at `key` of what a pause was shown, taken back (the pause did not replace it).
+fn taken(about: Value, key: &str) -> Value {
+    match about {
+        Value::Object(mut map) => map.remove(key).unwrap_or_default(),
+        _ => Value::Null,
+    }
 }
 
 /// What a job's work ends with: a result, or (a router) where the run goes next.

@@ -276,14 +276,12 @@ impl WorkflowPlan {
             output,
             input_schema,
             output_schema: Vec::new(),
-            routing_targets: workflow
-                .jobs
-                .iter()
-                .flat_map(|job| job.routes_to().into_iter().map(|(_, to)| to))
-                .collect(),
+            routing_targets: HashSet::new(),
             dependencies: Vec::new(),
             hand_offs: Vec::new(),
         };
+        let routed = plan.jobs.iter().flat_map(|job| job.routes.iter().cloned());
+        plan.routing_targets = routed.collect();
         let terminal: Vec<bool> = plan.jobs.iter().map(|j| plan.is_terminal(&j.id)).collect();
         for (index, job) in plan.jobs.iter_mut().enumerate() {
             job.index = index;

@@ -3,7 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use compose::config::{self, Sources};
+use compose::record::Point;
 use compose::workflow::Access;
+use compose::workflow::{Answerer, Asked};
 use compose::{Engine, RunOutput};
 use serde_json::{json, Value};
 use testkit::Workdir;
@@ -48,6 +50,47 @@ pub async fn run_attended(
         Ok(RunOutput::Value(value)) => Ok(value),
         Ok(_) => panic!("a value expected"),
         Err(err) => Err(err.to_string()),
+    }
+}
+
+/// A person the tests script: each point they are shown is answered at once.
+/// Answers each point with what `answer` gives for it, and keeps each publication.
+pub struct Person {
+    answer: Box<dyn Fn(&Point) -> Value + Send + Sync>,
+    pub shown: parking_lot::Mutex<Vec<Vec<Point>>>,
+}
+
+impl Person {
+    pub fn answering(answer: impl Fn(&Point) -> Value + Send + Sync + 'static) -> Self {
+        Self {
+            answer: Box::new(answer),
+            shown: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Each publication, as `job:phase` names.
+    pub fn publications(&self) -> Vec<Vec<String>> {
+        self.shown
+            .lock()
+            .iter()
+            .map(|points| {
+                points
+                    .iter()
+                    .map(|p| format!("{}:{}", p.job_id, p.phase.as_str()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Answerer for Person {
+    fn ask(&self, points: Vec<Asked>) {
+        self.shown
+            .lock()
+            .push(points.iter().map(|a| a.point.clone()).collect());
+        for asked in points {
+            asked.answer.send((self.answer)(&asked.point)).unwrap();
+        }
     }
 }
 
