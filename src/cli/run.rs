@@ -143,10 +143,9 @@ async fn execute(
     args: &RunArgs,
 ) -> Result<(), Failure> {
     let output_file = args.output.as_deref();
-    let usage = std::sync::Arc::default();
     let watch = Watch {
         observer: &|_| {},
-        usage: &usage,
+        usage: std::sync::Arc::default(),
         answerer: &Terminal {
             auto_resume: args.auto_resume,
         },

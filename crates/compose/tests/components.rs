@@ -314,7 +314,8 @@ async fn a_component_written_in_a_job_is_that_jobs_own() {
         ("nested", "second"),
     ] {
         let request = engine.request(Some(id), json!({}), Access::All).unwrap();
-        match engine.run(&request, json!({})).await {
+        let output = engine.run(&request, json!({})).await;
+        match output {
             Ok(compose::RunOutput::Value(value)) => assert_eq!(value, json!(said), "{id}"),
             _ => panic!("{id}: a value expected"),
         }

@@ -661,7 +661,7 @@ workflows:
             let usage = std::sync::Arc::default();
             let watch = compose::workflow::Watch {
                 observer: &|_| {},
-                usage: &usage,
+                usage: std::sync::Arc::clone(&usage),
                 answerer: &compose::workflow::GoOn,
             };
             let output = engine

@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use compose::workflow::{Access, Answerer, GoOn, Watch};
-use compose::{JobEvent, JobNews};
+use compose::{JobEvent, JobNews, RunOutput};
+use futures::StreamExt;
 use support::load_with;
 use testkit::Workdir;
 
@@ -27,13 +28,15 @@ async fn events_asking(yaml: &str, input: Value, answerer: &dyn Answerer) -> Vec
     let request = engine.request(None, input, Access::All).unwrap();
     let seen = Mutex::new(Vec::new());
     let observer = |news: &JobNews<'_>| seen.lock().push(news.event(news.value.cloned()));
-    let usage = Arc::default();
     let watch = Watch {
         observer: &observer,
-        usage: &usage,
+        usage: Arc::default(),
         answerer,
     };
-    let _ = engine.run_observed(&request, json!({}), watch).await;
+    // A stream is read to its end: the run's other jobs may go on meanwhile.
+    if let Ok(RunOutput::Stream(pieces)) = engine.run_observed(&request, json!({}), watch).await {
+        pieces.for_each(|_| async {}).await;
+    }
     seen.into_inner()
 }
 

@@ -344,7 +344,8 @@ pub struct Job {
     /// A `filter` job's condition on each item (none: every item is kept).
     #[serde(rename = "where")]
     pub condition: Option<Value>,
-    /// A `filter` job's output as a stream of kept items.
+    /// A `filter` job's output as a stream of kept items, a `for-each` job's as a stream of
+    /// its results.
     pub streaming: Option<Value>,
     /// Inline Python run around the job, in the original: refused here (D26).
     pub hook: Option<Value>,
@@ -377,6 +378,8 @@ pub struct Job {
     pub steps: Option<Vec<Job>>,
     /// A `for-each` job's items run at once (default 1).
     pub batch_size: Option<usize>,
+    /// How many chunks a `fan-out` branch may be ahead of the slowest other (default 32).
+    pub buffer_size: Option<usize>,
     /// An `accumulate` job's first value (a template).
     pub accumulator: Option<Value>,
     /// A `loop` goes on while this holds, or until it does (a condition, as a filter's).

@@ -69,7 +69,7 @@ async fn produce(
     };
     let watch = Watch {
         observer: &observer,
-        usage: &task.usage,
+        usage: Arc::clone(&task.usage),
         answerer: attendant,
     };
     // Boxed, here and for the first save: what they need lives only until the stream starts,
@@ -89,7 +89,7 @@ async fn produce(
 /// once), counting them in `made`.
 async fn keep_pieces(
     task: &Task,
-    pieces: TextStream,
+    pieces: TextStream<'_>,
     mut room: Room,
     made: &prometheus_client::metrics::counter::Counter,
 ) -> Result<(), RunError> {

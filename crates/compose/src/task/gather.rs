@@ -14,8 +14,8 @@ const BATCH_PIECES: usize = 256;
 const BATCH_TIME: Duration = Duration::from_millis(2);
 
 /// The pieces of a stream, a batch at a time (see [`Gathering::next`]).
-pub(super) struct Gathering {
-    pieces: TextStream,
+pub(super) struct Gathering<'a> {
+    pieces: TextStream<'a>,
     /// The last batch, its room kept for the next.
     batch: Vec<String>,
     first: bool,
@@ -28,8 +28,8 @@ pub(super) struct Batch<'a> {
     pub failure: Option<RunError>,
 }
 
-impl Gathering {
-    pub fn new(pieces: TextStream) -> Self {
+impl<'a> Gathering<'a> {
+    pub fn new(pieces: TextStream<'a>) -> Self {
         Self {
             pieces,
             batch: Vec::new(),

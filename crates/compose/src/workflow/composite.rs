@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use super::recover::run_recovering;
@@ -15,9 +16,19 @@ use super::schedule::{Said, Step};
 use super::work::Work;
 use super::{Frame, JobPlan, Run};
 use crate::binding::Scope;
+use crate::component::ChunkStream;
 use crate::error::RunError;
 use crate::metrics::Usage;
 use crate::record::JobStage;
+
+/// What a `for-each` runs its job for: the items of a value, or chunks as they come.
+pub(super) enum Items {
+    Value(Value),
+    Stream(ChunkStream),
+}
+
+/// Where a `for-each` whose results stream sends them, in order.
+pub(super) type Sink = futures::channel::mpsc::Sender<Result<Value, RunError>>;
 
 /// A job that runs jobs, with everything its inner jobs share.
 pub(super) struct Parent<'a> {
@@ -35,7 +46,6 @@ impl<'a> Parent<'a> {
     /// result, before its own `output` maps it.
     pub async fn run(&self, input: Value, scope: &Scope<'_>) -> Result<Value, RunError> {
         match &self.job.work {
-            Work::ForEach { body, batch_size } => self.for_each(body, *batch_size, input).await,
             Work::Loop {
                 body,
                 condition,
@@ -95,39 +105,55 @@ impl<'a> Parent<'a> {
         }
     }
 
-    /// Each item through `body`, `batch_size` at once; a single value that is not a list
-    /// gives its one result, not a list.
-    async fn for_each(
+    /// Each item through `body`, `batch_size` at once, results in the items' order; a single
+    /// value that is not a list gives its one result, not a list. Items that come as a stream
+    /// start as they come. With a `sink`, each result goes there as soon as it and those
+    /// before it are done, and the job's own result is null.
+    pub async fn for_each(
         &self,
         body: &JobPlan,
         batch_size: usize,
-        input: Value,
+        items: Items,
+        mut sink: Option<Sink>,
     ) -> Result<Value, RunError> {
-        let single = !input.is_array();
-        let items = items(input);
-        let mut results = Vec::with_capacity(items.len());
-        for (number, batch) in items.chunks(batch_size).enumerate() {
-            let first = number * batch_size;
-            let frames: Vec<Frame> = batch
-                .iter()
-                .enumerate()
-                .map(|(k, item)| {
-                    let mut frame = self.inner(self.frame.input, item, (first + k) as u32);
-                    frame.extra = vec![("item", item)];
-                    frame
-                })
-                .collect();
-            let mut running = Vec::with_capacity(frames.len());
-            for frame in &frames {
-                running.push(self.run_inner(body, frame));
+        let single = matches!(&items, Items::Value(value) if !value.is_array());
+        let items: ChunkStream = match items {
+            Items::Value(value) => Box::pin(futures::stream::iter(
+                self::items(value).into_iter().map(Ok),
+            )),
+            // A null or empty chunk is no item (as it is no piece of a text stream): an OpenAI
+            // stream's first, which names the role, and its last, which says why it stopped.
+            Items::Stream(chunks) => Box::pin(chunks.try_filter(|chunk| {
+                std::future::ready(!chunk.is_null() && chunk.as_str() != Some(""))
+            })),
+        };
+        let mut results = items
+            .enumerate()
+            .map(|(index, item)| async move {
+                let item = item?;
+                let mut frame = self.inner(self.frame.input, &item, index as u32);
+                frame.extra = vec![("item", &item)];
+                self.run_inner(body, &frame).await
+            })
+            .buffered(batch_size);
+        let mut collected = Vec::new();
+        while let Some(result) = results.next().await {
+            match sink.as_mut() {
+                Some(sink) => {
+                    // Nobody reads the results any more: the run is over.
+                    if sink.send(Ok(result?)).await.is_err() {
+                        break;
+                    }
+                }
+                None => collected.push(result?),
             }
-            results.extend(futures::future::try_join_all(running).await?);
         }
-        Ok(match (single, results.pop()) {
+        Ok(match (single, collected.pop()) {
             (true, Some(result)) => result,
+            _ if sink.is_some() => Value::Null,
             (_, last) => {
-                results.extend(last);
-                Value::Array(results)
+                collected.extend(last);
+                Value::Array(collected)
             }
         })
     }
@@ -141,6 +167,7 @@ impl<'a> Parent<'a> {
             extra: Vec::new(),
             inline: true,
             iteration: Some(iteration),
+            answers: false,
             handed: parking_lot::Mutex::new(None),
         }
     }

@@ -1,7 +1,9 @@
-//! Streams handed from one job to the next (spec §13.7): a `filter` whose input is exactly
-//! another job's output (`input: ${jobs.llm.output}`), that job's only reader, gets its
-//! stream as it comes instead of the whole value once it has ended, and filters it chunk by
-//! chunk; so a terminal filter's output reaches the client as the upstream sends it.
+//! Streams handed from one job to the next (spec §13.7, §13.8, §13.12): a `filter` or a
+//! `for-each` whose input is exactly another job's output (`input: ${jobs.llm.output}`), that
+//! job's only reader, gets its stream as it comes instead of the whole value once it has
+//! ended, and filters it (runs its job for each chunk) as it comes; a `fan-out` whose branches
+//! are each read so hands each its own copy of the stream (see `tee`). So a terminal job's
+//! output reaches the client as the upstream sends it.
 
 use serde_json::Value;
 
@@ -9,46 +11,106 @@ use super::work::Work;
 use super::JobPlan;
 use crate::binding::{Binding, Expr};
 
-/// For each job (by index), the job its stream is handed to, if any.
-pub(super) fn hand_offs(jobs: &[JobPlan], output: Option<&Binding>) -> Vec<Option<usize>> {
+/// Where a job's output stream goes as it comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum HandOff {
+    /// To the one job that reads it (by index).
+    To(usize),
+    /// A fan-out's: each branch to the one job that reads it, in the branches' order.
+    Branches(Vec<usize>),
+}
+
+/// For each job (by index), where its stream is handed, if anywhere.
+pub(super) fn hand_offs(jobs: &[JobPlan], output: Option<&Binding>) -> Vec<Option<HandOff>> {
     let mut to = vec![None; jobs.len()];
-    for (consumer, job) in jobs.iter().enumerate() {
-        let Some(source) = streamed_source(job) else {
+    // A fan-out hands its branches on when each has one reader that takes it as a stream and
+    // nothing else reads the fan-out.
+    for (producer, job) in jobs.iter().enumerate() {
+        let Work::FanOut { branches, .. } = &job.work else {
             continue;
         };
+        let readers: Option<Vec<usize>> = branches
+            .iter()
+            .map(|branch| {
+                let mut readers = jobs.iter().enumerate().filter(|(_, reader)| {
+                    streamed_source(reader) == Some((job.id.as_str(), Some(branch.as_str())))
+                });
+                match (readers.next(), readers.next()) {
+                    (Some((reader, _)), None) => Some(reader),
+                    _ => None,
+                }
+            })
+            .collect();
+        if let Some(readers) = readers.filter(|r| !read_elsewhere(jobs, output, &job.id, r)) {
+            to[producer] = Some(HandOff::Branches(readers));
+        }
+    }
+    for (consumer, job) in jobs.iter().enumerate() {
+        let Some((source, None)) = streamed_source(job) else {
+            continue;
+        };
+        // A fan-out takes its input as a stream only to hand its branches on.
+        if matches!(job.work, Work::FanOut { .. }) && to[consumer].is_none() {
+            continue;
+        }
         let Some(producer) = jobs.iter().position(|j| j.id == source) else {
             continue;
         };
-        let others = jobs
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| *index != consumer);
-        let read_elsewhere = others.clone().any(|(_, other)| may_read(other, source))
-            || output.is_some_and(|output| reads_job(output, source));
-        if !read_elsewhere && producer != consumer {
-            to[producer] = Some(consumer);
+        if producer != consumer && !read_elsewhere(jobs, output, source, &[consumer]) {
+            to[producer] = Some(HandOff::To(consumer));
         }
     }
     to
 }
 
-/// The job a filter takes its whole input from, when it may take it as a stream: `input` is
-/// exactly `${jobs.<id>.output}`, it depends on that job, and nothing about it needs the
-/// value whole (a pause shows its input; a retry reads it again).
-fn streamed_source(job: &JobPlan) -> Option<&str> {
-    if !matches!(job.work, Work::Filter { .. }) || job.interrupt.is_some() || job.retry.is_some() {
+/// Whether a job other than `readers`, or the workflow's `output`, may read `source`.
+fn read_elsewhere(
+    jobs: &[JobPlan],
+    output: Option<&Binding>,
+    source: &str,
+    readers: &[usize],
+) -> bool {
+    let others = jobs
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !readers.contains(index));
+    let mut others = others.map(|(_, other)| other);
+    others.any(|other| may_read(other, source))
+        || output.is_some_and(|output| reads_job(output, source))
+}
+
+/// The job (and the branch of it, a fan-out's) a filter, a for-each or a fan-out takes its
+/// whole input from, when it may take it as a stream: `input` is exactly
+/// `${jobs.<id>.output}` (or `${jobs.<id>.output.<branch>}`), it depends on that job, and
+/// nothing about it needs the value whole (a pause shows its input; a retry reads it again).
+fn streamed_source(job: &JobPlan) -> Option<(&str, Option<&str>)> {
+    let takes_streams = matches!(
+        job.work,
+        Work::Filter { .. } | Work::ForEach { .. } | Work::FanOut { .. }
+    );
+    if !takes_streams || job.interrupt.is_some() || job.retry.is_some() {
         return None;
     }
     let expr = job.input.as_ref()?.bare_path("jobs")?;
     if expr.conversion.is_some() {
         return None;
     }
-    let source = expr.path_text.as_deref()?.strip_suffix(".output")?;
+    let path = expr.path_text.as_deref()?;
+    let (source, branch) = match path.strip_suffix(".output") {
+        Some(source) => (source, None),
+        None => {
+            let (source, branch) = path.split_once(".output.")?;
+            if branch.contains(['.', '[']) {
+                return None;
+            }
+            (source, Some(branch))
+        }
+    };
     job.depends_on
         .iter()
         .flatten()
         .any(|d| d == source)
-        .then_some(source)
+        .then_some((source, branch))
 }
 
 /// Whether `job` may read `${jobs.<source>…}`: its templates do, or it has templates this

@@ -10,10 +10,12 @@ mod hand_off;
 mod nested;
 mod pause;
 mod plan;
+mod publish;
 mod recover;
 mod route;
 mod schedule;
 mod stream;
+mod tee;
 mod work;
 
 use serde_json::{json, Value};
@@ -40,10 +42,11 @@ use stream::Produced;
 pub use stream::TextStream;
 pub use work::Work;
 
-/// What a run gives back: a value, text pieces as they are produced, or bytes.
-pub enum RunOutput {
+/// What a run gives back: a value, text pieces as they are produced, or bytes. A stream that
+/// comes while the run's other jobs still work borrows what they do (see `publish`).
+pub enum RunOutput<'a> {
     Value(Value),
-    Stream(TextStream),
+    Stream(TextStream<'a>),
     Bytes(Binary),
 }
 
@@ -87,20 +90,26 @@ pub type Observer<'a> = &'a (dyn Fn(&JobNews<'_>) + Send + Sync);
 /// pauses.
 pub struct Watch<'a> {
     pub observer: Observer<'a>,
-    pub usage: &'a Arc<Usage>,
+    pub usage: Arc<Usage>,
     pub answerer: &'a dyn Answerer,
 }
+
+/// Nobody is told of the jobs.
+fn unheard(_: &JobNews<'_>) {}
 
 impl Engine {
     /// Runs a request that passed the gate ([`Engine::request`]), nobody attending (a pause
     /// goes on at once). `context` is what `${context}` reads (the task id). Dropping the
     /// returned stream, or the future before it resolves, cancels the run and its upstream
     /// requests.
-    pub async fn run(&self, request: &RunRequest, context: Value) -> Result<RunOutput, RunError> {
-        let usage = Arc::default();
+    pub async fn run<'a>(
+        &'a self,
+        request: &'a RunRequest,
+        context: Value,
+    ) -> Result<RunOutput<'a>, RunError> {
         let watch = Watch {
-            observer: &|_| {},
-            usage: &usage,
+            observer: &unheard,
+            usage: Arc::default(),
             answerer: &GoOn,
         };
         self.run_observed(request, context, watch).await
@@ -108,12 +117,25 @@ impl Engine {
 
     /// [`Engine::run`], telling the watch's observer when each job starts and ends, adding to
     /// its usage the tokens the upstreams report, and asking its answerer at each pause.
-    pub async fn run_observed(
+    pub async fn run_observed<'a>(
+        &'a self,
+        request: &'a RunRequest,
+        context: Value,
+        watch: Watch<'a>,
+    ) -> Result<RunOutput<'a>, RunError> {
+        let (sent, published) = publish::Publish::new();
+        let driver = Box::pin(self.drive(request, context, watch, sent));
+        publish::output(driver, published).await
+    }
+
+    /// Runs the request's workflow to its end, its output sent through `sent` (see `publish`).
+    async fn drive(
         &self,
         request: &RunRequest,
         context: Value,
         watch: Watch<'_>,
-    ) -> Result<RunOutput, RunError> {
+        sent: publish::Publish,
+    ) -> Result<(), RunError> {
         let started = std::time::Instant::now();
         let (secrets, redactor) = (self.secrets(), self.redactor());
         let tell = |job: &JobPlan, event: JobStage, said: Said<'_>| {
@@ -149,9 +171,10 @@ impl Engine {
             workflows: self.workflows(),
             pauses: &pauses,
             tell: &tell,
+            sent: &sent,
             depth: 0,
         };
-        let mut running = run_plan(request.workflow(), &run, &context, watch.usage);
+        let mut running = run_plan(request.workflow(), &run, &context, &watch.usage);
         // Each time the run cannot go on by itself, the points it waits on may be published.
         let result = std::future::poll_fn(|cx| {
             let polled = running.as_mut().poll(cx);
@@ -161,14 +184,9 @@ impl Engine {
             polled
         })
         .await?;
-        Ok(match result {
-            Some(Produced::Stream { chunks, encoding }) => {
-                RunOutput::Stream(stream::encode(chunks, encoding))
-            }
-            Some(Produced::Bytes(binary)) => RunOutput::Bytes(binary),
-            Some(Produced::Value(value)) => RunOutput::Value(value),
-            None => RunOutput::Value(Value::Null),
-        })
+        // Unless a stream was sent while the jobs went on.
+        let _ = sent.send(result);
+        Ok(())
     }
 }
 
@@ -182,6 +200,7 @@ fn run_plan<'a>(
     context: &'a Value,
     usage: &'a Arc<Usage>,
 ) -> Pin<Box<dyn Future<Output = Result<Option<Produced>, RunError>> + Send + 'a>> {
+    use hand_off::HandOff::{Branches, To};
     Box::pin(async move {
         let keeps_whole = |job: &JobPlan| workflow.output.is_none() && job.terminal;
         let mut result: Option<Produced> = None;
@@ -193,15 +212,29 @@ fn run_plan<'a>(
             .run(
                 |job, jobs| {
                     Box::pin(async move {
-                        let frame = Frame::top(run);
+                        let mut frame = Frame::top(run);
+                        frame.answers = run.depth == 0 && keeps_whole(job);
                         *frame.handed.lock() = handed.lock()[job.index].take();
                         let outcome =
                             recover::run_recovering(job, run, (&jobs, context), &frame, usage);
                         let outcome = match (outcome.await, workflow.hands_off(job.index)) {
-                            (Ok(Step::Output(Produced::Stream { chunks, .. })), Some(to)) => {
+                            (Ok(Step::Output(Produced::Stream { chunks, .. })), Some(To(to))) => {
                                 // Its reader takes it as it comes; `${jobs}` keeps null.
-                                handed.lock()[to] = Some(chunks);
+                                handed.lock()[*to] = Some(chunks);
                                 Ok(Step::Output(Produced::Value(Value::Null)))
+                            }
+                            (Ok(Step::Output(produced)), Some(Branches(readers))) => {
+                                // A fan-out: each branch to its reader, as it comes.
+                                let Work::FanOut { branches, buffer } = &job.work else {
+                                    unreachable!("only a fan-out has branches")
+                                };
+                                tee::branches(produced, branches, *buffer).map(|streams| {
+                                    let mut handed = handed.lock();
+                                    for (stream, reader) in streams.into_iter().zip(readers) {
+                                        handed[*reader] = Some(stream);
+                                    }
+                                    Step::Output(Produced::Value(Value::Null))
+                                })
                             }
                             (Ok(Step::Output(produced)), _) if !keeps_whole(job) => produced
                                 .drain()
@@ -214,7 +247,14 @@ fn run_plan<'a>(
                 },
                 |job, produced| {
                     let Produced::Value(value) = &produced else {
-                        result = Some(produced);
+                        // The run's stream goes out now, while its other jobs go on.
+                        // (Dropped if another was sent first, not to hold back a fan-out.)
+                        match produced {
+                            stream @ Produced::Stream { .. } if run.depth == 0 => {
+                                let _ = run.sent.send(Some(stream));
+                            }
+                            other => result = Some(other),
+                        }
                         return Ok(None);
                     };
                     let value = value.clone();
@@ -301,6 +341,8 @@ struct Run<'a> {
     pauses: &'a Pauses<'a>,
     /// Who hears of its jobs.
     tell: Tell<'a>,
+    /// Where its output goes (a stream as soon as a terminal job has it, see `publish`).
+    sent: &'a publish::Publish,
     /// How many workflow calls deep this run is.
     depth: usize,
 }
@@ -365,6 +407,7 @@ async fn run_job(
     let kept = after.map(|_| input.clone());
     let seen = (jobs, context);
     let output = match work(job, (input, handed), run, seen, frame, usage, &mut working).await? {
+        Done::Sent => return Ok(Step::Output(Produced::Value(Value::Null))),
         Done::Route(target) => {
             if let Some((interrupt, run_id)) = after {
                 let about = json!({ "input": kept, "output": null });
@@ -428,10 +471,27 @@ fn taken(about: Value, key: &str) -> Value {
     }
 }
 
-/// What a job's work ends with: a result, or (a router) where the run goes next.
+/// What a job's work ends with: a result, or (a router) where the run goes next, or nothing
+/// more: its results went out as they came (see `publish`).
 enum Done {
     Output(Output),
     Route(Option<String>),
+    Sent,
+}
+
+/// The encoding a job's results go out in as they come: when its output is the run's, nothing
+/// needs it whole (a pause after it, a retry, a fallback), and its `output` passes a stream on.
+fn streams_out(job: &JobPlan, frame: &Frame<'_>, run: &Run<'_>) -> Option<StreamEncoding> {
+    let whole = job.retry.is_some()
+        || job.on_error.is_some()
+        || job.interrupt.as_ref().is_some_and(|i| i.pauses_after());
+    if !frame.answers || whole || !run.sent.open() {
+        return None;
+    }
+    match &job.output {
+        None => Some(StreamEncoding::Text),
+        Some(template) => stream::passthrough_encoding(template),
+    }
 }
 
 /// Does a job's work on its (rendered) `input`. A job that runs jobs idles while they do.
@@ -521,11 +581,47 @@ async fn work(
                 router.decide(&input, run.fetcher, scope).await?,
             ));
         }
-        Work::FanOut { branches } => Output::Value(composite::fan_out(branches, input)),
-        Work::ForEach { .. }
-        | Work::Loop { .. }
-        | Work::Pipeline { .. }
-        | Work::Accumulate { .. } => {
+        Work::FanOut { branches, .. } => match handed {
+            // Its readers are handed their branches as they come (see `hand_off`).
+            Some(chunks) => Output::Stream(chunks),
+            None => Output::Value(composite::fan_out(branches, input)),
+        },
+        Work::ForEach {
+            body,
+            batch_size,
+            streaming,
+        } => {
+            let parent = composite::Parent {
+                job,
+                run,
+                seen: (jobs, context),
+                frame,
+                usage,
+            };
+            let streamed = handed.is_some() || *streaming;
+            let items = match handed {
+                Some(chunks) => composite::Items::Stream(chunks),
+                None => composite::Items::Value(input),
+            };
+            // The run's output: each result goes out as it comes.
+            let sink = match streams_out(job, frame, run) {
+                Some(encoding) if streamed => {
+                    let (sink, results) = futures::channel::mpsc::channel(*batch_size);
+                    let chunks = Box::pin(results);
+                    let results = Produced::Stream { chunks, encoding };
+                    run.sent.send(Some(results)).is_ok().then_some(sink)
+                }
+                _ => None,
+            };
+            let sent = sink.is_some();
+            let results = parent.for_each(body, *batch_size, items, sink);
+            let results = working.idle(results).await?;
+            if sent {
+                return Ok(Done::Sent);
+            }
+            Output::Value(results)
+        }
+        Work::Loop { .. } | Work::Pipeline { .. } | Work::Accumulate { .. } => {
             let parent = composite::Parent {
                 job,
                 run,
@@ -565,6 +661,9 @@ pub(super) struct Frame<'a> {
     inline: bool,
     /// Inside another job: which item, round or step.
     iteration: Option<u32>,
+    /// Whether its output is the run's (a terminal job of the run's workflow): a stream it
+    /// makes as it works goes out as it comes (see `publish`).
+    answers: bool,
     /// The stream of the job it reads, handed to it as it comes (see `hand_off`).
     handed: parking_lot::Mutex<Option<ChunkStream>>,
 }
@@ -578,6 +677,7 @@ impl<'a> Frame<'a> {
             extra: Vec::new(),
             inline: false,
             iteration: None,
+            answers: false,
             handed: parking_lot::Mutex::new(None),
         }
     }

@@ -53,7 +53,7 @@ pub struct WorkflowPlan {
     /// Each job's `depends_on`, by the jobs' indexes: any of a group, every group.
     dependencies: Vec<Vec<Vec<usize>>>,
     /// For each job, the job its output stream is handed to as it comes (see `hand_off`).
-    hand_offs: Vec<Option<usize>>,
+    hand_offs: Vec<Option<super::hand_off::HandOff>>,
 }
 
 /// A job ready to run: what it does, its input and output templates, what it waits for.
@@ -317,9 +317,9 @@ impl WorkflowPlan {
         self.dependencies.get(index).map_or(&[], Vec::as_slice)
     }
 
-    /// The job the stream of the job at `index` is handed to, if any.
-    pub(super) fn hands_off(&self, index: usize) -> Option<usize> {
-        self.hand_offs.get(index).copied().flatten()
+    /// Where the stream of the job at `index` is handed, if anywhere.
+    pub(super) fn hands_off(&self, index: usize) -> Option<&super::hand_off::HandOff> {
+        self.hand_offs.get(index).and_then(Option::as_ref)
     }
 
     /// Whether the job at `index` waits to be routed to.

@@ -14,8 +14,9 @@ use crate::error::RunError;
 use crate::fetch::Fetcher;
 use crate::media::Blob;
 
-/// Text pieces of a streamed output, in order; empty pieces are never sent.
-pub type TextStream = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send>>;
+/// Text pieces of a streamed output, in order; empty pieces are never sent. It lives as long
+/// as what the rest of its run borrows (`'static` once the run has ended).
+pub type TextStream<'a> = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send + 'a>>;
 
 /// A job's result: a value, or a stream or bytes still to be read.
 pub enum Produced {
@@ -206,7 +207,7 @@ async fn rendered(
 }
 
 /// Encodes every chunk as text; null and empty pieces are dropped.
-pub fn encode(chunks: ChunkStream, encoding: StreamEncoding) -> TextStream {
+pub fn encode(chunks: ChunkStream, encoding: StreamEncoding) -> TextStream<'static> {
     Box::pin(chunks.filter_map(move |chunk| {
         std::future::ready(match chunk {
             Ok(value) => encoding.encode(value).map(Ok),

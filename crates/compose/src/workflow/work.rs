@@ -57,10 +57,12 @@ pub enum Work {
     },
     /// Decides which job the run goes to next.
     Route(Router),
-    /// Runs `body` for each item of the job's input, `batch_size` at once.
+    /// Runs `body` for each item of the job's input, `batch_size` at once; its results as a
+    /// stream when `streaming` (or when its input comes as a stream).
     ForEach {
         body: Box<JobPlan>,
         batch_size: usize,
+        streaming: bool,
     },
     /// Runs `body` until `condition` holds (`until`) or while it does.
     Loop {
@@ -76,12 +78,26 @@ pub enum Work {
         body: Box<JobPlan>,
         accumulator: Option<Binding>,
     },
-    /// Gives each branch named the input's items.
-    FanOut { branches: Vec<String> },
+    /// Gives each branch named the input's items; a branch handed to its reader as a stream
+    /// may be `buffer` chunks ahead of the slowest other.
+    FanOut {
+        branches: Vec<String>,
+        buffer: usize,
+    },
 }
 
 /// A loop's limit when it sets none.
 const MAX_ITERATIONS: u32 = 100;
+
+/// How far a fan-out's branch may be ahead of the slowest other, when it sets nothing (the
+/// original's default).
+const FAN_OUT_BUFFER: usize = 32;
+
+/// Whether a `filter` or a `for-each` gives its items as a stream: `streaming: true` (a
+/// template's text "false" is not true, OD29).
+fn streaming(job: &config::Job) -> bool {
+    job.streaming == Some(serde_json::Value::Bool(true))
+}
 
 impl Work {
     /// What `job` does; `id` is its id in the run (`<parent>[do]` inside another).
@@ -114,7 +130,7 @@ impl Work {
                     .map(Filter::compile)
                     .transpose()
                     .map_err(|err| format!("{at}: where: {err}"))?,
-                streaming: job.streaming == Some(serde_json::Value::Bool(true)),
+                streaming: streaming(job),
             },
             JobKind::If | JobKind::Switch | JobKind::RandomRouter => {
                 match Router::compile(job, parts.workflow)? {
@@ -125,6 +141,7 @@ impl Work {
             JobKind::ForEach => Work::ForEach {
                 body: body()?,
                 batch_size: job.batch_size.unwrap_or(1).max(1),
+                streaming: streaming(job),
             },
             JobKind::Loop => {
                 let (condition, until) = match (&job.while_holds, &job.until) {
@@ -159,6 +176,7 @@ impl Work {
                     .flat_map(|names| names.as_array().into_iter().flatten())
                     .filter_map(|name| name.as_str().map(str::to_string))
                     .collect(),
+                buffer: job.buffer_size.unwrap_or(FAN_OUT_BUFFER).max(1),
             },
         })
     }

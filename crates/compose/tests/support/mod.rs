@@ -26,7 +26,8 @@ pub fn load_with(dir: &Workdir, yaml: &str, vars: &[(&str, &str)]) -> Result<Eng
 /// Runs the default workflow with `input`: its value, or the error's message.
 pub async fn run(engine: &Engine, input: Value) -> Result<Value, String> {
     let request = engine.request(None, input, Access::All).unwrap();
-    match engine.run(&request, json!({})).await {
+    let output = engine.run(&request, json!({})).await;
+    match output {
         Ok(RunOutput::Value(value)) => Ok(value),
         Ok(_) => panic!("a value expected"),
         Err(err) => Err(err.to_string()),
@@ -40,13 +41,13 @@ pub async fn run_attended(
     answerer: &dyn compose::workflow::Answerer,
 ) -> Result<Value, String> {
     let request = engine.request(None, input, Access::All).unwrap();
-    let usage = std::sync::Arc::default();
     let watch = compose::workflow::Watch {
         observer: &|_| {},
-        usage: &usage,
+        usage: std::sync::Arc::default(),
         answerer,
     };
-    match engine.run_observed(&request, json!({}), watch).await {
+    let output = engine.run_observed(&request, json!({}), watch).await;
+    match output {
         Ok(RunOutput::Value(value)) => Ok(value),
         Ok(_) => panic!("a value expected"),
         Err(err) => Err(err.to_string()),

@@ -95,11 +95,7 @@ fn check_filter(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
             "{named}: a filter job needs 'input' (what to filter)"
         )));
     }
-    if job.streaming.as_ref().is_some_and(|s| !s.is_boolean()) {
-        return Err(at.key("streaming").problem(format!(
-            "{named}: a filter's streaming is true or false (a template is not read here)"
-        )));
-    }
+    check_streaming(job, named, at)?;
     match &job.condition {
         Some(condition) => {
             crate::binding::operators::Filter::compile(condition)
@@ -211,10 +207,27 @@ pub(super) fn check_job(
     Ok(())
 }
 
+/// A `filter`'s or a `for-each`'s `streaming` is a boolean (OD29: the original reads a
+/// rendered "false" as true).
+fn check_streaming(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
+    if job.streaming.as_ref().is_some_and(|s| !s.is_boolean()) {
+        return Err(at.key("streaming").problem(format!(
+            "{named}: a {}'s streaming is true or false (a template is not read here)",
+            job.kind.name()
+        )));
+    }
+    Ok(())
+}
+
 /// A `fan-out` job hands its `input`'s items to branches named in its `output`.
 fn check_fan_out(job: &Job, named: &str, at: &At) -> Result<(), Problem> {
     if job.input.is_none() {
         return Err(at.problem(format!("{named}: a fan-out job needs 'input' (its items)")));
+    }
+    if job.buffer_size == Some(0) {
+        return Err(at
+            .key("buffer_size")
+            .problem(format!("{named}: buffer_size must be at least 1")));
     }
     let names: Vec<&str> = match &job.output {
         Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect(),
@@ -276,6 +289,7 @@ fn check_composite(
             .map_err(|err| at.key(condition.0).problem(format!("{named}: {err}")))?;
         check_templates(condition.1, &at.key(condition.0))?;
     }
+    check_streaming(job, named, at)?;
     if job.batch_size == Some(0) || job.max_iteration_count == Some(0) {
         let key = if job.batch_size == Some(0) {
             "batch_size"
