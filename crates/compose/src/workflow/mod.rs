@@ -9,6 +9,7 @@ mod gate;
 mod hand_off;
 mod nested;
 mod pause;
+mod perform;
 mod plan;
 mod publish;
 mod recover;
@@ -35,6 +36,7 @@ pub use gate::RunRequest;
 use nested::WorkflowCall;
 use pause::Pauses;
 pub use pause::{Answerer, Asked, GoOn};
+use perform::{work, Done};
 pub use plan::{Access, Engine, Fallback, JobPlan, WorkflowPlan};
 pub use route::Router;
 use schedule::{Said, Schedule, Step, Tell};
@@ -469,169 +471,6 @@ fn taken(about: Value, key: &str) -> Value {
         Value::Object(mut map) => map.remove(key).unwrap_or_default(),
         _ => Value::Null,
     }
-}
-
-/// What a job's work ends with: a result, or (a router) where the run goes next, or nothing
-/// more: its results went out as they came (see `publish`).
-enum Done {
-    Output(Output),
-    Route(Option<String>),
-    Sent,
-}
-
-/// The encoding a job's results go out in as they come: when its output is the run's, nothing
-/// needs it whole (a pause after it, a retry, a fallback), and its `output` passes a stream on.
-fn streams_out(job: &JobPlan, frame: &Frame<'_>, run: &Run<'_>) -> Option<StreamEncoding> {
-    let whole = job.retry.is_some()
-        || job.on_error.is_some()
-        || job.interrupt.as_ref().is_some_and(|i| i.pauses_after());
-    if !frame.answers || whole || !run.sent.open() {
-        return None;
-    }
-    match &job.output {
-        None => Some(StreamEncoding::Text),
-        Some(template) => stream::passthrough_encoding(template),
-    }
-}
-
-/// Does a job's work on its (rendered) `input`. A job that runs jobs idles while they do.
-async fn work(
-    job: &JobPlan,
-    (input, handed): (Value, Option<ChunkStream>),
-    run: &Run<'_>,
-    (jobs, context): (&Value, &Value),
-    frame: &Frame<'_>,
-    usage: &Arc<Usage>,
-    working: &mut pause::Working<'_>,
-) -> Result<Done, RunError> {
-    let scope = frame.scope(run, jobs, context);
-    let owner = match frame.inline {
-        true => run.input_owner(),
-        false => job.input_owner(run.from_caller),
-    };
-    Ok(Done::Output(match &job.work {
-        Work::Component { component, action } => {
-            component
-                .call(action, (input, owner), context, usage)
-                .await?
-        }
-        Work::Command { shell, command } => {
-            shell
-                .call(command, (input, owner), context, run.fetcher)
-                .await?
-        }
-        Work::Call(call) => {
-            let scope = Scope::new()
-                .with_owned("input", &input, owner)
-                .with("context", context);
-            let input = match &call.input {
-                Some(template) => run.fetcher.render(template, scope.clone()).await?,
-                None => input.clone(),
-            };
-            let nested = run_nested(call, &input, run, context, usage);
-            let output = working.idle(nested).await?;
-            match call.output() {
-                Some(template) => {
-                    let value = Produced::from(output).drain().await?;
-                    let scope = scope.with("output", &value);
-                    Output::Value(run.fetcher.render(template, scope).await?)
-                }
-                None => output,
-            }
-        }
-        Work::Delay { duration, until } => {
-            let wait = match (until, duration) {
-                (Some((time, zone)), _) => {
-                    let time = run.fetcher.render(time, scope.clone()).await?;
-                    let zone = match zone {
-                        Some(zone) => run.fetcher.render(zone, scope.clone()).await?,
-                        None => Value::Null,
-                    };
-                    delay::until(&job.id, &time, zone.as_str())?
-                }
-                (None, Some(duration)) => {
-                    let wait = run.fetcher.render(duration, scope.clone()).await?;
-                    delay::wait(&job.id, &wait)?
-                }
-                (None, None) => std::time::Duration::ZERO,
-            };
-            // No wait is no timer: a zero sleep would wait for the timer's next tick.
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            Output::Value(Value::Null)
-        }
-        Work::Filter {
-            condition,
-            streaming,
-        } => match handed {
-            Some(chunks) => {
-                let seen = (run.input.clone(), run.input_owner());
-                Output::Stream(hand_off::filtered(chunks, condition.clone(), seen))
-            }
-            None => match filter::kept(input, condition.as_ref(), &scope)? {
-                Value::Array(items) if *streaming => {
-                    Output::Stream(Box::pin(futures::stream::iter(items.into_iter().map(Ok))))
-                }
-                kept => Output::Value(kept),
-            },
-        },
-        Work::Route(router) => {
-            return Ok(Done::Route(
-                router.decide(&input, run.fetcher, scope).await?,
-            ));
-        }
-        Work::FanOut { branches, .. } => match handed {
-            // Its readers are handed their branches as they come (see `hand_off`).
-            Some(chunks) => Output::Stream(chunks),
-            None => Output::Value(composite::fan_out(branches, input)),
-        },
-        Work::ForEach {
-            body,
-            batch_size,
-            streaming,
-        } => {
-            let parent = composite::Parent {
-                job,
-                run,
-                seen: (jobs, context),
-                frame,
-                usage,
-            };
-            let streamed = handed.is_some() || *streaming;
-            let items = match handed {
-                Some(chunks) => composite::Items::Stream(chunks),
-                None => composite::Items::Value(input),
-            };
-            // The run's output: each result goes out as it comes.
-            let sink = match streams_out(job, frame, run) {
-                Some(encoding) if streamed => {
-                    let (sink, results) = futures::channel::mpsc::channel(*batch_size);
-                    let chunks = Box::pin(results);
-                    let results = Produced::Stream { chunks, encoding };
-                    run.sent.send(Some(results)).is_ok().then_some(sink)
-                }
-                _ => None,
-            };
-            let sent = sink.is_some();
-            let results = parent.for_each(body, *batch_size, items, sink);
-            let results = working.idle(results).await?;
-            if sent {
-                return Ok(Done::Sent);
-            }
-            Output::Value(results)
-        }
-        Work::Loop { .. } | Work::Pipeline { .. } | Work::Accumulate { .. } => {
-            let parent = composite::Parent {
-                job,
-                run,
-                seen: (jobs, context),
-                frame,
-                usage,
-            };
-            Output::Value(working.idle(parent.run(input, &scope)).await?)
-        }
-    }))
 }
 
 /// A job's input: its `input` rendered, or what it gets by default (the run's input, or what
