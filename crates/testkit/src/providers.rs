@@ -218,8 +218,18 @@ fn classified(system: &str, prompt: &str) -> Option<String> {
 /// `You said: PROMPT` (a classifier's word, when asked for one; see [`classified`]), as JSON
 /// or streamed word by word.
 fn openai_chat(body: &Value) -> Response {
+    if let Some(message) = tool_turn(body) {
+        return axum::Json(json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        }))
+        .into_response();
+    }
     let (system, prompt) = (system_prompt(body), last_prompt(body));
-    let reply = classified(&system, &prompt).unwrap_or_else(|| format!("You said: {prompt}"));
+    let reply = match tool_results(body) {
+        Some(results) => format!("Done: {results}"),
+        None => classified(&system, &prompt).unwrap_or_else(|| format!("You said: {prompt}")),
+    };
     if body["stream"] == true {
         let words = split_words(&reply);
         let usage = (body["stream_options"]["include_usage"] == true).then_some(5);
@@ -236,6 +246,45 @@ fn openai_chat(body: &Value) -> Response {
         "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
     }))
     .into_response()
+}
+
+/// A model that calls tools, for agents: a prompt `CALL [{"name": …, "arguments": {…}}, …]`
+/// calls those tools (ids `call_<turn>_<k>`) until their results are in (a prompt `ALWAYS
+/// […]` calls them every turn), then answers `Done: ` and the results, joined by `; `.
+fn tool_turn(body: &Value) -> Option<Value> {
+    let prompt = last_prompt(body);
+    let (always, calls) = match (prompt.strip_prefix("CALL "), prompt.strip_prefix("ALWAYS ")) {
+        (Some(calls), _) => (false, calls),
+        (_, Some(calls)) => (true, calls),
+        _ => return None,
+    };
+    if !always && tool_results(body).is_some() {
+        return None;
+    }
+    let calls: Vec<Value> = serde_json::from_str(calls).ok()?;
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let turn = messages.iter().filter(|m| m["role"] == "assistant").count();
+    let calls: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(k, call)| {
+            json!({"id": format!("call_{turn}_{k}"), "type": "function", "function": {
+                "name": call["name"], "arguments": call["arguments"].to_string()}})
+        })
+        .collect();
+    Some(json!({"role": "assistant", "content": null, "tool_calls": calls}))
+}
+
+/// The contents of the tool messages that end the conversation, joined by `; `.
+fn tool_results(body: &Value) -> Option<String> {
+    let messages = body["messages"].as_array()?;
+    let results: Vec<String> = messages
+        .iter()
+        .rev()
+        .take_while(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    (!results.is_empty()).then(|| results.into_iter().rev().collect::<Vec<_>>().join("; "))
 }
 
 /// An SSE answer with these already framed events.

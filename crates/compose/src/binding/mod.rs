@@ -16,8 +16,8 @@ mod tests;
 
 pub use ast::{Annotation, Conversion, Expr, Part, Step, Template};
 pub use convert::{
-    a_type, convert, interpolate_text, is_media, python_json, read_bool, with_article, BoolWords,
-    StreamEncoding,
+    a_type, convert, interpolate_text, is_media, python_json, read_bool, to_text, with_article,
+    BoolWords, StreamEncoding,
 };
 pub use eval::{Owner, Scope};
 pub use fetched::{Fetched, Wanted};

@@ -59,6 +59,8 @@ pub enum Component {
     Shell(Shell),
     /// Runs another workflow of the config (spec §11).
     Workflow(WorkflowCaller),
+    /// A model that calls tools (other workflows) until it answers (spec §10).
+    Agent(Agent),
 }
 
 impl<'de> Deserialize<'de> for Component {
@@ -87,6 +89,15 @@ impl<'de> Deserialize<'de> for Component {
                 default: raw.default,
                 actions,
             }),
+            ComponentType::Agent => Component::Agent(Agent {
+                id: raw.id,
+                default: raw.default,
+                model: raw.model,
+                instructions: raw.instructions,
+                tools: raw.tools,
+                max_iteration_count: raw.max_iteration_count.unwrap_or(AGENT_ITERATIONS),
+                actions,
+            }),
         })
     }
 }
@@ -98,6 +109,7 @@ enum ComponentType {
     HttpClient,
     Shell,
     Workflow,
+    Agent,
 }
 
 /// A component as written: the keys of every type.
@@ -115,6 +127,11 @@ struct RawComponent {
     #[serde(default)]
     env: serde_json::Map<String, Value>,
     base_dir: Option<String>,
+    model: Option<AgentModel>,
+    instructions: Option<Value>,
+    #[serde(default)]
+    tools: Vec<Value>,
+    max_iteration_count: Option<u32>,
     action: Option<Action>,
     actions: Option<Vec<Action>>,
 }
@@ -125,6 +142,7 @@ impl Component {
             Component::HttpClient(c) => &c.id,
             Component::Shell(c) => &c.id,
             Component::Workflow(c) => &c.id,
+            Component::Agent(c) => &c.id,
         }
     }
 
@@ -133,6 +151,7 @@ impl Component {
             Component::HttpClient(c) => c.default,
             Component::Shell(c) => c.default,
             Component::Workflow(c) => c.default,
+            Component::Agent(c) => c.default,
         }
     }
 
@@ -142,6 +161,7 @@ impl Component {
             Component::HttpClient(c) => &c.actions,
             Component::Shell(c) => &c.actions,
             Component::Workflow(c) => &c.actions,
+            Component::Agent(c) => &c.actions,
         }
     }
 }
@@ -176,6 +196,37 @@ pub struct WorkflowCaller {
     pub id: String,
     pub default: bool,
     pub actions: Vec<Action>,
+}
+
+/// An `agent` component (spec §10): asks its model for the next message, runs the tools it
+/// calls, and again, until the model answers without calling one.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: String,
+    pub default: bool,
+    /// Which component gives the next message (`None`: not written, refused when checked).
+    pub model: Option<AgentModel>,
+    /// The system message (a template).
+    pub instructions: Option<Value>,
+    /// Each a workflow's id, or a tool the caller runs (`{name, description, parameters}`).
+    pub tools: Vec<Value>,
+    /// The most model calls of one run, unless the action says otherwise.
+    pub max_iteration_count: u32,
+    pub actions: Vec<Action>,
+}
+
+/// The original's limit on an agent's model calls.
+const AGENT_ITERATIONS: u32 = 32;
+
+/// An agent's model: a component's action, its input rendered from `${messages}` and
+/// `${tools}`, its output mapped to the next message.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentModel {
+    pub component: String,
+    #[serde(default = "default_ref")]
+    pub action: String,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
 }
 
 /// One action of a component: a request an http-client makes, a command a shell runs, a
@@ -227,6 +278,10 @@ pub struct Action {
     pub workflow: Option<String>,
     /// Workflow: what it runs with (the job's input when absent).
     pub input: Option<Value>,
+    /// Agent: the user's message (a template).
+    pub prompt: Option<Value>,
+    /// Agent: the most model calls of one run (a number or a template), over the component's.
+    pub max_iteration_count: Option<Value>,
 }
 
 /// HTTP methods the original accepts (upper case only).

@@ -2,6 +2,7 @@
 //! job, waiting); the output of the terminal jobs (or the workflow's `output` template) is
 //! the run's output (spec §4).
 
+mod agent;
 mod composite;
 mod delay;
 mod filter;
@@ -17,6 +18,7 @@ mod route;
 mod schedule;
 mod stream;
 mod tee;
+mod tools;
 mod work;
 
 use serde_json::{json, Value};

@@ -146,7 +146,7 @@ impl<'a> Pauses<'a> {
     }
 
     /// Enters `point` and waits for its answer.
-    async fn ask(&self, point: Point) -> Result<Value, RunError> {
+    pub async fn ask(&self, point: Point) -> Result<Value, RunError> {
         let (answer, answered) = oneshot::channel();
         let job = point.job_id.clone();
         self.state.lock().unpublished.push(Asked { point, answer });

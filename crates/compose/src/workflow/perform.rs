@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::stream::{self, Produced};
 use super::work::Work;
 use super::{composite, delay, filter, hand_off, pause, run_nested, Frame, JobPlan, Run};
-use crate::binding::{Scope, StreamEncoding};
+use crate::binding::{Owner, Scope, StreamEncoding};
 use crate::component::{ChunkStream, Output};
 use crate::error::RunError;
 use crate::metrics::Usage;
@@ -52,34 +52,28 @@ pub(super) async fn work(
         false => job.input_owner(run.from_caller),
     };
     Ok(Done::Output(match &job.work {
-        Work::Component { component, action } => {
-            component
-                .call(action, (input, owner), context, usage)
-                .await?
+        Work::Component { .. } | Work::Command { .. } | Work::Call(_) => {
+            call(&job.work, (input, owner), run, context, usage, working).await?
         }
-        Work::Command { shell, command } => {
-            shell
-                .call(command, (input, owner), context, run.fetcher)
-                .await?
-        }
-        Work::Call(call) => {
-            let scope = Scope::new()
-                .with_owned("input", &input, owner)
-                .with("context", context);
-            let input = match &call.input {
-                Some(template) => run.fetcher.render(template, scope.clone()).await?,
-                None => input.clone(),
-            };
-            let nested = run_nested(call, &input, run, context, usage);
-            let output = working.idle(nested).await?;
-            match call.output() {
-                Some(template) => {
-                    let value = Produced::from(output).drain().await?;
-                    let scope = scope.with("output", &value);
-                    Output::Value(run.fetcher.render(template, scope).await?)
+        Work::Agent(agent) => {
+            // The run's answer: each message goes out as it is added.
+            let sink = match streams_out(job, frame, run) {
+                Some(encoding) if agent.streaming => {
+                    let (sink, messages) = futures::channel::mpsc::channel(1);
+                    let chunks = Box::pin(messages);
+                    let messages = Produced::Stream { chunks, encoding };
+                    run.sent.send(Some(messages)).is_ok().then_some(sink)
                 }
-                None => output,
+                _ => None,
+            };
+            let sent = sink.is_some();
+            let seen = (input, owner);
+            let output = agent.run(&job.id, seen, run, (context, usage), working, sink);
+            let output = output.await?;
+            if sent {
+                return Ok(Done::Sent);
             }
+            output
         }
         Work::Delay { duration, until } => {
             let wait = match (until, duration) {
@@ -174,4 +168,47 @@ pub(super) async fn work(
             Output::Value(working.idle(parent.run(input, &scope)).await?)
         }
     }))
+}
+
+/// Calls a component's action with `input` (a caller's when `owner` says so): an
+/// http-client's request, a shell's command, or another workflow, run inside this one (the
+/// caller idles meanwhile: the workflow's jobs count themselves).
+pub(super) async fn call(
+    work: &Work,
+    (input, owner): (Value, Owner<'_>),
+    run: &Run<'_>,
+    context: &Value,
+    usage: &Arc<Usage>,
+    working: &mut pause::Working<'_>,
+) -> Result<Output, RunError> {
+    match work {
+        Work::Component { component, action } => {
+            component.call(action, (input, owner), context, usage).await
+        }
+        Work::Command { shell, command } => {
+            shell
+                .call(command, (input, owner), context, run.fetcher)
+                .await
+        }
+        Work::Call(call) => {
+            let scope = Scope::new()
+                .with_owned("input", &input, owner)
+                .with("context", context);
+            let input = match &call.input {
+                Some(template) => run.fetcher.render(template, scope.clone()).await?,
+                None => input.clone(),
+            };
+            let nested = run_nested(call, &input, run, context, usage);
+            let output = working.idle(nested).await?;
+            Ok(match call.output() {
+                Some(template) => {
+                    let value = Produced::from(output).drain().await?;
+                    let scope = scope.with("output", &value);
+                    Output::Value(run.fetcher.render(template, scope).await?)
+                }
+                None => output,
+            })
+        }
+        _ => Err(RunError::Flow("this job type calls no component".into())),
+    }
 }

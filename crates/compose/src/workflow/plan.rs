@@ -142,6 +142,7 @@ impl Engine {
                 .map(|shell| Built::Shell(Arc::new(shell)))
                 .map_err(|err| format!("component '{}': {err}", shell.id)),
             Component::Workflow(_) => Ok(Built::Workflow),
+            Component::Agent(_) => Ok(Built::Agent),
         };
         let components: Vec<Built> = config
             .components
@@ -208,6 +209,14 @@ impl Engine {
                         let id = &call.workflow;
                         let called = resolve(&self.workflows, id, |w| &w.id, |w| w.default);
                         reach.extend(called.map(|w| &**w));
+                    }
+                    // A model may call its tools with what a caller wrote.
+                    Work::Agent(agent) => {
+                        for call in agent.tool_workflows() {
+                            let id = &call.workflow;
+                            let called = resolve(&self.workflows, id, |w| &w.id, |w| w.default);
+                            reach.extend(called.map(|w| &**w));
+                        }
                     }
                     _ => {}
                 }

@@ -8,6 +8,7 @@ use crate::binding::{Binding, Expr};
 use crate::component::{Action, Command, HttpClient, Shell};
 use crate::config::{self, Component, JobKind};
 
+use super::agent::AgentCall;
 use super::nested::WorkflowCall;
 use super::plan::{compile, JobPlan};
 use super::route::Router;
@@ -18,6 +19,8 @@ pub(super) enum Built {
     Shell(Arc<Shell>),
     /// Its actions are compiled with each job that calls them.
     Workflow,
+    /// Its actions are compiled with each job that calls them, with its model's action.
+    Agent,
 }
 
 /// What compiling a job needs: the components, configured and built, how to build one
@@ -43,6 +46,8 @@ pub enum Work {
     },
     /// Runs another workflow (a workflow component's action).
     Call(Arc<WorkflowCall>),
+    /// Asks a model and runs the tools it calls until it answers (an agent's action).
+    Agent(Arc<AgentCall>),
     /// Waits as long as `duration` renders to (none, null or 0: not at all), or until `time`
     /// (with its `timezone`) when it has one.
     Delay {
@@ -181,7 +186,8 @@ impl Work {
         })
     }
 
-    /// A component job: the action of an http-client, a shell or a workflow component.
+    /// A component job: the action of an http-client, a shell, a workflow or an agent
+    /// component.
     fn component(job: &config::Job, at: &str, parts: &Parts) -> Result<Self, String> {
         let target = job
             .target(parts.configured, at)
@@ -195,8 +201,17 @@ impl Work {
                 Some(&inline)
             }
         };
-        let action = target.action;
-        let not_found = || format!("{at}: action '{}' not found", job.action);
+        Self::action_of((target.component, built), target.action, at, parts)
+    }
+
+    /// The work of calling the action at `action` of a component (configured, and built).
+    pub(super) fn action_of(
+        (component, built): (&Component, Option<&Built>),
+        action: usize,
+        at: &str,
+        parts: &Parts,
+    ) -> Result<Self, String> {
+        let not_found = || format!("{at}: component '{}' has no such action", component.id());
         Ok(match built {
             Some(Built::Http(client)) => Work::Component {
                 action: Arc::clone(client.actions.get(action).ok_or_else(not_found)?),
@@ -207,16 +222,22 @@ impl Work {
                 shell: Arc::clone(shell),
             },
             Some(Built::Workflow) => {
-                let action = target
-                    .component
-                    .actions()
-                    .get(action)
-                    .ok_or_else(not_found)?;
+                let action = component.actions().get(action).ok_or_else(not_found)?;
                 Work::Call(Arc::new(
                     WorkflowCall::compile(action).map_err(|e| format!("{at}: {e}"))?,
                 ))
             }
-            None => return Err(format!("{at}: component '{}' not found", job.component)),
+            Some(Built::Agent) => {
+                let config::Component::Agent(agent) = component else {
+                    return Err(format!(
+                        "{at}: component '{}' is not an agent",
+                        component.id()
+                    ));
+                };
+                let action = agent.actions.get(action).ok_or_else(not_found)?;
+                Work::Agent(Arc::new(AgentCall::compile(agent, action, at, parts)?))
+            }
+            None => return Err(format!("{at}: component '{}' not found", component.id())),
         })
     }
 
@@ -229,6 +250,7 @@ impl Work {
             Work::Component { action, .. } => exprs = action.exprs(),
             Work::Command { command, .. } => exprs = command.exprs(),
             Work::Call(call) => exprs = call.exprs(),
+            Work::Agent(agent) => exprs = agent.exprs(),
             Work::Delay { duration, until } => {
                 let until = until
                     .iter()
@@ -255,6 +277,7 @@ impl Work {
             Work::Component { action, .. } => action.output(),
             Work::Command { command, .. } => command.output(),
             Work::Call(call) => call.output(),
+            Work::Agent(agent) => agent.output(),
             _ => None,
         }
     }

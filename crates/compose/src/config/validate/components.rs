@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{check_templates, At, Problem};
-use crate::config::model::{Action, Component, DEFAULT_REF};
+use crate::config::model::{resolve_index, Action, Agent, Component, DEFAULT_REF};
 use crate::config::Config;
 
 fn check_action(
@@ -66,7 +66,11 @@ pub(super) fn check_component(
             }
             Component::Shell(_) => check_command(component.id(), action, &at)?,
             Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
+            Component::Agent(_) => check_agent_action(component.id(), action, &at)?,
         }
+    }
+    if let Component::Agent(agent) = component {
+        check_agent(config, agent, at)?;
     }
     if let Component::Shell(shell) = component {
         for (key, value) in &shell.env {
@@ -170,6 +174,123 @@ fn check_workflow_call(
         if let Some(value) = value {
             check_templates(value, &at.key(field))?;
         }
+    }
+    Ok(())
+}
+
+/// An agent's model is a component that answers (not itself an agent), its tools workflows of
+/// the config or tools the caller runs, each name once.
+fn check_agent(config: &Config, agent: &Agent, at: &At) -> Result<(), Problem> {
+    let named = format!("agent '{}'", agent.id);
+    let Some(model) = &agent.model else {
+        return Err(at.problem(format!(
+            "{named} needs 'model': the component that answers, e.g. model: {{component: llm}}"
+        )));
+    };
+    let at_model = at.key("model");
+    let found = resolve_index(&config.components, &model.component, Component::id, |c| {
+        c.is_default()
+    });
+    let Some(component) = found.and_then(|index| config.components.get(index)) else {
+        return Err(at_model.key("component").problem(format!(
+            "{named}: model component '{}' not found",
+            model.component
+        )));
+    };
+    if matches!(component, Component::Agent(_)) {
+        return Err(at_model.key("component").problem(format!(
+            "{named}: its model '{}' is an agent; the model is the component that answers",
+            component.id()
+        )));
+    }
+    if resolve_index(component.actions(), &model.action, |a| &a.id, |a| a.default).is_none() {
+        return Err(at_model.key("action").problem(format!(
+            "{named}: model action '{}' not found in component '{}'",
+            model.action,
+            component.id()
+        )));
+    }
+    for (field, value) in [("input", &model.input), ("output", &model.output)] {
+        if let Some(value) = value {
+            check_templates(value, &at_model.key(field))?;
+        }
+    }
+    if let Some(instructions) = &agent.instructions {
+        check_templates(instructions, &at.key("instructions"))?;
+    }
+    if agent.max_iteration_count == 0 {
+        return Err(at
+            .key("max_iteration_count")
+            .problem(format!("{named}: max_iteration_count must be at least 1")));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (index, tool) in agent.tools.iter().enumerate() {
+        let at_tool = at.key("tools").index(index);
+        let name = match tool {
+            Value::String(id) => {
+                let workflow = config.workflows.iter().find(|w| &w.id == id);
+                let Some(workflow) = workflow else {
+                    return Err(at_tool.problem(format!(
+                        "{named}: tool '{id}' is no workflow of this config"
+                    )));
+                };
+                workflow.name.clone().unwrap_or_else(|| id.clone())
+            }
+            Value::Object(fields) => {
+                let Some(name) = fields.get("name").and_then(Value::as_str) else {
+                    return Err(at_tool.problem(format!(
+                        "{named}: a tool the caller runs needs a 'name' (and a 'description', \
+                         'parameters')"
+                    )));
+                };
+                let parameters = fields.get("parameters");
+                let typed = parameters
+                    .and_then(|p| p.get("type"))
+                    .and_then(Value::as_str);
+                if parameters.is_some_and(|p| !p.is_null()) && typed != Some("object") {
+                    return Err(at_tool.key("parameters").problem(format!(
+                        "{named}: tool '{name}': parameters is a JSON schema of type object"
+                    )));
+                }
+                name.to_string()
+            }
+            _ => {
+                return Err(at_tool.problem(format!(
+                    "{named}: a tool is a workflow's id, or a mapping with a 'name'"
+                )))
+            }
+        };
+        if names.contains(&name) {
+            return Err(at_tool.problem(format!(
+                "{named}: two tools are named '{name}': the model could not tell them apart"
+            )));
+        }
+        names.push(name);
+    }
+    Ok(())
+}
+
+/// An agent's action: its prompt and output templates, its limit, its streaming flag.
+fn check_agent_action(component: &str, action: &Action, at: &At) -> Result<(), Problem> {
+    let named = format!("component '{component}' action '{}'", action.id);
+    for (field, value) in [("prompt", &action.prompt), ("output", &action.output)] {
+        if let Some(value) = value {
+            check_templates(value, &at.key(field))?;
+        }
+    }
+    match &action.max_iteration_count {
+        Some(Value::Number(n)) if n.as_u64().is_none_or(|n| n == 0) => {
+            return Err(at
+                .key("max_iteration_count")
+                .problem(format!("{named}: max_iteration_count must be at least 1")))
+        }
+        Some(value @ Value::String(_)) => check_templates(value, &at.key("max_iteration_count"))?,
+        _ => {}
+    }
+    if action.streaming.as_ref().is_some_and(|s| !s.is_boolean()) {
+        return Err(at.key("streaming").problem(format!(
+            "{named}: streaming is true or false (a template is not read here)"
+        )));
     }
     Ok(())
 }

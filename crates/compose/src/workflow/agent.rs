@@ -1,0 +1,257 @@
+//! The `agent` component (spec §10): a model that calls tools until it answers. The agent
+//! keeps the conversation in the provider-neutral messages of §10.2, asks its model (any
+//! component's action; the provider's wire format is the model's templates, in YAML) for the
+//! next message, runs the tools it calls (workflows of the config, those of one turn at once;
+//! tools the caller runs through a pause, §10.5.5), adds their results and asks again, at
+//! most `max_iteration_count` times.
+
+use std::sync::Arc;
+
+use futures::SinkExt;
+use serde_json::{json, Map, Value};
+
+use super::composite::Sink;
+use super::nested::WorkflowCall;
+use super::pause::Working;
+use super::perform::call;
+use super::stream::Produced;
+use super::tools::{self, Call, Tools};
+use super::work::{Parts, Work};
+use super::Run;
+use crate::binding::{Binding, Expr, Owner, Scope};
+use crate::component::Output;
+use crate::config::{self, DEFAULT_REF};
+use crate::error::RunError;
+use crate::metrics::Usage;
+
+/// An agent's action, compiled with its component's model and tools.
+pub struct AgentCall {
+    /// The model's action (an http-client's request, most often).
+    model: Work,
+    /// What the model's action gets, from `${messages}` and `${tools}` (none: null).
+    model_input: Option<Binding>,
+    /// The next message, from the model's `${output}` (none: the output itself).
+    model_output: Option<Binding>,
+    instructions: Option<Binding>,
+    prompt: Option<Binding>,
+    pub(super) tools: Vec<tools::Tool>,
+    /// The most model calls: the action's (a number or a template), else the component's.
+    iterations: (Option<Binding>, u32),
+    /// The messages as a stream, each as it is added.
+    pub(super) streaming: bool,
+    /// The action's `output`, from `${result}` (the messages); none: the messages.
+    output: Option<Binding>,
+}
+
+impl AgentCall {
+    /// `action` of `agent`, its model resolved among the config's components.
+    pub(super) fn compile(
+        agent: &config::Agent,
+        action: &config::Action,
+        at: &str,
+        parts: &Parts,
+    ) -> Result<Self, String> {
+        let template = |value: &Option<Value>, field: &str| {
+            value
+                .as_ref()
+                .map(Binding::compile)
+                .transpose()
+                .map_err(|err| format!("{at}: {field}: {err}"))
+        };
+        let Some(model) = &agent.model else {
+            return Err(format!("{at}: agent '{}' has no 'model'", agent.id));
+        };
+        let index = config::resolve_index(
+            parts.configured,
+            &model.component,
+            config::Component::id,
+            config::Component::is_default,
+        )
+        .ok_or_else(|| format!("{at}: model component '{}' not found", model.component))?;
+        let component = &parts.configured[index];
+        if matches!(component, config::Component::Agent(_)) {
+            return Err(format!(
+                "{at}: the model of agent '{}' is an agent: it must be a component that answers",
+                agent.id
+            ));
+        }
+        let model_action =
+            config::resolve_index(component.actions(), &model.action, |a| &a.id, |a| a.default)
+                .ok_or_else(|| match model.action.as_str() {
+                    DEFAULT_REF => format!(
+                        "{at}: model component '{}' has no single or default action",
+                        component.id()
+                    ),
+                    id => format!(
+                        "{at}: model action '{id}' not found in '{}'",
+                        component.id()
+                    ),
+                })?;
+        let built = parts.components.get(index);
+        Ok(Self {
+            model: Work::action_of((component, built), model_action, at, parts)?,
+            model_input: template(&model.input, "model.input")?,
+            model_output: template(&model.output, "model.output")?,
+            instructions: template(&agent.instructions, "instructions")?,
+            prompt: template(&action.prompt, "prompt")?,
+            tools: tools::compile(&agent.tools).map_err(|err| format!("{at}: {err}"))?,
+            iterations: (
+                template(&action.max_iteration_count, "max_iteration_count")?,
+                agent.max_iteration_count,
+            ),
+            streaming: action.streaming == Some(Value::Bool(true)),
+            output: template(&action.output, "output")?.filter(|o| !o.is_exactly("result")),
+        })
+    }
+
+    /// The templates that read the action's input.
+    pub(super) fn exprs(&self) -> Vec<&Expr> {
+        let templates = [&self.instructions, &self.prompt, &self.iterations.0];
+        templates
+            .into_iter()
+            .flatten()
+            .flat_map(Binding::exprs)
+            .collect()
+    }
+
+    /// The action's output template, if it maps the messages.
+    pub(super) fn output(&self) -> Option<&Binding> {
+        self.output.as_ref()
+    }
+
+    /// The workflows its tools run.
+    pub(super) fn tool_workflows(&self) -> impl Iterator<Item = &WorkflowCall> {
+        self.tools.iter().filter_map(tools::Tool::workflow)
+    }
+
+    /// Runs the agent on its action's `input` (a caller's when `owner` says so) in job
+    /// `job_id`: the messages as they are at the end (or, `streaming`, as they are added,
+    /// into `sink` when the run's answer is theirs).
+    pub(super) async fn run(
+        &self,
+        job_id: &str,
+        (input, owner): (Value, Owner<'_>),
+        run: &Run<'_>,
+        (context, usage): (&Value, &Arc<Usage>),
+        working: &mut Working<'_>,
+        mut sink: Option<Sink>,
+    ) -> Result<Output, RunError> {
+        let fetcher = &**run.fetcher;
+        let scope = || {
+            Scope::new()
+                .with_owned("input", &input, owner)
+                .with("context", context)
+        };
+        let mut messages = Vec::new();
+        for (role, template) in [("system", &self.instructions), ("user", &self.prompt)] {
+            if let Some(template) = template {
+                let text = fetcher.render(template, scope()).await?;
+                messages.push(json!({"role": role, "content": [{"type": "text", "text": text}]}));
+            }
+        }
+        let first_added = messages.len();
+        let limit = match &self.iterations.0 {
+            Some(template) => iterations(fetcher.render(template, scope()).await?)?,
+            None => self.iterations.1,
+        };
+        let tools = Tools::new(&self.tools, run)?;
+        let run_id = ulid::Ulid::new().to_string();
+        for iteration in 1..=limit {
+            let listed = Value::Array(messages.clone());
+            let mut seen = scope().with("messages", &listed);
+            if let Some(schemas) = tools.schemas() {
+                seen = seen.with("tools", schemas);
+            }
+            let model_input = match &self.model_input {
+                Some(template) => fetcher.render(template, seen).await?,
+                None => Value::Null,
+            };
+            let said = call(
+                &self.model,
+                (model_input, owner),
+                run,
+                context,
+                usage,
+                working,
+            );
+            let said = Produced::from(said.await?).drain().await?;
+            let message = match &self.model_output {
+                Some(template) => {
+                    fetcher
+                        .render(template, scope().with("output", &said))
+                        .await?
+                }
+                None => said,
+            };
+            let calls = tools::calls(&message)?;
+            let mut added = vec![message];
+            if !calls.is_empty() {
+                let answered = tools.answer(&calls, (job_id, &run_id), run, context, usage);
+                added.extend(working.idle(answered).await?);
+            }
+            for message in added {
+                if let Some(sink) = sink.as_mut() {
+                    // Nobody reads the messages any more: the run is over.
+                    if sink.send(Ok(message.clone())).await.is_err() {
+                        return Ok(Output::Value(Value::Null));
+                    }
+                }
+                messages.push(message);
+            }
+            if calls.is_empty() {
+                break;
+            }
+            if iteration == limit {
+                tracing::warn!(
+                    job = job_id,
+                    "agent of job '{job_id}' reached its max_iteration_count ({limit}) with tool \
+                     calls answered but no reply: its last message is a tool result"
+                );
+            }
+        }
+        if sink.is_some() {
+            return Ok(Output::Value(Value::Null));
+        }
+        if self.streaming {
+            // A stream read by another job: the messages added, as the original streams them.
+            return Ok(Output::Value(Value::Array(messages.split_off(first_added))));
+        }
+        let result = Value::Array(messages);
+        Ok(Output::Value(match &self.output {
+            Some(template) => {
+                let scope = scope().with("result", &result);
+                fetcher.render(template, scope).await?
+            }
+            None => result,
+        }))
+    }
+}
+
+/// A rendered `max_iteration_count`: a whole number of at least 1.
+fn iterations(value: Value) -> Result<u32, RunError> {
+    let count = match &value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    count
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            RunError::Flow(format!(
+                "an agent's max_iteration_count must be a whole number of at least 1, got {value}"
+            ))
+        })
+}
+
+/// A tool call's result as the model reads it: a text message of role `tool`.
+pub(super) fn tool_message(call: &Call, content: String, is_error: bool) -> Value {
+    let mut result = Map::new();
+    result.insert("type".into(), "tool_result".into());
+    result.insert("id".into(), call.id.clone().into());
+    result.insert("content".into(), content.into());
+    if is_error {
+        result.insert("is_error".into(), true.into());
+    }
+    json!({"role": "tool", "content": [result]})
+}

@@ -1,0 +1,372 @@
+//! An agent's tools (spec §10.3, §10.5): workflows of the config, described to the model by
+//! their inputs (real JSON types, descriptions, defaults, any input name: not OD15–OD17,
+//! OD30), and tools the caller runs, answered through a pause. The calls of one turn to
+//! workflows run at once; each result goes back to the model as a `tool` message, an unknown
+//! tool, bad arguments or a failed workflow as an error result the model can read.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::agent::tool_message;
+use super::nested::WorkflowCall;
+use super::stream::Produced;
+use super::{run_nested, Run};
+use crate::binding::to_text;
+use crate::config;
+use crate::error::RunError;
+use crate::metrics::Usage;
+use crate::record::{Phase, Point};
+use crate::schema::Variable;
+
+/// One of an agent's `tools`.
+pub(super) enum Tool {
+    /// Runs a workflow of the config (private ones too).
+    Workflow(WorkflowCall),
+    /// Run by the caller: the run pauses for its result (`{name, description, parameters}`).
+    External { name: String, schema: Value },
+}
+
+impl Tool {
+    pub fn workflow(&self) -> Option<&WorkflowCall> {
+        match self {
+            Tool::Workflow(call) => Some(call),
+            Tool::External { .. } => None,
+        }
+    }
+}
+
+/// An agent's `tools` as written: workflow ids, or inline schemas.
+pub(super) fn compile(written: &[Value]) -> Result<Vec<Tool>, String> {
+    written
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| match entry {
+            Value::String(id) => Ok(Tool::Workflow(WorkflowCall {
+                workflow: id.clone(),
+                input: None,
+                output: None,
+            })),
+            Value::Object(fields) => {
+                let Some(name) = fields.get("name").and_then(Value::as_str) else {
+                    return Err(format!("tools[{index}]: a tool needs a 'name'"));
+                };
+                let schema = fields
+                    .iter()
+                    .filter(|(_, value)| !value.is_null())
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect();
+                Ok(Tool::External {
+                    name: name.to_string(),
+                    schema: Value::Object(schema),
+                })
+            }
+            other => Err(format!(
+                "tools[{index}]: a tool is a workflow's id or a mapping with a 'name', got {other}"
+            )),
+        })
+        .collect()
+}
+
+/// A tool call in the model's message.
+pub(super) struct Call {
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+/// The tool calls of a message (§10.2): its `content` blocks of type `tool_call`.
+pub(super) fn calls(message: &Value) -> Result<Vec<Call>, RunError> {
+    let malformed = |what: &str| {
+        RunError::Flow(format!(
+            "the agent's model gave {what}, not a message (a mapping with a role and a list of \
+             content blocks): check the model's output mapping"
+        ))
+    };
+    let Value::Object(message) = message else {
+        return Err(malformed(&format!("{message}")));
+    };
+    let blocks = match message.get("content") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(blocks)) => blocks,
+        Some(_) => return Err(malformed("a message whose content is not a list")),
+    };
+    let mut calls = Vec::new();
+    for block in blocks {
+        let Value::Object(block) = block else {
+            return Err(malformed("a content block that is not a mapping"));
+        };
+        if block.get("type").and_then(Value::as_str) != Some("tool_call") {
+            continue;
+        }
+        let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default();
+        calls.push(Call {
+            id: text("id").to_string(),
+            name: text("name").to_string(),
+            arguments: block.get("arguments").cloned().unwrap_or_else(|| json!({})),
+        });
+    }
+    Ok(calls)
+}
+
+/// The tools as one run of an agent sees them.
+pub(super) struct Tools<'t> {
+    entries: Vec<Entry<'t>>,
+    /// What `${tools}` reads; none when there are no tools (the original's unknown source).
+    schemas: Option<Value>,
+}
+
+/// A tool by the name the model calls it, and what its workflow takes.
+struct Entry<'t> {
+    name: String,
+    tool: &'t Tool,
+    takes: Takes,
+}
+
+/// How a workflow tool's arguments become its workflow's input.
+enum Takes {
+    /// By name (a dotted name is a path: `user.name` is `{"user": {"name": …}}`).
+    Named(Vec<String>),
+    /// The workflow reads its input whole (`${input}`): the argument `input` is that input.
+    Whole,
+}
+
+impl<'t> Tools<'t> {
+    /// Each tool's schema, workflow tools' made from their workflows' inputs.
+    pub fn new(tools: &'t [Tool], run: &Run<'_>) -> Result<Self, RunError> {
+        let mut entries = Vec::with_capacity(tools.len());
+        let mut schemas = Vec::with_capacity(tools.len());
+        for tool in tools {
+            let (name, schema, takes) = match tool {
+                Tool::Workflow(call) => {
+                    let plan =
+                        config::resolve(run.workflows, &call.workflow, |w| &w.id, |w| w.default)
+                            .ok_or_else(|| RunError::WorkflowNotFound(call.workflow.clone()))?;
+                    let name = plan.name.clone().unwrap_or_else(|| plan.id.clone());
+                    let (parameters, takes) = parameters(&plan.input_schema);
+                    let mut schema = Map::new();
+                    schema.insert("name".into(), name.clone().into());
+                    if let Some(about) = plan.description.as_ref().or(plan.title.as_ref()) {
+                        schema.insert("description".into(), about.clone().into());
+                    }
+                    schema.insert("parameters".into(), parameters);
+                    (name, Value::Object(schema), takes)
+                }
+                Tool::External { name, schema } => {
+                    (name.clone(), schema.clone(), Takes::Named(Vec::new()))
+                }
+            };
+            schemas.push(schema);
+            entries.push(Entry { name, tool, takes });
+        }
+        Ok(Self {
+            entries,
+            schemas: (!schemas.is_empty()).then_some(Value::Array(schemas)),
+        })
+    }
+
+    pub fn schemas(&self) -> Option<&Value> {
+        self.schemas.as_ref()
+    }
+
+    fn find(&self, name: &str) -> Option<&Entry<'t>> {
+        self.entries.iter().find(|entry| entry.name == name)
+    }
+
+    /// The `tool` messages answering `calls`, in their order: the workflow tools' (all at
+    /// once), then those the caller runs (one pause for all of them), unknown tools as errors.
+    pub async fn answer(
+        &self,
+        calls: &[Call],
+        (job_id, run_id): (&str, &str),
+        run: &Run<'_>,
+        context: &Value,
+        usage: &Arc<Usage>,
+    ) -> Result<Vec<Value>, RunError> {
+        let mut answers: Vec<Option<Value>> = calls.iter().map(|_| None).collect();
+        let mut external = Vec::new();
+        let mut running = Vec::new();
+        for (index, call) in calls.iter().enumerate() {
+            match self.find(&call.name) {
+                Some(
+                    entry @ Entry {
+                        tool: Tool::Workflow(workflow),
+                        ..
+                    },
+                ) => running.push(async move {
+                    let answer = entry.run(workflow, call, run, context, usage).await;
+                    (index, answer)
+                }),
+                Some(_) => external.push((index, call)),
+                None => {
+                    let text = format!("Error: Unknown tool '{}'", call.name);
+                    answers[index] = Some(tool_message(call, text, true));
+                }
+            }
+        }
+        for (index, answer) in futures::future::join_all(running).await {
+            answers[index] = Some(answer);
+        }
+        if !external.is_empty() {
+            let asked: Vec<Value> = external
+                .iter()
+                .map(|(_, c)| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
+                .collect();
+            let metadata = json!({"kind": "tool_calls", "tool_calls": asked});
+            let point = Point {
+                id: ulid::Ulid::new().to_string(),
+                job_id: job_id.to_string(),
+                run_id: run_id.to_string(),
+                phase: Phase::After,
+                message: Some("Agent is waiting for tool results.".into()),
+                metadata: Some(run.redactor.value(&metadata).unwrap_or(metadata)),
+            };
+            let answer = run.pauses.ask(point).await?;
+            for (index, call) in external {
+                answers[index] = Some(match answer.get(&call.id) {
+                    Some(result) => tool_message(call, tool_text(result), false),
+                    None => {
+                        let text = format!("Error: no result provided for tool_call '{}'", call.id);
+                        tool_message(call, text, true)
+                    }
+                });
+            }
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+}
+
+impl Entry<'_> {
+    /// Runs the tool's workflow for `call`, inside the run: its result, or its error, as the
+    /// model reads it.
+    async fn run(
+        &self,
+        workflow: &WorkflowCall,
+        call: &Call,
+        run: &Run<'_>,
+        context: &Value,
+        usage: &Arc<Usage>,
+    ) -> Value {
+        let input = match self.input(&call.arguments) {
+            Ok(input) => input,
+            Err(text) => return tool_message(call, text, true),
+        };
+        let output = match run_nested(workflow, &input, run, context, usage).await {
+            Ok(output) => Produced::from(output).drain().await,
+            Err(err) => Err(err),
+        };
+        match output {
+            Ok(value) => tool_message(call, tool_text(&value), false),
+            Err(err) => tool_message(call, err.failure(run.secrets).message, true),
+        }
+    }
+
+    /// The workflow's input from the call's arguments, or the error the model is told.
+    fn input(&self, arguments: &Value) -> Result<Value, String> {
+        let Value::Object(arguments) = arguments else {
+            return Err(format!(
+                "Error: tool '{}' takes its arguments as a mapping, got {arguments}",
+                self.name
+            ));
+        };
+        let names = match &self.takes {
+            Takes::Whole => vec!["input".to_string()],
+            Takes::Named(names) => names.clone(),
+        };
+        if let Some(unknown) = arguments.keys().find(|key| !names.contains(key)) {
+            return Err(format!(
+                "Error: tool '{}' has no parameter '{unknown}' (it takes: {})",
+                self.name,
+                names.join(", ")
+            ));
+        }
+        if let Takes::Whole = self.takes {
+            return Ok(arguments.get("input").cloned().unwrap_or_default());
+        }
+        let mut input = Map::new();
+        for (name, value) in arguments {
+            insert_path(&mut input, name, value.clone());
+        }
+        Ok(Value::Object(input))
+    }
+}
+
+/// Sets `path` (`a.b.c`) in `map`, making the mappings on the way.
+fn insert_path(map: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        Some((first, rest)) => {
+            let inner = map
+                .entry(first.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !inner.is_object() {
+                *inner = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = inner {
+                insert_path(inner, rest, value);
+            }
+        }
+        None => {
+            map.insert(path.to_string(), value);
+        }
+    }
+}
+
+/// The parameters of a workflow tool: one property per input variable, with its JSON type,
+/// description, choices and default; those without a default are required (D6).
+fn parameters(inputs: &[Variable]) -> (Value, Takes) {
+    let whole = inputs.iter().any(|v| v.name.is_none());
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for variable in inputs {
+        let name = variable.name.clone().unwrap_or_else(|| "input".into());
+        let item = json_type(&variable.kind);
+        let mut property = Map::new();
+        if variable.is_list {
+            property.insert("type".into(), "array".into());
+            property.insert("items".into(), json!({ "type": item }));
+        } else {
+            property.insert("type".into(), item.into());
+        }
+        if let Some(description) = &variable.description {
+            property.insert("description".into(), description.clone().into());
+        }
+        if let (Some(choices), "select") = (&variable.subtype, variable.kind.as_str()) {
+            let choices: Vec<Value> = choices.split(',').map(|c| c.trim().into()).collect();
+            property.insert("enum".into(), choices.into());
+        }
+        if let Some(default) = &variable.default {
+            property.insert("default".into(), default.clone());
+        }
+        if variable.required {
+            required.push(Value::from(name.clone()));
+        }
+        properties.insert(name, Value::Object(property));
+    }
+    let takes = match whole {
+        true => Takes::Whole,
+        false => Takes::Named(properties.keys().cloned().collect()),
+    };
+    let schema = json!({"type": "object", "properties": properties, "required": required});
+    (schema, takes)
+}
+
+/// The JSON type of an input's declared type (§10.3).
+fn json_type(kind: &str) -> &'static str {
+    match kind {
+        "integer" => "integer",
+        "number" => "number",
+        "boolean" => "boolean",
+        "list" => "array",
+        "object" | "json" => "object",
+        _ => "string",
+    }
+}
+
+/// A tool's result as the model reads it: text as it is, anything else in its JSON spelling
+/// (D10, D20: `null`, `true`, `{"a": 1}`).
+fn tool_text(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        other => to_text(other),
+    }
+}
