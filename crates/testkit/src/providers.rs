@@ -2,8 +2,8 @@
 //! format: OpenAI (chat completions as JSON and SSE, speech as `audio/mpeg` bytes,
 //! transcriptions and image edits as multipart uploads, image generations as URLs or base64),
 //! Anthropic messages (JSON, and SSE with `event:` lines; `x-api-key` and
-//! `anthropic-version` required) and ElevenLabs text to speech. Every request is recorded
-//! byte for byte.
+//! `anthropic-version` required), ElevenLabs text to speech, and the agents' tools (Tavily's
+//! search, OpenWeatherMap's weather). Every request is recorded byte for byte.
 //!
 //! Point a config at it by replacing `https://api.openai.com/v1` with
 //! [`Providers::openai`] (and likewise for the others).
@@ -108,6 +108,11 @@ impl Providers {
                 "https://vision.googleapis.com/v1",
                 &format!("{}/google/v1", self.base),
             )
+            .replace("https://api.tavily.com", &format!("{}/tavily", self.base))
+            .replace(
+                "https://api.openweathermap.org",
+                &format!("{}/openweather", self.base),
+            )
     }
 
     /// Every request so far, in order.
@@ -148,6 +153,19 @@ async fn answer(State((seen, address)): State<Shared>, request: Request) -> Resp
         "/openai/v1/images/edits" | "/openai/v1/images/variations" => image_edit(form().await),
         "/google/v1/images:annotate" => vision(&json_body()),
         "/anthropic/v1/messages" => anthropic(&parts.headers, &json_body()),
+        // Tavily's search and OpenWeatherMap's current weather, as the agents' tools call them.
+        "/tavily/search" => axum::Json(json!({"query": json_body()["query"], "results": [
+            {"title": "A result", "url": "https://example.com/a", "content": "what the page says"}]}))
+        .into_response(),
+        "/openweather/data/2.5/weather" => {
+            let city = parts.uri.query().and_then(|q| {
+                q.split('&').find_map(|pair| pair.strip_prefix("q="))
+            });
+            axum::Json(json!({"name": city.unwrap_or("Nowhere"), "main": {"temp": 21.5,
+                "feels_like": 20.9, "humidity": 40}, "weather": [{"description": "clear sky"}],
+                "wind": {"speed": 3.1}}))
+            .into_response()
+        }
         p if p.starts_with("/elevenlabs/v1/text-to-speech/") => {
             if parts.headers.get("xi-api-key").is_none() {
                 return (StatusCode::UNAUTHORIZED, "missing xi-api-key").into_response();
@@ -248,12 +266,17 @@ fn openai_chat(body: &Value) -> Response {
     .into_response()
 }
 
-/// A model that calls tools, for agents: a prompt `CALL [{"name": …, "arguments": {…}}, …]`
+/// A model that calls tools, for agents: a prompt line `CALL [{"name": …, "arguments": {…}}, …]`
 /// calls those tools (ids `call_<turn>_<k>`) until their results are in (a prompt `ALWAYS
 /// […]` calls them every turn), then answers `Done: ` and the results, joined by `; `.
 fn tool_turn(body: &Value) -> Option<Value> {
     let prompt = last_prompt(body);
-    let (always, calls) = match (prompt.strip_prefix("CALL "), prompt.strip_prefix("ALWAYS ")) {
+    // The line that asks, wherever it is in the prompt.
+    let line = |word: &str| {
+        let at = prompt.find(word)? + word.len();
+        prompt[at..].lines().next()
+    };
+    let (always, calls) = match (line("CALL "), line("ALWAYS ")) {
         (Some(calls), _) => (false, calls),
         (_, Some(calls)) => (true, calls),
         _ => return None,
