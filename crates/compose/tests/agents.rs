@@ -340,3 +340,63 @@ async fn the_workflow_tools_of_one_turn_run_at_once() {
         "start\nstart\nend\nend\n"
     );
 }
+
+/// [`agent`] whose model streams (OpenAI's SSE), its events mapped to canonical deltas.
+fn streaming_agent(openai: &str) -> String {
+    let whole = agent(openai, "      streaming: true");
+    let at = whole
+        .find("      output:\n        role: assistant")
+        .unwrap();
+    let end = whole.find("  - id: echo\n").unwrap();
+    let deltas = r#"      stream_format: json
+      output:
+        '+':
+          - '?': {input: '${response[].choices[0].delta.content}', operator: neq, value: null,
+                  if_true: [{type: text_delta, text: '${response[].choices[0].delta.content}'}]}
+          - '*': ${response[].choices[0].delta.tool_calls}
+            type: tool_call_delta
+            index: ${item.index}
+            id: ${item.id}
+            name: ${item.function.name}
+            arguments: ${item.function.arguments}
+"#;
+    let streamed = format!("{}{deltas}{}", &whole[..at], &whole[end..]);
+    streamed
+        .replace(
+            "        model: gpt-4o\n",
+            "        model: gpt-4o\n        stream: true\n",
+        )
+        .replace(
+            "      output: {answer: '${output[-1].content[0].text}', messages: '${output}'}\n",
+            "",
+        )
+}
+
+#[tokio::test]
+async fn a_streaming_model_streams_the_answer_token_by_token() {
+    let providers = Providers::start();
+    let dir = Workdir::empty();
+    let engine = load(&dir, &streaming_agent(&providers.openai())).unwrap();
+    let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
+    let request = engine.request(None, input, Access::All).unwrap();
+    let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
+        panic!("a streaming agent is a stream");
+    };
+    let pieces: Vec<Value> = pieces
+        .map(|piece| serde_json::from_str(&piece.unwrap()).unwrap())
+        .collect()
+        .await;
+    assert_eq!(
+        pieces,
+        [
+            // The call, its arguments' text joined from the stream and read as JSON.
+            json!({"role": "assistant", "content": [{"type": "tool_call", "id": "call_0_0", "name": "echo_tool", "arguments": {"text": "hi"}}]}),
+            json!({"role": "tool", "content": [{"type": "tool_result", "id": "call_0_0", "content": "echoed:hi"}]}),
+            json!({"type": "text_delta", "text": "Done:"}),
+            json!({"type": "text_delta", "text": " echoed:hi"}),
+            text("assistant", "Done: echoed:hi"),
+        ]
+    );
+    let asked = providers.seen();
+    assert_eq!(asked[0].json()["stream"], true);
+}

@@ -237,6 +237,9 @@ fn classified(system: &str, prompt: &str) -> Option<String> {
 /// or streamed word by word.
 fn openai_chat(body: &Value) -> Response {
     if let Some(message) = tool_turn(body) {
+        if body["stream"] == true {
+            return sse_body(streamed_calls(&message).map(|data| format!("data: {data}\n\n")));
+        }
         return axum::Json(json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "model": body["model"],
             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
@@ -296,6 +299,42 @@ fn tool_turn(body: &Value) -> Option<Value> {
         })
         .collect();
     Some(json!({"role": "assistant", "content": null, "tool_calls": calls}))
+}
+
+/// Tool calls as OpenAI streams them: each call's id and name first, its arguments' text in
+/// two pieces, then why it stopped.
+fn streamed_calls(message: &Value) -> impl Iterator<Item = String> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": "gpt-4o",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": null}),
+        Value::Null,
+    )];
+    let calls = message["tool_calls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (index, call) in calls.iter().enumerate() {
+        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
+        let (first, rest) = arguments.split_at(arguments.len() / 2);
+        events.push(chunk(
+            json!({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                   "function": {"name": call["function"]["name"], "arguments": ""}}]}),
+            Value::Null,
+        ));
+        for piece in [first, rest] {
+            events.push(chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ));
+        }
+    }
+    events.push(chunk(json!({}), json!("tool_calls")));
+    events.push("[DONE]".to_string());
+    events.into_iter()
 }
 
 /// The contents of the tool messages that end the conversation, joined by `; `.

@@ -3,14 +3,16 @@
 //! component's action; the provider's wire format is the model's templates, in YAML) for the
 //! next message, runs the tools it calls (workflows of the config, those of one turn at once;
 //! tools the caller runs through a pause, §10.5.5), adds their results and asks again, at
-//! most `max_iteration_count` times.
+//! most `max_iteration_count` times. A model whose action streams answers in canonical deltas
+//! (D28, `deltas`): the agent streams its text as it comes.
 
 use std::sync::Arc;
 
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::composite::Sink;
+use super::deltas::Deltas;
 use super::nested::WorkflowCall;
 use super::pause::Working;
 use super::perform::call;
@@ -174,14 +176,31 @@ impl AgentCall {
                 usage,
                 working,
             );
-            let said = Produced::from(said.await?).drain().await?;
-            let message = match &self.model_output {
-                Some(template) => {
-                    fetcher
-                        .render(template, scope().with("output", &said))
-                        .await?
+            let message = match said.await? {
+                // A streamed answer is canonical deltas (D28): its text goes out as it comes.
+                Output::Stream(mut chunks) => {
+                    let mut deltas = Deltas::default();
+                    while let Some(chunk) = chunks.next().await {
+                        for text in deltas.add(chunk?)? {
+                            let delta = json!({"type": "text_delta", "text": text});
+                            if !told(&mut sink, delta).await {
+                                return Ok(Output::Value(Value::Null));
+                            }
+                        }
+                    }
+                    deltas.message()
                 }
-                None => said,
+                said => {
+                    let said = Produced::from(said).drain().await?;
+                    match &self.model_output {
+                        Some(template) => {
+                            fetcher
+                                .render(template, scope().with("output", &said))
+                                .await?
+                        }
+                        None => said,
+                    }
+                }
             };
             let calls = tools::calls(&message)?;
             let mut added = vec![message];
@@ -190,11 +209,8 @@ impl AgentCall {
                 added.extend(working.idle(answered).await?);
             }
             for message in added {
-                if let Some(sink) = sink.as_mut() {
-                    // Nobody reads the messages any more: the run is over.
-                    if sink.send(Ok(message.clone())).await.is_err() {
-                        return Ok(Output::Value(Value::Null));
-                    }
+                if !told(&mut sink, message.clone()).await {
+                    return Ok(Output::Value(Value::Null));
                 }
                 messages.push(message);
             }
@@ -224,6 +240,15 @@ impl AgentCall {
             }
             None => result,
         }))
+    }
+}
+
+/// Sends `chunk` into `sink`, if there is one: whether the run's answer is still read (a
+/// run nobody reads any more is over).
+async fn told(sink: &mut Option<Sink>, chunk: Value) -> bool {
+    match sink.as_mut() {
+        Some(sink) => sink.send(Ok(chunk)).await.is_ok(),
+        None => true,
     }
 }
 

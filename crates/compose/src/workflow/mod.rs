@@ -5,6 +5,7 @@
 mod agent;
 mod composite;
 mod delay;
+mod deltas;
 mod filter;
 mod gate;
 mod hand_off;

@@ -1,0 +1,128 @@
+//! A model's streamed answer, read by an agent (D28): the model's action maps each event of
+//! its provider's stream to canonical deltas, in YAML; here they become the assistant
+//! message. `{"type": "text_delta", "text"}` adds to the message's text;
+//! `{"type": "tool_call_delta", "index", "id"?, "name"?, "arguments"}` to the call at `index`
+//! (its arguments' text joined, read as JSON once the answer has ended). A chunk is one delta,
+//! a list of them, or null (nothing).
+
+use serde_json::{json, Value};
+
+use crate::error::RunError;
+
+/// The deltas of one answer so far.
+#[derive(Default)]
+pub(super) struct Deltas {
+    text: String,
+    /// By index: id, name, the arguments' text.
+    calls: Vec<(u64, Option<String>, Option<String>, String)>,
+}
+
+impl Deltas {
+    /// Adds a chunk's deltas; gives the text each text delta added.
+    pub fn add(&mut self, chunk: Value) -> Result<Vec<String>, RunError> {
+        let deltas = match chunk {
+            Value::Null => Vec::new(),
+            Value::Array(deltas) => deltas,
+            delta => vec![delta],
+        };
+        let mut texts = Vec::new();
+        for delta in deltas.into_iter().filter(|d| !d.is_null()) {
+            let text = |key: &str| delta.get(key).and_then(Value::as_str).map(str::to_string);
+            match delta.get("type").and_then(Value::as_str) {
+                Some("text_delta") => {
+                    let added = text("text").unwrap_or_default();
+                    self.text.push_str(&added);
+                    if !added.is_empty() {
+                        texts.push(added);
+                    }
+                }
+                Some("tool_call_delta") => {
+                    let index = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    let at = match self.calls.iter().position(|call| call.0 == index) {
+                        Some(at) => at,
+                        None => {
+                            self.calls.push((index, None, None, String::new()));
+                            self.calls.len() - 1
+                        }
+                    };
+                    let call = &mut self.calls[at];
+                    if let Some(id) = text("id") {
+                        call.1 = Some(id);
+                    }
+                    if let Some(name) = text("name") {
+                        call.2 = Some(name);
+                    }
+                    match delta.get("arguments") {
+                        Some(Value::String(piece)) => call.3.push_str(piece),
+                        None | Some(Value::Null) => {}
+                        Some(whole) => call.3.push_str(&whole.to_string()),
+                    }
+                }
+                _ => {
+                    return Err(RunError::Flow(format!(
+                        "an agent reads its model's streamed answer as canonical deltas \
+                         (text_delta, tool_call_delta), got {delta}: check the model action's \
+                         output mapping"
+                    )))
+                }
+            }
+        }
+        Ok(texts)
+    }
+
+    /// The assistant message the deltas make: its text, then its calls in index order
+    /// (arguments that are not JSON are given as the text they are).
+    pub fn message(mut self) -> Value {
+        let mut content = Vec::new();
+        if !self.text.is_empty() {
+            content.push(json!({"type": "text", "text": self.text}));
+        }
+        self.calls.sort_by_key(|call| call.0);
+        for (_, id, name, arguments) in self.calls {
+            let arguments = match arguments.trim() {
+                "" => json!({}),
+                text => serde_json::from_str(text).unwrap_or(Value::String(arguments)),
+            };
+            content.push(json!({"type": "tool_call", "id": id.unwrap_or_default(),
+                                "name": name.unwrap_or_default(), "arguments": arguments}));
+        }
+        json!({"role": "assistant", "content": content})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_make_the_message_text_first_then_calls_by_index() {
+        let mut deltas = Deltas::default();
+        let chunks = [
+            json!([{"type": "text_delta", "text": "Let me "}]),
+            json!({"type": "tool_call_delta", "index": 1, "id": "b", "name": "two", "arguments": ""}),
+            json!({"type": "text_delta", "text": "check."}),
+            json!([{"type": "tool_call_delta", "index": 0, "id": "a", "name": "one", "arguments": "{\"x\""},
+                   {"type": "tool_call_delta", "index": 1, "arguments": "not json"}]),
+            json!({"type": "tool_call_delta", "index": 0, "arguments": ": 1}"}),
+            Value::Null,
+        ];
+        let mut texts = Vec::new();
+        for chunk in chunks {
+            texts.extend(deltas.add(chunk).unwrap());
+        }
+        assert_eq!(texts, ["Let me ", "check."]);
+        assert_eq!(
+            deltas.message(),
+            json!({"role": "assistant", "content": [
+                {"type": "text", "text": "Let me check."},
+                {"type": "tool_call", "id": "a", "name": "one", "arguments": {"x": 1}},
+                {"type": "tool_call", "id": "b", "name": "two", "arguments": "not json"}]})
+        );
+    }
+
+    #[test]
+    fn a_chunk_that_is_no_delta_is_refused_with_what_it_was() {
+        let err = Deltas::default().add(json!({"content": "hi"})).unwrap_err();
+        assert!(err.to_string().contains("canonical deltas"), "{err}");
+    }
+}
