@@ -10,13 +10,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use testkit::mock_upstream::{Behavior, MockUpstream};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{binary_from_args, cpu_time, goal, launch, stop, Kind};
+use support::{binary_from_args, goal, launch, measure, per_run, stop, Kind};
 
 const JOBS: usize = 1000;
 const GOAL_US: f64 = 20.0;
@@ -86,43 +86,6 @@ workflows:
       do: {{component: model, input: {{n: '${{item}}'}}}}
 "#
     )
-}
-
-/// Runs `workflow` with `input` `times` times, one after the other; the server's CPU and the
-/// wall time they took.
-async fn measure(
-    base: &str,
-    pid: u32,
-    (workflow, input): (&str, &str),
-    times: usize,
-) -> (Duration, Duration) {
-    let client = reqwest::Client::new();
-    let body = format!(r#"{{"workflow_id":"{workflow}","input":{input},"output_only":true}}"#);
-    let (cpu, started) = (cpu_time(pid), Instant::now());
-    for _ in 0..times {
-        let response = client
-            .post(format!("{base}/workflows/runs"))
-            .header("Content-Type", "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert_eq!(status, 200, "{workflow}: {text}");
-    }
-    (cpu_time(pid) - cpu, started.elapsed())
-}
-
-/// Server CPU per run of `workflow`, the median of `turns` turns of `runs` runs.
-async fn per_run(base: &str, pid: u32, run: (&str, &str), turns: usize, runs: usize) -> f64 {
-    let mut each = Vec::with_capacity(turns);
-    for _ in 0..turns {
-        let (cpu, _) = measure(base, pid, run, runs).await;
-        each.push(cpu.as_secs_f64() * 1e6 / runs as f64);
-    }
-    each.sort_by(f64::total_cmp);
-    each[turns / 2]
 }
 
 #[tokio::main]
