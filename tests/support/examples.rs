@@ -9,6 +9,7 @@ use super::{stderr, stdout, Server, Workdir, TEST_KEY};
 
 pub const ANTHROPIC_KEY: &str = "sk-ant-test-key-0123";
 pub const ELEVENLABS_KEY: &str = "el-test-key-4567";
+pub const TAVILY_KEY: &str = "tvly-test-key-89ab";
 
 /// An example's folder copied into a scratch directory, its providers pointed at the mock,
 /// with a `.env` holding every key.
@@ -23,7 +24,7 @@ pub fn example(name: &str, providers: &Providers) -> (Workdir, String) {
     dir.write(
         ".env",
         &format!(
-            "OPENAI_API_KEY={TEST_KEY}\nANTHROPIC_API_KEY={ANTHROPIC_KEY}\nELEVENLABS_API_KEY={ELEVENLABS_KEY}\n"
+            "OPENAI_API_KEY={TEST_KEY}\nANTHROPIC_API_KEY={ANTHROPIC_KEY}\nELEVENLABS_API_KEY={ELEVENLABS_KEY}\nTAVILY_API_KEY={TAVILY_KEY}\n"
         ),
     );
     (dir, config)
