@@ -91,6 +91,15 @@ else
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tzdata
 fi
 
+# examples/agent-tools' calculator runs bc (its test too).
+if command -v bc >/dev/null; then
+  skip "bc: installed"
+else
+  step "installing Debian's bc (the agent-tools example's calculator)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc
+fi
+
 # npm ci only when the lockfile changed since the last install.
 E2E="$ROOT/end2end"
 if [ -f "$E2E/node_modules/.package-lock.json" ] \
