@@ -3,6 +3,7 @@
 //! with their own addresses, the workflow's settings generated from its inferred schema, and
 //! a live event log.
 
+mod agent_steps;
 mod chat;
 mod form;
 mod log;

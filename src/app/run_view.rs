@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
+
+use super::agent_steps::AgentSteps;
 use leptos_router::hooks::use_params_map;
 
 use crate::server_fns::{get_run, GraphJob, RunView};
@@ -110,10 +112,11 @@ struct JobState {
 
 impl JobState {
     fn of(events: &[JobEvent], id: &str, ended: bool, waiting: bool) -> Self {
+        // An agent's messages are its steps, not where it is.
         let own = || {
             events
                 .iter()
-                .filter(|e| e.job_id == id && e.iteration.is_none())
+                .filter(|e| e.job_id == id && e.iteration.is_none() && e.event != JobStage::Message)
         };
         let started = own().rfind(|e| e.event == JobStage::Started);
         let last = own().next_back();
@@ -124,8 +127,8 @@ impl JobState {
             Some(JobStage::Completed) => "completed",
             Some(JobStage::Routed) => "routed",
             Some(JobStage::Failed) => "failed",
-            None if ended => "skipped",
-            None => "pending",
+            Some(JobStage::Message) | None if ended => "skipped",
+            Some(JobStage::Message) | None => "pending",
         };
         let end = last.filter(|e| e.event != JobStage::Started);
         Self {
@@ -274,6 +277,7 @@ fn JobDetail(
     };
     let output = state.output.as_ref().map(pretty);
     let iterations = iterations(&events, &id);
+    let steps = view! { <AgentSteps id=id.clone() events=events.clone()/> };
     view! {
         <section class="job-detail" aria-label=format!("Job {id}")>
             <h2>{id.clone()}" "<span class="muted">{kind}" · "{state.status}{state.took.map(|t| format!(" · {}", seconds(t)))}</span></h2>
@@ -284,6 +288,7 @@ fn JobDetail(
             {output.map(|output| view! {
                 <h3>{output_label}</h3><pre class="job-output">{output}</pre>
             })}
+            {steps}
             {(!iterations.is_empty()).then(|| view! {
                 <h3>"Iterations"</h3>
                 <table class="iterations">

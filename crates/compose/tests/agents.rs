@@ -400,3 +400,42 @@ async fn a_streaming_model_streams_the_answer_token_by_token() {
     let asked = providers.seen();
     assert_eq!(asked[0].json()["stream"], true);
 }
+
+#[tokio::test]
+async fn each_message_added_is_told_as_a_step_of_the_agents_job() {
+    let providers = Providers::start();
+    let dir = Workdir::empty();
+    let engine = load(&dir, &agent(&providers.openai(), "")).unwrap();
+    let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
+    let request = engine.request(None, input, Access::All).unwrap();
+    let seen = parking_lot::Mutex::new(Vec::new());
+    let observer = |news: &compose::JobNews<'_>| {
+        seen.lock().push(news.event(news.value.cloned()));
+    };
+    let watch = compose::workflow::Watch {
+        observer: &observer,
+        usage: std::sync::Arc::default(),
+        answerer: &compose::workflow::GoOn,
+    };
+    let output = engine.run_observed(&request, json!({}), watch).await;
+    assert!(matches!(output, Ok(RunOutput::Value(_))));
+    let stages: Vec<(&str, Value)> = seen
+        .lock()
+        .iter()
+        .filter(|e| e.job_id == "__job__")
+        .map(|e| {
+            let role = e.value.as_ref().map(|v| v["role"].clone());
+            (e.event.as_str(), role.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("started", Value::Null),
+            ("message", json!("assistant")),
+            ("message", json!("tool")),
+            ("message", json!("assistant")),
+            ("completed", Value::Null),
+        ]
+    );
+}

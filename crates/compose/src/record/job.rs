@@ -38,6 +38,9 @@ pub enum JobStage {
     Failed,
     /// A router sent the run to another job.
     Routed,
+    /// An agent added a message to its conversation (the model's, or a tool's result): its
+    /// steps, as they happen.
+    Message,
 }
 
 impl JobStage {
@@ -47,6 +50,7 @@ impl JobStage {
             JobStage::Completed => "completed",
             JobStage::Failed => "failed",
             JobStage::Routed => "routed",
+            JobStage::Message => "message",
         }
     }
 }

@@ -16,15 +16,17 @@ use super::deltas::Deltas;
 use super::nested::WorkflowCall;
 use super::pause::Working;
 use super::perform::call;
+use super::schedule::Said;
 use super::stream::Produced;
 use super::tools::{self, Call, Tools};
 use super::work::{Parts, Work};
-use super::Run;
+use super::{JobPlan, Run};
 use crate::binding::{Binding, Expr, Owner, Scope};
 use crate::component::Output;
 use crate::config::{self, DEFAULT_REF};
 use crate::error::RunError;
 use crate::metrics::Usage;
+use crate::record::JobStage;
 
 /// An agent's action, compiled with its component's model and tools.
 pub struct AgentCall {
@@ -126,12 +128,12 @@ impl AgentCall {
         self.tools.iter().filter_map(tools::Tool::workflow)
     }
 
-    /// Runs the agent on its action's `input` (a caller's when `owner` says so) in job
-    /// `job_id`: the messages as they are at the end (or, `streaming`, as they are added,
-    /// into `sink` when the run's answer is theirs).
+    /// Runs the agent on its action's `input` (a caller's when `owner` says so) in `job`:
+    /// the messages as they are at the end (or, `streaming`, as they are added, into `sink`
+    /// when the run's answer is theirs). Each message added is told as the job's step.
     pub(super) async fn run(
         &self,
-        job_id: &str,
+        job: &JobPlan,
         (input, owner): (Value, Owner<'_>),
         run: &Run<'_>,
         (context, usage): (&Value, &Arc<Usage>),
@@ -203,10 +205,20 @@ impl AgentCall {
                 }
             };
             let calls = tools::calls(&message)?;
+            let step = |message: &Value| {
+                let said = Said {
+                    value: Some(message),
+                    ..Said::default()
+                };
+                (run.tell)(job, JobStage::Message, said);
+            };
+            step(&message);
             let mut added = vec![message];
             if !calls.is_empty() {
-                let answered = tools.answer(&calls, (job_id, &run_id), run, context, usage);
-                added.extend(working.idle(answered).await?);
+                let answered = tools.answer(&calls, (&job.id, &run_id), run, context, usage);
+                let results = working.idle(answered).await?;
+                results.iter().for_each(step);
+                added.extend(results);
             }
             for message in added {
                 if !told(&mut sink, message.clone()).await {
@@ -218,6 +230,7 @@ impl AgentCall {
                 break;
             }
             if iteration == limit {
+                let job_id = &job.id;
                 tracing::warn!(
                     job = job_id,
                     "agent of job '{job_id}' reached its max_iteration_count ({limit}) with tool \

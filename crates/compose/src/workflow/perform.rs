@@ -68,7 +68,7 @@ pub(super) async fn work(
             };
             let sent = sink.is_some();
             let seen = (input, owner);
-            let output = agent.run(&job.id, seen, run, (context, usage), working, sink);
+            let output = agent.run(job, seen, run, (context, usage), working, sink);
             let output = output.await?;
             if sent {
                 return Ok(Done::Sent);

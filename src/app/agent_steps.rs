@@ -1,0 +1,147 @@
+//! An agent's steps in the run view: each message its job added (spec §10.2), in order, as
+//! people read a tool-using model's work: the calls it made with their arguments, each
+//! result (an error in red), its answer. Long values are folded.
+
+use leptos::prelude::*;
+
+use compose::record::{JobEvent, JobStage};
+
+/// One thing an agent did.
+struct Step {
+    /// `call`, `result`, `error` or `answer`.
+    kind: &'static str,
+    /// What it was about: a tool's name, a call's id.
+    about: String,
+    /// The arguments, the result or the text.
+    body: String,
+    /// Seconds since the run started.
+    at: f64,
+}
+
+/// The steps of job `id`, from its `message` events.
+fn steps(events: &[JobEvent], id: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let messages = events
+        .iter()
+        .filter(|e| e.job_id == id && e.event == JobStage::Message);
+    for event in messages {
+        let Some(message) = &event.value else {
+            continue;
+        };
+        let blocks = message["content"].as_array().cloned().unwrap_or_default();
+        for block in blocks {
+            let text = |key: &str| block[key].as_str().unwrap_or_default().to_string();
+            let (kind, about, body) = match block["type"].as_str() {
+                Some("tool_call") => (
+                    "call",
+                    text("name"),
+                    serde_json::to_string_pretty(&block["arguments"]).unwrap_or_default(),
+                ),
+                Some("tool_result") if block["is_error"] == true => {
+                    ("error", text("id"), text("content"))
+                }
+                Some("tool_result") => ("result", text("id"), text("content")),
+                Some("text") => ("answer", String::new(), text("text")),
+                _ => continue,
+            };
+            steps.push(Step {
+                kind,
+                about,
+                body,
+                at: event.elapsed,
+            });
+        }
+    }
+    steps
+}
+
+/// The steps of agent job `id`, if it took any.
+#[component]
+pub fn AgentSteps(id: String, events: Vec<JobEvent>) -> impl IntoView {
+    let steps = steps(&events, &id);
+    (!steps.is_empty()).then(|| {
+        view! {
+            <h3>"Steps"</h3>
+            <ol class="agent-steps">
+                {steps.into_iter().map(|step| {
+                    let title = match step.kind {
+                        "call" => format!("Calls {}", step.about),
+                        "result" => format!("Result of {}", step.about),
+                        "error" => format!("Error from {}", step.about),
+                        _ => "Answers".to_string(),
+                    };
+                    view! {
+                        <li class=format!("step {}", step.kind)>
+                            <details open=step.kind == "answer">
+                                <summary>{title}<span class="muted">{format!(" · {:.2} s", step.at)}</span></summary>
+                                <pre>{step.body}</pre>
+                            </details>
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::borrow::Cow;
+
+    fn message(value: Value, elapsed: f64) -> JobEvent {
+        JobEvent {
+            job_id: "ask".into(),
+            job_type: Cow::Borrowed("component"),
+            event: JobStage::Message,
+            next_job_id: None,
+            elapsed,
+            iteration: None,
+            value: Some(value),
+        }
+    }
+
+    #[test]
+    fn calls_results_errors_and_the_answer_in_order() {
+        let events = [
+            message(
+                json!({"role": "assistant", "content": [
+                {"type": "tool_call", "id": "c1", "name": "calculate", "arguments": {"expression": "2^10"}},
+                {"type": "tool_call", "id": "c2", "name": "nope", "arguments": {}}]}),
+                0.5,
+            ),
+            message(
+                json!({"role": "tool", "content": [{"type": "tool_result", "id": "c1", "content": "1024"}]}),
+                0.6,
+            ),
+            message(
+                json!({"role": "tool", "content": [{"type": "tool_result", "id": "c2",
+                "content": "Error: Unknown tool 'nope'", "is_error": true}]}),
+                0.6,
+            ),
+            message(
+                json!({"role": "assistant", "content": [{"type": "text", "text": "1024."}]}),
+                0.9,
+            ),
+        ];
+        let seen: Vec<(&str, String, String)> = steps(&events, "ask")
+            .into_iter()
+            .map(|s| (s.kind, s.about, s.body))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "call",
+                    "calculate".into(),
+                    "{\n  \"expression\": \"2^10\"\n}".into()
+                ),
+                ("call", "nope".into(), "{}".into()),
+                ("result", "c1".into(), "1024".into()),
+                ("error", "c2".into(), "Error: Unknown tool 'nope'".into()),
+                ("answer", String::new(), "1024.".into()),
+            ]
+        );
+    }
+}
