@@ -119,3 +119,38 @@ test("a for-each shows its iterations, each with its input and output", async ({
     expect(await server.remove()).toBe(0);
   }
 });
+
+test("an agent's steps: each call, each result (an error in red), then its answer", async ({ page }) => {
+  const tavily = (config: string) => config.replace("${env.TAVILY_API_KEY}", "tvly-e2e");
+  const server = await ModelCompose.up(mock.openai, tavily, undefined, example("agent-tools"));
+  try {
+    await page.goto(server.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    const calls = [
+      { name: "calculate", arguments: { expression: "6*7" } },
+      { name: "no_such_tool", arguments: {} },
+    ];
+    await page.getByLabel("Prompt").fill(`CALL ${JSON.stringify(calls)}`);
+    await page.getByLabel("Prompt").press("Enter");
+    const answer = page.locator(".message.assistant").last();
+    await expect(answer).toContainText("Done: 42; Error: Unknown tool 'no_such_tool'");
+    await page.goto(`${server.url}${await answer.getByRole("link", { name: "Run view" }).getAttribute("href")}`);
+    await expect(page.locator("main.run-page")).toHaveAttribute("data-hydrated", "true");
+    await expect(page.locator(".run-status")).toHaveText("completed");
+    await job(page, "__job__").click();
+    const steps = page.locator(".job-detail .agent-steps .step");
+    await expect(steps).toHaveCount(5);
+    await expect(steps.nth(0)).toHaveClass(/call/);
+    await expect(steps.nth(0).locator("summary")).toContainText("Calls calculate");
+    await expect(steps.nth(2)).toHaveClass(/result/);
+    await steps.nth(2).locator("summary").click();
+    await expect(steps.nth(2).locator("pre")).toHaveText("42");
+    await expect(steps.nth(3)).toHaveClass(/error/);
+    await expect(steps.nth(3).locator("summary")).toContainText("Error from no_such_tool");
+    await expect(steps.nth(4)).toHaveClass(/answer/);
+    await expect(steps.nth(4).locator("pre")).toHaveText("Done: 42; Error: Unknown tool 'no_such_tool'");
+    await page.screenshot({ path: "test-results/run-view-agent.png", fullPage: true });
+  } finally {
+    expect(await server.remove()).toBe(0);
+  }
+});

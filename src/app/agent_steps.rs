@@ -21,6 +21,8 @@ struct Step {
 /// The steps of job `id`, from its `message` events.
 fn steps(events: &[JobEvent], id: &str) -> Vec<Step> {
     let mut steps = Vec::new();
+    // A result is shown under its call's tool name.
+    let mut names: Vec<(String, String)> = Vec::new();
     let messages = events
         .iter()
         .filter(|e| e.job_id == id && e.event == JobStage::Message);
@@ -31,16 +33,20 @@ fn steps(events: &[JobEvent], id: &str) -> Vec<Step> {
         let blocks = message["content"].as_array().cloned().unwrap_or_default();
         for block in blocks {
             let text = |key: &str| block[key].as_str().unwrap_or_default().to_string();
+            let called = |id: String| {
+                let name = names.iter().find(|(called, _)| *called == id);
+                name.map_or(id.clone(), |(_, name)| name.clone())
+            };
             let (kind, about, body) = match block["type"].as_str() {
-                Some("tool_call") => (
-                    "call",
-                    text("name"),
-                    serde_json::to_string_pretty(&block["arguments"]).unwrap_or_default(),
-                ),
-                Some("tool_result") if block["is_error"] == true => {
-                    ("error", text("id"), text("content"))
+                Some("tool_call") => {
+                    names.push((text("id"), text("name")));
+                    let arguments = serde_json::to_string_pretty(&block["arguments"]);
+                    ("call", text("name"), arguments.unwrap_or_default())
                 }
-                Some("tool_result") => ("result", text("id"), text("content")),
+                Some("tool_result") if block["is_error"] == true => {
+                    ("error", called(text("id")), text("content"))
+                }
+                Some("tool_result") => ("result", called(text("id")), text("content")),
                 Some("text") => ("answer", String::new(), text("text")),
                 _ => continue,
             };
@@ -138,8 +144,8 @@ mod tests {
                     "{\n  \"expression\": \"2^10\"\n}".into()
                 ),
                 ("call", "nope".into(), "{}".into()),
-                ("result", "c1".into(), "1024".into()),
-                ("error", "c2".into(), "Error: Unknown tool 'nope'".into()),
+                ("result", "calculate".into(), "1024".into()),
+                ("error", "nope".into(), "Error: Unknown tool 'nope'".into()),
                 ("answer", String::new(), "1024.".into()),
             ]
         );

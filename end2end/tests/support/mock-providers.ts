@@ -1,6 +1,7 @@
-// A mock of OpenAI for the browser tests: chat completions as JSON (`You said: PROMPT`, or,
-// asked by a system message for "one word: a, b or c.", the first of those words the prompt
-// contains, else the last), speech as `audio/mpeg` bytes, image generations as links to
+// A mock of OpenAI for the browser tests: chat completions as JSON or SSE (`You said: PROMPT`,
+// or, asked by a system message for "one word: a, b or c.", the first of those words the
+// prompt contains, else the last; a prompt's `CALL [...]` line calls those tools, and once
+// their results are in, the answer is `Done: ` and them), speech as `audio/mpeg` bytes, image generations as links to
 // images it serves itself, and image edits, which take a multipart upload. It records every
 // request's path, content type and raw body.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -52,15 +53,34 @@ export class MockProviders {
     };
     if (path === "/v1/chat/completions") {
       const request = JSON.parse(body.toString());
-      const messages: { role: string; content: string }[] = request.messages ?? [];
+      const messages: Message[] = request.messages ?? [];
       const system = messages.find((m) => m.role === "system")?.content ?? "";
       const prompt = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
-      const content = classified(system, prompt) ?? `You said: ${prompt}`;
+      const calls = toolCalls(messages, prompt ?? "");
+      const results = toolResults(messages);
+      const content = results !== undefined ? `Done: ${results}` : (classified(system ?? "", prompt ?? "") ?? `You said: ${prompt}`);
+      if (request.stream) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        const chunk = (delta: unknown, finish: string | null = null) =>
+          `data: ${JSON.stringify({ id: "chatcmpl-mock", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        let events = chunk({ role: "assistant", content: calls ? null : "" });
+        if (calls) {
+          calls.forEach((call, index) => {
+            events += chunk({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] });
+            events += chunk({ tool_calls: [{ index, function: { arguments: call.function.arguments } }] });
+          });
+        } else {
+          for (const word of content.split(/(?= )/)) events += chunk({ content: word });
+        }
+        res.end(events + chunk({}, calls ? "tool_calls" : "stop") + "data: [DONE]\n\n");
+        return;
+      }
+      const message = calls ? { role: "assistant", content: null, tool_calls: calls } : { role: "assistant", content };
       json({
         id: "chatcmpl-mock",
         object: "chat.completion",
         model: request.model,
-        choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+        choices: [{ index: 0, message, finish_reason: calls ? "tool_calls" : "stop" }],
       });
     } else if (path === "/v1/audio/speech") {
       res.writeHead(200, { "content-type": "audio/mpeg" });
@@ -82,6 +102,40 @@ export class MockProviders {
   async stop(): Promise<void> {
     await new Promise((done) => this.server.close(() => done(undefined)));
   }
+}
+
+interface Message {
+  role: string;
+  content: string | null;
+}
+
+interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** The tools a prompt's `CALL [{"name", "arguments"}, ...]` line asks for, until their results are in. */
+function toolCalls(messages: Message[], prompt: string): ToolCall[] | undefined {
+  const at = prompt.indexOf("CALL ");
+  if (at < 0 || toolResults(messages) !== undefined) return undefined;
+  const asked: { name: string; arguments: unknown }[] = JSON.parse(prompt.slice(at + 5).split("\n")[0]);
+  const turn = messages.filter((m) => m.role === "assistant").length;
+  return asked.map((call, k) => ({
+    id: `call_${turn}_${k}`,
+    type: "function",
+    function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+  }));
+}
+
+/** The contents of the tool messages that end the conversation, joined by `; `. */
+function toolResults(messages: Message[]): string | undefined {
+  const results: string[] = [];
+  for (const message of [...messages].reverse()) {
+    if (message.role !== "tool") break;
+    results.unshift(message.content ?? "");
+  }
+  return results.length > 0 ? results.join("; ") : undefined;
 }
 
 /** A classifier's answer: see the top of this file. */
