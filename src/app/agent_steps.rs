@@ -1,6 +1,7 @@
-//! An agent's steps in the run view: each message its job added (spec §10.2), in order, as
-//! people read a tool-using model's work: the calls it made with their arguments, each
-//! result (an error in red), its answer. Long values are folded.
+//! An agent's steps, in the run view and live in the chat: each message its job added (spec
+//! §10.2), in order, as people read a tool-using model's work: the calls it made with their
+//! arguments (a call still running marked so), each result (an error in red), its answer.
+//! Long values are folded.
 
 use leptos::prelude::*;
 
@@ -10,8 +11,10 @@ use compose::record::{JobEvent, JobStage};
 struct Step {
     /// `call`, `result`, `error` or `answer`.
     kind: &'static str,
-    /// What it was about: a tool's name, a call's id.
+    /// What it was about: a tool's name.
     about: String,
+    /// The call's id (a call's, or the call a result answers).
+    id: String,
     /// The arguments, the result or the text.
     body: String,
     /// Seconds since the run started.
@@ -20,12 +23,15 @@ struct Step {
 
 /// The steps of job `id`, from its `message` events.
 fn steps(events: &[JobEvent], id: &str) -> Vec<Step> {
+    steps_of(events.iter().filter(|e| e.job_id == id))
+}
+
+/// The steps `message` events tell.
+fn steps_of<'e>(events: impl Iterator<Item = &'e JobEvent>) -> Vec<Step> {
     let mut steps = Vec::new();
     // A result is shown under its call's tool name.
     let mut names: Vec<(String, String)> = Vec::new();
-    let messages = events
-        .iter()
-        .filter(|e| e.job_id == id && e.event == JobStage::Message);
+    let messages = events.filter(|e| e.event == JobStage::Message);
     for event in messages {
         let Some(message) = &event.value else {
             continue;
@@ -53,6 +59,7 @@ fn steps(events: &[JobEvent], id: &str) -> Vec<Step> {
             steps.push(Step {
                 kind,
                 about,
+                id: text("id"),
                 body,
                 at: event.elapsed,
             });
@@ -68,26 +75,56 @@ pub fn AgentSteps(id: String, events: Vec<JobEvent>) -> impl IntoView {
     (!steps.is_empty()).then(|| {
         view! {
             <h3>"Steps"</h3>
-            <ol class="agent-steps">
-                {steps.into_iter().map(|step| {
-                    let title = match step.kind {
-                        "call" => format!("Calls {}", step.about),
-                        "result" => format!("Result of {}", step.about),
-                        "error" => format!("Error from {}", step.about),
-                        _ => "Answers".to_string(),
-                    };
-                    view! {
-                        <li class=format!("step {}", step.kind)>
-                            <details open=step.kind == "answer">
-                                <summary>{title}<span class="muted">{format!(" · {:.2} s", step.at)}</span></summary>
-                                <pre>{step.body}</pre>
-                            </details>
-                        </li>
-                    }
-                }).collect_view()}
-            </ol>
+            <ol class="agent-steps">{steps.into_iter().map(|step| step_view(step, false)).collect_view()}</ol>
         }
     })
+}
+
+/// An answer's steps as they come (its final text is the answer itself, not a step): a call
+/// whose result has not come while the run `going` is shown running.
+#[component]
+pub fn LiveSteps(steps: RwSignal<Vec<JobEvent>>, going: Signal<bool>) -> impl IntoView {
+    move || {
+        let mut shown = steps.with(|events| steps_of(events.iter()));
+        if shown.last().is_some_and(|step| step.kind == "answer") {
+            shown.pop();
+        }
+        let answered: Vec<String> = shown
+            .iter()
+            .filter(|step| step.kind != "call")
+            .map(|step| step.id.clone())
+            .collect();
+        let going = going.get();
+        (!shown.is_empty()).then(|| {
+            let views = shown.into_iter().map(|step| {
+                let running = going && step.kind == "call" && !answered.contains(&step.id);
+                step_view(step, running)
+            });
+            view! { <ol class="agent-steps live" aria-label="The agent's steps">{views.collect_view()}</ol> }
+        })
+    }
+}
+
+/// One step, folded (but an answer), `running` while its call has no result.
+fn step_view(step: Step, running: bool) -> impl IntoView {
+    let title = match step.kind {
+        "call" => format!("Calls {}", step.about),
+        "result" => format!("Result of {}", step.about),
+        "error" => format!("Error from {}", step.about),
+        _ => "Answers".to_string(),
+    };
+    view! {
+        <li class=format!("step {}", step.kind) class:running=running>
+            <details open=step.kind == "answer">
+                <summary>
+                    {title}
+                    {running.then(|| view! { <span class="spinner" aria-label="running"></span> })}
+                    <span class="muted">{format!(" · {:.2} s", step.at)}</span>
+                </summary>
+                <pre>{step.body}</pre>
+            </details>
+        </li>
+    }
 }
 
 #[cfg(test)]

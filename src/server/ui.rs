@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use compose::record::{title_of, Conversation, ConversationSummary, Status, TokenUsage};
+use compose::record::{title_of, Conversation, ConversationSummary, JobStage, Status, TokenUsage};
 use compose::schema::Variable;
 use compose::task::{Follow, Task, TaskRegistry};
 use compose::workflow::Access;
@@ -186,7 +186,12 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                         next = follow.next().await;
                     }
                 }
-                // Bytes (audio, an image) are shown whole at the end; jobs are not shown.
+                // An agent's steps are shown as they happen.
+                Follow::Job(job) if job.event == JobStage::Message => {
+                    yield named(event::STEP, &job);
+                    next = follow.next().await;
+                }
+                // Bytes (audio, an image) are shown whole at the end; other jobs are not shown.
                 Follow::Bytes(_) | Follow::Job(_) => next = follow.next().await,
                 Follow::Interrupt(points) => {
                     yield named(event::INTERRUPT, &points);

@@ -106,6 +106,9 @@ pub mod event {
     pub const END: &str = "end";
     /// The points the run waits on (a list of `compose::record::Point`; empty: it goes on).
     pub const INTERRUPT: &str = "interrupt";
+    /// A step of an agent (a `compose::record::JobEvent` carrying a message it added: the
+    /// model's tool calls or answer, a tool's result).
+    pub const STEP: &str = "step";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

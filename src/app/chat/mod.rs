@@ -173,6 +173,8 @@ struct Reply {
     usage: RwSignal<Option<String>>,
     /// The points the run waits on, while it does.
     interrupt: RwSignal<Vec<compose::record::Point>>,
+    /// An agent's steps (its messages), as they happen.
+    steps: RwSignal<Vec<compose::record::JobEvent>>,
 }
 
 impl Reply {
@@ -189,6 +191,7 @@ impl Reply {
             task_id: RwSignal::new(None),
             usage: RwSignal::new(None),
             interrupt: RwSignal::new(Vec::new()),
+            steps: RwSignal::new(Vec::new()),
         }
     }
 

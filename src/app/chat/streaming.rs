@@ -185,6 +185,11 @@ impl Chat {
                 }
                 reply.interrupt.set(points);
             }
+            Some(event::STEP) => {
+                if let Some(step) = data::<compose::record::JobEvent>(&event) {
+                    reply.steps.update(|steps| steps.push(step));
+                }
+            }
             Some(event::END) => {
                 let Some(end) = data::<ChatEnd>(&event) else {
                     return;
@@ -192,6 +197,12 @@ impl Chat {
                 reply.interrupt.set(Vec::new());
                 if !end.blocks.is_empty() {
                     reply.blocks.update(|blocks| blocks.extend(end.blocks));
+                }
+                // A text answer given whole (not streamed) is what Copy takes too.
+                if let Some(serde_json::Value::String(text)) = &end.output {
+                    if reply.text.with_untracked(String::is_empty) {
+                        reply.text.set(text.clone());
+                    }
                 }
                 reply.open.set(String::new());
                 reply.usage.set(end.usage);

@@ -1,0 +1,136 @@
+import { expect, test } from "@playwright/test";
+import { MockProviders } from "./support/mock-providers";
+import { ModelCompose } from "./support/server";
+
+// An agent in the chat: each tool step shows inside the answer as it happens (a call running
+// with a spinner, then its result folded, an error in red), the final answer below them.
+
+let mock: MockProviders;
+let problems: string[] = [];
+
+test.beforeAll(async () => {
+  mock = await MockProviders.start();
+});
+
+test.afterAll(async () => {
+  await mock.stop();
+});
+
+test.beforeEach(async ({ page }) => {
+  problems = [];
+  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  page.on("pageerror", (e) => problems.push(e.message));
+});
+
+test.afterEach(() => {
+  expect(problems).toEqual([]);
+});
+
+const AGENT = `controller:
+  adapter:
+    type: http-server
+    port: 8080
+    base_path: /api
+  webui:
+    port: 8081
+workflows:
+  - id: ask
+    default: true
+    job:
+      component: helper
+      input: {question: '\${input.prompt}'}
+      output: \${output[-1].content[0].text}
+  - id: slow
+    private: true
+    name: slow_echo
+    job:
+      component: {type: shell, action: {command: [sh, -c, 'sleep 1.5; printf "slept:%s" "$0"', '\${input.text}'], output: '\${result.stdout}'}}
+  - id: broken
+    private: true
+    name: broken
+    job:
+      component: {type: shell, action: {command: [/nonexistent/tool]}}
+components:
+  - id: helper
+    type: agent
+    model:
+      component: llm
+      input: {messages: '\${messages}', tools: '\${tools}'}
+    tools: [slow, broken]
+    action:
+      prompt: \${input.question}
+  - id: llm
+    type: http-client
+    base_url: https://api.openai.com/v1
+    action:
+      path: /chat/completions
+      headers: {Content-Type: application/json}
+      body:
+        model: gpt-4o
+        messages:
+          '*': \${input.messages}
+          role: \${item.role}
+          content: \${item.content[0].text}
+          '?':
+            - input: \${item.role}
+              value: assistant
+              if_true:
+                content: null
+                tool_calls:
+                  '*': {input: '\${item.content}', where: {input: '\${item.type}', value: tool_call}}
+                  id: \${item.id}
+                  type: function
+                  function: {name: '\${item.name}', arguments: '\${item.arguments as text}'}
+            - input: \${item.role}
+              value: tool
+              if_true: {content: '\${item.content[0].content}', tool_call_id: '\${item.content[0].id}'}
+        tools: {'*': '\${input.tools}', type: function, function: '\${item}'}
+      output:
+        role: assistant
+        content:
+          '+':
+            - '?': {input: '\${response.choices[0].message.content}', operator: neq, value: null,
+                    if_true: [{type: text, text: '\${response.choices[0].message.content}'}]}
+            - '*': \${response.choices[0].message.tool_calls}
+              type: tool_call
+              id: \${item.id}
+              name: \${item.function.name}
+              arguments: \${item.function.arguments as json}
+`;
+
+test("each tool step shows in the answer as it happens, then the answer", async ({ page }) => {
+  const server = await ModelCompose.up(mock.openai, undefined, undefined, AGENT);
+  try {
+    await page.goto(server.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    const calls = [
+      { name: "slow_echo", arguments: { text: "a" } },
+      { name: "broken", arguments: {} },
+    ];
+    await page.getByLabel("Prompt").fill(`CALL ${JSON.stringify(calls)}`);
+    await page.getByLabel("Prompt").press("Enter");
+    const answer = page.locator(".message.assistant").last();
+    const steps = answer.locator(".agent-steps .step");
+    // Both calls show while the slow one runs.
+    await expect(steps).toHaveCount(2);
+    await expect(steps.nth(0)).toHaveClass(/call/);
+    await expect(steps.nth(0).locator("summary")).toContainText("Calls slow_echo");
+    await expect(steps.nth(0).locator(".spinner")).toBeVisible();
+    await page.screenshot({ path: "test-results/agent-running.png", fullPage: true });
+    // Then the results, the failing one in red, and the answer below.
+    await expect(steps).toHaveCount(4);
+    await expect(answer.locator(".spinner")).toHaveCount(0);
+    await expect(steps.nth(2)).toHaveClass(/result/);
+    await expect(steps.nth(2).locator("summary")).toContainText("Result of slow_echo");
+    await steps.nth(2).locator("summary").click();
+    await expect(steps.nth(2).locator("pre")).toHaveText("slept:a");
+    await expect(steps.nth(3)).toHaveClass(/error/);
+    await expect(steps.nth(3).locator("summary")).toContainText("Error from broken");
+    await expect(answer.locator(".markdown")).toContainText("Done: slept:a; ");
+    await expect(answer).toHaveAttribute("data-state", "completed");
+    await expect(answer.getByRole("button", { name: "Copy" })).toBeEnabled();
+    await page.screenshot({ path: "test-results/agent-done.png", fullPage: true });
+  } finally {
+    expect(await server.remove()).toBe(0);
+  }
+});
