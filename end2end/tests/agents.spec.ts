@@ -3,7 +3,8 @@ import { MockProviders } from "./support/mock-providers";
 import { ModelCompose } from "./support/server";
 
 // An agent in the chat: each tool step shows inside the answer as it happens (a call running
-// with a spinner, then its result folded, an error in red), the final answer below them.
+// with a spinner, then its result folded, an error in red), the final answer below them, and
+// again when the conversation is reopened.
 
 let mock: MockProviders;
 let problems: string[] = [];
@@ -130,6 +131,13 @@ test("each tool step shows in the answer as it happens, then the answer", async 
     await expect(answer).toHaveAttribute("data-state", "completed");
     await expect(answer.getByRole("button", { name: "Copy" })).toBeEnabled();
     await page.screenshot({ path: "test-results/agent-done.png", fullPage: true });
+    // Reopened, the conversation shows the steps as they were.
+    await page.reload();
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    const reopened = page.locator(".message.assistant").last();
+    await expect(reopened.locator(".agent-steps .step")).toHaveCount(4);
+    await expect(reopened.locator(".agent-steps .step.error summary")).toContainText("Error from broken");
+    await expect(reopened.locator(".spinner")).toHaveCount(0);
   } finally {
     expect(await server.remove()).toBe(0);
   }

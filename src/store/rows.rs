@@ -7,6 +7,7 @@ use super::{
     Answer, ConversationSummary, Failure, FailureKind, Output, RunRecord, RunSummary, Status,
     TokenUsage, Turn,
 };
+use compose::record::{JobEvent, JobStage};
 
 /// A row of any of the databases: columns by name, text and 64-bit integers.
 pub(super) trait HistoryRow: Row {
@@ -74,6 +75,11 @@ pub(super) fn answer<R: HistoryRow>(row: &R) -> Result<(u32, Answer, bool), sqlx
         output: output(row)?,
         error: failure(row, "error")?,
         duration_ms: row.get_i64("duration_ms")?,
+        steps: json::<Vec<JobEvent>>(row.get_text("jobs")?)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|event| event.event == JobStage::Message)
+            .collect(),
         first_chunk_ms: row.get_i64("first_chunk_ms")?,
         usage: usage(row)?,
     };

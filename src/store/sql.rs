@@ -391,7 +391,7 @@ where
             "SELECT a.position, a.version, a.current, a.prompt, a.task_id, r.status, \
              r.settings, r.output, r.output_type, r.error, r.error_kind, r.error_http_status, \
              r.error_detail, r.duration_ms, r.first_chunk_ms, r.prompt_tokens, \
-             r.completion_tokens \
+             r.completion_tokens, r.jobs \
              FROM answers a LEFT JOIN runs r ON r.task_id = a.task_id \
              WHERE a.conversation_id = $1 ORDER BY a.position, a.version",
         ))

@@ -209,6 +209,7 @@ impl Reply {
             .join(" · ");
         let reply = Self::new(answer.prompt, settings);
         reply.version.set(Some(answer.version));
+        reply.steps.set(answer.steps);
         reply.blocks.set(blocks);
         reply.text.set(
             answer

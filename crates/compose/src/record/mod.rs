@@ -219,6 +219,9 @@ pub struct Answer {
     pub error: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<i64>,
+    /// An agent's steps (its `message` job events), shown in the answer as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<JobEvent>,
     // The server turns these two into the text the chat shows: the browser build leaves them
     // out (serde skips what it does not know), which keeps their reading out of the WASM.
     #[cfg(feature = "runtime")]
