@@ -39,7 +39,7 @@ workflows:
     default: true
     job:
       component: helper
-      input: {question: '\${input.prompt}'}
+      input: {messages: '\${input.messages as list}'}
       output: \${output[-1].content[0].text}
   - id: slow
     private: true
@@ -59,7 +59,7 @@ components:
       input: {messages: '\${messages}', tools: '\${tools}'}
     tools: [slow, broken]
     action:
-      prompt: \${input.question}
+      messages: \${input.messages}
   - id: llm
     type: http-client
     base_url: https://api.openai.com/v1
@@ -76,7 +76,7 @@ components:
             - input: \${item.role}
               value: assistant
               if_true:
-                content: null
+                content: {'?': {input: '\${item.content[0].type}', value: text, if_true: '\${item.content[0].text}'}}
                 tool_calls:
                   '*': {input: '\${item.content}', where: {input: '\${item.type}', value: tool_call}}
                   id: \${item.id}
@@ -99,7 +99,7 @@ components:
               arguments: \${item.function.arguments as json}
 `;
 
-test("each tool step shows in the answer as it happens, then the answer", async ({ page }) => {
+test("each tool step shows in the answer as it happens, then the answer; a follow-up sees them", async ({ page }) => {
   const server = await ModelCompose.up(mock.openai, undefined, undefined, AGENT);
   try {
     await page.goto(server.url);
@@ -138,6 +138,15 @@ test("each tool step shows in the answer as it happens, then the answer", async 
     await expect(reopened.locator(".agent-steps .step")).toHaveCount(4);
     await expect(reopened.locator(".agent-steps .step.error summary")).toContainText("Error from broken");
     await expect(reopened.locator(".spinner")).toHaveCount(0);
+    // A follow-up has the last answer's tool calls and results in view.
+    await page.getByLabel("Prompt").fill("And what did the slow one say?");
+    await page.getByLabel("Prompt").press("Enter");
+    const followUp = page.locator(".message.assistant").last();
+    await expect(followUp.locator(".markdown")).toHaveText("You said: And what did the slow one say?");
+    const asked = JSON.parse(mock.seen[mock.seen.length - 1].body.toString());
+    const roles = asked.messages.map((m: { role: string }) => m.role);
+    expect(roles).toEqual(["user", "assistant", "tool", "tool", "assistant", "user"]);
+    expect(asked.messages[2]).toEqual({ role: "tool", content: "slept:a", tool_call_id: "call_0_0" });
   } finally {
     expect(await server.remove()).toBe(0);
   }

@@ -47,12 +47,6 @@ pub struct Fields {
     pub settings: Vec<Field>,
 }
 
-/// One earlier turn, as the `messages` input carries it.
-pub struct Message {
-    pub role: &'static str,
-    pub content: String,
-}
-
 impl Field {
     fn new(spec: &InputField) -> Self {
         let text = |d: &Option<Value>| match d {
@@ -185,17 +179,14 @@ impl Fields {
 
     /// The run input: the settings by name, and the prompt (after the earlier turns, for a
     /// conversation).
-    pub fn input(&self, prompt: &str, earlier: Vec<Message>) -> Value {
+    pub fn input(&self, prompt: &str, earlier: Vec<Value>) -> Value {
         let mut map: Map<String, Value> = self
             .settings
             .iter()
             .map(|f| (f.spec.name.clone(), f.json()))
             .collect();
         if self.conversational {
-            let mut messages: Vec<Value> = earlier
-                .into_iter()
-                .map(|m| serde_json::json!({"role": m.role, "content": m.content}))
-                .collect();
+            let mut messages = earlier;
             messages.push(serde_json::json!({"role": "user", "content": prompt}));
             map.insert("messages".into(), Value::Array(messages));
         } else if let Some(name) = &self.prompt {

@@ -53,7 +53,7 @@ fn agent(openai: &str, extra: &str) -> String {
             - input: ${{item.role}}
               value: assistant
               if_true:
-                content: null
+                content: {{'?': {{input: '${{item.content[0].type}}', value: text, if_true: '${{item.content[0].text}}'}}}}
                 tool_calls:
                   '*': {{input: '${{item.content}}', where: {{input: '${{item.type}}', value: tool_call}}}}
                   id: ${{item.id}}
@@ -438,4 +438,54 @@ async fn each_message_added_is_told_as_a_step_of_the_agents_job() {
             ("completed", Value::Null),
         ]
     );
+}
+
+#[tokio::test]
+async fn earlier_messages_come_before_the_prompt_tool_results_included() {
+    let providers = Providers::start();
+    let dir = Workdir::empty();
+    let yaml = agent(&providers.openai(), "      messages: ${input.history}").replace(
+        "      input: {question: '${input.question}'}",
+        "      input: {question: '${input.question}', history: '${input.history as list}'}",
+    );
+    let engine = load(&dir, &yaml).unwrap();
+    let earlier = json!([
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": [{"type": "tool_call", "id": "c1", "name": "echo_tool", "arguments": {"text": "4"}}]},
+        {"role": "tool", "content": [{"type": "tool_result", "id": "c1", "content": "echoed:4"}]},
+        {"role": "assistant", "content": "It is 4."},
+    ]);
+    let out = run(
+        &engine,
+        json!({"question": "And doubled?", "history": earlier}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["answer"], "You said: And doubled?");
+    let sent = providers.seen()[0].json();
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "system", "content": "You answer with tools."},
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+              "function": {"name": "echo_tool", "arguments": "{\"text\": \"4\"}"}}]},
+            {"role": "tool", "content": "echoed:4", "tool_call_id": "c1"},
+            {"role": "assistant", "content": "It is 4.", "tool_calls": []},
+            {"role": "user", "content": "And doubled?"},
+        ])
+    );
+    // The messages kept start with the earlier ones, in the agent's form.
+    assert_eq!(
+        out["messages"][4],
+        json!({"role": "assistant", "content": [{"type": "text", "text": "It is 4."}]})
+    );
+
+    let err = run(
+        &engine,
+        json!({"question": "x", "history": ["not a message"]}),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("a list of {role, content} mappings"), "{err}");
 }

@@ -28,7 +28,7 @@ use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::NavigateOptions;
 use serde::de::DeserializeOwned;
 
-use super::form::{Fields, Message, Settings};
+use super::form::{Fields, Settings};
 use super::log::{self, EventLog, LogEntry, LogKind};
 use super::sidebar::Sidebar;
 use compose::record::{title_of, Status};
@@ -297,26 +297,27 @@ impl Chat {
         key
     }
 
-    /// The earlier turns, as messages, before `position` (all of them when none).
-    fn context(&self, position: Option<usize>) -> Vec<Message> {
+    /// The earlier turns, as messages, before `position` (all of them when none): each
+    /// prompt, then its answer; an agent's answer as the messages it added (its tool calls
+    /// and their results, then its reply), so that a follow-up has them in view.
+    fn context(&self, position: Option<usize>) -> Vec<serde_json::Value> {
         self.turns.with_untracked(|turns| {
             let until = position.unwrap_or(turns.len()).min(turns.len());
-            turns[..until]
-                .iter()
-                .filter_map(TurnState::reply)
-                .flat_map(|reply| {
-                    let answer = reply.text.get_untracked();
-                    let question = Message {
-                        role: "user",
-                        content: reply.prompt.get_value(),
-                    };
-                    let answered = (!answer.is_empty()).then_some(Message {
-                        role: "assistant",
-                        content: answer,
-                    });
-                    std::iter::once(question).chain(answered)
-                })
-                .collect()
+            let mut messages = Vec::new();
+            for reply in turns[..until].iter().filter_map(TurnState::reply) {
+                let prompt = reply.prompt.get_value();
+                messages.push(serde_json::json!({"role": "user", "content": prompt}));
+                let steps = reply.steps.get_untracked();
+                if !steps.is_empty() {
+                    messages.extend(steps.into_iter().filter_map(|step| step.value));
+                    continue;
+                }
+                let answer = reply.text.get_untracked();
+                if !answer.is_empty() {
+                    messages.push(serde_json::json!({"role": "assistant", "content": answer}));
+                }
+            }
+            messages
         })
     }
 

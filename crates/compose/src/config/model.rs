@@ -280,6 +280,9 @@ pub struct Action {
     pub input: Option<Value>,
     /// Agent: the user's message (a template).
     pub prompt: Option<Value>,
+    /// Agent: the conversation so far (a template giving a list of messages), before the
+    /// prompt: a follow-up continues with the earlier turns (and their tool results) in view.
+    pub messages: Option<Value>,
     /// Agent: the most model calls of one run (a number or a template), over the component's.
     pub max_iteration_count: Option<Value>,
 }

@@ -37,6 +37,8 @@ pub struct AgentCall {
     /// The next message, from the model's `${output}` (none: the output itself).
     model_output: Option<Binding>,
     instructions: Option<Binding>,
+    /// The conversation so far, before the prompt.
+    history: Option<Binding>,
     prompt: Option<Binding>,
     pub(super) tools: Vec<tools::Tool>,
     /// The most model calls: the action's (a number or a template), else the component's.
@@ -97,6 +99,7 @@ impl AgentCall {
             model_input: template(&model.input, "model.input")?,
             model_output: template(&model.output, "model.output")?,
             instructions: template(&agent.instructions, "instructions")?,
+            history: template(&action.messages, "messages")?,
             prompt: template(&action.prompt, "prompt")?,
             tools: tools::compile(&agent.tools).map_err(|err| format!("{at}: {err}"))?,
             iterations: (
@@ -110,7 +113,12 @@ impl AgentCall {
 
     /// The templates that read the action's input.
     pub(super) fn exprs(&self) -> Vec<&Expr> {
-        let templates = [&self.instructions, &self.prompt, &self.iterations.0];
+        let templates = [
+            &self.instructions,
+            &self.history,
+            &self.prompt,
+            &self.iterations.0,
+        ];
         templates
             .into_iter()
             .flatten()
@@ -147,11 +155,23 @@ impl AgentCall {
                 .with("context", context)
         };
         let mut messages = Vec::new();
-        for (role, template) in [("system", &self.instructions), ("user", &self.prompt)] {
-            if let Some(template) = template {
-                let text = fetcher.render(template, scope()).await?;
-                messages.push(json!({"role": role, "content": [{"type": "text", "text": text}]}));
+        let text = |role: &str, text: Value| json!({"role": role, "content": [{"type": "text", "text": text}]});
+        if let Some(template) = &self.instructions {
+            messages.push(text("system", fetcher.render(template, scope()).await?));
+        }
+        if let Some(template) = &self.history {
+            match fetcher.render(template, scope()).await? {
+                Value::Array(earlier) => {
+                    for message in earlier {
+                        messages.push(canonical(message)?);
+                    }
+                }
+                Value::Null => {}
+                other => return Err(not_a_message(&other)),
             }
+        }
+        if let Some(template) = &self.prompt {
+            messages.push(text("user", fetcher.render(template, scope()).await?));
         }
         let first_added = messages.len();
         let limit = match &self.iterations.0 {
@@ -263,6 +283,26 @@ async fn told(sink: &mut Option<Sink>, chunk: Value) -> bool {
         Some(sink) => sink.send(Ok(chunk)).await.is_ok(),
         None => true,
     }
+}
+
+/// An earlier message as the agent keeps it: `{role, content}` with a text `content` becomes
+/// one text block; one with a list of blocks is kept as it is.
+fn canonical(message: Value) -> Result<Value, RunError> {
+    let role = message.get("role").and_then(Value::as_str);
+    match (role, message.get("content")) {
+        (Some(role), Some(Value::String(text))) => {
+            Ok(json!({"role": role, "content": [{"type": "text", "text": text}]}))
+        }
+        (Some(_), Some(Value::Array(_))) => Ok(message),
+        _ => Err(not_a_message(&message)),
+    }
+}
+
+fn not_a_message(value: &Value) -> RunError {
+    RunError::Flow(format!(
+        "an agent's messages are a list of {{role, content}} mappings (content a text or a \
+         list of blocks), got {value}"
+    ))
 }
 
 /// A rendered `max_iteration_count`: a whole number of at least 1.

@@ -273,7 +273,12 @@ fn check_agent(config: &Config, agent: &Agent, at: &At) -> Result<(), Problem> {
 /// An agent's action: its prompt and output templates, its limit, its streaming flag.
 fn check_agent_action(component: &str, action: &Action, at: &At) -> Result<(), Problem> {
     let named = format!("component '{component}' action '{}'", action.id);
-    for (field, value) in [("prompt", &action.prompt), ("output", &action.output)] {
+    let fields = [
+        ("prompt", &action.prompt),
+        ("messages", &action.messages),
+        ("output", &action.output),
+    ];
+    for (field, value) in fields {
         if let Some(value) = value {
             check_templates(value, &at.key(field))?;
         }
