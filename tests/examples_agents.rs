@@ -85,3 +85,49 @@ fn chrono_free_today() -> String {
         .unwrap();
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
+
+#[tokio::test]
+async fn the_same_tools_over_anthropics_tool_use() {
+    let providers = Providers::start();
+    let (dir, config) = example("agent-anthropic", &providers);
+    let question = asking(json!([
+        {"name": "calculate", "arguments": {"expression": "2^10"}},
+        {"name": "calculate", "arguments": {"expression": "3*3"}},
+    ]));
+    let printed = run_ok(&dir, &["run", "--input", &question.to_string()]);
+    assert_eq!(printed.trim_end(), "Done: 1024; 9");
+    let asked: Vec<Value> = providers.take().iter().map(|seen| seen.json()).collect();
+    assert_eq!(asked.len(), 2, "two model calls");
+    // Claude's own shapes: the system prompt apart, tools with their input schema, the calls
+    // as tool_use blocks and their results as tool_result blocks of user turns.
+    assert!(asked[0]["system"]
+        .as_str()
+        .unwrap()
+        .starts_with("You answer questions."));
+    assert_eq!(asked[0]["tools"][0]["name"], "calculate");
+    assert_eq!(
+        asked[0]["tools"][0]["input_schema"]["properties"]["expression"]["type"],
+        "string"
+    );
+    assert_eq!(
+        asked[1]["messages"][1],
+        json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_0_0", "name": "calculate", "input": {"expression": "2^10"}},
+            {"type": "tool_use", "id": "toolu_0_1", "name": "calculate", "input": {"expression": "3*3"}}]})
+    );
+    assert_eq!(
+        asked[1]["messages"][2],
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_0_0", "content": "1024"}]})
+    );
+
+    // The REST API.
+    let server = Server::start_with(&dir, &config);
+    let body = json!({"input": asking(json!([{"name": "current_time", "arguments": {}}])), "wait_for_completion": true});
+    let (status, state) = api_json(&server, body).await;
+    assert_eq!(status, 200, "{state}");
+    let answer = state["output"].as_str().unwrap();
+    assert!(
+        answer.starts_with(&format!("Done: {}", chrono_free_today())),
+        "{answer}"
+    );
+}

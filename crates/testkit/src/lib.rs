@@ -9,6 +9,7 @@ pub mod idle_proxy;
 pub mod mock_upstream;
 pub mod postgres;
 pub mod providers;
+mod tool_calls;
 
 use std::path::{Path, PathBuf};
 

@@ -197,7 +197,7 @@ async fn answer(State((seen, address)): State<Shared>, request: Request) -> Resp
 }
 
 /// The last user message's text.
-fn last_prompt(body: &Value) -> String {
+pub(crate) fn last_prompt(body: &Value) -> String {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let last = messages.iter().rev().find(|m| m["role"] == "user");
     match last.map(|m| &m["content"]) {
@@ -236,9 +236,12 @@ fn classified(system: &str, prompt: &str) -> Option<String> {
 /// `You said: PROMPT` (a classifier's word, when asked for one; see [`classified`]), as JSON
 /// or streamed word by word.
 fn openai_chat(body: &Value) -> Response {
-    if let Some(message) = tool_turn(body) {
+    if let Some(message) = super::tool_calls::openai_turn(body) {
         if body["stream"] == true {
-            return sse_body(streamed_calls(&message).map(|data| format!("data: {data}\n\n")));
+            return sse_body(
+                super::tool_calls::openai_streamed(&message)
+                    .map(|data| format!("data: {data}\n\n")),
+            );
         }
         return axum::Json(json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "model": body["model"],
@@ -247,7 +250,7 @@ fn openai_chat(body: &Value) -> Response {
         .into_response();
     }
     let (system, prompt) = (system_prompt(body), last_prompt(body));
-    let reply = match tool_results(body) {
+    let reply = match super::tool_calls::openai_results(body) {
         Some(results) => format!("Done: {results}"),
         None => classified(&system, &prompt).unwrap_or_else(|| format!("You said: {prompt}")),
     };
@@ -269,88 +272,8 @@ fn openai_chat(body: &Value) -> Response {
     .into_response()
 }
 
-/// A model that calls tools, for agents: a prompt line `CALL [{"name": …, "arguments": {…}}, …]`
-/// calls those tools (ids `call_<turn>_<k>`) until their results are in (a prompt `ALWAYS
-/// […]` calls them every turn), then answers `Done: ` and the results, joined by `; `.
-fn tool_turn(body: &Value) -> Option<Value> {
-    let prompt = last_prompt(body);
-    // The line that asks, wherever it is in the prompt.
-    let line = |word: &str| {
-        let at = prompt.find(word)? + word.len();
-        prompt[at..].lines().next()
-    };
-    let (always, calls) = match (line("CALL "), line("ALWAYS ")) {
-        (Some(calls), _) => (false, calls),
-        (_, Some(calls)) => (true, calls),
-        _ => return None,
-    };
-    if !always && tool_results(body).is_some() {
-        return None;
-    }
-    let calls: Vec<Value> = serde_json::from_str(calls).ok()?;
-    let messages = body["messages"].as_array().cloned().unwrap_or_default();
-    let turn = messages.iter().filter(|m| m["role"] == "assistant").count();
-    let calls: Vec<Value> = calls
-        .iter()
-        .enumerate()
-        .map(|(k, call)| {
-            json!({"id": format!("call_{turn}_{k}"), "type": "function", "function": {
-                "name": call["name"], "arguments": call["arguments"].to_string()}})
-        })
-        .collect();
-    Some(json!({"role": "assistant", "content": null, "tool_calls": calls}))
-}
-
-/// Tool calls as OpenAI streams them: each call's id and name first, its arguments' text in
-/// two pieces, then why it stopped.
-fn streamed_calls(message: &Value) -> impl Iterator<Item = String> {
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": "gpt-4o",
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-        .to_string()
-    };
-    let mut events = vec![chunk(
-        json!({"role": "assistant", "content": null}),
-        Value::Null,
-    )];
-    let calls = message["tool_calls"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    for (index, call) in calls.iter().enumerate() {
-        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
-        let (first, rest) = arguments.split_at(arguments.len() / 2);
-        events.push(chunk(
-            json!({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                   "function": {"name": call["function"]["name"], "arguments": ""}}]}),
-            Value::Null,
-        ));
-        for piece in [first, rest] {
-            events.push(chunk(
-                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
-                Value::Null,
-            ));
-        }
-    }
-    events.push(chunk(json!({}), json!("tool_calls")));
-    events.push("[DONE]".to_string());
-    events.into_iter()
-}
-
-/// The contents of the tool messages that end the conversation, joined by `; `.
-fn tool_results(body: &Value) -> Option<String> {
-    let messages = body["messages"].as_array()?;
-    let results: Vec<String> = messages
-        .iter()
-        .rev()
-        .take_while(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-        .collect();
-    (!results.is_empty()).then(|| results.into_iter().rev().collect::<Vec<_>>().join("; "))
-}
-
 /// An SSE answer with these already framed events.
-fn sse_body(events: impl Iterator<Item = String>) -> Response {
+pub(crate) fn sse_body(events: impl Iterator<Item = String>) -> Response {
     (
         [("content-type", "text/event-stream; charset=utf-8")],
         events.collect::<String>(),
@@ -358,7 +281,7 @@ fn sse_body(events: impl Iterator<Item = String>) -> Response {
         .into_response()
 }
 
-fn split_words(text: &str) -> Vec<String> {
+pub(crate) fn split_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     for (i, word) in text.split(' ').enumerate() {
         words.push(if i == 0 {
@@ -513,7 +436,24 @@ fn anthropic(headers: &HeaderMap, body: &Value) -> Response {
         )
             .into_response();
     }
-    let reply = format!("You said: {}", last_prompt(body));
+    use super::tool_calls::{
+        anthropic_prompt, anthropic_results, anthropic_streamed, anthropic_turn,
+    };
+    if let Some(blocks) = anthropic_turn(body) {
+        if body["stream"] == true {
+            return sse_body(anthropic_streamed(&blocks));
+        }
+        return axum::Json(json!({
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": body["model"],
+            "content": blocks, "stop_reason": "tool_use",
+            "usage": {"input_tokens": 5, "output_tokens": 4}
+        }))
+        .into_response();
+    }
+    let reply = match anthropic_results(body) {
+        Some(results) => format!("Done: {results}"),
+        None => format!("You said: {}", anthropic_prompt(body)),
+    };
     if body["stream"] == true {
         let events = super::mock_upstream::anthropic_events(&split_words(&reply));
         return sse_body(
