@@ -323,7 +323,7 @@ async fn the_workflow_tools_of_one_turn_run_at_once() {
     let marks = dir.join("marks.txt");
     let mark = format!(
         "  - id: mark-tool\n    private: true\n    name: mark\n    job:\n      component: \
-         {{type: shell, action: {{command: [sh, -c, 'echo start >> {0}; sleep 0.3; echo end >> {0}']}}}}\n",
+         {{type: shell, action: {{command: [sh, -c, 'echo start >> {0}; sleep 1; echo end >> {0}']}}}}\n",
         marks.display()
     );
     let yaml = agent(&providers.openai(), "").replace(
