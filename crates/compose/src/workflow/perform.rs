@@ -21,19 +21,32 @@ pub(super) enum Done {
     Sent,
 }
 
-/// The encoding a job's results go out in as they come: when its output is the run's, nothing
-/// needs it whole (a pause after it, a retry, a fallback), and its `output` passes a stream on.
-fn streams_out(job: &JobPlan, frame: &Frame<'_>, run: &Run<'_>) -> Option<StreamEncoding> {
+/// Where a job sends its results as they come, when they are the run's answer: its output is
+/// the run's, it gives a stream (`streams`), nothing needs its result whole (a pause after
+/// it, a retry, a fallback) and its `output` passes a stream on. The stream goes out at once;
+/// `capacity` results may wait in it for the reader.
+fn answer_sink(
+    job: &JobPlan,
+    (frame, run): (&Frame<'_>, &Run<'_>),
+    streams: bool,
+    capacity: usize,
+) -> Option<composite::Sink> {
     let whole = job.retry.is_some()
         || job.on_error.is_some()
         || job.interrupt.as_ref().is_some_and(|i| i.pauses_after());
-    if !frame.answers || whole || !run.sent.open() {
+    if !streams || !frame.answers || whole || !run.sent.open() {
         return None;
     }
-    match &job.output {
-        None => Some(StreamEncoding::Text),
-        Some(template) => stream::passthrough_encoding(template),
-    }
+    let encoding = match &job.output {
+        None => StreamEncoding::Text,
+        Some(template) => stream::passthrough_encoding(template)?,
+    };
+    let (sink, results) = futures::channel::mpsc::channel(capacity);
+    let results = Produced::Stream {
+        chunks: Box::pin(results),
+        encoding,
+    };
+    run.sent.send(Some(results)).is_ok().then_some(sink)
 }
 
 /// Does a job's work on its (rendered) `input`. A job that runs jobs idles while they do.
@@ -51,21 +64,21 @@ pub(super) async fn work(
         true => run.input_owner(),
         false => job.input_owner(run.from_caller),
     };
+    // What the jobs inside it share, for a job that runs jobs.
+    let parent = composite::Parent {
+        job,
+        run,
+        seen: (jobs, context),
+        frame,
+        usage,
+    };
     Ok(Done::Output(match &job.work {
         Work::Component { .. } | Work::Command { .. } | Work::Call(_) => {
             call(&job.work, (input, owner), run, context, usage, working).await?
         }
         Work::Agent(agent) => {
             // The run's answer: each message goes out as it is added.
-            let sink = match streams_out(job, frame, run) {
-                Some(encoding) if agent.streaming => {
-                    let (sink, messages) = futures::channel::mpsc::channel(1);
-                    let chunks = Box::pin(messages);
-                    let messages = Produced::Stream { chunks, encoding };
-                    run.sent.send(Some(messages)).is_ok().then_some(sink)
-                }
-                _ => None,
-            };
+            let sink = answer_sink(job, (frame, run), agent.streaming, 1);
             let sent = sink.is_some();
             let seen = (input, owner);
             let output = agent.run(job, seen, run, (context, usage), working, sink);
@@ -127,28 +140,13 @@ pub(super) async fn work(
             batch_size,
             streaming,
         } => {
-            let parent = composite::Parent {
-                job,
-                run,
-                seen: (jobs, context),
-                frame,
-                usage,
-            };
-            let streamed = handed.is_some() || *streaming;
+            let streams = handed.is_some() || *streaming;
             let items = match handed {
                 Some(chunks) => composite::Items::Stream(chunks),
                 None => composite::Items::Value(input),
             };
-            // The run's output: each result goes out as it comes.
-            let sink = match streams_out(job, frame, run) {
-                Some(encoding) if streamed => {
-                    let (sink, results) = futures::channel::mpsc::channel(*batch_size);
-                    let chunks = Box::pin(results);
-                    let results = Produced::Stream { chunks, encoding };
-                    run.sent.send(Some(results)).is_ok().then_some(sink)
-                }
-                _ => None,
-            };
+            // The run's answer: each result goes out as it comes.
+            let sink = answer_sink(job, (frame, run), streams, *batch_size);
             let sent = sink.is_some();
             let results = parent.for_each(body, *batch_size, items, sink);
             let results = working.idle(results).await?;
@@ -158,13 +156,6 @@ pub(super) async fn work(
             Output::Value(results)
         }
         Work::Loop { .. } | Work::Pipeline { .. } | Work::Accumulate { .. } => {
-            let parent = composite::Parent {
-                job,
-                run,
-                seen: (jobs, context),
-                frame,
-                usage,
-            };
             Output::Value(working.idle(parent.run(input, &scope)).await?)
         }
     }))
