@@ -1,7 +1,7 @@
-//! `examples/agent-tools`, as a user runs it against the provider mocks: an agent whose
-//! streamed OpenAI model calls a calculator (`bc`), a clock (`date`) and a web search (Tavily)
-//! until it answers; through `model-compose run`, the REST API and the web UI's server
-//! functions. The mock model calls the tools a prompt's `CALL [...]` line names, then answers
+//! `examples/agent-tools` and `examples/agent-anthropic`, as a user runs them against the
+//! provider mocks: an agent whose streamed OpenAI (or Anthropic) model calls a calculator
+//! (`bc`), a clock (`date`) and a web search (Tavily) until it answers; through
+//! `model-compose run`, the REST API and the web UI's server functions. The mock model calls the tools a prompt's `CALL [...]` line names, then answers
 //! `Done: ` and their results.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -130,4 +130,8 @@ async fn the_same_tools_over_anthropics_tool_use() {
         answer.starts_with(&format!("Done: {}", chrono_free_today())),
         "{answer}"
     );
+
+    // The web UI's chat: the same answer.
+    let question = asking(json!([{"name": "calculate", "arguments": {"expression": "6*7"}}]));
+    assert_eq!(ui_output(&server, "ask", question).await, "Done: 42");
 }
