@@ -1,8 +1,8 @@
 //! `examples/agent-tools` and `examples/agent-anthropic`, as a user runs them against the
 //! provider mocks: an agent whose streamed OpenAI (or Anthropic) model calls a calculator
 //! (`bc`), a clock (`date`) and a web search (Tavily) until it answers; through
-//! `model-compose run`, the REST API and the web UI's server functions. The mock model calls the tools a prompt's `CALL [...]` line names, then answers
-//! `Done: ` and their results.
+//! `model-compose run`, the REST API and the web UI's server functions. The mock model calls
+//! the tools a prompt's `CALL [...]` line names, then answers `Done: ` and their results.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
