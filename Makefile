@@ -97,9 +97,10 @@ bench: release
 	cargo bench --locked --bench agents -- $(RELEASE_BIN)
 
 ## bench-instructions: the server's instructions per streamed token (callgrind, steady from run
-## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after
+## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after;
+## CONFIG=<file> EVENTS=<n> serve another config (benches/configs/agent-stream.yml: an agent)
 bench-instructions: release
-	bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
+	CONFIG=$(CONFIG) EVENTS=$(EVENTS) bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
 
 clean:
 	cargo clean

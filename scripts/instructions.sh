@@ -8,11 +8,15 @@
 # (socket reads and writes, wake-ups) is not counted.
 #
 # Usage: scripts/instructions.sh [BINARY...]   (default: target/release/model-compose)
-# Give two binaries (say, before and after a change) to compare them in one run.
+# Give two binaries (say, before and after a change) to compare them in one run. CONFIG=FILE
+# serves another config in front of the same mock (its OpenAI base URL replaced), EVENTS=N the
+# `data:` events each of its streams must have (default: one per token).
 set -euo pipefail
 
 STREAMS=${STREAMS:-20}
 TOKENS=200
+CONFIG=${CONFIG:-examples/openai-chat-completions-stream/model-compose.yml}
+EVENTS=${EVENTS:-$TOKENS}
 API_PORT=${API_PORT:-18480}
 
 if ! command -v valgrind >/dev/null; then
@@ -49,7 +53,7 @@ count() {
   dir=$(mktemp -d "$work/run.XXXX")
   sed -e "s#https://api.openai.com/v1#http://127.0.0.1:$mock_port/v1#" \
       -e "s/port: 8080/port: $API_PORT/" -e "s/port: 8081/port: 0/" \
-      examples/openai-chat-completions-stream/model-compose.yml > "$dir/model-compose.yml"
+      "$CONFIG" > "$dir/model-compose.yml"
   (cd "$dir" && OPENAI_API_KEY=sk-bench exec valgrind --tool=callgrind \
       --callgrind-out-file="$dir/callgrind.out" "$binary" up >"$dir/log" 2>&1) &
   local server=$! healthy=
@@ -71,14 +75,14 @@ count() {
   for i in $(seq "$streams"); do
     local events
     events=$(grep -c '^data:' "$dir/out$i" || true)
-    [ "$events" = "$TOKENS" ] || { echo "instructions: stream $i had $events events, not $TOKENS" >&2; exit 1; }
+    [ "$events" = "$EVENTS" ] || { echo "instructions: stream $i had $events events, not $EVENTS" >&2; exit 1; }
   done
   kill -INT "$server"
   wait "$server" || true
   sed -n 's/^totals: //p' "$dir/callgrind.out"
 }
 
-echo "model-compose instructions per token (callgrind): $STREAMS streams of $TOKENS paced tokens"
+echo "model-compose instructions per token (callgrind): $STREAMS streams of $TOKENS paced tokens ($CONFIG)"
 for binary in "${binaries[@]}"; do
   idle=$(count "$binary" 0)
   busy=$(count "$binary" "$STREAMS")
