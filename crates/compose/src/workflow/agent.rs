@@ -203,9 +203,9 @@ impl AgentCall {
                 Output::Stream(mut chunks) => {
                     let mut deltas = Deltas::default();
                     while let Some(chunk) = chunks.next().await {
+                        // Each piece of the answer's text goes out as the text itself.
                         for text in deltas.add(chunk?)? {
-                            let delta = json!({"type": "text_delta", "text": text});
-                            if !told(&mut sink, delta).await {
+                            if !told(&mut sink, Value::String(text)).await {
                                 return Ok(Output::Value(Value::Null));
                             }
                         }
