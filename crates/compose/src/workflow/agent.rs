@@ -181,7 +181,8 @@ impl AgentCall {
         let tools = Tools::new(&self.tools, run)?;
         let run_id = ulid::Ulid::new().to_string();
         for iteration in 1..=limit {
-            let listed = Value::Array(messages.clone());
+            // `${messages}` reads the list itself (lent, not copied, each turn).
+            let listed = Value::Array(std::mem::take(&mut messages));
             let mut seen = scope().with("messages", &listed);
             if let Some(schemas) = tools.schemas() {
                 seen = seen.with("tools", schemas);
@@ -190,6 +191,10 @@ impl AgentCall {
                 Some(template) => fetcher.render(template, seen).await?,
                 None => Value::Null,
             };
+            let Value::Array(lent) = listed else {
+                unreachable!("the messages were lent as a list")
+            };
+            messages = lent;
             let said = call(
                 &self.model,
                 (model_input, owner),
