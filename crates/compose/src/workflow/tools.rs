@@ -269,9 +269,10 @@ impl Entry<'_> {
                 self.name
             ));
         };
-        let names = match &self.takes {
-            Takes::Whole => vec!["input".to_string()],
-            Takes::Named(names) => names.clone(),
+        let whole = ["input".to_string()];
+        let names: &[String] = match &self.takes {
+            Takes::Whole => &whole,
+            Takes::Named(names) => names,
         };
         if let Some(unknown) = arguments.keys().find(|key| !names.contains(key)) {
             return Err(format!(
