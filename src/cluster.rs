@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use crate::store::{now_ms, Failure, FailureKind, PgStore, RunRecord, RunStore};
 use compose::task::{Follow, Status, Task, TaskRegistry, TaskView};
+use compose::AgentStep;
 
 /// How often a replica says it is alive, and looks for replicas that stopped.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -171,10 +172,12 @@ impl Cluster {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         for item in batch {
-            let (piece, status, error) = match item {
-                Follow::Piece(piece) => (Some(piece), None, None),
+            let (piece, step, status, error) = match item {
+                Follow::Piece(piece) => (Some(piece), None, None, None),
+                Follow::Step(step, piece) => (Some(piece), Some(step.name()), None, None),
                 // The failure whole, as JSON: the follower reports it as the owner does.
                 Follow::End(status, error) => (
+                    None,
                     None,
                     Some(status.as_str()),
                     error.and_then(|failure| serde_json::to_string(&failure).ok()),
@@ -183,12 +186,13 @@ impl Cluster {
                 Follow::Bytes(_) | Follow::Job(_) | Follow::Interrupt(_) => continue,
             };
             sqlx::query(
-                "INSERT INTO task_pieces (task_id, seq, piece, status, error) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                "INSERT INTO task_pieces (task_id, seq, piece, step, status, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             )
             .bind(task)
             .bind(*seq)
             .bind(piece)
+            .bind(step)
             .bind(status)
             .bind(error)
             .execute(&mut *tx)
@@ -253,7 +257,7 @@ impl Cluster {
                 let mut notified = std::pin::pin!(notified);
                 notified.as_mut().enable();
                 let rows = sqlx::query(
-                    "SELECT seq, piece, status, error FROM task_pieces \
+                    "SELECT seq, piece, step, status, error FROM task_pieces \
                      WHERE task_id = $1 AND seq >= $2 ORDER BY seq",
                 )
                 .bind(&id)
@@ -264,12 +268,19 @@ impl Cluster {
                 for row in rows {
                     next += 1;
                     let piece: Option<String> = row.try_get("piece").unwrap_or_default();
-                    match piece {
-                        Some(piece) => {
+                    let step: Option<String> = row.try_get("step").unwrap_or_default();
+                    match (piece, step.as_deref().and_then(AgentStep::named)) {
+                        (Some(piece), None) => {
                             sent += piece.len();
                             yield Follow::Piece(piece);
                         }
-                        None => {
+                        (Some(piece), Some(step)) => {
+                            if step == AgentStep::Text {
+                                sent += piece.len();
+                            }
+                            yield Follow::Step(step, piece);
+                        }
+                        (None, _) => {
                             let status: Option<String> = row.try_get("status").unwrap_or_default();
                             let error: Option<String> = row.try_get("error").unwrap_or_default();
                             let error = error.map(|json| {

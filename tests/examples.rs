@@ -133,21 +133,6 @@ async fn anthropic_stream_keeps_only_the_text_deltas() {
         "data: You\n\ndata:  said:\n\ndata:  Hi\n\n"
     );
     // The web UI's chat streams the same pieces.
-    let response = support::ui_call(
-        &server,
-        "chat",
-        &[
-            ("workflow_id", "__default__"),
-            ("input", r#"{"prompt": "Hi"}"#),
-            ("prompt", "Hi"),
-        ],
-    )
-    .await;
-    let events = response.text().await.unwrap();
-    let pieces: String = events
-        .split("\n\n")
-        .filter_map(|event| event.strip_prefix("event: piece\ndata: "))
-        .map(|data| serde_json::from_str::<String>(data).unwrap())
-        .collect();
-    assert_eq!(pieces, "You said: Hi", "{events}");
+    let pieces = ui_text(&server, "__default__", json!({"prompt": "Hi"})).await;
+    assert_eq!(pieces, "You said: Hi");
 }

@@ -47,19 +47,43 @@ async fn the_agent_calls_its_tools_through_every_door() {
         json!({"type": "integer", "description": "How many results, at most", "default": 3})
     );
 
-    // The REST API: the web search, its default applied, the key sent to Tavily only.
+    // The REST API: the answer as it comes and each step, as named events.
     let server = Server::start_with(&dir, &config);
-    let body = json!({
-        "input": asking(json!([{"name": "search_web", "arguments": {"query": "rust"}}])),
-        "wait_for_completion": true,
-    });
-    let (status, state) = api_json(&server, body).await;
-    assert_eq!(status, 200, "{state}");
-    assert_eq!(state["status"], "completed", "{state}");
-    let answer = state["output"].as_str().unwrap();
+    let six_times_seven =
+        asking(json!([{"name": "calculate", "arguments": {"expression": "6*7"}}]));
+    let body = json!({"input": six_times_seven, "wait_for_completion": true});
+    let response = api(&server, body.clone()).await;
+    assert_eq!(response.status(), 200);
+    let call = r#"{"type": "tool_call", "id": "call_0_0", "name": "calculate", "arguments": {"expression": "6*7"}}"#;
+    let result = r#"{"type": "tool_result", "id": "call_0_0", "content": "42"}"#;
+    let calls = format!(r#"{{"role": "assistant", "content": [{call}]}}"#);
+    let results = format!(r#"{{"role": "tool", "content": [{result}]}}"#);
+    let answer = r#"{"role": "assistant", "content": [{"type": "text", "text": "Done: 42"}]}"#;
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!(
+            "event: message\ndata: {calls}\n\nevent: tool_call\ndata: {call}\n\n\
+             event: tool_result\ndata: {result}\n\nevent: message\ndata: {results}\n\n\
+             event: text\ndata: Done:\n\nevent: text\ndata:  42\n\n\
+             event: message\ndata: {answer}\n\n"
+        )
+    );
+    // `output_only`: the original's bytes, the messages alone.
+    let mut only = body;
+    only["output_only"] = json!(true);
+    let response = api(&server, only).await;
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("data: {calls}\n\ndata: {results}\n\ndata: {answer}\n\n")
+    );
+
+    // The web UI's chat streams the answer's text: the web search, its default applied, the
+    // key sent to Tavily only.
+    let question = asking(json!([{"name": "search_web", "arguments": {"query": "rust"}}]));
+    let text = ui_text(&server, "ask", question).await;
     assert!(
-        answer.starts_with(r#"Done: [{"title": "A result", "url": "https://example.com/a""#),
-        "{answer}"
+        text.starts_with(r#"Done: [{"title": "A result", "url": "https://example.com/a""#),
+        "{text}"
     );
     let search = providers
         .take()
@@ -70,11 +94,6 @@ async fn the_agent_calls_its_tools_through_every_door() {
         search.json(),
         json!({"api_key": TAVILY_KEY, "query": "rust", "max_results": 3})
     );
-
-    // The web UI's chat: the same answer.
-    let question = asking(json!([{"name": "calculate", "arguments": {"expression": "6*7"}}]));
-    let output = ui_output(&server, "ask", question).await;
-    assert_eq!(output, "Done: 42");
 }
 
 /// Today's date as `date +%Y-%m-%d` prints it here.
@@ -123,15 +142,17 @@ async fn the_same_tools_over_anthropics_tool_use() {
     // The REST API.
     let server = Server::start_with(&dir, &config);
     let body = json!({"input": asking(json!([{"name": "current_time", "arguments": {}}])), "wait_for_completion": true});
-    let (status, state) = api_json(&server, body).await;
-    assert_eq!(status, 200, "{state}");
-    let answer = state["output"].as_str().unwrap();
+    let events = api(&server, body).await.text().await.unwrap();
+    let today = chrono_free_today();
     assert!(
-        answer.starts_with(&format!("Done: {}", chrono_free_today())),
-        "{answer}"
+        events.contains(
+            r#"event: tool_call
+data: {"type": "tool_call", "id": "toolu_0_0", "name": "current_time", "arguments": {}}"#
+        ) && events.contains(&format!("event: text\ndata:  {today}")),
+        "{events}"
     );
 
     // The web UI's chat: the same answer.
     let question = asking(json!([{"name": "calculate", "arguments": {"expression": "6*7"}}]));
-    assert_eq!(ui_output(&server, "ask", question).await, "Done: 42");
+    assert_eq!(ui_text(&server, "ask", question).await, "Done: 42");
 }

@@ -158,10 +158,13 @@ async fn execute(
             let mut outcome = Ok(());
             while let Some(piece) = pieces.next().await {
                 match piece {
+                    // The answer's text; an agent's other steps are not printed.
                     Ok(piece) => {
-                        stdout.write_all(piece.as_bytes())?;
-                        stdout.flush()?;
-                        text.push_str(&piece);
+                        if let Some(piece) = piece.text() {
+                            stdout.write_all(piece.as_bytes())?;
+                            stdout.flush()?;
+                            text.push_str(piece);
+                        }
                     }
                     Err(err) => {
                         outcome = Err(err);

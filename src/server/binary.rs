@@ -28,7 +28,10 @@ pub fn response(
         std::future::ready(match follow {
             Follow::Bytes(bytes) => Some(Ok(bytes)),
             Follow::Piece(text) => Some(Ok(text.into())),
-            Follow::Job(_) | Follow::Interrupt(_) | Follow::End(Status::Completed, _) => None,
+            Follow::Step(..)
+            | Follow::Job(_)
+            | Follow::Interrupt(_)
+            | Follow::End(Status::Completed, _) => None,
             Follow::End(_, error) => Some(Err(std::io::Error::other(
                 error.map_or_else(|| "the run ended early".into(), |f| f.message),
             ))),

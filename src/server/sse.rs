@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt};
 use compose::config::KeepAlive;
 use compose::metrics::Metrics;
 use compose::task::{Follow, Status, Task};
+use compose::AgentStep;
 use tokio::time::Instant;
 
 /// Most events sent in one write: a client that fell behind gets what is waiting in one
@@ -68,12 +69,27 @@ pub fn named(name: &str, data: &str) -> String {
     out
 }
 
-/// Appends what a client of the stream is told of `follow`: a piece as an event, the points
-/// a run waits on as `event: interrupt` (their ids answer them, `POST /tasks/{id}/resume`), a
-/// failed or cancelled end as the closing `event: error`; nothing for the rest.
-fn push_follow(out: &mut impl Out, follow: Follow) {
+/// What an agent's steps become in an event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steps {
+    /// Each an event named for it: `text`, `message`, `tool_call`, `tool_result` (issue 26).
+    Named,
+    /// The original's bytes (`output_only`): each message as a `data:` event, nothing else.
+    Original,
+}
+
+/// Appends what a client of the stream is told of `follow`: a piece as an event, an agent's
+/// step as `steps` says, the points a run waits on as `event: interrupt` (their ids answer
+/// them, `POST /tasks/{id}/resume`), a failed or cancelled end as the closing `event: error`;
+/// nothing for the rest.
+fn push_follow(out: &mut impl Out, follow: Follow, steps: Steps) {
     match follow {
         Follow::Piece(piece) => push_event(out, &piece),
+        Follow::Step(step, text) => match steps {
+            Steps::Named => push_named(out, step.name(), &text),
+            Steps::Original if step == AgentStep::Message => push_event(out, &text),
+            Steps::Original => {}
+        },
         Follow::Interrupt(points) if !points.is_empty() => push_named(
             out,
             "interrupt",
@@ -116,26 +132,25 @@ impl Liveness {
     }
 }
 
-/// Streams a task's pieces from `from` on, the client counted in `metrics` while it reads.
-/// When `owned`, the caller's leaving (the body being dropped before the end) cancels the task
+/// Streams a task's pieces (an agent's steps as `steps` says), the client counted in
+/// `metrics` while it reads. When `owned`, the caller's leaving (the body being dropped before the end) cancels the task
 /// and so the upstream request (D8).
 pub fn response(
     task: Arc<Task>,
-    from: usize,
-    owned: bool,
+    (owned, steps): (bool, Steps),
     metrics: &Arc<Metrics>,
     liveness: Liveness,
 ) -> Response {
     let guard = owned.then(|| CancelOnDrop::new(Arc::clone(&task)));
     let id = task.id.clone();
-    following(id, task.follow(from), guard, metrics, liveness)
+    following(id, (task.follow(0), steps), guard, metrics, liveness)
 }
 
 /// Streams what `follow` yields of task `id` (a run here, or on another replica); `guard`
 /// lives as long as the body.
 pub fn following(
     id: String,
-    follow: impl futures::Stream<Item = Follow> + Send + 'static,
+    (follow, steps): (impl futures::Stream<Item = Follow> + Send + 'static, Steps),
     guard: Option<CancelOnDrop>,
     metrics: &Arc<Metrics>,
     liveness: Liveness,
@@ -155,7 +170,7 @@ pub fn following(
         }
         for _ in 0..EVENTS_PER_FRAME {
             match follow.poll_next_unpin(cx) {
-                Poll::Ready(Some(next)) => push_follow(&mut frame, next),
+                Poll::Ready(Some(next)) => push_follow(&mut frame, next, steps),
                 Poll::Ready(None) if frame.is_empty() => return Poll::Ready(None),
                 Poll::Pending if frame.is_empty() => {
                     if silence.as_mut().is_some_and(|s| s.due(cx)) {
@@ -327,9 +342,39 @@ mod tests {
     use super::*;
 
     fn framed(follows: Vec<Follow>) -> String {
+        framed_as(follows, Steps::Named)
+    }
+
+    fn framed_as(follows: Vec<Follow>, steps: Steps) -> String {
         let mut out = String::new();
-        follows.into_iter().for_each(|f| push_follow(&mut out, f));
+        follows
+            .into_iter()
+            .for_each(|f| push_follow(&mut out, f, steps));
         out
+    }
+
+    #[test]
+    fn an_agents_steps_are_named_events_or_the_originals_messages() {
+        let step = |step, text: &str| Follow::Step(step, text.to_string());
+        let follows = vec![
+            step(AgentStep::Message, r#"{"role": "assistant"}"#),
+            step(AgentStep::ToolCall, r#"{"type": "tool_call"}"#),
+            step(AgentStep::ToolResult, r#"{"type": "tool_result"}"#),
+            step(AgentStep::Text, "Two\nlines"),
+            step(AgentStep::Message, r#"{"role": "tool"}"#),
+        ];
+        assert_eq!(
+            framed(follows.clone()),
+            "event: message\ndata: {\"role\": \"assistant\"}\n\n\
+             event: tool_call\ndata: {\"type\": \"tool_call\"}\n\n\
+             event: tool_result\ndata: {\"type\": \"tool_result\"}\n\n\
+             event: text\ndata: Two\ndata: lines\n\n\
+             event: message\ndata: {\"role\": \"tool\"}\n\n"
+        );
+        assert_eq!(
+            framed_as(follows, Steps::Original),
+            "data: {\"role\": \"assistant\"}\n\ndata: {\"role\": \"tool\"}\n\n"
+        );
     }
 
     fn piece(text: &str) -> Follow {

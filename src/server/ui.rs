@@ -7,7 +7,7 @@ use compose::record::{title_of, Conversation, ConversationSummary, JobStage, Sta
 use compose::schema::Variable;
 use compose::task::{Follow, Task, TaskRegistry};
 use compose::workflow::Access;
-use compose::WorkflowPlan;
+use compose::{AgentStep, WorkflowPlan};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
@@ -159,6 +159,11 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
         let mut first = true;
         let mut next = follow.next().await;
         while let Some(item) = next.take() {
+            // An agent's text is its answer's; its other steps come as its job's events.
+            let item = match item {
+                Follow::Piece(text) | Follow::Step(AgentStep::Text, text) => Follow::Piece(text),
+                item => item,
+            };
             match item {
                 Follow::Piece(mut text) => {
                     if std::mem::take(&mut first) {
@@ -169,7 +174,9 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                         let until = tokio::time::Instant::now() + GATHER;
                         loop {
                             match tokio::time::timeout_at(until, follow.next()).await {
-                                Ok(Some(Follow::Piece(more))) => text.push_str(&more),
+                                Ok(Some(
+                                    Follow::Piece(more) | Follow::Step(AgentStep::Text, more),
+                                )) => text.push_str(&more),
                                 Ok(end) => {
                                     next = end;
                                     break;
@@ -192,7 +199,7 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
                     next = follow.next().await;
                 }
                 // Bytes (audio, an image) are shown whole at the end; other jobs are not shown.
-                Follow::Bytes(_) | Follow::Job(_) => next = follow.next().await,
+                Follow::Bytes(_) | Follow::Job(_) | Follow::Step(..) => next = follow.next().await,
                 Follow::Interrupt(points) => {
                     yield named(event::INTERRUPT, &points);
                     next = follow.next().await;

@@ -52,6 +52,28 @@ pub async fn ui_output(server: &Server, workflow: &str, input: Value) -> Value {
     ui_end(server, workflow, input).await["output"].clone()
 }
 
+/// The text the web UI's chat server function streams (its `piece` events, joined).
+pub async fn ui_text(server: &Server, workflow: &str, input: Value) -> String {
+    let response = super::ui_call(
+        server,
+        "chat",
+        &[
+            ("workflow_id", workflow),
+            ("input", &input.to_string()),
+            ("prompt", ""),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let events = response.text().await.unwrap();
+    assert!(events.contains(r#""status":"completed""#), "{events}");
+    events
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("event: piece\ndata: "))
+        .map(|data| serde_json::from_str::<String>(data).unwrap())
+        .collect()
+}
+
 /// The `end` event of the web UI's chat server function: the output, and its HTML blocks.
 pub async fn ui_end(server: &Server, workflow: &str, input: Value) -> Value {
     let response = super::ui_call(

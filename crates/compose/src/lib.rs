@@ -35,4 +35,4 @@ pub mod workflow;
 pub use error::RunError;
 pub use record::{JobEvent, JobStage};
 #[cfg(feature = "runtime")]
-pub use workflow::{Engine, JobNews, RunOutput, TextStream, WorkflowPlan};
+pub use workflow::{AgentStep, Engine, JobNews, Piece, RunOutput, TextStream, WorkflowPlan};

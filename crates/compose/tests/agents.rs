@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use compose::workflow::Access;
-use compose::RunOutput;
+use compose::{AgentStep, Piece, RunOutput};
 use support::{load, refused, run, run_attended, Person};
 use testkit::providers::Providers;
 use testkit::Workdir;
@@ -107,9 +107,9 @@ fn calls(calls: Value) -> Value {
     json!({ "question": format!("CALL {calls}") })
 }
 
-/// The pieces of a streaming agent of `yaml` asked to echo "hi": messages read as JSON, text
-/// as it is.
-async fn streamed(dir: &Workdir, yaml: &str) -> Vec<Value> {
+/// The pieces of a streaming agent of `yaml` asked to echo "hi", each with its step's name:
+/// messages and blocks read as JSON, text as it is.
+async fn streamed(dir: &Workdir, yaml: &str) -> Vec<(&'static str, Value)> {
     let engine = load(dir, yaml).unwrap();
     let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
     let request = engine.request(None, input, Access::All).unwrap();
@@ -117,12 +117,21 @@ async fn streamed(dir: &Workdir, yaml: &str) -> Vec<Value> {
         panic!("a streaming agent is a stream");
     };
     pieces
-        .map(|piece| {
-            let piece = piece.unwrap();
-            serde_json::from_str(&piece).unwrap_or(Value::String(piece))
+        .map(|piece| match piece.unwrap() {
+            Piece::Step(AgentStep::Text, text) => ("text", Value::String(text)),
+            Piece::Step(step, json) => (step.name(), serde_json::from_str(&json).unwrap()),
+            Piece::Text(text) => panic!("an agent's stream is its steps, got {text:?}"),
         })
         .collect()
         .await
+}
+
+/// The call to echo "hi" and its result, as blocks.
+fn echoed() -> (Value, Value) {
+    (
+        json!({"type": "tool_call", "id": "call_0_0", "name": "echo_tool", "arguments": {"text": "hi"}}),
+        json!({"type": "tool_result", "id": "call_0_0", "content": "echoed:hi"}),
+    )
 }
 
 fn text(role: &str, text: &str) -> Value {
@@ -287,12 +296,20 @@ async fn streaming_gives_each_message_as_it_is_added() {
         "",
     );
     let pieces = streamed(&dir, &yaml).await;
+    let (call, result) = echoed();
     assert_eq!(
         pieces,
         [
-            json!({"role": "assistant", "content": [{"type": "tool_call", "id": "call_0_0", "name": "echo_tool", "arguments": {"text": "hi"}}]}),
-            json!({"role": "tool", "content": [{"type": "tool_result", "id": "call_0_0", "content": "echoed:hi"}]}),
-            text("assistant", "Done: echoed:hi"),
+            (
+                "message",
+                json!({"role": "assistant", "content": [call.clone()]})
+            ),
+            ("tool_call", call),
+            ("tool_result", result.clone()),
+            ("message", json!({"role": "tool", "content": [result]})),
+            // A whole answer's text, whole.
+            ("text", json!("Done: echoed:hi")),
+            ("message", text("assistant", "Done: echoed:hi")),
         ]
     );
 }
@@ -386,16 +403,22 @@ async fn a_streaming_model_streams_the_answer_token_by_token() {
     let providers = Providers::start();
     let dir = Workdir::empty();
     let pieces = streamed(&dir, &streaming_agent(&providers.openai())).await;
+    // The call, its arguments' text joined from the stream and read as JSON.
+    let (call, result) = echoed();
     assert_eq!(
         pieces,
         [
-            // The call, its arguments' text joined from the stream and read as JSON.
-            json!({"role": "assistant", "content": [{"type": "tool_call", "id": "call_0_0", "name": "echo_tool", "arguments": {"text": "hi"}}]}),
-            json!({"role": "tool", "content": [{"type": "tool_result", "id": "call_0_0", "content": "echoed:hi"}]}),
-            // The answer's text as it comes, as text.
-            json!("Done:"),
-            json!(" echoed:hi"),
-            text("assistant", "Done: echoed:hi"),
+            (
+                "message",
+                json!({"role": "assistant", "content": [call.clone()]})
+            ),
+            ("tool_call", call),
+            ("tool_result", result.clone()),
+            ("message", json!({"role": "tool", "content": [result]})),
+            // The answer's text as it comes.
+            ("text", json!("Done:")),
+            ("text", json!(" echoed:hi")),
+            ("message", text("assistant", "Done: echoed:hi")),
         ]
     );
     let asked = providers.seen();

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use compose::workflow::Access;
 use compose::RunOutput;
-use support::{load, run};
+use support::{load, run, text};
 use testkit::mock_upstream::{Behavior, MockUpstream};
 use testkit::Workdir;
 
@@ -70,12 +70,12 @@ async fn as_it_comes(engine: &compose::Engine, mock: &MockUpstream, first: &str,
     let RunOutput::Stream(mut pieces) = engine.run(&request, json!({})).await.unwrap() else {
         panic!("a stream expected");
     };
-    assert_eq!(pieces.next().await.unwrap().unwrap(), first);
+    assert_eq!(text(pieces.next().await.unwrap().unwrap()), first);
     assert!(
         mock.finished_at().is_none(),
         "the first piece came before the upstream ended"
     );
-    let others: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
+    let others: Vec<String> = pieces.map(|p| text(p.unwrap())).collect().await;
     assert_eq!(others, rest);
 }
 
@@ -120,7 +120,7 @@ async fn a_filter_with_streaming_gives_the_kept_items_as_a_stream() {
     let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
         panic!("streaming: true is a stream");
     };
-    let pieces: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
+    let pieces: Vec<String> = pieces.map(|p| text(p.unwrap())).collect().await;
     // Each item a piece, as the original encodes a value in a text stream.
     assert_eq!(pieces, [r#"{"n": 2}"#, r#"{"n": 3}"#]);
 }
@@ -173,7 +173,7 @@ workflow:
     let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
         panic!("streaming: true is a stream");
     };
-    let pieces: Vec<String> = pieces.map(|p| p.unwrap()).collect().await;
+    let pieces: Vec<String> = pieces.map(|p| text(p.unwrap())).collect().await;
     assert_eq!(pieces, ["<a>", "<b>", "<c>"]);
 }
 

@@ -138,6 +138,11 @@ async fn respond(
     }
     // Until the response is handed over, a client that leaves cancels the run (D8).
     let owner = CancelOnDrop::new(task.clone());
+    // An agent's steps: the original's bytes when the output is asked for alone.
+    let steps = match body.output_only {
+        true => sse::Steps::Original,
+        false => sse::Steps::Named,
+    };
     let first = async {
         match liveness.periods.filter(|_| task.streams) {
             Some(periods) => tokio::time::timeout(periods.first.0, task.first_output())
@@ -155,13 +160,13 @@ async fn respond(
                 comment_first: true,
                 ..liveness
             };
-            return sse::response(task, 0, true, metrics, liveness);
+            return sse::response(task, (true, steps), metrics, liveness);
         }
     };
     match shape {
         Shape::Text => {
             owner.disarm();
-            return sse::response(task, 0, true, metrics, liveness);
+            return sse::response(task, (true, steps), metrics, liveness);
         }
         // Bytes go out as they are only when asked for alone; else the state shows them as
         // a data URI.

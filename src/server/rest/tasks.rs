@@ -86,7 +86,7 @@ pub async fn stream(
             let (_, cluster) = elsewhere(&state, &id).await.ok_or(missing)?;
             return Ok(sse::following(
                 id.clone(),
-                cluster.follow(id),
+                (cluster.follow(id), sse::Steps::Named),
                 None,
                 metrics,
                 liveness(&state),
@@ -94,7 +94,15 @@ pub async fn stream(
         }
     };
     match task.first_output().await {
-        Shape::Text => return Ok(sse::response(task, 0, false, metrics, liveness(&state))),
+        Shape::Text => {
+            let steps = sse::Steps::Named;
+            return Ok(sse::response(
+                task,
+                (false, steps),
+                metrics,
+                liveness(&state),
+            ));
+        }
         Shape::Bytes {
             content_type,
             filename,

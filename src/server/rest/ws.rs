@@ -34,6 +34,7 @@ use crate::server::{guard, RequestId};
 use compose::config::{Origins, WebSocket as Settings};
 use compose::record::{Failure, FailureKind, Status};
 use compose::task::{Follow, ResumeError, Task, TaskRegistry};
+use compose::AgentStep;
 
 /// How many messages may wait for a slow client before its connection is closed.
 const QUEUE: usize = 1024;
@@ -418,9 +419,11 @@ impl Session {
             let mut follow = std::pin::pin!(task.follow(0));
             while let Some(item) = follow.next().await {
                 let sent = match item {
-                    Follow::Piece(chunk) => {
+                    // An agent's text is output; its other steps are its job's `message` events.
+                    Follow::Piece(chunk) | Follow::Step(AgentStep::Text, chunk) => {
                         send(message("task_output", None, with(json!({"chunk": chunk}))))
                     }
+                    Follow::Step(..) => true,
                     Follow::Bytes(bytes) => send(message(
                         "task_output",
                         None,

@@ -99,7 +99,7 @@ async fn keep_pieces(
     let mut gathering = Gathering::new(pieces);
     while let Some(batch) = gathering.next().await {
         let mut failure = batch.failure;
-        if let Some(over) = batch.pieces.iter().position(|p| !room.take(p.len())) {
+        if let Some(over) = batch.pieces.iter().position(|p| !room.take(p.size())) {
             batch.pieces.truncate(over);
             failure = Some(room.exceeded());
         }
@@ -109,7 +109,7 @@ async fn keep_pieces(
                 state.first_chunk_ms.get_or_insert(elapsed);
                 batch
                     .pieces
-                    .iter()
+                    .drain(..)
                     .for_each(|piece| state.pieces.push(piece));
             });
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 
-use crate::workflow::TextStream;
+use crate::workflow::{Piece, TextStream};
 use crate::RunError;
 
 /// Most pieces handed to the listeners at once, and the longest they are gathered for.
@@ -17,14 +17,14 @@ const BATCH_TIME: Duration = Duration::from_millis(2);
 pub(super) struct Gathering<'a> {
     pieces: TextStream<'a>,
     /// The last batch, its room kept for the next.
-    batch: Vec<String>,
+    batch: Vec<Piece>,
     first: bool,
 }
 
 /// One batch: its pieces (the gathering's own, lent until the next), and the failure that
 /// ended the stream after them, if one did.
 pub(super) struct Batch<'a> {
-    pub pieces: &'a mut Vec<String>,
+    pub pieces: &'a mut Vec<Piece>,
     pub failure: Option<RunError>,
 }
 

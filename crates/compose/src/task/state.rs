@@ -17,8 +17,8 @@ use crate::metrics::Usage;
 use crate::record::{
     Failure, FailureKind, JobEvent, Kept, Output, Point, RunRecord, Status, TaskView,
 };
-use crate::workflow::Asked;
 use crate::workflow::WorkflowPlan;
+use crate::workflow::{AgentStep, Asked};
 
 /// Why a task could not be resumed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,9 @@ pub enum ResumeError {
 pub enum Follow {
     /// A piece of streamed text.
     Piece(String),
+    /// A step of an agent's work, in order with its text: the text itself, or the JSON of a
+    /// message or block (see [`AgentStep`]).
+    Step(AgentStep, String),
     /// A piece of a binary output.
     Bytes(Bytes),
     /// A job started or ended.
@@ -42,6 +45,16 @@ pub enum Follow {
     Interrupt(Vec<Point>),
     /// The run ended: how, and why when it failed or was cancelled.
     End(Status, Option<Failure>),
+}
+
+impl Follow {
+    /// The text it adds to the answer: a piece, or an agent's text.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Follow::Piece(text) | Follow::Step(AgentStep::Text, text) => Some(text),
+            _ => None,
+        }
+    }
 }
 
 /// What the output of a run turned out to be, once it is known.
@@ -235,7 +248,7 @@ impl Task {
     pub fn record(&self, with_input: bool) -> RunRecord {
         let state = self.state.lock();
         let output = if state.is_stream {
-            Some(Output::Text(state.pieces.text().to_string()))
+            Some(Output::Text(state.pieces.text().into_owned()))
         } else if let Some(binary) = &state.binary {
             Some(Output::Bytes(binary.data_uri()))
         } else {
@@ -443,8 +456,11 @@ impl Task {
                         ),
                         None => take_within(
                             state.pieces.since(next),
-                            |piece| piece.len(),
-                            |piece| Follow::Piece(piece.to_string()),
+                            |(_, piece)| piece.len(),
+                            |(step, piece)| match step {
+                                None => Follow::Piece(piece.to_string()),
+                                Some(step) => Follow::Step(step, piece.to_string()),
+                            },
                             &mut ready,
                         ),
                     };

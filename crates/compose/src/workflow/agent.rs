@@ -180,6 +180,7 @@ impl AgentCall {
         };
         let tools = Tools::new(&self.tools, run)?;
         let run_id = ulid::Ulid::new().to_string();
+        let mut texts = Texts::default();
         for iteration in 1..=limit {
             // `${messages}` reads the list itself (lent, not copied, each turn).
             let listed = Value::Array(std::mem::take(&mut messages));
@@ -208,9 +209,8 @@ impl AgentCall {
                 Output::Stream(mut chunks) => {
                     let mut deltas = Deltas::default();
                     while let Some(chunk) = chunks.next().await {
-                        // Each piece of the answer's text goes out as the text itself.
                         for text in deltas.add(chunk?)? {
-                            if !told(&mut sink, Value::String(text)).await {
+                            if !told(&mut sink, texts.next(text)).await {
                                 return Ok(Output::Value(Value::Null));
                             }
                         }
@@ -219,16 +219,26 @@ impl AgentCall {
                 }
                 said => {
                     let said = Produced::from(said).drain().await?;
-                    match &self.model_output {
+                    let message = match &self.model_output {
                         Some(template) => {
                             fetcher
                                 .render(template, scope().with("output", &said))
                                 .await?
                         }
                         None => said,
+                    };
+                    // A whole answer's text goes out whole.
+                    if sink.is_some() {
+                        if let Some(text) = text_of(&message) {
+                            if !told(&mut sink, texts.next(text)).await {
+                                return Ok(Output::Value(Value::Null));
+                            }
+                        }
                     }
+                    message
                 }
             };
+            texts.ended();
             let calls = tools::calls(&message)?;
             let step = |message: &Value| {
                 let said = Said {
@@ -238,18 +248,44 @@ impl AgentCall {
                 (run.tell)(job, JobStage::Message, said);
             };
             step(&message);
-            let mut added = vec![message];
-            if !calls.is_empty() {
-                let answered = tools.answer(&calls, (&job.id, &run_id), run, context, usage);
-                let results = working.idle(answered).await?;
-                results.iter().for_each(step);
-                added.extend(results);
+            // The message, then each call as it starts.
+            let called = blocks(&message, "tool_call").cloned();
+            let mut sent = told(&mut sink, message.clone()).await;
+            for call in called.collect::<Vec<_>>() {
+                sent = sent && told(&mut sink, call).await;
             }
-            for message in added {
-                if !told(&mut sink, message.clone()).await {
+            if !sent {
+                return Ok(Output::Value(Value::Null));
+            }
+            messages.push(message);
+            if !calls.is_empty() {
+                // Each result is told as it comes; the messages keep the calls' order.
+                let mut results: Vec<Option<Value>> = vec![None; calls.len()];
+                let answering = async {
+                    let answers = tools.answer(&calls, (&job.id, &run_id), run, context, usage);
+                    let mut answers = std::pin::pin!(answers);
+                    while let Some(answered) = answers.next().await {
+                        let (index, result) = answered?;
+                        step(&result);
+                        let block = blocks(&result, "tool_result").next().cloned();
+                        if let Some(block) = block {
+                            if !told(&mut sink, block).await {
+                                return Ok(false);
+                            }
+                        }
+                        results[index] = Some(result);
+                    }
+                    Ok::<_, RunError>(true)
+                };
+                if !working.idle(answering).await? {
                     return Ok(Output::Value(Value::Null));
                 }
-                messages.push(message);
+                for result in results.into_iter().flatten() {
+                    if !told(&mut sink, result.clone()).await {
+                        return Ok(Output::Value(Value::Null));
+                    }
+                    messages.push(result);
+                }
             }
             if calls.is_empty() {
                 break;
@@ -288,6 +324,50 @@ async fn told(sink: &mut Option<Sink>, chunk: Value) -> bool {
         Some(sink) => sink.send(Ok(chunk)).await.is_ok(),
         None => true,
     }
+}
+
+/// The text an agent streams, message after message: a blank line between two messages' texts.
+#[derive(Default)]
+struct Texts {
+    /// Whether text went out, and whether this message's has started.
+    sent: bool,
+    this_message: bool,
+}
+
+impl Texts {
+    /// `text` as it goes out: after a blank line when it starts a message's text that follows
+    /// another's.
+    fn next(&mut self, text: String) -> Value {
+        let text = match self.sent && !self.this_message {
+            true => format!("\n\n{text}"),
+            false => text,
+        };
+        self.sent = true;
+        self.this_message = true;
+        Value::String(text)
+    }
+
+    /// A message ended.
+    fn ended(&mut self) {
+        self.this_message = false;
+    }
+}
+
+/// The blocks of `message` of type `kind`.
+fn blocks<'m>(message: &'m Value, kind: &'m str) -> impl Iterator<Item = &'m Value> {
+    let content = message.get("content").and_then(Value::as_array);
+    content
+        .into_iter()
+        .flatten()
+        .filter(move |block| block.get("type").and_then(Value::as_str) == Some(kind))
+}
+
+/// The text of a message's text blocks, joined; none when it has none.
+fn text_of(message: &Value) -> Option<String> {
+    let text: String = blocks(message, "text")
+        .filter_map(|block| block.get("text").and_then(Value::as_str))
+        .collect();
+    (!text.is_empty()).then_some(text)
 }
 
 /// An earlier message as the agent keeps it: `{role, content}` with a text `content` becomes

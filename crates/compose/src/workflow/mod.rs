@@ -44,7 +44,7 @@ pub use plan::{Access, Engine, Fallback, JobPlan, WorkflowPlan};
 pub use route::Router;
 use schedule::{Said, Schedule, Step, Tell};
 use stream::Produced;
-pub use stream::TextStream;
+pub use stream::{AgentStep, Piece, TextStream};
 pub use work::Work;
 
 /// What a run gives back: a value, text pieces as they are produced, or bytes. A stream that
@@ -442,7 +442,10 @@ async fn run_job(
     };
     let produced = match output {
         Output::Stream(chunks) => match stream::passthrough_encoding(template) {
-            Some(encoding) => Produced::Stream { chunks, encoding },
+            Some(encoding) => Produced::Stream {
+                chunks,
+                encoding: encoding.into(),
+            },
             None if stream::operates_on_stream(template) => Produced::Stream {
                 chunks: stream::operate(
                     template.clone(),
@@ -452,7 +455,7 @@ async fn run_job(
                     jobs.clone(),
                     context.clone(),
                 ),
-                encoding: StreamEncoding::Text,
+                encoding: StreamEncoding::Text.into(),
             },
             None => {
                 let value = Produced::from(Output::Stream(chunks)).drain().await?;

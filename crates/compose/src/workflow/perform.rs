@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::stream::{self, Produced};
+use super::stream::{self, Encoding, Produced};
 use super::work::Work;
 use super::{composite, delay, filter, hand_off, pause, run_nested, Frame, JobPlan, Run};
 use crate::binding::{Owner, Scope, StreamEncoding};
@@ -28,7 +28,7 @@ pub(super) enum Done {
 fn answer_sink(
     job: &JobPlan,
     (frame, run): (&Frame<'_>, &Run<'_>),
-    streams: bool,
+    (streams, steps): (bool, bool),
     capacity: usize,
 ) -> Option<composite::Sink> {
     let whole = job.retry.is_some()
@@ -40,6 +40,11 @@ fn answer_sink(
     let encoding = match &job.output {
         None => StreamEncoding::Text,
         Some(template) => stream::passthrough_encoding(template)?,
+    };
+    // An agent's stream is its steps, however the job encodes it.
+    let encoding = match steps {
+        true => Encoding::Steps,
+        false => encoding.into(),
     };
     let (sink, results) = futures::channel::mpsc::channel(capacity);
     let results = Produced::Stream {
@@ -78,10 +83,11 @@ pub(super) async fn work(
         }
         Work::Agent(agent) => {
             // The run's answer: each message goes out as it is added.
-            let sink = answer_sink(job, (frame, run), agent.streaming, 1);
+            let sink = answer_sink(job, (frame, run), (agent.streaming, true), 1);
             let sent = sink.is_some();
             let seen = (input, owner);
-            let output = agent.run(job, seen, run, (context, usage), working, sink);
+            // Boxed: an agent's loop is a large future, and not every job needs its room.
+            let output = Box::pin(agent.run(job, seen, run, (context, usage), working, sink));
             let output = output.await?;
             if sent {
                 return Ok(Done::Sent);
@@ -146,7 +152,7 @@ pub(super) async fn work(
                 None => composite::Items::Value(input),
             };
             // The run's answer: each result goes out as it comes.
-            let sink = answer_sink(job, (frame, run), streams, *batch_size);
+            let sink = answer_sink(job, (frame, run), (streams, false), *batch_size);
             let sent = sink.is_some();
             let results = parent.for_each(body, *batch_size, items, sink);
             let results = working.idle(results).await?;

@@ -14,16 +14,121 @@ use crate::error::RunError;
 use crate::fetch::Fetcher;
 use crate::media::Blob;
 
-/// Text pieces of a streamed output, in order; empty pieces are never sent. It lives as long
+/// The pieces of a streamed output, in order; empty pieces are never sent. It lives as long
 /// as what the rest of its run borrows (`'static` once the run has ended).
-pub type TextStream<'a> = Pin<Box<dyn Stream<Item = Result<String, RunError>> + Send + 'a>>;
+pub type TextStream<'a> = Pin<Box<dyn Stream<Item = Result<Piece, RunError>> + Send + 'a>>;
+
+/// One piece of a streamed output: text, or one step of an agent's work (D28), which goes
+/// out in order with its text so that a client is told each step where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    /// A step and its text: the text itself, or the JSON of a message or block.
+    Step(AgentStep, String),
+}
+
+impl Piece {
+    /// The text it adds to the answer (a plain piece, or an agent's text); none for a step.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Piece::Text(text) | Piece::Step(AgentStep::Text, text) => Some(text),
+            Piece::Step(..) => None,
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            Piece::Text(text) | Piece::Step(_, text) => text.len(),
+        }
+    }
+}
+
+/// What a step of an agent's stream is (an SSE client sees its name as the event's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentStep {
+    /// Its text, as it comes.
+    Text,
+    /// A message, once it is added (as the original streams them, spec §10.7).
+    Message,
+    /// A tool call, as it starts.
+    ToolCall,
+    /// A tool's result, as it ends.
+    ToolResult,
+}
+
+impl AgentStep {
+    /// Its name: the event's name over SSE and in the replicas' table.
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentStep::Text => "text",
+            AgentStep::Message => "message",
+            AgentStep::ToolCall => "tool_call",
+            AgentStep::ToolResult => "tool_result",
+        }
+    }
+
+    /// The step named `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        [
+            AgentStep::Text,
+            AgentStep::Message,
+            AgentStep::ToolCall,
+            AgentStep::ToolResult,
+        ]
+        .into_iter()
+        .find(|step| step.name() == name)
+    }
+
+    /// An agent's chunk as a step: a string is its text, a mapping with a role a message,
+    /// a block (`tool_call`, `tool_result`) what its type says.
+    fn of(chunk: &Value) -> Self {
+        match chunk.get("type").and_then(Value::as_str) {
+            _ if chunk.is_string() => AgentStep::Text,
+            Some("tool_call") => AgentStep::ToolCall,
+            Some("tool_result") => AgentStep::ToolResult,
+            _ => AgentStep::Message,
+        }
+    }
+}
+
+/// How a stream's chunks become pieces: as a template says (`as stream/text`, `/json`), or
+/// as an agent's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Chunks(StreamEncoding),
+    Steps,
+}
+
+impl From<StreamEncoding> for Encoding {
+    fn from(encoding: StreamEncoding) -> Self {
+        Encoding::Chunks(encoding)
+    }
+}
+
+impl Encoding {
+    /// One chunk as a piece; `None` for chunks that are dropped (null and empty).
+    fn encode(self, chunk: Value) -> Option<Piece> {
+        match self {
+            Encoding::Chunks(encoding) => encoding.encode(chunk).map(Piece::Text),
+            Encoding::Steps => {
+                let step = AgentStep::of(&chunk);
+                let text = match step {
+                    AgentStep::Text => StreamEncoding::Text.encode(chunk),
+                    _ => StreamEncoding::Json.encode(chunk),
+                };
+                text.map(|text| Piece::Step(step, text))
+            }
+        }
+    }
+}
 
 /// A job's result: a value, or a stream or bytes still to be read.
 pub enum Produced {
     Value(Value),
     Stream {
         chunks: ChunkStream,
-        encoding: StreamEncoding,
+        encoding: Encoding,
     },
     Bytes(Binary),
 }
@@ -34,7 +139,7 @@ impl From<Output> for Produced {
             Output::Value(value) => Produced::Value(value),
             Output::Stream(chunks) => Produced::Stream {
                 chunks,
-                encoding: StreamEncoding::Text,
+                encoding: StreamEncoding::Text.into(),
             },
             Output::Bytes(binary) => Produced::Bytes(binary),
         }
@@ -52,7 +157,7 @@ impl Produced {
         if let Some(encoding) = template.stream_encoding() {
             return Ok(Produced::Stream {
                 chunks: Box::pin(futures::stream::once(std::future::ready(Ok(value)))),
-                encoding,
+                encoding: encoding.into(),
             });
         }
         // A single media value (`${output.url as image;url}`, `as audio;base64`) is bytes, as
@@ -206,8 +311,8 @@ async fn rendered(
     Ok(values)
 }
 
-/// Encodes every chunk as text; null and empty pieces are dropped.
-pub fn encode(chunks: ChunkStream, encoding: StreamEncoding) -> TextStream<'static> {
+/// Encodes every chunk as a piece; null and empty pieces are dropped.
+pub fn encode(chunks: ChunkStream, encoding: Encoding) -> TextStream<'static> {
     Box::pin(chunks.filter_map(move |chunk| {
         std::future::ready(match chunk {
             Ok(value) => encoding.encode(value).map(Ok),

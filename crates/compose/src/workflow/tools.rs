@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
 use serde_json::{json, Map, Value};
 
 use super::agent::tool_message;
@@ -173,66 +175,68 @@ impl<'t> Tools<'t> {
         self.entries.iter().find(|entry| entry.name == name)
     }
 
-    /// The `tool` messages answering `calls`, in their order: the workflow tools' (all at
-    /// once), then those the caller runs (one pause for all of them), unknown tools as errors.
-    pub async fn answer(
-        &self,
-        calls: &[Call],
-        (job_id, run_id): (&str, &str),
-        run: &Run<'_>,
-        context: &Value,
-        usage: &Arc<Usage>,
-    ) -> Result<Vec<Value>, RunError> {
-        let mut answers: Vec<Option<Value>> = calls.iter().map(|_| None).collect();
-        let mut external = Vec::new();
-        let mut running = Vec::new();
-        for (index, call) in calls.iter().enumerate() {
-            match self.find(&call.name) {
-                Some(
-                    entry @ Entry {
-                        tool: Tool::Workflow(workflow),
-                        ..
-                    },
-                ) => running.push(async move {
-                    let answer = entry.run(workflow, call, run, context, usage).await;
-                    (index, answer)
-                }),
-                Some(_) => external.push((index, call)),
-                None => {
-                    let text = format!("Error: Unknown tool '{}'", call.name);
-                    answers[index] = Some(tool_message(call, text, true));
+    /// The `tool` messages answering `calls`, each with its call's index, as they come:
+    /// unknown tools at once (as errors), the workflow tools' as each ends (they run at once),
+    /// then those the caller runs (one pause for all of them).
+    pub fn answer<'s, 'r: 's>(
+        &'s self,
+        calls: &'s [Call],
+        (job_id, run_id): (&'s str, &'s str),
+        run: &'s Run<'r>,
+        context: &'s Value,
+        usage: &'s Arc<Usage>,
+    ) -> impl Stream<Item = Result<(usize, Value), RunError>> + Send + 's {
+        async_stream::try_stream! {
+            let mut external = Vec::new();
+            let mut running = FuturesUnordered::new();
+            for (index, call) in calls.iter().enumerate() {
+                match self.find(&call.name) {
+                    Some(
+                        entry @ Entry {
+                            tool: Tool::Workflow(workflow),
+                            ..
+                        },
+                    ) => running.push(async move {
+                        (index, entry.run(workflow, call, run, context, usage).await)
+                    }),
+                    Some(_) => external.push((index, call)),
+                    None => {
+                        let text = format!("Error: Unknown tool '{}'", call.name);
+                        yield (index, tool_message(call, text, true));
+                    }
+                }
+            }
+            while let Some(answered) = running.next().await {
+                yield answered;
+            }
+            if !external.is_empty() {
+                let asked: Vec<Value> = external
+                    .iter()
+                    .map(|(_, c)| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
+                    .collect();
+                let metadata = json!({"kind": "tool_calls", "tool_calls": asked});
+                let point = Point {
+                    id: ulid::Ulid::new().to_string(),
+                    job_id: job_id.to_string(),
+                    run_id: run_id.to_string(),
+                    phase: Phase::After,
+                    message: Some("Agent is waiting for tool results.".into()),
+                    metadata: Some(run.redactor.value(&metadata).unwrap_or(metadata)),
+                };
+                let answer = run.pauses.ask(point).await?;
+                for (index, call) in external {
+                    let message = match answer.get(&call.id) {
+                        Some(result) => tool_message(call, tool_text(result), false),
+                        None => {
+                            let text =
+                                format!("Error: no result provided for tool_call '{}'", call.id);
+                            tool_message(call, text, true)
+                        }
+                    };
+                    yield (index, message);
                 }
             }
         }
-        for (index, answer) in futures::future::join_all(running).await {
-            answers[index] = Some(answer);
-        }
-        if !external.is_empty() {
-            let asked: Vec<Value> = external
-                .iter()
-                .map(|(_, c)| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
-                .collect();
-            let metadata = json!({"kind": "tool_calls", "tool_calls": asked});
-            let point = Point {
-                id: ulid::Ulid::new().to_string(),
-                job_id: job_id.to_string(),
-                run_id: run_id.to_string(),
-                phase: Phase::After,
-                message: Some("Agent is waiting for tool results.".into()),
-                metadata: Some(run.redactor.value(&metadata).unwrap_or(metadata)),
-            };
-            let answer = run.pauses.ask(point).await?;
-            for (index, call) in external {
-                answers[index] = Some(match answer.get(&call.id) {
-                    Some(result) => tool_message(call, tool_text(result), false),
-                    None => {
-                        let text = format!("Error: no result provided for tool_call '{}'", call.id);
-                        tool_message(call, text, true)
-                    }
-                });
-            }
-        }
-        Ok(answers.into_iter().flatten().collect())
     }
 }
 

@@ -132,3 +132,11 @@ pub fn refused(dir: &Workdir, yaml: &str) -> String {
         Err(err) => err,
     }
 }
+
+/// A plain stream's piece: its text.
+pub fn text(piece: compose::Piece) -> String {
+    match piece {
+        compose::Piece::Text(text) => text,
+        step => panic!("a text piece expected, got {step:?}"),
+    }
+}
