@@ -10,7 +10,8 @@
 # Usage: scripts/instructions.sh [BINARY...]   (default: target/release/model-compose)
 # Give two binaries (say, before and after a change) to compare them in one run. CONFIG=FILE
 # serves another config in front of the same mock (its OpenAI base URL replaced), EVENTS=N the
-# `data:` events each of its streams must have (default: one per token).
+# `data:` events each of its streams must have (default: one per token). PROFILE=DIR keeps the
+# busy run's callgrind profile in DIR, for `callgrind_annotate`.
 set -euo pipefail
 
 STREAMS=${STREAMS:-20}
@@ -66,7 +67,7 @@ count() {
   for i in $(seq "$streams"); do
     curl -sfN -X POST "http://127.0.0.1:$API_PORT/api/workflows/runs" \
       -H 'Content-Type: application/json' \
-      -d '{"input":{"prompt":"Hi","temperature":0.7},"output_only":true}' -o "$dir/out$i" &
+      -d '{"input":{"prompt":"Hi","temperature":0.7}}' -o "$dir/out$i" &
     clients+=($!)
   done
   for client in "${clients[@]}"; do
@@ -79,6 +80,10 @@ count() {
   done
   kill -INT "$server"
   wait "$server" || true
+  # PROFILE=DIR keeps each busy run's profile there, for callgrind_annotate.
+  if [ -n "${PROFILE:-}" ] && [ "$streams" -gt 0 ]; then
+    mkdir -p "$PROFILE" && cp "$dir/callgrind.out" "$PROFILE/$(basename "$binary").callgrind"
+  fi
   sed -n 's/^totals: //p' "$dir/callgrind.out"
 }
 

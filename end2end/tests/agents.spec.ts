@@ -112,21 +112,23 @@ test("each tool step shows in the answer as it happens, then the answer; a follo
     await page.getByLabel("Prompt").press("Enter");
     const answer = page.locator(".message.assistant").last();
     const steps = answer.locator(".agent-steps .step");
-    // Both calls show while the slow one runs.
-    await expect(steps).toHaveCount(2);
+    // Both calls show while the slow one runs, and the failing one's error (in red) as soon
+    // as it has ended.
+    await expect(steps).toHaveCount(3);
     await expect(steps.nth(0)).toHaveClass(/call/);
     await expect(steps.nth(0).locator("summary")).toContainText("Calls slow_echo");
     await expect(steps.nth(0).locator(".spinner")).toBeVisible();
+    await expect(steps.nth(1).locator(".spinner")).toHaveCount(0);
+    await expect(steps.nth(2)).toHaveClass(/error/);
+    await expect(steps.nth(2).locator("summary")).toContainText("Error from broken");
     await page.screenshot({ path: "test-results/agent-running.png", fullPage: true });
-    // Then the results, the failing one in red, and the answer below.
+    // Then the slow one's result, and the answer below.
     await expect(steps).toHaveCount(4);
     await expect(answer.locator(".spinner")).toHaveCount(0);
-    await expect(steps.nth(2)).toHaveClass(/result/);
-    await expect(steps.nth(2).locator("summary")).toContainText("Result of slow_echo");
-    await steps.nth(2).locator("summary").click();
-    await expect(steps.nth(2).locator("pre")).toHaveText("slept:a");
-    await expect(steps.nth(3)).toHaveClass(/error/);
-    await expect(steps.nth(3).locator("summary")).toContainText("Error from broken");
+    await expect(steps.nth(3)).toHaveClass(/result/);
+    await expect(steps.nth(3).locator("summary")).toContainText("Result of slow_echo");
+    await steps.nth(3).locator("summary").click();
+    await expect(steps.nth(3).locator("pre")).toHaveText("slept:a");
     await expect(answer.locator(".markdown")).toContainText("Done: slept:a; ");
     await expect(answer).toHaveAttribute("data-state", "completed");
     await expect(answer.getByRole("button", { name: "Copy" })).toBeEnabled();
@@ -147,6 +149,56 @@ test("each tool step shows in the answer as it happens, then the answer; a follo
     const roles = asked.messages.map((m: { role: string }) => m.role);
     expect(roles).toEqual(["user", "assistant", "tool", "tool", "assistant", "user"]);
     expect(asked.messages[2]).toEqual({ role: "tool", content: "slept:a", tool_call_id: "call_0_0" });
+  } finally {
+    expect(await server.remove()).toBe(0);
+  }
+});
+
+// The same agent with `streaming: true` and a model that streams: its text streams into the
+// answer below the steps.
+const STREAMING = AGENT.replace("      output: ${output[-1].content[0].text}\n", "")
+  .replace("      messages: ${input.messages}\n", "      messages: ${input.messages}\n      streaming: true\n")
+  .replace("        model: gpt-4o\n", "        model: gpt-4o\n        stream: true\n")
+  .replace(
+    AGENT.slice(AGENT.indexOf("      output:\n        role: assistant")),
+    `      stream_format: json
+      output:
+        '+':
+          - '?': {input: '\${response[].choices[0].delta.content}', operator: neq, value: null,
+                  if_true: [{type: text_delta, text: '\${response[].choices[0].delta.content}'}]}
+          - '*': \${response[].choices[0].delta.tool_calls}
+            type: tool_call_delta
+            index: \${item.index}
+            id: \${item.id}
+            name: \${item.function.name}
+            arguments: \${item.function.arguments}
+`,
+  );
+
+test("a streaming agent's text streams into the answer below its steps", async ({ page }) => {
+  expect(STREAMING).toContain("streaming: true");
+  expect(STREAMING).toContain("text_delta");
+  const server = await ModelCompose.up(mock.openai, undefined, undefined, STREAMING);
+  try {
+    await page.goto(server.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    const calls = [{ name: "slow_echo", arguments: { text: "b" } }];
+    await page.getByLabel("Prompt").fill(`CALL ${JSON.stringify(calls)}`);
+    await page.getByLabel("Prompt").press("Enter");
+    const answer = page.locator(".message.assistant").last();
+    const steps = answer.locator(".agent-steps .step");
+    await expect(steps.nth(0).locator("summary")).toContainText("Calls slow_echo");
+    await expect(steps.nth(0).locator(".spinner")).toBeVisible();
+    await expect(answer).toHaveAttribute("data-state", "streaming");
+    await expect(answer.locator(".markdown")).toHaveText("Done: slept:b");
+    await expect(answer).toHaveAttribute("data-state", "completed");
+    await expect(steps).toHaveCount(2);
+    await expect(steps.nth(1).locator("summary")).toContainText("Result of slow_echo");
+    await page.reload();
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    const reopened = page.locator(".message.assistant").last();
+    await expect(reopened.locator(".agent-steps .step")).toHaveCount(2);
+    await expect(reopened.locator(".markdown")).toHaveText("Done: slept:b");
   } finally {
     expect(await server.remove()).toBe(0);
   }

@@ -309,7 +309,8 @@ impl Chat {
                 messages.push(serde_json::json!({"role": "user", "content": prompt}));
                 let steps = reply.steps.get_untracked();
                 if !steps.is_empty() {
-                    messages.extend(steps.into_iter().filter_map(|step| step.value));
+                    let added = steps.into_iter().filter_map(|step| step.value).collect();
+                    messages.extend(in_call_order(added));
                     continue;
                 }
                 let answer = reply.text.get_untracked();
@@ -366,5 +367,63 @@ fn unreachable_text(error: &str) -> String {
         "The server can't be reached. What is shown here stays; try again once it is back.".into()
     } else {
         error.to_string()
+    }
+}
+/// An agent's messages as its model had them: the results of one turn's calls, told as each
+/// ended, back in the order of the calls.
+fn in_call_order(mut messages: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    let mut calls: Vec<String> = Vec::new();
+    let mut start = 0;
+    while start < messages.len() {
+        if messages[start]["role"] != "tool" {
+            let content = messages[start]["content"].as_array();
+            calls = content
+                .into_iter()
+                .flatten()
+                .filter(|block| block["type"] == "tool_call")
+                .filter_map(|block| block["id"].as_str().map(str::to_string))
+                .collect();
+            start += 1;
+            continue;
+        }
+        let end = messages[start..]
+            .iter()
+            .position(|message| message["role"] != "tool")
+            .map_or(messages.len(), |length| start + length);
+        let place = |message: &serde_json::Value| {
+            let id = message["content"][0]["id"].as_str().unwrap_or_default();
+            calls
+                .iter()
+                .position(|call| call == id)
+                .unwrap_or(usize::MAX)
+        };
+        messages[start..end].sort_by_key(place);
+        start = end;
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_call_order;
+    use serde_json::json;
+
+    #[test]
+    fn results_told_as_they_ended_go_back_in_the_calls_order() {
+        let result =
+            |id: &str| json!({"role": "tool", "content": [{"type": "tool_result", "id": id}]});
+        let call = |id: &str| json!({"type": "tool_call", "id": id});
+        let asked = json!({"role": "assistant", "content": [call("slow"), call("fast")]});
+        let answer = json!({"role": "assistant", "content": [{"type": "text", "text": "ok"}]});
+        let told = vec![
+            asked.clone(),
+            result("fast"),
+            result("slow"),
+            answer.clone(),
+        ];
+        assert_eq!(
+            in_call_order(told),
+            [asked, result("slow"), result("fast"), answer]
+        );
     }
 }

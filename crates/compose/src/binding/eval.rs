@@ -135,6 +135,19 @@ impl Expr {
         }
     }
 
+    /// The value as [`Expr::eval`] gives it, borrowed from `scope` when the expression
+    /// only reads it (no index, no default needed, no conversion): a condition compares it
+    /// in place.
+    pub fn peek<'a>(&self, scope: &Scope<'a>) -> Result<Cow<'a, Value>, BindingError> {
+        if self.conversion.is_some() || self.default.is_some() || self.index.is_some() {
+            return self.eval(scope).map(Cow::Owned);
+        }
+        Ok(match scope.get(&self.source) {
+            Some((root, _)) => walk(root, &self.path),
+            None => Cow::Owned(Value::Null),
+        })
+    }
+
     /// The value, and whether it is a caller's.
     fn lookup(&self, scope: &Scope) -> (Value, bool) {
         let Some((root, owner)) = scope.get(&self.source) else {

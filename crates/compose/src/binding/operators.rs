@@ -259,8 +259,8 @@ impl Test {
     fn holds(&self, scope: &Scope) -> Result<bool, BindingError> {
         compare(
             self.comparison,
-            &self.input.render(scope)?,
-            &self.value.render(scope)?,
+            &*self.input.peek(scope)?,
+            &*self.value.peek(scope)?,
         )
     }
 

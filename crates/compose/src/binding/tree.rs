@@ -1,5 +1,7 @@
 //! Config values with templates in them, compiled once and rendered many times.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::ast::{Expr, Part, Template};
@@ -102,6 +104,19 @@ impl Binding {
             ),
             other => Binding::Literal(other.clone()),
         })
+    }
+
+    /// The value [`Binding::render`] gives, borrowed where it is written in the config or
+    /// read as it is from `scope` (see [`Expr::peek`]): what a condition compares.
+    pub fn peek<'v>(&'v self, scope: &Scope<'v>) -> Result<Cow<'v, Value>, BindingError> {
+        match self {
+            Binding::Literal(value) => Ok(Cow::Borrowed(value)),
+            Binding::Template(template) => match template.whole_expr() {
+                Some(expr) => expr.peek(scope),
+                None => template.render(scope).map(Cow::Owned),
+            },
+            other => other.render(scope).map(Cow::Owned),
+        }
     }
 
     /// The value with every template rendered against `scope`.

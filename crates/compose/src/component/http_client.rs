@@ -14,9 +14,8 @@ use reqwest::multipart::{Form, Part};
 
 use super::patience::{Limits, Patience};
 use super::{Binary, ByteStream, ChunkStream, Output};
-use crate::binding::{
-    extract, interpolate_text, python_json, Binding, BindingError, Expr, Owner, Scope,
-};
+use crate::binding::extract::{self, Sparse};
+use crate::binding::{interpolate_text, python_json, Binding, BindingError, Expr, Owner, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
 use crate::fetch::Fetcher;
@@ -60,6 +59,8 @@ pub struct Action {
     /// When the output is one path into each streamed chunk (`${response[].choices[0].delta.content}`),
     /// that expression: each chunk's JSON is then read for that path only.
     chunk_path: Option<Expr>,
+    /// Otherwise, what the output reads of each streamed JSON chunk, when it can be told.
+    chunk_parts: Option<Sparse>,
     /// Whether the output reads `input` or `context`: only then does a streamed answer keep
     /// them for its events (a chat's input holds the whole conversation so far).
     output_reads_run: bool,
@@ -85,8 +86,13 @@ impl Action {
             .filter(|e| extract::covers(&e.path))
             .filter(|e| e.conversion.as_ref().is_none_or(|c| c.format.is_none()))
             .cloned();
+        let chunk_parts = output
+            .as_ref()
+            .filter(|_| chunk_path.is_none())
+            .and_then(Sparse::of_chunks);
         Ok(Self {
             chunk_path,
+            chunk_parts,
             output_reads_run: output
                 .as_ref()
                 .is_some_and(|o| o.reads(&["input", "context"])),
@@ -478,7 +484,10 @@ impl HttpClient {
                     }
                     (format, _) => {
                         let chunk = match format {
-                            Some(StreamFormat::Json) => serde_json::from_str(&data).unwrap_or(Value::Null),
+                            Some(StreamFormat::Json) => match &action.chunk_parts {
+                                Some(parts) => parts.parse(&data),
+                                None => serde_json::from_str(&data).unwrap_or(Value::Null),
+                            },
                             Some(StreamFormat::Text) | None => Value::String(data),
                         };
                         match &action.output {

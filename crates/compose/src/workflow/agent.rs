@@ -208,8 +208,10 @@ impl AgentCall {
                 // A streamed answer is canonical deltas (D28): its text goes out as it comes.
                 Output::Stream(mut chunks) => {
                     let mut deltas = Deltas::default();
+                    let mut added = Vec::new();
                     while let Some(chunk) = chunks.next().await {
-                        for text in deltas.add(chunk?)? {
+                        deltas.add(chunk?, &mut added)?;
+                        for text in added.drain(..) {
                             if !told(&mut sink, texts.next(text)).await {
                                 return Ok(Output::Value(Value::Null));
                             }

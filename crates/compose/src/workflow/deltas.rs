@@ -18,56 +18,61 @@ pub(super) struct Deltas {
 }
 
 impl Deltas {
-    /// Adds a chunk's deltas; gives the text each text delta added.
-    pub fn add(&mut self, chunk: Value) -> Result<Vec<String>, RunError> {
-        let deltas = match chunk {
-            Value::Null => Vec::new(),
-            Value::Array(deltas) => deltas,
-            delta => vec![delta],
-        };
-        let mut texts = Vec::new();
-        for delta in deltas.into_iter().filter(|d| !d.is_null()) {
-            let text = |key: &str| delta.get(key).and_then(Value::as_str).map(str::to_string);
-            match delta.get("type").and_then(Value::as_str) {
-                Some("text_delta") => {
-                    let added = text("text").unwrap_or_default();
+    /// Adds a chunk's deltas; puts the text each text delta added in `texts`.
+    pub fn add(&mut self, chunk: Value, texts: &mut Vec<String>) -> Result<(), RunError> {
+        match chunk {
+            Value::Null => Ok(()),
+            Value::Array(deltas) => deltas
+                .into_iter()
+                .try_for_each(|delta| self.add_one(delta, texts)),
+            delta => self.add_one(delta, texts),
+        }
+    }
+
+    /// Adds one delta (a token's, most often: its text is moved, not copied, into `texts`).
+    fn add_one(&mut self, mut delta: Value, texts: &mut Vec<String>) -> Result<(), RunError> {
+        let text =
+            |delta: &Value, key: &str| delta.get(key).and_then(Value::as_str).map(str::to_string);
+        match delta.get("type").and_then(Value::as_str) {
+            _ if delta.is_null() => {}
+            Some("text_delta") => match delta.get_mut("text").map(Value::take) {
+                Some(Value::String(added)) if !added.is_empty() => {
                     self.text.push_str(&added);
-                    if !added.is_empty() {
-                        texts.push(added);
-                    }
+                    texts.push(added);
                 }
-                Some("tool_call_delta") => {
-                    let index = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
-                    let at = match self.calls.iter().position(|call| call.0 == index) {
-                        Some(at) => at,
-                        None => {
-                            self.calls.push((index, None, None, String::new()));
-                            self.calls.len() - 1
-                        }
-                    };
-                    let call = &mut self.calls[at];
-                    if let Some(id) = text("id") {
-                        call.1 = Some(id);
+                _ => {}
+            },
+            Some("tool_call_delta") => {
+                let index = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
+                let at = match self.calls.iter().position(|call| call.0 == index) {
+                    Some(at) => at,
+                    None => {
+                        self.calls.push((index, None, None, String::new()));
+                        self.calls.len() - 1
                     }
-                    if let Some(name) = text("name") {
-                        call.2 = Some(name);
-                    }
-                    match delta.get("arguments") {
-                        Some(Value::String(piece)) => call.3.push_str(piece),
-                        None | Some(Value::Null) => {}
-                        Some(whole) => call.3.push_str(&whole.to_string()),
-                    }
+                };
+                let call = &mut self.calls[at];
+                if let Some(id) = text(&delta, "id") {
+                    call.1 = Some(id);
                 }
-                _ => {
-                    return Err(RunError::Flow(format!(
-                        "an agent reads its model's streamed answer as canonical deltas \
-                         (text_delta, tool_call_delta), got {delta}: check the model action's \
-                         output mapping"
-                    )))
+                if let Some(name) = text(&delta, "name") {
+                    call.2 = Some(name);
+                }
+                match delta.get("arguments") {
+                    Some(Value::String(piece)) => call.3.push_str(piece),
+                    None | Some(Value::Null) => {}
+                    Some(whole) => call.3.push_str(&whole.to_string()),
                 }
             }
+            _ => {
+                return Err(RunError::Flow(format!(
+                    "an agent reads its model's streamed answer as canonical deltas \
+                     (text_delta, tool_call_delta), got {delta}: check the model action's \
+                     output mapping"
+                )))
+            }
         }
-        Ok(texts)
+        Ok(())
     }
 
     /// The assistant message the deltas make: its text, then its calls in index order
@@ -108,7 +113,7 @@ mod tests {
         ];
         let mut texts = Vec::new();
         for chunk in chunks {
-            texts.extend(deltas.add(chunk).unwrap());
+            deltas.add(chunk, &mut texts).unwrap();
         }
         assert_eq!(texts, ["Let me ", "check."]);
         assert_eq!(
@@ -122,7 +127,9 @@ mod tests {
 
     #[test]
     fn a_chunk_that_is_no_delta_is_refused_with_what_it_was() {
-        let err = Deltas::default().add(json!({"content": "hi"})).unwrap_err();
+        let err = Deltas::default()
+            .add(json!({"content": "hi"}), &mut Vec::new())
+            .unwrap_err();
         assert!(err.to_string().contains("canonical deltas"), "{err}");
     }
 }
