@@ -118,6 +118,8 @@ test("each tool step shows in the answer as it happens, then the answer; a follo
     await expect(steps.nth(0)).toHaveClass(/call/);
     await expect(steps.nth(0).locator("summary")).toContainText("Calls slow_echo");
     await expect(steps.nth(0).locator(".spinner")).toBeVisible();
+    // Its running time counts up while it runs.
+    await expect(steps.nth(0).locator("summary .muted")).toHaveText(/running (0\.[3-9]|1\.\d) s/);
     await expect(steps.nth(1).locator(".spinner")).toHaveCount(0);
     await expect(steps.nth(2)).toHaveClass(/error/);
     await expect(steps.nth(2).locator("summary")).toContainText("Error from broken");

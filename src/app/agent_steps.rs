@@ -3,7 +3,10 @@
 //! arguments (a call still running marked so), each result (an error in red), its answer.
 //! Long values are folded.
 
+use leptos::either::Either;
 use leptos::prelude::*;
+
+use crate::app::sidebar::now_ms;
 
 use compose::record::{JobEvent, JobStage};
 
@@ -75,7 +78,7 @@ pub fn AgentSteps(id: String, events: Vec<JobEvent>) -> impl IntoView {
     (!steps.is_empty()).then(|| {
         view! {
             <h3>"Steps"</h3>
-            <ol class="agent-steps">{steps.into_iter().map(|step| step_view(step, false)).collect_view()}</ol>
+            <ol class="agent-steps">{steps.into_iter().map(|step| step_view(step, None)).collect_view()}</ol>
         }
     })
 }
@@ -84,6 +87,16 @@ pub fn AgentSteps(id: String, events: Vec<JobEvent>) -> impl IntoView {
 /// whose result has not come while the run `going` is shown running.
 #[component]
 pub fn LiveSteps(steps: RwSignal<Vec<JobEvent>>, going: Signal<bool>) -> impl IntoView {
+    // When each call was first seen running, and a clock that ticks while the answer goes
+    // on: a running call shows how long it has been running.
+    let seen = StoredValue::new(Vec::<(String, i64)>::new());
+    let now = RwSignal::new(now_ms());
+    Effect::new(move |_| {
+        now.track();
+        if going.get() {
+            set_timeout(move || now.set(now_ms()), TICK);
+        }
+    });
     move || {
         let mut shown = steps.with(|events| steps_of(events.iter()));
         if shown.last().is_some_and(|step| step.kind == "answer") {
@@ -98,15 +111,38 @@ pub fn LiveSteps(steps: RwSignal<Vec<JobEvent>>, going: Signal<bool>) -> impl In
         (!shown.is_empty()).then(|| {
             let views = shown.into_iter().map(|step| {
                 let running = going && step.kind == "call" && !answered.contains(&step.id);
-                step_view(step, running)
+                let clock = running.then(|| (started(seen, &step.id), now));
+                step_view(step, clock)
             });
             view! { <ol class="agent-steps live" aria-label="The agent's steps">{views.collect_view()}</ol> }
         })
     }
 }
 
-/// One step, folded (but an answer), `running` while its call has no result.
-fn step_view(step: Step, running: bool) -> impl IntoView {
+/// How often a running call's time is shown anew.
+const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// When call `id` was first seen running (now, if it was not before).
+fn started(seen: StoredValue<Vec<(String, i64)>>, id: &str) -> i64 {
+    let known = seen.with_value(|seen| seen.iter().find(|(call, _)| call == id).map(|(_, at)| *at));
+    known.unwrap_or_else(|| {
+        let at = now_ms();
+        seen.update_value(|seen| seen.push((id.to_string(), at)));
+        at
+    })
+}
+
+/// One step, folded (but an answer); while its call has no result, `running` gives when it
+/// started and the clock that shows for how long.
+fn step_view(step: Step, running: Option<(i64, RwSignal<i64>)>) -> impl IntoView {
+    let when = match running {
+        Some((since, now)) => Either::Left(move || {
+            let seconds = (now.get() - since).max(0) as f64 / 1000.0;
+            format!(" · running {seconds:.1} s")
+        }),
+        None => Either::Right(format!(" · {:.2} s", step.at)),
+    };
+    let running = running.is_some();
     let title = match step.kind {
         "call" => format!("Calls {}", step.about),
         "result" => format!("Result of {}", step.about),
@@ -119,7 +155,7 @@ fn step_view(step: Step, running: bool) -> impl IntoView {
                 <summary>
                     {title}
                     {running.then(|| view! { <span class="spinner" aria-label="running"></span> })}
-                    <span class="muted">{format!(" · {:.2} s", step.at)}</span>
+                    <span class="muted">{when}</span>
                 </summary>
                 <pre>{step.body}</pre>
             </details>

@@ -28,7 +28,8 @@ fn day_label(at: i64, now: i64) -> String {
     }
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch, on the client's clock once hydrated.
+pub(crate) fn now_ms() -> i64 {
     #[cfg(feature = "hydrate")]
     {
         js_sys::Date::now() as i64
