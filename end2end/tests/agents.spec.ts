@@ -205,3 +205,41 @@ test("a streaming agent's text streams into the answer below its steps", async (
     expect(await server.remove()).toBe(0);
   }
 });
+
+// A tool the caller runs pauses the run: the chat shows the interrupt card, its answer a
+// mapping of each call's id to its result, drafted for the user to fill in.
+const EXTERNAL = AGENT.replace(
+  "    tools: [slow, broken]\n",
+  `    tools:
+      - slow
+      - name: pick_color
+        description: Asks the user for a color
+        parameters: {type: object, properties: {}}
+`,
+);
+
+test("a tool the user runs shows as a card whose answer is the tool's result", async ({ page }) => {
+  expect(EXTERNAL).toContain("pick_color");
+  const server = await ModelCompose.up(mock.openai, undefined, undefined, EXTERNAL);
+  try {
+    await page.goto(server.url);
+    await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true");
+    await page.getByLabel("Prompt").fill(`CALL ${JSON.stringify([{ name: "pick_color", arguments: {} }])}`);
+    await page.getByLabel("Prompt").press("Enter");
+    const answer = page.locator(".message.assistant").last();
+    const card = answer.locator(".interrupt-card");
+    await expect(card.locator(".interrupt-message")).toHaveText("Agent is waiting for tool results.");
+    await expect(card.locator(".interrupt-metadata")).toContainText("pick_color");
+    const field = card.locator("textarea.interrupt-answer");
+    await expect(field).toHaveValue('{\n  "call_0_0": ""\n}');
+    await field.fill('{"call_0_0": "blue"}');
+    await card.getByRole("button", { name: "Send answer" }).click();
+    await expect(answer.locator(".interrupt-card")).toHaveCount(0);
+    await expect(answer.locator(".markdown")).toHaveText("Done: blue");
+    const steps = answer.locator(".agent-steps .step");
+    await expect(steps.nth(0).locator("summary")).toContainText("Calls pick_color");
+    await expect(steps.nth(1).locator("summary")).toContainText("Result of pick_color");
+  } finally {
+    expect(await server.remove()).toBe(0);
+  }
+});

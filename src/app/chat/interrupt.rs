@@ -6,7 +6,7 @@ use compose::record::{Phase as PointPhase, Point};
 
 #[component]
 pub(super) fn InterruptCard(point: Point, reply: Reply, chat: Chat) -> impl IntoView {
-    let answer = RwSignal::new(String::new());
+    let answer = RwSignal::new(draft(point.metadata.as_ref()));
     let sending = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let point_id = StoredValue::new(point.id.clone());
@@ -60,6 +60,23 @@ pub(super) fn InterruptCard(point: Point, reply: Reply, chat: Chat) -> impl Into
             {move || error.get().map(|error| view! { <p class="error" role="alert">{error}</p> })}
         </section>
     }
+}
+
+/// The answer's first draft: for an agent waiting for the results of tools its caller runs,
+/// a mapping of each call's id to its result, to fill in; else nothing.
+fn draft(metadata: Option<&serde_json::Value>) -> String {
+    let calls = metadata
+        .filter(|m| m["kind"] == "tool_calls")
+        .and_then(|m| m["tool_calls"].as_array());
+    let Some(calls) = calls else {
+        return String::new();
+    };
+    let results: serde_json::Map<String, serde_json::Value> = calls
+        .iter()
+        .filter_map(|call| call["id"].as_str())
+        .map(|id| (id.to_string(), serde_json::Value::String(String::new())))
+        .collect();
+    serde_json::to_string_pretty(&results).unwrap_or_default()
 }
 
 /// Metadata as rows of a table: a mapping's keys and values (texts as they are, anything else
