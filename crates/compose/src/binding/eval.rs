@@ -16,7 +16,12 @@ pub struct Scope<'a> {
     sources: Vec<(&'a str, &'a Value, Owner<'a>)>,
     /// What `;url` has fetched for this render; `None` where nothing can be fetched.
     pub(super) fetched: Option<&'a Fetched>,
+    /// A source known only at some paths, with the value at each (see [`Scope::with_known`]).
+    known: Option<Known<'a>>,
 }
+
+/// A source's name, paths, and the value at each path.
+type Known<'a> = (&'a str, &'a [Vec<Step>], &'a [Value]);
 
 /// Whose values a source holds, for what `;url` and `;path` may read of them (D32).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +68,29 @@ impl<'a> Scope<'a> {
     pub fn fetching(mut self, fetched: &'a Fetched) -> Self {
         self.fetched = Some(fetched);
         self
+    }
+
+    /// Adds a source of the server's own known only at `paths`, `values` the value at each:
+    /// a template that reads a streamed chunk at those paths only renders without the chunk
+    /// being built (see [`ChunkPaths`](super::extract::ChunkPaths)). Named sources come first.
+    pub fn with_known(
+        mut self,
+        name: &'a str,
+        paths: &'a [Vec<Step>],
+        values: &'a [Value],
+    ) -> Self {
+        self.known = Some((name, paths, values));
+        self
+    }
+
+    /// The value of source `name` at `path`, when that source is known at some paths only.
+    fn known_at(&self, name: &str, path: &[Step]) -> Option<&'a Value> {
+        let (source, paths, values) = self.known?;
+        if source != name {
+            return None;
+        }
+        let at = paths.iter().position(|known| known.as_slice() == path)?;
+        values.get(at)
     }
 
     fn get(&self, name: &str) -> Option<(&'a Value, Owner<'a>)> {
@@ -144,14 +172,21 @@ impl Expr {
         }
         Ok(match scope.get(&self.source) {
             Some((root, _)) => walk(root, &self.path),
-            None => Cow::Owned(Value::Null),
+            None => match scope.known_at(&self.source, &self.path) {
+                Some(value) => Cow::Borrowed(value),
+                None => Cow::Owned(Value::Null),
+            },
         })
     }
 
     /// The value, and whether it is a caller's.
     fn lookup(&self, scope: &Scope) -> (Value, bool) {
         let Some((root, owner)) = scope.get(&self.source) else {
-            return (Value::Null, false);
+            let known = self
+                .index
+                .is_none()
+                .then(|| scope.known_at(&self.source, &self.path));
+            return (known.flatten().cloned().unwrap_or_default(), false);
         };
         let caller = owner.is_callers(&self.path);
         // `input` and `context` ignore an index, as the original does.

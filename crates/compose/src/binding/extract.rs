@@ -1,5 +1,5 @@
 //! Paths read straight out of JSON text, for the chunks of a stream: one path (or, with
-//! [`Sparse`], the few a template reads), the value at
+//! [`ChunkPaths`], the few a template reads), the value at
 //! `choices[0].delta.content` without building the rest of the chunk as a [`Value`] (each
 //! mapping would be an ordered map with hashed keys, made and dropped for every token). The
 //! result is the one `eval::walk` gives on the parsed value, which a property
@@ -118,209 +118,47 @@ impl<'de> Visitor<'de> for Path<'_> {
     }
 }
 
-/// The parts of JSON texts that some paths read, for a template that reads a chunk in several
-/// places (an agent's model mapping each event to deltas): each chunk is parsed into a value
-/// with only the keys and items on those paths (and each path's value whole), so that a
-/// token costs no ordered map for every mapping of its chunk. Every path [read](Sparse::read)
-/// gives what it gives on the whole parsed value.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sparse {
-    root: Node,
-}
-
-/// What is kept of one value of the text.
+/// The paths a template reads of each streamed JSON chunk (`${response[].choices[0].delta}`
+/// and the like), when it reads it only through paths [`extract`] can follow: each chunk is
+/// then read for those paths only, and the template renders with their values known (see
+/// [`Scope::with_known`](super::Scope::with_known)), without the chunk being built as a value
+/// (an agent's model mapping each event to deltas reads it in several places).
 #[derive(Debug, Clone, PartialEq)]
-enum Node {
-    /// All of it: a path ends here.
-    Whole,
-    /// Of a mapping, these keys; of a list, these items (the others are null).
-    Some {
-        keys: Vec<(String, Node)>,
-        items: Vec<(usize, Node)>,
-    },
+pub struct ChunkPaths {
+    paths: Vec<Vec<Step>>,
 }
 
-impl Default for Node {
-    fn default() -> Self {
-        Node::Some {
-            keys: Vec::new(),
-            items: Vec::new(),
-        }
-    }
-}
-
-impl Sparse {
-    /// What `template` reads of each streamed chunk (`${response[]…}`), when every expression
-    /// that reads it follows a path [`extract`] can follow.
-    pub fn of_chunks(template: &Binding) -> Option<Self> {
-        let mut sparse = Sparse::default();
+impl ChunkPaths {
+    /// What `template` reads of `source` (the streamed chunk), if it can be told.
+    pub fn of(template: &Binding, source: &str) -> Option<Self> {
+        let mut paths: Vec<Vec<Step>> = Vec::new();
         for expr in template.exprs() {
             let default_reads = |default: &super::ast::Template| {
-                default.exprs().any(|inner| inner.reads(&["response"]))
+                default.exprs().any(|inner| inner.source == source)
             };
-            if expr.default.as_ref().is_some_and(default_reads) || expr.index.is_some() {
+            if expr.default.as_ref().is_some_and(default_reads) {
                 return None;
             }
-            if expr.source == "response[]" {
-                sparse.read(&expr.path)?;
+            if expr.source != source {
+                continue;
+            }
+            if expr.index.is_some() || !covers(&expr.path) {
+                return None;
+            }
+            if !paths.contains(&expr.path) {
+                paths.push(expr.path.clone());
             }
         }
-        Some(sparse)
+        Some(Self { paths })
     }
 
-    /// Keeps what `steps` lead to; `None` when [`extract`] could not follow them.
-    pub fn read(&mut self, steps: &[Step]) -> Option<()> {
-        covers(steps).then_some(())?;
-        let mut node = &mut self.root;
-        for step in steps {
-            let Node::Some { keys, items } = node else {
-                return Some(());
-            };
-            node = match step {
-                Step::Key(key) => match keys.iter().position(|(k, _)| k == key) {
-                    Some(at) => &mut keys[at].1,
-                    None => {
-                        keys.push((key.clone(), Node::default()));
-                        &mut keys.last_mut()?.1
-                    }
-                },
-                Step::Index(at) => {
-                    let at = usize::try_from(*at).ok()?;
-                    match items.iter().position(|(i, _)| *i == at) {
-                        Some(found) => &mut items[found].1,
-                        None => {
-                            items.push((at, Node::default()));
-                            &mut items.last_mut()?.1
-                        }
-                    }
-                }
-                Step::Slice(..) | Step::Wildcard => return None,
-            };
-        }
-        *node = Node::Whole;
-        Some(())
+    pub fn paths(&self) -> &[Vec<Step>] {
+        &self.paths
     }
 
-    /// What the paths read of the JSON `text` (null when it is not JSON).
-    pub fn parse(&self, text: &str) -> Value {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        match (&self.root).deserialize(&mut deserializer) {
-            Ok(value) if deserializer.end().is_ok() => value,
-            _ => Value::Null,
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for &Node {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        match self {
-            Node::Whole => serde::Deserialize::deserialize(deserializer),
-            Node::Some { .. } => deserializer.deserialize_any(self),
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for &Node {
-    type Value = Value;
-
-    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
-        out.write_str("any JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let Node::Some { keys, .. } = self else {
-            unreachable!("a whole value is deserialized, not visited")
-        };
-        let mut kept = serde_json::Map::new();
-        while let Some(at) = map.next_key_seed(KeyAmong(keys))? {
-            match at {
-                Some(at) => {
-                    let (key, node) = &keys[at];
-                    kept.insert(key.clone(), map.next_value_seed(node)?);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Value::Object(kept))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let Node::Some { items, .. } = self else {
-            unreachable!("a whole value is deserialized, not visited")
-        };
-        let last = items.iter().map(|(at, _)| *at).max();
-        let mut kept = Vec::new();
-        loop {
-            let index = kept.len();
-            let wanted = items.iter().find(|(at, _)| *at == index);
-            let next = match wanted {
-                Some((_, node)) => seq.next_element_seed(node)?,
-                None if last.is_some_and(|last| index < last) => {
-                    seq.next_element::<IgnoredAny>()?.map(|_| Value::Null)
-                }
-                None => {
-                    while seq.next_element::<IgnoredAny>()?.is_some() {}
-                    break;
-                }
-            };
-            match next {
-                Some(value) => kept.push(value),
-                None => break,
-            }
-        }
-        Ok(Value::Array(kept))
-    }
-
-    // A scalar where the paths go on: nothing there.
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-}
-
-/// Which of the wanted keys a mapping's key is, if any (compared where the parser holds it).
-struct KeyAmong<'w>(&'w [(String, Node)]);
-
-impl<'de> DeserializeSeed<'de> for KeyAmong<'_> {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyAmong<'_> {
-    type Value = Option<usize>;
-
-    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
-        out.write_str("a key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.iter().position(|(wanted, _)| wanted == key))
+    /// The value at each path in the JSON `text`, in order.
+    pub fn read(&self, text: &str) -> Vec<Value> {
+        self.paths.iter().map(|path| extract(text, path)).collect()
     }
 }
 
@@ -398,38 +236,33 @@ mod tests {
             let text = value.to_string();
             prop_assert_eq!(extract(&text, &steps), walk(&value, &steps).into_owned());
         }
-
-        #[test]
-        fn each_path_reads_of_the_sparse_value_what_it_reads_of_the_whole(
-            value in json(),
-            paths in prop::collection::vec(steps(), 1..4),
-        ) {
-            let mut sparse = Sparse::default();
-            for steps in &paths {
-                prop_assert!(sparse.read(steps).is_some());
-            }
-            let kept = sparse.parse(&value.to_string());
-            for steps in &paths {
-                prop_assert_eq!(walk(&kept, steps), walk(&value, steps));
-            }
-        }
     }
 
     #[test]
-    fn an_openai_chunk_keeps_only_what_is_read() {
-        let mut sparse = Sparse::default();
-        sparse
-            .read(&path_steps("choices[0].delta.content"))
-            .unwrap();
-        sparse
-            .read(&path_steps("choices[0].delta.tool_calls"))
-            .unwrap();
-        assert!(sparse.read(&path_steps("data[*].url")).is_none());
-        let chunk = r#"{"id":"c","object":"chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}"#;
-        assert_eq!(
-            sparse.parse(chunk),
-            serde_json::json!({"choices": [{"delta": {"content": "Hi"}}]})
-        );
-        assert_eq!(sparse.parse("[DONE]"), Value::Null);
+    fn a_template_renders_the_same_with_the_paths_it_reads_known() {
+        let template: Binding = Binding::compile(&serde_json::json!({
+            "?": {"input": "${response[].choices[0].delta.content}", "operator": "neq",
+                  "value": null, "if_true": {"type": "text_delta",
+                  "text": "${response[].choices[0].delta.content}"}},
+        }))
+        .unwrap();
+        let paths = ChunkPaths::of(&template, "response[]").unwrap();
+        assert_eq!(paths.paths(), [path_steps("choices[0].delta.content")]);
+        for chunk in [
+            r#"{"id":"c","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"delta":{}}]}"#,
+            "[DONE]",
+        ] {
+            let whole: Value = serde_json::from_str(chunk).unwrap_or_default();
+            let scope = super::super::Scope::new().with("response[]", &whole);
+            let values = paths.read(chunk);
+            let known = super::super::Scope::new().with_known("response[]", paths.paths(), &values);
+            assert_eq!(
+                template.render(&known).unwrap(),
+                template.render(&scope).unwrap()
+            );
+        }
+        let wildcard = Binding::compile(&serde_json::json!("${response[].data[*].url}")).unwrap();
+        assert!(ChunkPaths::of(&wildcard, "response[]").is_none());
     }
 }

@@ -14,7 +14,7 @@ use reqwest::multipart::{Form, Part};
 
 use super::patience::{Limits, Patience};
 use super::{Binary, ByteStream, ChunkStream, Output};
-use crate::binding::extract::{self, Sparse};
+use crate::binding::extract::{self, ChunkPaths};
 use crate::binding::{interpolate_text, python_json, Binding, BindingError, Expr, Owner, Scope};
 use crate::config::{self, Method, StreamFormat};
 use crate::error::{redact, RunError};
@@ -59,8 +59,8 @@ pub struct Action {
     /// When the output is one path into each streamed chunk (`${response[].choices[0].delta.content}`),
     /// that expression: each chunk's JSON is then read for that path only.
     chunk_path: Option<Expr>,
-    /// Otherwise, what the output reads of each streamed JSON chunk, when it can be told.
-    chunk_parts: Option<Sparse>,
+    /// Otherwise, the paths the output reads of each streamed JSON chunk, when it can tell.
+    chunk_paths: Option<ChunkPaths>,
     /// Whether the output reads `input` or `context`: only then does a streamed answer keep
     /// them for its events (a chat's input holds the whole conversation so far).
     output_reads_run: bool,
@@ -86,13 +86,13 @@ impl Action {
             .filter(|e| extract::covers(&e.path))
             .filter(|e| e.conversion.as_ref().is_none_or(|c| c.format.is_none()))
             .cloned();
-        let chunk_parts = output
+        let chunk_paths = output
             .as_ref()
             .filter(|_| chunk_path.is_none())
-            .and_then(Sparse::of_chunks);
+            .and_then(|output| ChunkPaths::of(output, "response[]"));
         Ok(Self {
             chunk_path,
-            chunk_parts,
+            chunk_paths,
             output_reads_run: output
                 .as_ref()
                 .is_some_and(|o| o.reads(&["input", "context"])),
@@ -478,19 +478,23 @@ impl HttpClient {
                 if let Some(count) = event_usage(&data) {
                     reported.count.merge_latest(count);
                 }
-                let value = match (action.stream_format, &action.chunk_path) {
-                    (Some(StreamFormat::Json), Some(expr)) => {
+                let json = action.stream_format == Some(StreamFormat::Json);
+                let value = match (json, &action.chunk_path, &action.chunk_paths, &action.output) {
+                    (true, Some(expr), ..) => {
                         expr.converted(extract::extract(&data, &expr.path), &scope).map_err(RunError::from)
                     }
-                    (format, _) => {
-                        let chunk = match format {
-                            Some(StreamFormat::Json) => match &action.chunk_parts {
-                                Some(parts) => parts.parse(&data),
-                                None => serde_json::from_str(&data).unwrap_or(Value::Null),
-                            },
-                            Some(StreamFormat::Text) | None => Value::String(data),
+                    // Read for the paths the output reads only.
+                    (true, None, Some(paths), Some(output)) => {
+                        let values = paths.read(&data);
+                        let scope = scope.clone().with_known("response[]", paths.paths(), &values);
+                        fetcher.render(output, scope).await
+                    }
+                    (_, _, _, output) => {
+                        let chunk = match json {
+                            true => serde_json::from_str(&data).unwrap_or(Value::Null),
+                            false => Value::String(data),
                         };
-                        match &action.output {
+                        match output {
                             Some(output) => fetcher.render(output, scope.clone().with("response[]", &chunk)).await,
                             None => Ok(chunk),
                         }
