@@ -334,3 +334,41 @@ async fn a_web_ui_session_opened_on_one_replica_is_good_on_every_other() {
         .unwrap();
     assert_eq!(page.status(), 303);
 }
+
+#[tokio::test]
+async fn an_agents_steps_are_followed_on_another_replica_as_on_its_own() {
+    let postgres = Postgres::start();
+    let database = postgres.database();
+    let providers = testkit::providers::Providers::start();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/agent-tools/model-compose.yml"
+    );
+    // The calculator takes a second, so that the run is still going when B follows it.
+    let config = providers
+        .point(&std::fs::read_to_string(path).unwrap())
+        .replace("${env.TAVILY_API_KEY}", "tvly-test")
+        .replace("command: [bc, -l]", "command: [sh, -c, 'sleep 1; bc -l']")
+        .replace(
+            "controller:\n",
+            "controller:\n  history:\n    url: ${env.DATABASE_URL}\n",
+        );
+    let (_a_dir, a) = support::replica_on(&database, &config);
+    let (_b_dir, b) = support::replica_on(&database, &config);
+    let question = r#"CALL [{"name": "calculate", "arguments": {"expression": "6*7"}}]"#;
+    let body = serde_json::json!({"input": {"question": question}, "wait_for_completion": false});
+    let response = support::post(&a, &body.to_string()).await;
+    let task: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let task = task["task_id"].as_str().unwrap();
+    let (on_a, on_b) = tokio::join!(
+        reqwest::get(format!("{}/tasks/{task}/stream", a.api)),
+        reqwest::get(format!("{}/tasks/{task}/stream", b.api)),
+    );
+    let (on_a, on_b) = tokio::join!(on_a.unwrap().text(), on_b.unwrap().text());
+    let (on_a, on_b) = (on_a.unwrap(), on_b.unwrap());
+    assert!(
+        on_a.contains("event: tool_call\n") && on_a.contains("event: text\ndata: Done:\n"),
+        "{on_a}"
+    );
+    assert_eq!(on_b, on_a, "B tells the same steps, named as A does");
+}

@@ -33,16 +33,23 @@ impl Deltas {
     fn add_one(&mut self, mut delta: Value, texts: &mut Vec<String>) -> Result<(), RunError> {
         let text =
             |delta: &Value, key: &str| delta.get(key).and_then(Value::as_str).map(str::to_string);
-        match delta.get("type").and_then(Value::as_str) {
-            _ if delta.is_null() => {}
-            Some("text_delta") => match delta.get_mut("text").map(Value::take) {
+        if delta.is_null() {
+            return Ok(());
+        }
+        let kind = field(&mut delta, "type").and_then(|kind| match kind.as_str() {
+            Some("text_delta") => Some(Kind::Text),
+            Some("tool_call_delta") => Some(Kind::ToolCall),
+            _ => None,
+        });
+        match kind {
+            Some(Kind::Text) => match field(&mut delta, "text").map(Value::take) {
                 Some(Value::String(added)) if !added.is_empty() => {
                     self.text.push_str(&added);
                     texts.push(added);
                 }
                 _ => {}
             },
-            Some("tool_call_delta") => {
+            Some(Kind::ToolCall) => {
                 let index = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let at = match self.calls.iter().position(|call| call.0 == index) {
                     Some(at) => at,
@@ -64,7 +71,7 @@ impl Deltas {
                     Some(whole) => call.3.push_str(&whole.to_string()),
                 }
             }
-            _ => {
+            None => {
                 return Err(RunError::Flow(format!(
                     "an agent reads its model's streamed answer as canonical deltas \
                      (text_delta, tool_call_delta), got {delta}: check the model action's \
@@ -93,6 +100,23 @@ impl Deltas {
         }
         json!({"role": "assistant", "content": content})
     }
+}
+
+/// The two kinds of delta.
+enum Kind {
+    Text,
+    ToolCall,
+}
+
+/// Field `key` of a delta, found by reading its few keys rather than hashing `key`.
+fn field<'d>(delta: &'d mut Value, key: &str) -> Option<&'d mut Value> {
+    let Value::Object(fields) = delta else {
+        return None;
+    };
+    fields
+        .iter_mut()
+        .find(|(name, _)| *name == key)
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]
