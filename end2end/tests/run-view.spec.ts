@@ -142,11 +142,12 @@ test("an agent's steps: each call, each result (an error in red), then its answe
     await expect(steps).toHaveCount(5);
     await expect(steps.nth(0)).toHaveClass(/call/);
     await expect(steps.nth(0).locator("summary")).toContainText("Calls calculate");
-    await expect(steps.nth(2)).toHaveClass(/result/);
-    await steps.nth(2).locator("summary").click();
-    await expect(steps.nth(2).locator("pre")).toHaveText("42");
-    await expect(steps.nth(3)).toHaveClass(/error/);
-    await expect(steps.nth(3).locator("summary")).toContainText("Error from no_such_tool");
+    // The results as they ended: the unknown tool's error at once, then the calculator's.
+    await expect(steps.nth(2)).toHaveClass(/error/);
+    await expect(steps.nth(2).locator("summary")).toContainText("Error from no_such_tool");
+    await expect(steps.nth(3)).toHaveClass(/result/);
+    await steps.nth(3).locator("summary").click();
+    await expect(steps.nth(3).locator("pre")).toHaveText("42");
     await expect(steps.nth(4)).toHaveClass(/answer/);
     await expect(steps.nth(4).locator("pre")).toHaveText("Done: 42; Error: Unknown tool 'no_such_tool'");
     await page.screenshot({ path: "test-results/run-view-agent.png", fullPage: true });
