@@ -52,20 +52,18 @@ pub async fn ui_output(server: &Server, workflow: &str, input: Value) -> Value {
     ui_end(server, workflow, input).await["output"].clone()
 }
 
+/// The events of the web UI's chat server function for `input` to `workflow`.
+async fn ui_events(server: &Server, workflow: &str, input: Value) -> String {
+    let input = input.to_string();
+    let args = [("workflow_id", workflow), ("input", &input), ("prompt", "")];
+    let response = super::ui_call(server, "chat", &args).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
 /// The text the web UI's chat server function streams (its `piece` events, joined).
 pub async fn ui_text(server: &Server, workflow: &str, input: Value) -> String {
-    let response = super::ui_call(
-        server,
-        "chat",
-        &[
-            ("workflow_id", workflow),
-            ("input", &input.to_string()),
-            ("prompt", ""),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let events = response.text().await.unwrap();
+    let events = ui_events(server, workflow, input).await;
     assert!(events.contains(r#""status":"completed""#), "{events}");
     events
         .split("\n\n")
@@ -76,18 +74,7 @@ pub async fn ui_text(server: &Server, workflow: &str, input: Value) -> String {
 
 /// The `end` event of the web UI's chat server function: the output, and its HTML blocks.
 pub async fn ui_end(server: &Server, workflow: &str, input: Value) -> Value {
-    let response = super::ui_call(
-        server,
-        "chat",
-        &[
-            ("workflow_id", workflow),
-            ("input", &input.to_string()),
-            ("prompt", ""),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let text = response.text().await.unwrap();
+    let text = ui_events(server, workflow, input).await;
     let end = text
         .split("\n\n")
         .find_map(|event| event.strip_prefix("event: end\ndata: "))

@@ -126,12 +126,20 @@ async fn streamed(dir: &Workdir, yaml: &str) -> Vec<(&'static str, Value)> {
         .await
 }
 
-/// The call to echo "hi" and its result, as blocks.
-fn echoed() -> (Value, Value) {
-    (
-        json!({"type": "tool_call", "id": "call_0_0", "name": "echo_tool", "arguments": {"text": "hi"}}),
-        json!({"type": "tool_result", "id": "call_0_0", "content": "echoed:hi"}),
-    )
+/// A streaming agent's steps as it calls the echo tool: the model's message, the call, its
+/// result, the tool's message.
+fn echo_steps() -> Vec<(&'static str, Value)> {
+    let call = json!({"type": "tool_call", "id": "call_0_0", "name": "echo_tool", "arguments": {"text": "hi"}});
+    let result = json!({"type": "tool_result", "id": "call_0_0", "content": "echoed:hi"});
+    vec![
+        (
+            "message",
+            json!({"role": "assistant", "content": [call.clone()]}),
+        ),
+        ("tool_call", call),
+        ("tool_result", result.clone()),
+        ("message", json!({"role": "tool", "content": [result]})),
+    ]
 }
 
 fn text(role: &str, text: &str) -> Value {
@@ -296,22 +304,13 @@ async fn streaming_gives_each_message_as_it_is_added() {
         "",
     );
     let pieces = streamed(&dir, &yaml).await;
-    let (call, result) = echoed();
-    assert_eq!(
-        pieces,
-        [
-            (
-                "message",
-                json!({"role": "assistant", "content": [call.clone()]})
-            ),
-            ("tool_call", call),
-            ("tool_result", result.clone()),
-            ("message", json!({"role": "tool", "content": [result]})),
-            // A whole answer's text, whole.
-            ("text", json!("Done: echoed:hi")),
-            ("message", text("assistant", "Done: echoed:hi")),
-        ]
-    );
+    let mut expected = echo_steps();
+    expected.extend([
+        // A whole answer's text, whole.
+        ("text", json!("Done: echoed:hi")),
+        ("message", text("assistant", "Done: echoed:hi")),
+    ]);
+    assert_eq!(pieces, expected);
 }
 
 #[test]
@@ -404,23 +403,14 @@ async fn a_streaming_model_streams_the_answer_token_by_token() {
     let dir = Workdir::empty();
     let pieces = streamed(&dir, &streaming_agent(&providers.openai())).await;
     // The call, its arguments' text joined from the stream and read as JSON.
-    let (call, result) = echoed();
-    assert_eq!(
-        pieces,
-        [
-            (
-                "message",
-                json!({"role": "assistant", "content": [call.clone()]})
-            ),
-            ("tool_call", call),
-            ("tool_result", result.clone()),
-            ("message", json!({"role": "tool", "content": [result]})),
-            // The answer's text as it comes.
-            ("text", json!("Done:")),
-            ("text", json!(" echoed:hi")),
-            ("message", text("assistant", "Done: echoed:hi")),
-        ]
-    );
+    let mut expected = echo_steps();
+    expected.extend([
+        // The answer's text as it comes.
+        ("text", json!("Done:")),
+        ("text", json!(" echoed:hi")),
+        ("message", text("assistant", "Done: echoed:hi")),
+    ]);
+    assert_eq!(pieces, expected);
     let asked = providers.seen();
     assert_eq!(asked[0].json()["stream"], true);
 }
