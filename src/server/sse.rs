@@ -62,6 +62,13 @@ fn push_named(out: &mut impl Out, name: &str, data: &str) {
     push_event(out, data);
 }
 
+/// One event whose data is `data` (each of its lines a `data:` line).
+pub fn event(data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 8);
+    push_event(&mut out, data);
+    out
+}
+
 /// One named event (`event: NAME`) whose data is `data`, framed like a piece.
 pub fn named(name: &str, data: &str) -> String {
     let mut out = String::with_capacity(data.len() + name.len() + 16);

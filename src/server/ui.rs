@@ -59,9 +59,7 @@ pub fn workflows(tasks: &TaskRegistry) -> Vec<WorkflowInfo> {
                 name: w.name.clone(),
                 title: w.title.clone(),
                 description: w.description.clone(),
-                conversational: inputs
-                    .iter()
-                    .any(|i| i.name == "messages" && i.kind == "list"),
+                conversational: w.is_conversation(),
                 inputs,
                 streams: w.streams(),
             }

@@ -4,6 +4,7 @@ mod conversations;
 mod error;
 mod form;
 mod history;
+mod openai;
 mod runs;
 mod tasks;
 mod workflows;
@@ -75,12 +76,13 @@ pub fn router(
             "/conversations/{id}",
             get(conversations::get).delete(conversations::delete),
         )
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(ApiState {
-            tasks,
-            ws: hub,
-            cluster,
-        });
+        .method_not_allowed_fallback(error::method_not_allowed);
+    let state = ApiState {
+        tasks,
+        ws: hub,
+        cluster,
+    };
+    let routes = routes.with_state(state.clone());
     let base = base_path
         .map(|p| p.trim_end_matches('/'))
         .filter(|p| !p.is_empty());
@@ -88,6 +90,8 @@ pub fn router(
         Some(base) => Router::new().nest(base, routes),
         None => routes,
     };
+    // Outside `base_path`, where OpenAI's clients look (D30).
+    let router = router.merge(openai::router(state));
     // Outside `base_path`, where Prometheus looks by default.
     let router = match metrics {
         Some(path) => router.merge(

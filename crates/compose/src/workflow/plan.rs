@@ -316,6 +316,14 @@ impl WorkflowPlan {
         Ok(plan)
     }
 
+    /// Whether it is a conversation: it takes the turns so far as `messages`, a list (the web
+    /// UI's chat sends them; the OpenAI-compatible endpoint gives a request's).
+    pub fn is_conversation(&self) -> bool {
+        self.input_schema
+            .iter()
+            .any(|v| v.name.as_deref() == Some("messages") && (v.is_list || v.kind == "list"))
+    }
+
     /// Whether the output is a stream of text pieces, as the schema infers it.
     pub fn streams(&self) -> bool {
         self.output_schema.iter().any(|v| v.kind == "stream")
