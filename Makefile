@@ -88,13 +88,14 @@ compat:
 
 ## bench: release build, then the load benchmarks (server vs the upstream alone, side by side):
 ## no-delay saturation, then paced streams (100, 1,000 and 5,000 at once, tokens 50 ms apart),
-## then what the workflow engine adds per job (chains and a for-each of 1,000 jobs) and what
-## an agent adds per iteration
+## then what the workflow engine adds per job (chains and a for-each of 1,000 jobs), what
+## an agent adds per iteration, and what the OpenAI-compatible endpoint adds per request
 bench: release
 	cargo bench --locked --bench load -- $(RELEASE_BIN)
 	cargo bench --locked --bench paced -- $(RELEASE_BIN)
 	cargo bench --locked --bench jobs -- $(RELEASE_BIN)
 	cargo bench --locked --bench agents -- $(RELEASE_BIN)
+	cargo bench --locked --bench doors -- $(RELEASE_BIN)
 
 ## bench-instructions: the server's instructions per streamed token (callgrind, steady from run
 ## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after;

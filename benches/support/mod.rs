@@ -288,29 +288,46 @@ pub async fn measure(
     (workflow, input): (&str, &str),
     times: usize,
 ) -> (Duration, Duration) {
-    let client = reqwest::Client::new();
     let body = format!(r#"{{"workflow_id":"{workflow}","input":{input},"output_only":true}}"#);
+    measure_post(pid, (&format!("{base}/workflows/runs"), &body), times).await
+}
+
+/// POSTs the JSON `body` to `url` `times` times, one after the other, each read to its end;
+/// the server's CPU and the wall time they took.
+pub async fn measure_post(
+    pid: u32,
+    (url, body): (&str, &str),
+    times: usize,
+) -> (Duration, Duration) {
+    let client = reqwest::Client::new();
     let (cpu, started) = (cpu_time(pid), Instant::now());
     for _ in 0..times {
         let response = client
-            .post(format!("{base}/workflows/runs"))
+            .post(url)
             .header("Content-Type", "application/json")
-            .body(body.clone())
+            .body(body.to_string())
             .send()
             .await
             .unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        assert_eq!(status, 200, "{workflow}: {text}");
+        assert_eq!(status, 200, "{url}: {text}");
     }
     (cpu_time(pid) - cpu, started.elapsed())
 }
 
 /// Server CPU per run of `workflow`, the median of `turns` turns of `runs` runs.
 pub async fn per_run(base: &str, pid: u32, run: (&str, &str), turns: usize, runs: usize) -> f64 {
+    let (workflow, input) = run;
+    let body = format!(r#"{{"workflow_id":"{workflow}","input":{input},"output_only":true}}"#);
+    per_request(pid, (&format!("{base}/workflows/runs"), &body), turns, runs).await
+}
+
+/// Server CPU per POST of `body` to `url`, the median of `turns` turns of `runs` requests.
+pub async fn per_request(pid: u32, post: (&str, &str), turns: usize, runs: usize) -> f64 {
     let mut each = Vec::with_capacity(turns);
     for _ in 0..turns {
-        let (cpu, _) = measure(base, pid, run, runs).await;
+        let (cpu, _) = measure_post(pid, post, runs).await;
         each.push(cpu.as_secs_f64() * 1e6 / runs as f64);
     }
     each.sort_by(f64::total_cmp);
