@@ -126,6 +126,12 @@ async fn errors_come_in_openais_shape_and_the_access_keys_apply() {
 
     let response = complete(&server, &body, None).await;
     assert_eq!(response.status(), 401);
+    let error = json_of(response).await;
+    assert_eq!(error["error"]["type"], "authentication_error", "{error}");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("An access key is required"));
     let response = complete(&server, &body, Some("sk-local-1")).await;
     assert_eq!(response.status(), 200);
 

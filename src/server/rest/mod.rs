@@ -120,6 +120,8 @@ pub fn router(
         origins.clone(),
         guard::allowed_origins_only_for_changes,
     ));
+    // The refusals above, to an OpenAI client, in OpenAI's shape.
+    let router = router.layer(middleware::from_fn(openai::refusals_in_openai_shape));
     // Outermost, so that a browser's pre-flight is answered before any key is asked for.
     router.layer(guard::cors(origins))
 }

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -86,6 +87,38 @@ impl IntoResponse for OpenAiError {
         (self.status, Json(self.body())).into_response()
     }
 }
+
+/// A refusal of a `/v1/` request by the layers around the endpoint (a missing access key, too
+/// many wrong ones, a refused origin), in OpenAI's shape, which OpenAI's clients read.
+pub async fn refusals_in_openai_shape(request: Request, next: Next) -> Response {
+    let ours = request.uri().path().starts_with("/v1/");
+    let response = next.run(request).await;
+    let status = response.status();
+    if !ours || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, REFUSAL_LIMIT)
+        .await
+        .unwrap_or_default();
+    let said: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if said.get("error").is_some() {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let message = match said.get("detail").and_then(Value::as_str) {
+        Some(detail) => detail.to_string(),
+        None => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    let (json_parts, body) = OpenAiError::new(status, message)
+        .into_response()
+        .into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, body)
+}
+
+/// The most of a refusal's body read to restate it.
+const REFUSAL_LIMIT: usize = 64 * 1024;
 
 /// `GET /v1/models`: each public conversation workflow, its id the model's.
 async fn models(State(state): State<ApiState>) -> Json<Value> {
