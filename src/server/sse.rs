@@ -62,6 +62,18 @@ fn push_named(out: &mut impl Out, name: &str, data: &str) {
     push_event(out, data);
 }
 
+/// `body`, a stream of events, as the response that carries it.
+pub fn event_stream(body: Body) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// One event whose data is `data` (each of its lines a `data:` line).
 pub fn event(data: &str) -> String {
     let mut out = String::with_capacity(data.len() + 8);
@@ -204,15 +216,9 @@ pub fn following(
         }
         Poll::Ready(Some(Ok::<_, std::convert::Infallible>(out)))
     });
-    let mut response = Body::from_stream(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut response = event_stream(Body::from_stream(body));
     if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert("x-task-id", value);
+        response.headers_mut().insert("x-task-id", value);
     }
     response
 }

@@ -303,15 +303,9 @@ fn streamed(task: Arc<Task>, completion: Completion) -> Response {
             }
         }
     };
-    let body = events.map(Ok::<_, std::convert::Infallible>);
-    let mut response = Body::from_stream(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    sse::event_stream(Body::from_stream(
+        events.map(Ok::<_, std::convert::Infallible>),
+    ))
 }
 
 /// A run that paused for a person: this endpoint has no way to answer it, so it is cancelled.
