@@ -83,10 +83,15 @@ pub fn AgentSteps(id: String, events: Vec<JobEvent>) -> impl IntoView {
     })
 }
 
-/// An answer's steps as they come (its final text is the answer itself, not a step): a call
-/// whose result has not come while the run `going` is shown running.
+/// An answer's steps as they come (its final text is the answer itself, not a step, and so is
+/// any text already in the answer's `text`, as a streaming agent's is): a call whose result
+/// has not come while the run `going` is shown running.
 #[component]
-pub fn LiveSteps(steps: RwSignal<Vec<JobEvent>>, going: Signal<bool>) -> impl IntoView {
+pub fn LiveSteps(
+    steps: RwSignal<Vec<JobEvent>>,
+    going: Signal<bool>,
+    text: RwSignal<String>,
+) -> impl IntoView {
     // When each call was first seen running, and a clock that ticks while the answer goes
     // on: a running call shows how long it has been running.
     let seen = StoredValue::new(Vec::<(String, i64)>::new());
@@ -98,10 +103,9 @@ pub fn LiveSteps(steps: RwSignal<Vec<JobEvent>>, going: Signal<bool>) -> impl In
         }
     });
     move || {
-        let mut shown = steps.with(|events| steps_of(events.iter()));
-        if shown.last().is_some_and(|step| step.kind == "answer") {
-            shown.pop();
-        }
+        // The text as it is when the steps change, not at each piece of it (that would draw
+        // the steps again, folding what a reader opened).
+        let shown = steps.with(|events| text.with_untracked(|text| beside(events, text)));
         let answered: Vec<String> = shown
             .iter()
             .filter(|step| step.kind != "call")
@@ -121,6 +125,17 @@ pub fn LiveSteps(steps: RwSignal<Vec<JobEvent>>, going: Signal<bool>) -> impl In
 
 /// How often a running call's time is shown anew.
 const TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The steps shown beside an answer's `text`: all but its final text, and but any text the
+/// answer already has.
+fn beside(events: &[JobEvent], text: &str) -> Vec<Step> {
+    let mut shown = steps_of(events.iter());
+    if shown.last().is_some_and(|step| step.kind == "answer") {
+        shown.pop();
+    }
+    shown.retain(|step| step.kind != "answer" || !text.contains(step.body.as_str()));
+    shown
+}
 
 /// When call `id` was first seen running (now, if it was not before).
 fn started(seen: StoredValue<Vec<(String, i64)>>, id: &str) -> i64 {
@@ -179,6 +194,31 @@ mod tests {
             iteration: None,
             value: Some(value),
         }
+    }
+
+    #[test]
+    fn text_the_answer_has_is_no_step_beside_it() {
+        let events = [
+            message(
+                json!({"role": "assistant", "content": [{"type": "text", "text": "Let me see."},
+                {"type": "tool_call", "id": "c1", "name": "calculate", "arguments": {}}]}),
+                0.1,
+            ),
+            message(
+                json!({"role": "tool", "content": [{"type": "tool_result", "id": "c1", "content": "4"}]}),
+                0.2,
+            ),
+            message(
+                json!({"role": "assistant", "content": [{"type": "text", "text": "It is 4."}]}),
+                0.3,
+            ),
+        ];
+        let kinds =
+            |text: &str| -> Vec<&str> { beside(&events, text).iter().map(|s| s.kind).collect() };
+        // A streaming agent's answer has all its text: only the call and its result are steps.
+        assert_eq!(kinds("Let me see.\n\nIt is 4."), ["call", "result"]);
+        // A whole answer is its last text: the text before the call is a step.
+        assert_eq!(kinds("It is 4."), ["answer", "call", "result"]);
     }
 
     #[test]

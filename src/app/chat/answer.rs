@@ -25,7 +25,7 @@ pub(super) fn AnswerView(
     let versions = move || turn.replies.with(Vec::len);
     view! {
         <article class="message assistant" data-state=move || reply.phase.get().name() on:click=crate::app::rendered::on_click>
-            <LiveSteps steps=reply.steps going=Signal::derive(move || reply.phase.get() == Phase::Streaming)/>
+            <LiveSteps steps=reply.steps going=Signal::derive(move || reply.phase.get() == Phase::Streaming) text=reply.text/>
             <div class="markdown">
                 <For each=move || reply.blocks.get().into_iter().enumerate() key=|(i, _)| *i let:block>
                     <div class="block" inner_html=block.1></div>
