@@ -16,7 +16,7 @@ use testkit::providers::Providers;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{binary_from_args, goal, launch, measure, per_run, stop, Kind};
+use support::{goal, measure, per_run, serve_ours, stop};
 
 const ITERATIONS: usize = 10;
 const TOOLS: usize = 3;
@@ -89,18 +89,8 @@ workflows:
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let binary = binary_from_args(&args);
     let providers = Providers::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (mut server, base, _) = launch(
-        Kind::Ours,
-        &binary,
-        dir.path(),
-        &config(&providers.openai()),
-        (None, None),
-    )
-    .await;
+    let (mut server, base, _dir) = serve_ours(&config(&providers.openai())).await;
     let pid = server.id();
     let call = serde_json::json!({"name": "note", "arguments": {"text": "x"}});
     let prompt = format!("ALWAYS {}", serde_json::json!(vec![call; TOOLS]));

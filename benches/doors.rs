@@ -16,7 +16,7 @@ use testkit::providers::Providers;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{binary_from_args, goal, launch, per_request, per_run, stop, Kind};
+use support::{goal, per_request, per_run, serve_ours, stop};
 
 const GOAL_US: f64 = 1000.0;
 const TURNS: usize = 5;
@@ -24,10 +24,7 @@ const RUNS: usize = 100;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let binary = binary_from_args(&args);
     let providers = Providers::start();
-    let dir = tempfile::tempdir().unwrap();
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/openai-chat-conversation/model-compose.yml"
@@ -36,8 +33,7 @@ async fn main() {
         .point(&std::fs::read_to_string(path).unwrap())
         .replace("port: 8080", "port: 0")
         .replace("port: 8081", "port: 0");
-    let (mut server, base, _) =
-        launch(Kind::Ours, &binary, dir.path(), &config, (None, None)).await;
+    let (mut server, base, _dir) = serve_ours(&config).await;
     let pid = server.id();
     let root = base.trim_end_matches("/api").to_string();
     let messages = r#"[{"role": "user", "content": "Hi there"}]"#;

@@ -16,7 +16,7 @@ use testkit::mock_upstream::{Behavior, MockUpstream};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{binary_from_args, goal, launch, measure, per_run, stop, Kind};
+use support::{goal, measure, per_run, serve_ours, stop};
 
 const JOBS: usize = 1000;
 const GOAL_US: f64 = 20.0;
@@ -90,18 +90,8 @@ workflows:
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let binary = binary_from_args(&args);
     let mock = MockUpstream::start(Behavior::body("application/json", r#"{"text": "ok"}"#));
-    let dir = tempfile::tempdir().unwrap();
-    let (mut server, base, _) = launch(
-        Kind::Ours,
-        &binary,
-        dir.path(),
-        &config(&mock.base_url),
-        (None, None),
-    )
-    .await;
+    let (mut server, base, _dir) = serve_ours(&config(&mock.base_url)).await;
     let pid = server.id();
     let items: Vec<usize> = (0..JOBS).collect();
     let items = format!(r#"{{"items":{}}}"#, serde_json::to_string(&items).unwrap());

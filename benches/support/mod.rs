@@ -150,6 +150,16 @@ pub async fn start_server_on(
     launch(kind, binary, dir, &config, (cpu, trusted)).await
 }
 
+/// This build's server (the binary the benchmark's arguments name) on `config`, in a directory
+/// of its own that lasts as long as the `TempDir` given back: the process and its API base.
+pub async fn serve_ours(config: &str) -> (Child, String, tempfile::TempDir) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let binary = binary_from_args(&args);
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base, _) = launch(Kind::Ours, &binary, dir.path(), config, (None, None)).await;
+    (server, base, dir)
+}
+
 /// Writes `config` (and an `.env` with a key) into `dir` and starts `up` there, pinned to a
 /// CPU and trusting a CA if given; returns it, its API base URL and the time until
 /// `/api/health` answered 200.

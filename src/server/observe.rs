@@ -23,6 +23,13 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+impl RequestId {
+    /// The id of `request`, when it went through [`layer`].
+    pub fn of<B>(request: &axum::http::Request<B>) -> Option<String> {
+        request.extensions().get::<Self>().map(|id| id.0.clone())
+    }
+}
+
 /// Gives every request of `router` an id, counts its bytes and logs it.
 pub fn layer(router: Router, metrics: Arc<Metrics>) -> Router {
     router.layer(middleware::from_fn_with_state(metrics, observe))

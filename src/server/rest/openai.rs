@@ -173,10 +173,7 @@ async fn chat_completions(
     State(state): State<ApiState>,
     request: Request,
 ) -> Result<Response, OpenAiError> {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone());
+    let request_id = RequestId::of(&request);
     let body = axum::body::to_bytes(request.into_body(), super::MAX_REQUEST_BODY)
         .await
         .map_err(|err| OpenAiError::new(StatusCode::PAYLOAD_TOO_LARGE, err.to_string()))?;

@@ -50,10 +50,7 @@ pub async fn run(
     Query(query): Query<RunQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone());
+    let request_id = RequestId::of(&request);
     let mut files = Vec::new();
     let body = match request_kind(request.headers())? {
         Kind::Json => {
