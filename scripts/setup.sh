@@ -2,7 +2,7 @@
 # Installs what building and testing model-compose needs, and skips whatever is already there:
 # the wasm32 target, cargo-leptos, wasm-bindgen-cli (the version Cargo.lock resolves),
 # wasm-opt (npm's binaryen, never Debian's: it breaks hydration), Debian's Chromium and
-# PostgreSQL, and the npm packages of end2end/. Safe to run again and again; `make` runs it before every build.
+# PostgreSQL, the Python MCP client, and the npm packages of end2end/. Safe to run again and again; `make` runs it before every build.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,6 +98,21 @@ else
   step "installing Debian's bc (the agent-tools example's calculator)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bc
+fi
+
+# The MCP server is tested with the official Python client (PyPI's `mcp`), in a venv of its own.
+MCP_PY_VERSION="1.30.0"
+if [ -x "$TOOLS_DIR/python/bin/python" ] && "$TOOLS_DIR/python/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('mcp') != '$MCP_PY_VERSION')" 2>/dev/null; then
+  skip "python mcp $MCP_PY_VERSION: installed"
+else
+  step "installing the Python MCP client (mcp $MCP_PY_VERSION) into $TOOLS_DIR/python"
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  fi
+  python3 -m venv "$TOOLS_DIR/python"
+  "$TOOLS_DIR/python/bin/pip" install --quiet "mcp==$MCP_PY_VERSION"
 fi
 
 # npm ci only when the lockfile changed since the last install.

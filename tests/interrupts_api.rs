@@ -54,7 +54,13 @@ async fn api(yaml: &str) -> (Router, Arc<dyn RunStore>, Workdir) {
     );
     let tasks = TaskRegistry::new(engine, Some(Arc::clone(&store)), config.controller.limits);
     let adapter = &config.controller.adapters[0];
-    let router = model_compose::server::rest::router(Arc::new(tasks), None, adapter, None, None);
+    let router = model_compose::server::rest::router(
+        Arc::new(tasks),
+        None,
+        adapter,
+        Default::default(),
+        None,
+    );
     (router, store, dir)
 }
 

@@ -30,7 +30,8 @@ fn seed_api(upstream: &str) -> (Router, Workdir) {
         config.controller.limits.clone(),
     ));
     let adapter = &config.controller.adapters[0];
-    let router = model_compose::server::rest::router(tasks, None, adapter, None, None);
+    let router =
+        model_compose::server::rest::router(tasks, None, adapter, Default::default(), None);
     (router, dir)
 }
 

@@ -163,10 +163,11 @@ fn logging(command: &Command) -> (bool, LogFormat) {
 }
 
 fn init_tracing(verbose: bool, format: LogFormat) {
+    // The MCP SDK logs every session's start and end at INFO: details for `--verbose`.
     let default = if verbose {
         "info,model_compose=debug"
     } else {
-        "info"
+        "info,rmcp=warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MODEL_COMPOSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -46,7 +46,8 @@ pub fn run(config: Config) -> ExitCode {
     }
 }
 
-/// Prints where the servers listen, then [`READY`]. A closed stdout is no reason to stop.
+/// Prints where the servers listen, then [`READY`]; on stderr when MCP speaks on stdout. A
+/// closed stdout is no reason to stop.
 fn announce(listening: &Listening) {
     let mut lines = String::new();
     if let Some(api) = &listening.api {
@@ -55,13 +56,24 @@ fn announce(listening: &Listening) {
     if let Some(webui) = &listening.webui {
         lines.push_str(&format!("web UI on {webui}\n"));
     }
+    if let Some(mcp) = &listening.mcp {
+        lines.push_str(&format!("MCP on {mcp}\n"));
+    }
+    if listening.stdio {
+        lines.push_str("MCP on stdio\n");
+    }
     lines.push_str(&format!(
         "{READY} (Ctrl-C, or `model-compose down` in this directory, stops it)\n"
     ));
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(lines.as_bytes())
-        .and_then(|()| stdout.flush());
+    let _ = match listening.stdio {
+        true => std::io::stderr().lock().write_all(lines.as_bytes()),
+        false => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(lines.as_bytes())
+                .and_then(|()| stdout.flush())
+        }
+    };
 }
 
 /// Resolves when `.stop` appears in the working directory, and removes it.

@@ -18,11 +18,17 @@ use super::rest::ApiError;
 /// Adds the checks every server of this process gets, once it knows where it listens: while
 /// bound to a loopback address, requests must name this machine in their `Host`.
 pub fn protect(router: Router, bound: SocketAddr) -> Router {
+    protect_as(router, bound, true)
+}
+
+/// [`protect`], with the `Host` check left to the router when `checks_host` is false (an
+/// `mcp-server` adapter that lists its `allowed_hosts`, or turned the checks off).
+pub fn protect_as(router: Router, bound: SocketAddr, checks_host: bool) -> Router {
     let router = router.layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     ));
-    if bound.ip().is_loopback() {
+    if checks_host && bound.ip().is_loopback() {
         router.layer(middleware::from_fn_with_state(bound.ip(), check_host))
     } else {
         router
@@ -216,6 +222,114 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// What an MCP endpoint answers (spec §15.1; MCP's specification asks servers to check
+/// `Origin`): pages of allowed origins only, on every request; with an adapter's
+/// `allowed_hosts`, only those `Host` values (globs, `localhost:*`).
+#[derive(Debug, Clone)]
+pub struct McpExposure {
+    /// `None`: no checks at all (`disable_dns_rebinding_protection`).
+    rules: Option<McpRules>,
+}
+
+#[derive(Debug, Clone)]
+struct McpRules {
+    hosts: Option<Vec<String>>,
+    origins: Option<Vec<String>>,
+    /// Which pages may call it when no `allowed_origins` are listed (D15).
+    fallback: Origins,
+}
+
+impl McpExposure {
+    /// Beside the REST API: the API's origins.
+    pub fn of_api(origins: Origins) -> Self {
+        Self {
+            rules: Some(McpRules {
+                hosts: None,
+                origins: None,
+                fallback: origins,
+            }),
+        }
+    }
+
+    /// An `mcp-server` adapter's own rules.
+    pub fn of_adapter(adapter: &compose::config::Adapter) -> Self {
+        if adapter.disable_dns_rebinding_protection {
+            return Self { rules: None };
+        }
+        Self {
+            rules: Some(McpRules {
+                hosts: adapter.allowed_hosts.clone(),
+                origins: adapter.allowed_origins.clone(),
+                fallback: adapter.origins.clone(),
+            }),
+        }
+    }
+
+    /// Why a request with these headers is refused, if it is.
+    fn refusal(&self, headers: &HeaderMap) -> Option<(StatusCode, &'static str)> {
+        let rules = self.rules.as_ref()?;
+        let text = |name| {
+            headers
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap_or("?"))
+        };
+        if let Some(hosts) = &rules.hosts {
+            let host = text(header::HOST).unwrap_or_default();
+            if !hosts.iter().any(|pattern| glob_matches(pattern, host)) {
+                return Some((
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "Invalid Host header: this MCP server answers only the hosts its \
+                     allowed_hosts list.",
+                ));
+            }
+        }
+        let origin = text(header::ORIGIN)?;
+        let allowed = match &rules.origins {
+            Some(listed) => listed.iter().any(|pattern| glob_matches(pattern, origin)),
+            None => origin_allowed(&rules.fallback, origin),
+        };
+        (!allowed).then_some((
+            StatusCode::FORBIDDEN,
+            "Cross-site request refused: pages of this origin may not call this MCP server \
+             (see the adapter's origins or allowed_origins).",
+        ))
+    }
+}
+
+/// Refuses what an [`McpExposure`] refuses.
+pub async fn mcp_exposure(
+    State(exposure): State<std::sync::Arc<McpExposure>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match exposure.refusal(request.headers()) {
+        Some((status, message)) => ApiError::new(status, message).into_response(),
+        None => next.run(request).await,
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters (ASCII case
+/// ignored): `localhost:*`, `https://*.example.com`.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +459,23 @@ mod tests {
             &Origins::Any,
             &headers(&[("origin", "https://evil.example")])
         ));
+    }
+
+    #[test]
+    fn host_and_origin_globs_match_as_the_original_writes_them() {
+        assert!(glob_matches("localhost:*", "localhost:8080"));
+        assert!(glob_matches("LOCALHOST:*", "localhost:1"));
+        assert!(!glob_matches("localhost:*", "localhost.evil.com:80"));
+        assert!(glob_matches(
+            "https://*.example.com",
+            "https://app.example.com"
+        ));
+        assert!(!glob_matches(
+            "https://*.example.com",
+            "https://example.com.evil"
+        ));
+        assert!(glob_matches("127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(!glob_matches("127.0.0.1:8080", "127.0.0.1:80801"));
+        assert!(glob_matches("*", "anything"));
     }
 }

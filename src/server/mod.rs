@@ -9,6 +9,7 @@ mod guard;
 mod highlight;
 mod listen;
 pub mod markdown;
+mod mcp;
 mod media;
 mod observe;
 mod remote;
@@ -35,7 +36,7 @@ use crate::store::{
     Metered, PgStore, RunStore, SessionLimits, SessionStore, SqliteStore, StoreError,
 };
 use access::AccessKeys;
-use compose::config::{Config, Origins};
+use compose::config::{AdapterKind, Config, McpTransport, Origins};
 use compose::record::{Failure, FailureKind};
 use compose::task::TaskRegistry;
 use compose::Engine;
@@ -53,7 +54,10 @@ pub enum ServeError {
     Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: io::Error },
-    #[error("the config has no http-server adapter and no webui: there is nothing to serve")]
+    #[error(
+        "the config has no http-server or mcp-server adapter and no webui: there is nothing to \
+         serve"
+    )]
     NothingToServe,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -67,6 +71,10 @@ pub struct Listening {
     /// The API's base URL, `base_path` included.
     pub api: Option<String>,
     pub webui: Option<String>,
+    /// The MCP endpoint's URL (an `mcp-server` adapter's, or `controller.mcp` on the API's port).
+    pub mcp: Option<String>,
+    /// MCP is spoken on standard input and output: nothing else may be written there.
+    pub stdio: bool,
 }
 
 /// Serves everything the config asks for; `on_ready` learns where, once every port is bound.
@@ -123,16 +131,26 @@ pub async fn serve(
         None => None,
     };
 
-    let adapter = config
-        .controller
+    let controller = &config.controller;
+    let adapter = controller
         .adapters
         .iter()
-        .find(|a| a.kind == "http-server");
-    let webui = config.controller.webui.as_ref();
-    if adapter.is_none() && webui.is_none() {
+        .find(|a| a.kind == AdapterKind::HttpServer);
+    let mcp_adapter = controller
+        .adapters
+        .iter()
+        .find(|a| a.kind == AdapterKind::McpServer);
+    let webui = controller.webui.as_ref();
+    if adapter.is_none() && webui.is_none() && mcp_adapter.is_none() {
         return Err(ServeError::NothingToServe);
     }
-    let controller = &config.controller;
+    if controller.mcp.is_some() && adapter.is_none() {
+        return Err(ServeError::Config(
+            "controller.mcp serves MCP on the http-server adapter's port, and there is none \
+             (add one, or serve MCP with an mcp-server adapter)"
+                .into(),
+        ));
+    }
     let keys = AccessKeys::new(
         &controller.access_keys,
         sessions,
@@ -142,12 +160,13 @@ pub async fn serve(
         },
         client::Proxies(controller.trusted_proxies.clone()),
     );
-    let limits = &config.controller.limits;
+    let limits = &controller.limits;
     let connections = Arc::new(listen::ConnectionLimits::new(
         limits.header_timeout.map(|t| t.0),
         limits.max_connections,
     ));
     let stop = CancellationToken::new();
+    let mcp_server = mcp::Workflows::new(Arc::clone(&tasks), controller.name.clone());
     let mut servers = Vec::new();
     let mut listening = Listening::default();
     if let Some(adapter) = adapter {
@@ -162,11 +181,23 @@ pub async fn serve(
                 "origins: \"*\" lets any web page the user visits call the API (without cookies)"
             );
         }
+        let beside = controller.mcp.as_deref().map(|path| {
+            listening.mcp = Some(format!("http://{bound}{path}"));
+            mcp::beside_the_api(
+                mcp_server.clone(),
+                path,
+                &adapter.origins,
+                stop.child_token(),
+            )
+        });
         let app = rest::router(
             Arc::clone(&tasks),
             cluster.clone(),
             adapter,
-            config.controller.metrics.as_deref(),
+            rest::Beside {
+                metrics: controller.metrics.as_deref(),
+                mcp: beside,
+            },
             keys.clone(),
         );
         servers.push(tokio::spawn(listen::serve(
@@ -189,9 +220,52 @@ pub async fn serve(
             stop.clone(),
         )));
     }
+    // An MCP client that launched `up` on stdio stops it by closing its end.
+    let mut stdio_closed: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(std::future::pending());
+    if let Some(adapter) = mcp_adapter {
+        match adapter.transport {
+            McpTransport::Stdio => {
+                listening.stdio = true;
+                let served = mcp_server.clone().serve_stdio(stop.child_token());
+                stdio_closed = Box::pin(async move {
+                    if let Err(err) = served.await {
+                        tracing::warn!("MCP on stdio ended: {err}");
+                    }
+                });
+            }
+            McpTransport::Http => {
+                let listener = bind(&adapter.host, adapter.port).await?;
+                let bound = listener.local_addr()?;
+                let path = adapter.base_path.clone().unwrap_or_else(|| "/".into());
+                listening.mcp = Some(format!("http://{bound}{path}"));
+                warn_if_exposed("the MCP server", bound, keys.is_some());
+                let app = mcp::adapter_router(
+                    mcp_server.clone(),
+                    adapter,
+                    keys.clone(),
+                    stop.child_token(),
+                );
+                let checks_host =
+                    adapter.allowed_hosts.is_none() && !adapter.disable_dns_rebinding_protection;
+                servers.push(tokio::spawn(listen::serve(
+                    listener,
+                    observe::layer(
+                        guard::protect_as(app, bound, checks_host),
+                        Arc::clone(&metrics),
+                    ),
+                    Arc::clone(&connections),
+                    stop.clone(),
+                )));
+            }
+        }
+    }
     on_ready(&listening);
 
-    shutdown.await;
+    tokio::select! {
+        () = shutdown => {},
+        () = stdio_closed => tracing::info!("the MCP client closed stdio"),
+    }
     tracing::info!("stopping: waiting for running tasks");
     tasks.shutdown(config.controller.shutdown_timeout).await;
     stop.cancel();

@@ -26,7 +26,13 @@ pub struct RequestId(pub String);
 impl RequestId {
     /// The id of `request`, when it went through [`layer`].
     pub fn of<B>(request: &axum::http::Request<B>) -> Option<String> {
-        request.extensions().get::<Self>().map(|id| id.0.clone())
+        Self::in_extensions(request.extensions())
+    }
+
+    /// The id kept in a request's extensions (what a service that takes the request's
+    /// parts, as the MCP SDK does, still has).
+    pub fn in_extensions(extensions: &axum::http::Extensions) -> Option<String> {
+        extensions.get::<Self>().map(|id| id.0.clone())
     }
 }
 

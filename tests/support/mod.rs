@@ -108,6 +108,8 @@ pub fn served_addresses(log: &str) -> Option<(String, String)> {
 pub struct Server {
     pub api: String,
     pub webui: String,
+    /// Where MCP is served over HTTP, when it is.
+    pub mcp: Option<String>,
     pub child: std::process::Child,
 }
 
@@ -160,7 +162,16 @@ impl Server {
         loop {
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             if let Some((api, webui)) = served_addresses(&log) {
-                return Self { api, webui, child };
+                let mcp = log.lines().find_map(|line| {
+                    let (_, url) = line.split_once("MCP on http")?;
+                    Some(format!("http{}", url.trim()))
+                });
+                return Self {
+                    api,
+                    webui,
+                    mcp,
+                    child,
+                };
             }
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("model-compose up exited ({status}):\n{log}");

@@ -25,6 +25,8 @@ pub mod metrics;
 #[cfg(feature = "runtime")]
 pub mod schema;
 #[cfg(feature = "runtime")]
+pub mod signature;
+#[cfg(feature = "runtime")]
 pub mod task;
 #[cfg(feature = "runtime")]
 pub mod upstream;

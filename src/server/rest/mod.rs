@@ -39,6 +39,15 @@ pub struct ApiState {
     pub cluster: Option<Arc<Cluster>>,
 }
 
+/// What the API's port serves outside `base_path`, beside the OpenAI-compatible endpoint.
+#[derive(Default)]
+pub struct Beside<'a> {
+    /// Where Prometheus metrics are served (`controller.metrics`).
+    pub metrics: Option<&'a str>,
+    /// The MCP endpoint (`controller.mcp`), mounted at its path.
+    pub mcp: Option<Router>,
+}
+
 /// The API's routes under the adapter's `base_path` (`/api` for the seed; none means the
 /// root), with CORS for its `origins`, its WebSocket route unless turned off, and, when there
 /// are access keys, a Bearer key on every route but `/health`.
@@ -46,7 +55,7 @@ pub fn router(
     tasks: Arc<TaskRegistry>,
     cluster: Option<Arc<Cluster>>,
     adapter: &Adapter,
-    metrics: Option<&str>,
+    beside: Beside<'_>,
     keys: Option<Arc<AccessKeys>>,
 ) -> Router {
     let counted = Arc::clone(tasks.engine().metrics());
@@ -92,8 +101,13 @@ pub fn router(
     };
     // Outside `base_path`, where OpenAI's clients look (D30).
     let router = router.merge(openai::router(state));
+    // Outside `base_path`, where MCP clients are pointed (D29).
+    let router = match beside.mcp {
+        Some(mcp) => router.merge(mcp),
+        None => router,
+    };
     // Outside `base_path`, where Prometheus looks by default.
-    let router = match metrics {
+    let router = match beside.metrics {
         Some(path) => router.merge(
             Router::new()
                 .route(path, get(serve_metrics))

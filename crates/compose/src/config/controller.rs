@@ -5,8 +5,10 @@ use serde::{Deserialize, Deserializer};
 /// `controller:`: the API adapters and the web UI. Unknown keys are accepted and ignored,
 /// as the original ignores them.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(from = "RawController")]
+#[serde(try_from = "RawController")]
 pub struct Controller {
+    /// `controller.name`: the server's name to MCP clients (spec §15.1).
+    pub name: Option<String>,
     pub adapters: Vec<Adapter>,
     /// `controller.webui`: absent means no web UI.
     pub webui: Option<WebUi>,
@@ -19,6 +21,9 @@ pub struct Controller {
     pub access_keys: Vec<String>,
     /// `controller.limits`: what bounds the server's memory and connections.
     pub limits: Limits,
+    /// `controller.mcp` (this implementation's addition, D29): where the API port serves the
+    /// workflows as MCP tools (Streamable HTTP), outside `base_path`; `None` when not asked for.
+    pub mcp: Option<String>,
     /// `controller.metrics` (this implementation's addition): where the API port serves
     /// Prometheus metrics, outside `base_path`; `None` when turned off (`metrics: false`).
     pub metrics: Option<String>,
@@ -116,6 +121,9 @@ impl Default for Limits {
 
 #[derive(Deserialize)]
 struct RawController {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "super::mcp::endpoint")]
+    mcp: Option<String>,
     adapter: Option<Adapter>,
     adapters: Option<Vec<Adapter>>,
     #[serde(default)]
@@ -142,10 +150,25 @@ struct RawController {
     sessions: super::SessionSettings,
 }
 
-impl From<RawController> for Controller {
-    fn from(raw: RawController) -> Self {
-        Self {
-            adapters: super::one_or_many(raw.adapters, raw.adapter),
+impl TryFrom<RawController> for Controller {
+    type Error = String;
+
+    fn try_from(raw: RawController) -> Result<Self, String> {
+        let adapters = super::one_or_many(raw.adapters, raw.adapter);
+        for adapter in &adapters {
+            let listed = adapter.allowed_hosts.is_some() || adapter.allowed_origins.is_some();
+            if adapter.disable_dns_rebinding_protection && listed {
+                return Err(
+                    "an mcp-server adapter with disable_dns_rebinding_protection: true \
+                            takes no allowed_hosts or allowed_origins"
+                        .into(),
+                );
+            }
+        }
+        Ok(Self {
+            name: raw.name,
+            mcp: raw.mcp,
+            adapters,
             webui: raw.webui,
             history: raw.history,
             shutdown_timeout: raw
@@ -162,13 +185,15 @@ impl From<RawController> for Controller {
             files: raw.files,
             trusted_proxies: raw.trusted_proxies,
             sessions: raw.sessions,
-        }
+        })
     }
 }
 
 impl Default for Controller {
     fn default() -> Self {
         Self {
+            name: None,
+            mcp: None,
             adapters: Vec::new(),
             webui: None,
             history: History::default(),
@@ -256,9 +281,8 @@ impl TryFrom<RawHistory> for History {
 /// `controller.adapter`: how the workflows are served over the network.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Adapter {
-    /// `http-server` is the one this implementation serves.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AdapterKind,
     #[serde(default = "default_host")]
     pub host: String,
     #[serde(default = "default_api_port", deserialize_with = "port")]
@@ -272,6 +296,37 @@ pub struct Adapter {
     /// off, `true` or a mapping sets it up.
     #[serde(default = "default_websocket", deserialize_with = "websocket")]
     pub websocket: Option<WebSocket>,
+    /// `mcp-server` only: `http` (Streamable HTTP, the default) or `stdio`.
+    #[serde(default)]
+    pub transport: super::McpTransport,
+    /// `mcp-server` only (spec §15.1): no Host and Origin checks at all.
+    #[serde(default)]
+    pub disable_dns_rebinding_protection: bool,
+    /// `mcp-server` only: the `Host` values it answers (globs: `localhost:*`); absent, the
+    /// rule of every server here (D16).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `mcp-server` only: the page origins it answers (globs); absent, loopback origins and
+    /// those of `origins` (D15).
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// An adapter's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdapterKind {
+    /// The REST API (spec §5).
+    HttpServer,
+    /// The workflows as MCP tools (spec §15).
+    McpServer,
+}
+
+impl AdapterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdapterKind::HttpServer => "http-server",
+            AdapterKind::McpServer => "mcp-server",
+        }
+    }
 }
 
 /// `websocket:` of an http-server adapter (unknown keys are ignored, as the original does).

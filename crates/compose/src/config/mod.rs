@@ -9,6 +9,7 @@ mod env;
 mod exposure;
 mod interrupt;
 mod locate;
+mod mcp;
 mod model;
 mod recovery;
 mod routing;
@@ -20,14 +21,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use controller::{
-    Adapter, Controller, History, KeepAlive, Limits, Origins, Retention, WebSocket, WebUi,
-    WebUiDriver,
+    Adapter, AdapterKind, Controller, History, KeepAlive, Limits, Origins, Retention, WebSocket,
+    WebUi, WebUiDriver,
 };
 pub use duration::{time_zone, Duration};
 pub use env::{Env, Sources};
 pub use exposure::{Allowed, FetchSettings, FileSettings, SessionSettings};
 pub use interrupt::{Interrupts, Pause, PauseCondition};
 pub use locate::Place;
+pub use mcp::McpTransport;
 pub use recovery::{Backoff, OnError, Retry};
 pub use routing::{Case, Condition, Route};
 pub use size::Size;
@@ -168,7 +170,11 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
         components: one_or_many(raw.components, raw.component),
         workflows: one_or_many(raw.workflows, raw.workflow),
         source: joined(&files),
-        dir: files[0].parent().map(Path::to_path_buf).unwrap_or_default(),
+        // `-f model-compose.yml` is in the working directory, whose name is `.`, not ``.
+        dir: files[0]
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         secrets,
         trusted_roots: env
             .get("SSL_CERT_FILE")
@@ -374,6 +380,52 @@ mod tests {
         let webui = load(&dir, &[path]).unwrap().controller.webui.unwrap();
         assert_eq!(webui.driver, WebUiDriver::Gradio);
         assert_eq!((webui.host.as_str(), webui.port), ("127.0.0.1", 8081));
+    }
+
+    #[test]
+    fn mcp_is_served_beside_the_api_or_by_its_own_adapter() {
+        let dir = Workdir::empty();
+        let controller = |yaml: &str| {
+            let path = dir.write("a.yml", yaml);
+            load(&dir, &[path]).map(|config| config.controller)
+        };
+        assert_eq!(controller("controller: {}\n").unwrap().mcp, None);
+        assert_eq!(
+            controller("controller: {mcp: true}\n")
+                .unwrap()
+                .mcp
+                .as_deref(),
+            Some("/mcp")
+        );
+        assert_eq!(
+            controller("controller: {mcp: {path: /tools/}}\n")
+                .unwrap()
+                .mcp
+                .as_deref(),
+            Some("/tools")
+        );
+        let adapter = controller("controller:\n  adapter: {type: mcp-server, transport: stdio}\n")
+            .unwrap()
+            .adapters
+            .remove(0);
+        assert_eq!(adapter.kind, AdapterKind::McpServer);
+        assert_eq!(adapter.transport, McpTransport::Stdio);
+        for (yaml, said) in [
+            ("controller: {mcp: {path: tools}}\n", "mcp.path must start with /"),
+            ("controller:\n  adapter: {type: grpc}\n", "unknown variant `grpc`"),
+            (
+                "controller:\n  adapter: {type: mcp-server, transport: sse}\n",
+                "unknown variant `sse`",
+            ),
+            (
+                "controller:\n  adapter: {type: mcp-server, disable_dns_rebinding_protection: true, \
+                 allowed_hosts: [x]}\n",
+                "takes no allowed_hosts or allowed_origins",
+            ),
+        ] {
+            let err = controller(yaml).unwrap_err().to_string();
+            assert!(err.contains(said), "{yaml}: {err}");
+        }
     }
 
     #[test]

@@ -131,6 +131,11 @@ impl AgentCall {
         self.output.as_ref()
     }
 
+    /// Whether some of its tools are run by the caller (the run pauses for their results).
+    pub(super) fn asks_caller(&self) -> bool {
+        self.tools.iter().any(|tool| tool.workflow().is_none())
+    }
+
     /// The workflows its tools run.
     pub(super) fn tool_workflows(&self) -> impl Iterator<Item = &WorkflowCall> {
         self.tools.iter().filter_map(tools::Tool::workflow)

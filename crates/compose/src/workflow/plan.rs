@@ -324,6 +324,15 @@ impl WorkflowPlan {
             .any(|v| v.name.as_deref() == Some("messages") && (v.is_list || v.kind == "list"))
     }
 
+    /// Whether a run of it may wait for a person: one of its jobs has an interrupt, or is an
+    /// agent with tools the caller runs.
+    pub fn may_pause(&self) -> bool {
+        self.jobs.iter().any(|job| {
+            job.interrupt.is_some()
+                || matches!(&job.work, super::Work::Agent(agent) if agent.asks_caller())
+        })
+    }
+
     /// Whether the output is a stream of text pieces, as the schema infers it.
     pub fn streams(&self) -> bool {
         self.output_schema.iter().any(|v| v.kind == "stream")

@@ -19,7 +19,7 @@ use crate::config;
 use crate::error::RunError;
 use crate::metrics::Usage;
 use crate::record::{Phase, Point};
-use crate::schema::Variable;
+use crate::signature::Signature;
 
 /// One of an agent's `tools`.
 pub(super) enum Tool {
@@ -122,15 +122,7 @@ pub(super) struct Tools<'t> {
 struct Entry<'t> {
     name: String,
     tool: &'t Tool,
-    takes: Takes,
-}
-
-/// How a workflow tool's arguments become its workflow's input.
-enum Takes {
-    /// By name (a dotted name is a path: `user.name` is `{"user": {"name": …}}`).
-    Named(Vec<String>),
-    /// The workflow reads its input whole (`${input}`): the argument `input` is that input.
-    Whole,
+    signature: Signature,
 }
 
 impl<'t> Tools<'t> {
@@ -139,27 +131,33 @@ impl<'t> Tools<'t> {
         let mut entries = Vec::with_capacity(tools.len());
         let mut schemas = Vec::with_capacity(tools.len());
         for tool in tools {
-            let (name, schema, takes) = match tool {
+            let (name, schema, signature) = match tool {
                 Tool::Workflow(call) => {
                     let plan =
                         config::resolve(run.workflows, &call.workflow, |w| &w.id, |w| w.default)
                             .ok_or_else(|| RunError::WorkflowNotFound(call.workflow.clone()))?;
                     let name = plan.name.clone().unwrap_or_else(|| plan.id.clone());
-                    let (parameters, takes) = parameters(&plan.input_schema);
+                    let signature = Signature::of(&plan.input_schema);
                     let mut schema = Map::new();
                     schema.insert("name".into(), name.clone().into());
                     if let Some(about) = plan.description.as_ref().or(plan.title.as_ref()) {
                         schema.insert("description".into(), about.clone().into());
                     }
-                    schema.insert("parameters".into(), parameters);
-                    (name, Value::Object(schema), takes)
+                    schema.insert("parameters".into(), signature.parameters.clone());
+                    (name, Value::Object(schema), signature)
                 }
-                Tool::External { name, schema } => {
-                    (name.clone(), schema.clone(), Takes::Named(Vec::new()))
-                }
+                Tool::External { name, schema } => (
+                    name.clone(),
+                    schema.clone(),
+                    Signature::described(Value::Null),
+                ),
             };
             schemas.push(schema);
-            entries.push(Entry { name, tool, takes });
+            entries.push(Entry {
+                name,
+                tool,
+                signature,
+            });
         }
         Ok(Self {
             entries,
@@ -267,103 +265,9 @@ impl Entry<'_> {
 
     /// The workflow's input from the call's arguments, or the error the model is told.
     fn input(&self, arguments: &Value) -> Result<Value, String> {
-        let Value::Object(arguments) = arguments else {
-            return Err(format!(
-                "Error: tool '{}' takes its arguments as a mapping, got {arguments}",
-                self.name
-            ));
-        };
-        let whole = ["input".to_string()];
-        let names: &[String] = match &self.takes {
-            Takes::Whole => &whole,
-            Takes::Named(names) => names,
-        };
-        if let Some(unknown) = arguments.keys().find(|key| !names.contains(key)) {
-            return Err(format!(
-                "Error: tool '{}' has no parameter '{unknown}' (it takes: {})",
-                self.name,
-                names.join(", ")
-            ));
-        }
-        if let Takes::Whole = self.takes {
-            return Ok(arguments.get("input").cloned().unwrap_or_default());
-        }
-        let mut input = Map::new();
-        for (name, value) in arguments {
-            insert_path(&mut input, name, value.clone());
-        }
-        Ok(Value::Object(input))
-    }
-}
-
-/// Sets `path` (`a.b.c`) in `map`, making the mappings on the way.
-fn insert_path(map: &mut Map<String, Value>, path: &str, value: Value) {
-    match path.split_once('.') {
-        Some((first, rest)) => {
-            let inner = map
-                .entry(first.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !inner.is_object() {
-                *inner = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = inner {
-                insert_path(inner, rest, value);
-            }
-        }
-        None => {
-            map.insert(path.to_string(), value);
-        }
-    }
-}
-
-/// The parameters of a workflow tool: one property per input variable, with its JSON type,
-/// description, choices and default; those without a default are required (D6).
-fn parameters(inputs: &[Variable]) -> (Value, Takes) {
-    let whole = inputs.iter().any(|v| v.name.is_none());
-    let mut properties = Map::new();
-    let mut required = Vec::new();
-    for variable in inputs {
-        let name = variable.name.clone().unwrap_or_else(|| "input".into());
-        let item = json_type(&variable.kind);
-        let mut property = Map::new();
-        if variable.is_list {
-            property.insert("type".into(), "array".into());
-            property.insert("items".into(), json!({ "type": item }));
-        } else {
-            property.insert("type".into(), item.into());
-        }
-        if let Some(description) = &variable.description {
-            property.insert("description".into(), description.clone().into());
-        }
-        if let (Some(choices), "select") = (&variable.subtype, variable.kind.as_str()) {
-            let choices: Vec<Value> = choices.split(',').map(|c| c.trim().into()).collect();
-            property.insert("enum".into(), choices.into());
-        }
-        if let Some(default) = &variable.default {
-            property.insert("default".into(), default.clone());
-        }
-        if variable.required {
-            required.push(Value::from(name.clone()));
-        }
-        properties.insert(name, Value::Object(property));
-    }
-    let takes = match whole {
-        true => Takes::Whole,
-        false => Takes::Named(properties.keys().cloned().collect()),
-    };
-    let schema = json!({"type": "object", "properties": properties, "required": required});
-    (schema, takes)
-}
-
-/// The JSON type of an input's declared type (§10.3).
-fn json_type(kind: &str) -> &'static str {
-    match kind {
-        "integer" => "integer",
-        "number" => "number",
-        "boolean" => "boolean",
-        "list" => "array",
-        "object" | "json" => "object",
-        _ => "string",
+        self.signature
+            .input(&self.name, arguments)
+            .map_err(|err| format!("Error: {err}"))
     }
 }
 
