@@ -10,12 +10,11 @@ use serde_json::{json, Value};
 use compose::media::Blob;
 use compose::record::{Status, TaskView};
 use compose::schema::Variable;
-use compose::WorkflowPlan;
 
-/// The result of a call whose run is `view`, a run of `workflow`.
-pub fn of_run(view: &TaskView, workflow: &WorkflowPlan) -> CallToolResult {
+/// The result of a call whose run is `view`, a run of a workflow whose outputs are `schema`.
+pub fn of_run(view: &TaskView, schema: &[Variable]) -> CallToolResult {
     match view.status {
-        Status::Completed => CallToolResult::success(output_blocks(view, workflow)),
+        Status::Completed => CallToolResult::success(output_blocks(view, schema)),
         Status::Interrupted => CallToolResult::success(vec![ContentBlock::text(
             json!({"status": "interrupted", "task_id": view.task_id, "interrupt": view.interrupt})
                 .to_string(),
@@ -40,15 +39,14 @@ pub fn refusal(message: impl Into<String>) -> CallToolResult {
 /// One block per output variable, in the schema's order; one for the whole output when it
 /// is one unnamed variable (or has no schema); none when the output is empty (`null`, `""`,
 /// `0`, `false`, `{}`, `[]`), as the original answers.
-fn output_blocks(view: &TaskView, workflow: &WorkflowPlan) -> Vec<ContentBlock> {
+fn output_blocks(view: &TaskView, schema: &[Variable]) -> Vec<ContentBlock> {
     let output = view.output.as_ref().unwrap_or(&Value::Null);
     if is_empty(output) {
         return Vec::new();
     }
     let uri =
         |name: Option<&str>| format!("resource://{}/{}", view.task_id, name.unwrap_or("output"));
-    let schema = &workflow.output_schema;
-    match schema.as_slice() {
+    match schema {
         [] => vec![block(output, None, &uri(None))],
         [whole] if whole.name.is_none() => vec![block(output, Some(whole), &uri(None))],
         named => named
@@ -113,5 +111,98 @@ fn media(data: String, media_type: String, uri: &str) -> ContentBlock {
         Some("image") => ContentBlock::image(data, media_type),
         Some("audio") => ContentBlock::audio(data, media_type),
         _ => ContentBlock::resource(ResourceContents::blob(data, uri).with_mime_type(media_type)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variable(name: Option<&str>, kind: &str, subtype: Option<&str>) -> Variable {
+        Variable {
+            name: name.map(str::to_string),
+            kind: kind.to_string(),
+            subtype: subtype.map(str::to_string),
+            format: None,
+            is_list: false,
+            default: None,
+            description: None,
+            required: false,
+            conversion: None,
+        }
+    }
+
+    fn completed(output: Value) -> TaskView {
+        TaskView {
+            task_id: "T1".into(),
+            status: Status::Completed,
+            workflow_id: "w".into(),
+            interrupt: Vec::new(),
+            output: Some(output),
+            error: None,
+        }
+    }
+
+    fn blocks(output: Value, schema: &[Variable]) -> Value {
+        serde_json::to_value(of_run(&completed(output), schema)).unwrap()["content"].clone()
+    }
+
+    #[test]
+    fn outputs_become_blocks_by_their_declared_types() {
+        let schema = [
+            variable(Some("text"), "string", None),
+            variable(Some("voice"), "audio", Some("mpeg")),
+            variable(Some("clip"), "video", None),
+            variable(Some("meta.size"), "integer", None),
+            variable(Some("group"), "object", None),
+        ];
+        let output = json!({"text": "hi", "voice": "SUQz", "clip": "AAAA",
+                            "meta": {"size": 3}, "group": {"a": [1, null]}});
+        assert_eq!(
+            blocks(output, &schema),
+            json!([
+                {"type": "text", "text": "hi"},
+                {"type": "audio", "data": "SUQz", "mimeType": "audio/mpeg"},
+                {"type": "resource", "resource": {"uri": "resource://T1/clip",
+                    "mimeType": "video/mp4", "blob": "AAAA"}},
+                {"type": "text", "text": "3"},
+                {"type": "text", "text": "{\"a\":[1,null]}"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_whole_output_is_one_block_and_an_empty_one_none() {
+        let whole = [variable(None, "image", Some("jpeg"))];
+        assert_eq!(
+            blocks(json!("/9j/"), &whole),
+            json!([{"type": "image", "data": "/9j/", "mimeType": "image/jpeg"}])
+        );
+        // Bytes an upstream sent come as a data URI: their own type says what they are.
+        assert_eq!(
+            blocks(json!("data:audio/wav;base64,UklG"), &[]),
+            json!([{"type": "audio", "data": "UklG", "mimeType": "audio/wav"}])
+        );
+        for empty in [json!(null), json!(""), json!(0), json!({}), json!([]), json!(false)] {
+            assert_eq!(blocks(empty, &[]), json!([]));
+        }
+    }
+
+    #[test]
+    fn a_failed_run_is_an_error_result() {
+        let view = TaskView {
+            status: Status::Failed,
+            output: None,
+            error: Some(compose::record::Failure::unknown("upstream returned 401")),
+            ..completed(Value::Null)
+        };
+        let result = serde_json::to_value(of_run(&view, &[])).unwrap();
+        assert_eq!(result["isError"], true);
+        let text: Value =
+            serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            json!({"status": "failed", "task_id": "T1", "error": "upstream returned 401"})
+        );
     }
 }

@@ -171,7 +171,7 @@ async fn settle(
     tokio::select! {
         view = settled => {
             owner.disarm();
-            content::of_run(&view, workflow)
+            content::of_run(&view, &workflow.output_schema)
         }
         () = context.ct.cancelled() => {
             task.request_cancel("the MCP client cancelled the call");
