@@ -404,3 +404,45 @@ fn the_originals_agent_examples_call_their_tools() {
     run(&dir, &["run", "main", "--input", &input, "--auto-resume"]);
     assert_eq!(std::fs::read_to_string(&note).unwrap(), "hello\n");
 }
+
+#[tokio::test]
+#[ignore = "needs the original's examples: make compat ORIGINAL=<path>"]
+async fn the_originals_mcp_servers_list_their_workflows_as_tools() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::ServiceExt;
+    let providers = Providers::start();
+    for (path, tools) in [
+        (
+            "mcp-servers/slack-bot",
+            &["send-message", "list-channels", "join-channel"][..],
+        ),
+        (
+            "mcp-servers/korea-dart-mcp",
+            &[
+                "search-disclosure",
+                "get-financial-statements",
+                "get-company-overview",
+                "get-company-code",
+                "get-dividend-info",
+                "get-major-shareholders",
+            ][..],
+        ),
+    ] {
+        let (dir, config) = example(path, &providers);
+        let env = std::fs::read_to_string(dir.join(".env")).unwrap();
+        let keys = "DEFAULT_SLACK_CHANNEL_ID=C1\nSLACK_APP_TOKEN=xoxb-1\nDART_API_KEY=d1\n";
+        dir.write(".env", &format!("{env}{keys}"));
+        let server = Server::start_with(&dir, &config);
+        let url = server.mcp.clone().expect("an MCP endpoint");
+        assert!(url.ends_with("/mcp"), "{path}: {url}");
+        let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
+        let listed = client.list_all_tools().await.unwrap();
+        let names: Vec<&str> = listed.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, tools, "{path}");
+        // Every parameter has a real type and those without a default are required.
+        for tool in &listed {
+            assert_eq!(tool.input_schema["type"], "object", "{path} {}", tool.name);
+        }
+        client.cancel().await.unwrap();
+    }
+}

@@ -91,7 +91,8 @@ where
 }
 
 /// The addresses `up` reports once it is serving, read from its log: `(api, webui)`, as
-/// `http://127.0.0.1:PORT/api` and `http://127.0.0.1:PORT`.
+/// `http://127.0.0.1:PORT/api` and `http://127.0.0.1:PORT` (the API empty when only MCP is
+/// served).
 pub fn served_addresses(log: &str) -> Option<(String, String)> {
     let find = |label: &str| {
         log.lines().find_map(|line| {
@@ -99,8 +100,9 @@ pub fn served_addresses(log: &str) -> Option<(String, String)> {
                 .map(|(_, url)| url.trim().to_string())
         })
     };
+    let api = find("API on ").or_else(|| find("MCP on ").map(|_| String::new()));
     log.contains("model-compose is ready")
-        .then(|| Some((find("API on ")?, find("web UI on ")?)))
+        .then(|| Some((api?, find("web UI on ")?)))
         .flatten()
 }
 

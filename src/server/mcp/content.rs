@@ -183,7 +183,14 @@ mod tests {
             blocks(json!("data:audio/wav;base64,UklG"), &[]),
             json!([{"type": "audio", "data": "UklG", "mimeType": "audio/wav"}])
         );
-        for empty in [json!(null), json!(""), json!(0), json!({}), json!([]), json!(false)] {
+        for empty in [
+            json!(null),
+            json!(""),
+            json!(0),
+            json!({}),
+            json!([]),
+            json!(false),
+        ] {
             assert_eq!(blocks(empty, &[]), json!([]));
         }
     }
