@@ -168,6 +168,20 @@ impl Completion {
     }
 }
 
+impl Completion {
+    /// What a content chunk's JSON has before and after its text (as [`Completion::chunk`]
+    /// writes it), made once per answer.
+    fn content_frame(&self) -> (String, String) {
+        let head = format!(
+            r#"{{"id":{},"object":"chat.completion.chunk","created":{},"model":{},"choices":[{{"index":0,"delta":{{"content":"#,
+            Value::from(self.id.as_str()),
+            self.created,
+            Value::from(self.model.as_str()),
+        );
+        (head, r#"},"finish_reason":null}]}"#.to_string())
+    }
+}
+
 /// `POST /v1/chat/completions`.
 async fn chat_completions(
     State(state): State<ApiState>,
@@ -261,42 +275,54 @@ async fn whole(task: Arc<Task>, completion: Completion) -> Result<Response, Open
 }
 
 /// The answer as it comes: `chat.completion.chunk` events, then `data: [DONE]`; a run that
-/// fails once streaming ends with an `error` event, as OpenAI's API does.
+/// fails once streaming ends with an `error` event, as OpenAI's API does. The pieces that are
+/// ready together go out in one write, each its own chunk, framed around the text without
+/// building a JSON value per token.
 fn streamed(task: Arc<Task>, completion: Completion) -> Response {
     let owner = CancelOnDrop::new(task.clone());
     let events = async_stream::stream! {
         let _owner = owner;
         yield completion.chunk(json!({"role": "assistant", "content": ""}), None, None);
-        let mut follow = std::pin::pin!(task.follow(0));
+        let (head, tail) = completion.content_frame();
+        let mut follow = std::pin::pin!(task.follow(0).ready_chunks(READY_AT_ONCE));
         let mut said = false;
-        while let Some(item) = follow.next().await {
-            if let Some(text) = item.text() {
-                said = true;
-                yield completion.chunk(json!({"content": text}), None, None);
-                continue;
-            }
-            match item {
-                Follow::Interrupt(points) if !points.is_empty() => {
-                    let error = waits_for_a_person(&task);
-                    yield sse::event(&error.body().to_string());
-                    return;
+        while let Some(items) = follow.next().await {
+            let mut out = String::new();
+            for item in items {
+                if let Some(text) = item.text() {
+                    said = true;
+                    out.push_str("data: ");
+                    out.push_str(&head);
+                    out.push_str(&Value::from(text).to_string());
+                    out.push_str(&tail);
+                    out.push_str("\n\n");
+                    continue;
                 }
-                Follow::End(Status::Completed, _) => {
-                    // A workflow that answers a value at the end says it all at once.
-                    if !said {
-                        let content = text_of(task.view().output.as_ref());
-                        yield completion.chunk(json!({"content": content}), None, None);
+                let ending = match item {
+                    Follow::Interrupt(points) if !points.is_empty() => {
+                        sse::event(&waits_for_a_person(&task).body().to_string())
                     }
-                    yield completion.chunk(json!({}), Some("stop"), usage(&task));
-                    yield sse::event("[DONE]");
-                    return;
-                }
-                Follow::End(status, failure) => {
-                    let failure = failure.unwrap_or_else(|| Failure::unknown(status.to_string()));
-                    yield sse::event(&OpenAiError::from(failure).body().to_string());
-                    return;
-                }
-                _ => {}
+                    Follow::End(Status::Completed, _) => {
+                        // A workflow that answers a value at the end says it all at once.
+                        if !said {
+                            let content = text_of(task.view().output.as_ref());
+                            out.push_str(&completion.chunk(json!({"content": content}), None, None));
+                        }
+                        out.push_str(&completion.chunk(json!({}), Some("stop"), usage(&task)));
+                        sse::event("[DONE]")
+                    }
+                    Follow::End(status, failure) => {
+                        let failure = failure.unwrap_or_else(|| Failure::unknown(status.to_string()));
+                        sse::event(&OpenAiError::from(failure).body().to_string())
+                    }
+                    _ => continue,
+                };
+                out.push_str(&ending);
+                yield out;
+                return;
+            }
+            if !out.is_empty() {
+                yield out;
             }
         }
     };
@@ -304,6 +330,9 @@ fn streamed(task: Arc<Task>, completion: Completion) -> Response {
         events.map(Ok::<_, std::convert::Infallible>),
     ))
 }
+
+/// The most pieces made into one write.
+const READY_AT_ONCE: usize = 64;
 
 /// A run that paused for a person: this endpoint has no way to answer it, so it is cancelled.
 fn waits_for_a_person(task: &Task) -> OpenAiError {
@@ -343,4 +372,25 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_framed_content_chunk_is_the_chunk_json_writes() {
+        let completion = Completion {
+            id: "chatcmpl-01X".into(),
+            created: 1_700_000_000,
+            model: "my \"model\"".into(),
+        };
+        let (head, tail) = completion.content_frame();
+        let text = "a \"quoted\"\nline\\";
+        let framed = format!("data: {head}{}{tail}\n\n", Value::from(text));
+        assert_eq!(
+            framed,
+            completion.chunk(json!({"content": text}), None, None)
+        );
+    }
 }

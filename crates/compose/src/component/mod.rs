@@ -2,6 +2,7 @@
 //! `workflow` component runs another workflow: see `crate::workflow`).
 
 pub mod http_client;
+pub mod mcp_client;
 mod patience;
 pub mod shell;
 
@@ -14,6 +15,7 @@ use super::error::RunError;
 use crate::media::Blob;
 
 pub use http_client::{Action, HttpClient};
+pub use mcp_client::{McpAction, McpClient};
 pub use shell::{Command, Shell};
 
 /// A stream of values, one per upstream chunk, already mapped through the action's `output`.

@@ -61,6 +61,8 @@ pub enum Component {
     Workflow(WorkflowCaller),
     /// A model that calls tools (other workflows) until it answers (spec §10).
     Agent(Agent),
+    /// Calls the tools of an MCP server (spec §16).
+    McpClient(McpClient),
 }
 
 impl<'de> Deserialize<'de> for Component {
@@ -98,6 +100,15 @@ impl<'de> Deserialize<'de> for Component {
                 max_iteration_count: raw.max_iteration_count.unwrap_or(AGENT_ITERATIONS),
                 actions,
             }),
+            ComponentType::McpClient => Component::McpClient(McpClient {
+                id: raw.id,
+                default: raw.default,
+                url: raw.url,
+                command: raw.command,
+                env: raw.env,
+                headers: raw.headers,
+                actions,
+            }),
         })
     }
 }
@@ -110,6 +121,7 @@ enum ComponentType {
     Shell,
     Workflow,
     Agent,
+    McpClient,
 }
 
 /// A component as written: the keys of every type.
@@ -132,6 +144,8 @@ struct RawComponent {
     #[serde(default)]
     tools: Vec<Value>,
     max_iteration_count: Option<u32>,
+    url: Option<String>,
+    command: Option<Vec<String>>,
     action: Option<Action>,
     actions: Option<Vec<Action>>,
 }
@@ -143,6 +157,7 @@ impl Component {
             Component::Shell(c) => &c.id,
             Component::Workflow(c) => &c.id,
             Component::Agent(c) => &c.id,
+            Component::McpClient(c) => &c.id,
         }
     }
 
@@ -152,6 +167,7 @@ impl Component {
             Component::Shell(c) => c.default,
             Component::Workflow(c) => c.default,
             Component::Agent(c) => c.default,
+            Component::McpClient(c) => c.default,
         }
     }
 
@@ -162,6 +178,7 @@ impl Component {
             Component::Shell(c) => &c.actions,
             Component::Workflow(c) => &c.actions,
             Component::Agent(c) => &c.actions,
+            Component::McpClient(c) => &c.actions,
         }
     }
 }
@@ -187,6 +204,22 @@ pub struct Shell {
     pub env: serde_json::Map<String, Value>,
     /// Where relative working directories start (the config's directory when absent).
     pub base_dir: Option<String>,
+    pub actions: Vec<Action>,
+}
+
+/// An `mcp-client` component (spec §16): one session with an MCP server, over Streamable HTTP
+/// (`url`) or stdio (`command`, a program it starts and stops, beyond the original).
+#[derive(Debug, Clone)]
+pub struct McpClient {
+    pub id: String,
+    pub default: bool,
+    pub url: Option<String>,
+    /// The server's argv, for stdio.
+    pub command: Option<Vec<String>>,
+    /// Variables the stdio server gets (templates of `${env.X}`), beside `PATH`, `HOME`, `LANG`.
+    pub env: serde_json::Map<String, Value>,
+    /// Sent with every request over HTTP (not OD28).
+    pub headers: Vec<(String, String)>,
     pub actions: Vec<Action>,
 }
 
@@ -285,6 +318,10 @@ pub struct Action {
     pub messages: Option<Value>,
     /// Agent: the most model calls of one run (a number or a template), over the component's.
     pub max_iteration_count: Option<Value>,
+    /// MCP client: the tool to call (a template; the original's default `__workflow__`).
+    pub tool: Option<Value>,
+    /// MCP client: the call's arguments (a mapping template; `{}` when absent).
+    pub arguments: Option<Value>,
 }
 
 /// HTTP methods the original accepts (upper case only).

@@ -101,7 +101,14 @@ impl AgentCall {
             instructions: template(&agent.instructions, "instructions")?,
             history: template(&action.messages, "messages")?,
             prompt: template(&action.prompt, "prompt")?,
-            tools: tools::compile(&agent.tools).map_err(|err| format!("{at}: {err}"))?,
+            tools: tools::compile(&agent.tools, |id| {
+                let index = parts.configured.iter().position(|c| c.id() == id)?;
+                match parts.components.get(index) {
+                    Some(super::work::Built::Mcp(client)) => Some(Arc::clone(client)),
+                    _ => None,
+                }
+            })
+            .map_err(|err| format!("{at}: {err}"))?,
             iterations: (
                 template(&action.max_iteration_count, "max_iteration_count")?,
                 agent.max_iteration_count,
@@ -183,7 +190,7 @@ impl AgentCall {
             Some(template) => iterations(fetcher.render(template, scope()).await?)?,
             None => self.iterations.1,
         };
-        let tools = Tools::new(&self.tools, run)?;
+        let tools = Tools::new(&self.tools, run).await?;
         let run_id = ulid::Ulid::new().to_string();
         let mut texts = Texts::default();
         for iteration in 1..=limit {

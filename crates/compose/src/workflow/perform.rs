@@ -78,7 +78,7 @@ pub(super) async fn work(
         usage,
     };
     Ok(Done::Output(match &job.work {
-        Work::Component { .. } | Work::Command { .. } | Work::Call(_) => {
+        Work::Component { .. } | Work::Command { .. } | Work::Tool { .. } | Work::Call(_) => {
             call(&job.work, (input, owner), run, context, usage, working).await?
         }
         Work::Agent(agent) => {
@@ -185,6 +185,11 @@ pub(super) async fn call(
         Work::Command { shell, command } => {
             shell
                 .call(command, (input, owner), context, run.fetcher)
+                .await
+        }
+        Work::Tool { client, action } => {
+            client
+                .call(action, (input, owner), context, run.fetcher)
                 .await
         }
         Work::Call(call) => {

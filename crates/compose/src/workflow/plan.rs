@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::binding::{Binding, Expr, Owner};
-use crate::component::{HttpClient, Shell};
+use crate::component::{HttpClient, McpClient, Shell};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
 use crate::error::RunError;
 use crate::fetch::{Fetcher, Policy};
@@ -141,6 +141,9 @@ impl Engine {
             Component::Shell(shell) => Shell::new(shell, &config.dir)
                 .map(|shell| Built::Shell(Arc::new(shell)))
                 .map_err(|err| format!("component '{}': {err}", shell.id)),
+            Component::McpClient(client) => McpClient::new(client, &config.dir)
+                .map(|client| Built::Mcp(Arc::new(client)))
+                .map_err(|err| format!("component '{}': {err}", client.id)),
             Component::Workflow(_) => Ok(Built::Workflow),
             Component::Agent(_) => Ok(Built::Agent),
         };

@@ -15,6 +15,7 @@ use super::nested::WorkflowCall;
 use super::stream::Produced;
 use super::{run_nested, Run};
 use crate::binding::to_text;
+use crate::component::{mcp_client, McpClient};
 use crate::config;
 use crate::error::RunError;
 use crate::metrics::Usage;
@@ -27,23 +28,38 @@ pub(super) enum Tool {
     Workflow(WorkflowCall),
     /// Run by the caller: the run pauses for its result (`{name, description, parameters}`).
     External { name: String, schema: Value },
+    /// Every tool of an MCP server (`{mcp: <mcp-client component>}`), listed as a run starts.
+    Mcp(Arc<McpClient>),
 }
 
 impl Tool {
     pub fn workflow(&self) -> Option<&WorkflowCall> {
         match self {
             Tool::Workflow(call) => Some(call),
-            Tool::External { .. } => None,
+            Tool::External { .. } | Tool::Mcp(_) => None,
         }
     }
 }
 
-/// An agent's `tools` as written: workflow ids, or inline schemas.
-pub(super) fn compile(written: &[Value]) -> Result<Vec<Tool>, String> {
+/// An agent's `tools` as written: workflow ids, `{mcp: <component>}` (found by `mcp`), or
+/// inline schemas.
+pub(super) fn compile(
+    written: &[Value],
+    mcp: impl Fn(&str) -> Option<Arc<McpClient>>,
+) -> Result<Vec<Tool>, String> {
     written
         .iter()
         .enumerate()
         .map(|(index, entry)| match entry {
+            Value::Object(fields) if fields.contains_key("mcp") => {
+                let id = fields
+                    .get("mcp")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                mcp(id).map(Tool::Mcp).ok_or_else(|| {
+                    format!("tools[{index}]: '{id}' is not an mcp-client component of the config")
+                })
+            }
             Value::String(id) => Ok(Tool::Workflow(WorkflowCall {
                 workflow: id.clone(),
                 input: None,
@@ -126,11 +142,30 @@ struct Entry<'t> {
 }
 
 impl<'t> Tools<'t> {
-    /// Each tool's schema, workflow tools' made from their workflows' inputs.
-    pub fn new(tools: &'t [Tool], run: &Run<'_>) -> Result<Self, RunError> {
+    /// Each tool's schema, workflow tools' made from their workflows' inputs, an MCP server's
+    /// as it lists them.
+    pub async fn new(tools: &'t [Tool], run: &Run<'_>) -> Result<Self, RunError> {
         let mut entries = Vec::with_capacity(tools.len());
         let mut schemas = Vec::with_capacity(tools.len());
         for tool in tools {
+            if let Tool::Mcp(client) = tool {
+                for listed in client.list_tools().await?.iter() {
+                    let mut schema = Map::new();
+                    schema.insert("name".into(), listed.name.to_string().into());
+                    if let Some(about) = &listed.description {
+                        schema.insert("description".into(), about.to_string().into());
+                    }
+                    let parameters = Value::Object((*listed.input_schema).clone());
+                    schema.insert("parameters".into(), parameters.clone());
+                    schemas.push(Value::Object(schema));
+                    entries.push(Entry {
+                        name: listed.name.to_string(),
+                        tool,
+                        signature: Signature::described(parameters),
+                    });
+                }
+                continue;
+            }
             let (name, schema, signature) = match tool {
                 Tool::Workflow(call) => {
                     let plan =
@@ -151,6 +186,7 @@ impl<'t> Tools<'t> {
                     schema.clone(),
                     Signature::described(Value::Null),
                 ),
+                Tool::Mcp(_) => continue,
             };
             schemas.push(schema);
             entries.push(Entry {
@@ -186,7 +222,8 @@ impl<'t> Tools<'t> {
     ) -> impl Stream<Item = Result<(usize, Value), RunError>> + Send + 's {
         async_stream::try_stream! {
             let mut external = Vec::new();
-            let mut running = FuturesUnordered::new();
+            let mut running: FuturesUnordered<futures::future::BoxFuture<'_, (usize, Value)>> =
+                FuturesUnordered::new();
             for (index, call) in calls.iter().enumerate() {
                 match self.find(&call.name) {
                     Some(
@@ -194,9 +231,15 @@ impl<'t> Tools<'t> {
                             tool: Tool::Workflow(workflow),
                             ..
                         },
-                    ) => running.push(async move {
+                    ) => running.push(Box::pin(async move {
                         (index, entry.run(workflow, call, run, context, usage).await)
-                    }),
+                    })),
+                    Some(Entry {
+                        tool: Tool::Mcp(client),
+                        ..
+                    }) => running.push(Box::pin(async move {
+                        (index, ask_server(client, call).await)
+                    })),
                     Some(_) => external.push((index, call)),
                     None => {
                         let text = format!("Error: Unknown tool '{}'", call.name);
@@ -268,6 +311,37 @@ impl Entry<'_> {
         self.signature
             .input(&self.name, arguments)
             .map_err(|err| format!("Error: {err}"))
+    }
+}
+
+/// Calls an MCP server's tool for `call`: its result as the model reads it, or its error.
+async fn ask_server(client: &McpClient, call: &Call) -> Value {
+    let arguments = match &call.arguments {
+        Value::Object(arguments) => arguments.clone(),
+        Value::Null => Map::new(),
+        other => {
+            let text = format!(
+                "Error: tool '{}' takes its arguments as a mapping, got {other}",
+                call.name
+            );
+            return tool_message(call, text, true);
+        }
+    };
+    match client.call_tool(&call.name, arguments).await {
+        Ok(result) => {
+            let text = mcp_client::as_text(&mcp_client::response(&result));
+            let failed = result.is_error == Some(true);
+            tool_message(
+                call,
+                if failed {
+                    format!("Error: {text}")
+                } else {
+                    text
+                },
+                failed,
+            )
+        }
+        Err(err) => tool_message(call, format!("Error: {err}"), true),
     }
 }
 

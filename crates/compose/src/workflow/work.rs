@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::binding::operators::Filter;
 use crate::binding::{Binding, Expr};
-use crate::component::{Action, Command, HttpClient, Shell};
+use crate::component::{Action, Command, HttpClient, McpAction, McpClient, Shell};
 use crate::config::{self, Component, JobKind};
 
 use super::agent::AgentCall;
@@ -17,6 +17,7 @@ use super::route::Router;
 pub(super) enum Built {
     Http(Arc<HttpClient>),
     Shell(Arc<Shell>),
+    Mcp(Arc<McpClient>),
     /// Its actions are compiled with each job that calls them.
     Workflow,
     /// Its actions are compiled with each job that calls them, with its model's action.
@@ -43,6 +44,11 @@ pub enum Work {
     Command {
         shell: Arc<Shell>,
         command: Arc<Command>,
+    },
+    /// Calls a tool of an MCP server (an mcp-client's action).
+    Tool {
+        client: Arc<McpClient>,
+        action: Arc<McpAction>,
     },
     /// Runs another workflow (a workflow component's action).
     Call(Arc<WorkflowCall>),
@@ -221,6 +227,10 @@ impl Work {
                 command: Arc::clone(shell.actions.get(action).ok_or_else(not_found)?),
                 shell: Arc::clone(shell),
             },
+            Some(Built::Mcp(client)) => Work::Tool {
+                action: Arc::clone(client.actions.get(action).ok_or_else(not_found)?),
+                client: Arc::clone(client),
+            },
             Some(Built::Workflow) => {
                 let action = component.actions().get(action).ok_or_else(not_found)?;
                 Work::Call(Arc::new(
@@ -249,6 +259,7 @@ impl Work {
         match self {
             Work::Component { action, .. } => exprs = action.exprs(),
             Work::Command { command, .. } => exprs = command.exprs(),
+            Work::Tool { action, .. } => exprs = action.exprs(),
             Work::Call(call) => exprs = call.exprs(),
             Work::Agent(agent) => exprs = agent.exprs(),
             Work::Delay { duration, until } => {
@@ -276,6 +287,7 @@ impl Work {
         match self {
             Work::Component { action, .. } => action.output(),
             Work::Command { command, .. } => command.output(),
+            Work::Tool { action, .. } => action.output(),
             Work::Call(call) => call.output(),
             Work::Agent(agent) => agent.output(),
             _ => None,

@@ -67,6 +67,39 @@ pub(super) fn check_component(
             Component::Shell(_) => check_command(component.id(), action, &at)?,
             Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
             Component::Agent(_) => check_agent_action(component.id(), action, &at)?,
+            Component::McpClient(_) => {
+                for (field, value) in [("tool", &action.tool), ("arguments", &action.arguments)] {
+                    if let Some(value) = value {
+                        check_templates(value, &at.key(field))?;
+                    }
+                }
+                if let Some(output) = &action.output {
+                    check_templates(output, &at.key("output"))?;
+                }
+            }
+        }
+    }
+    if let Component::McpClient(client) = component {
+        let named = format!("component '{}'", component.id());
+        match (&client.url, &client.command) {
+            (Some(_), Some(_)) => {
+                return Err(at.problem(format!(
+                    "{named}: an mcp-client speaks to a server at a 'url' or one it starts \
+                     with 'command', not both"
+                )))
+            }
+            (None, None) => {
+                return Err(at.problem(format!(
+                    "{named}: an mcp-client needs the server's 'url' (Streamable HTTP), or the \
+                     'command' that starts it (stdio)"
+                )))
+            }
+            (None, Some(argv)) if argv.is_empty() => {
+                return Err(at
+                    .key("command")
+                    .problem(format!("{named}: a command needs at least its program")))
+            }
+            _ => {}
         }
     }
     if let Component::Agent(agent) = component {
@@ -236,6 +269,21 @@ fn check_agent(config: &Config, agent: &Agent, at: &At) -> Result<(), Problem> {
                 };
                 workflow.name.clone().unwrap_or_else(|| id.clone())
             }
+            Value::Object(fields) if fields.contains_key("mcp") => {
+                let id = fields
+                    .get("mcp")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let server = config.components.iter().find(|c| c.id() == id);
+                if !matches!(server, Some(Component::McpClient(_))) {
+                    return Err(at_tool.key("mcp").problem(format!(
+                        "{named}: '{id}' is no mcp-client component of this config (the \
+                         server whose tools the agent takes)"
+                    )));
+                }
+                // Its tools' names are known once the server lists them.
+                continue;
+            }
             Value::Object(fields) => {
                 let Some(name) = fields.get("name").and_then(Value::as_str) else {
                     return Err(at_tool.problem(format!(
@@ -256,7 +304,8 @@ fn check_agent(config: &Config, agent: &Agent, at: &At) -> Result<(), Problem> {
             }
             _ => {
                 return Err(at_tool.problem(format!(
-                    "{named}: a tool is a workflow's id, or a mapping with a 'name'"
+                    "{named}: a tool is a workflow's id, {{mcp: <mcp-client component>}}, or a \
+                     mapping with a 'name'"
                 )))
             }
         };

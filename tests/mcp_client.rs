@@ -1,0 +1,196 @@
+//! The `mcp-client` component (spec §16) against this implementation's own MCP server: over
+//! Streamable HTTP (its headers sent: the server's access key) and over stdio (the server
+//! started by the component and stopped with it); `${response}` one entry per content block;
+//! a tool's error fails the run with it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{run, stderr, stdout, Server};
+use testkit::{Workdir, SH_COMPONENT};
+
+/// The MCP server's workflows: a greeting and a picture.
+fn server_config(adapters: &str) -> String {
+    format!(
+        r#"controller:
+{adapters}
+  webui:
+    port: 8081
+workflows:
+  - id: greet
+    name: greet_user
+    job:
+      component: sh
+      input:
+        command: printf 'Hello %s, x%s' '${{input.name}}' '${{input.times as integer | 2}}'
+  - id: pixel
+    output: ${{jobs.j.output as image/png;base64}}
+    jobs:
+      - id: j
+        component: sh
+        input: {{command: printf iVBORw0KGgo=}}
+{SH_COMPONENT}"#
+    )
+}
+
+/// A client project: its workflows call the server's tools through `server` (the component's
+/// `url:` or `command:` lines).
+fn client_config(server: &str) -> String {
+    format!(
+        r#"workflows:
+  - id: hello
+    job:
+      component: tools
+      action: greet
+      input: {{name: "${{input.name}}"}}
+  - id: picture
+    job:
+      component: tools
+      action: pixel
+  - id: missing
+    job:
+      component: tools
+      action: nope
+components:
+  - id: tools
+    type: mcp-client
+{server}
+    actions:
+      - id: greet
+        tool: greet_user
+        arguments: {{name: "${{input.name}}", times: 3}}
+        output: {{first: "${{response[0]}}", all: "${{response}}"}}
+      - id: pixel
+        tool: pixel
+      - id: nope
+        tool: nope
+"#
+    )
+}
+
+fn run_json(dir: &Workdir, args: &[&str]) -> Value {
+    let output = run(dir, args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+#[test]
+fn tools_of_a_server_over_http_with_its_headers() {
+    let served = Workdir::empty();
+    let adapters = "  access_keys: [k-123]
+  adapters:
+    - type: http-server
+      port: 8080
+    - type: mcp-server
+      port: 0
+      base_path: /mcp";
+    let server = Server::start_with(&served, &server_config(adapters));
+    let url = server.mcp.clone().unwrap();
+
+    let client = Workdir::empty();
+    let component = format!("    url: {url}\n    headers:\n      Authorization: Bearer k-123");
+    client.write("model-compose.yml", &client_config(&component));
+    assert_eq!(
+        run_json(&client, &["run", "hello", "--input", r#"{"name": "Cli"}"#]),
+        json!({"first": "Hello Cli, x3", "all": ["Hello Cli, x3"]})
+    );
+    assert_eq!(
+        run_json(&client, &["run", "picture", "--input", "{}"]),
+        json!(["iVBORw0KGgo="])
+    );
+    let failed = run(&client, &["run", "missing", "--input", "{}"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("Tool 'nope' failed with: Unknown tool: nope"),
+        "{}",
+        stderr(&failed)
+    );
+
+    // Without the header the server refuses the session, and the run says why.
+    let keyless = Workdir::empty();
+    keyless.write(
+        "model-compose.yml",
+        &client_config(&format!("    url: {url}")),
+    );
+    let refused = run(&keyless, &["run", "picture", "--input", "{}"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("cannot open an MCP session"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_server_it_starts_on_stdio() {
+    let served = Workdir::empty();
+    let adapters = "  adapter:\n    type: mcp-server\n    transport: stdio";
+    let config = server_config(adapters).replace("  webui:\n    port: 8081\n", "");
+    served.write("model-compose.yml", &config);
+
+    let client = Workdir::empty();
+    let component = format!(
+        "    command: [{}, -f, {}, up]",
+        support::binary().display(),
+        served.join("model-compose.yml").display()
+    );
+    client.write("model-compose.yml", &client_config(&component));
+    assert_eq!(
+        run_json(&client, &["run", "hello", "--input", r#"{"name": "Io"}"#]),
+        json!({"first": "Hello Io, x3", "all": ["Hello Io, x3"]})
+    );
+}
+
+#[tokio::test]
+async fn an_agent_takes_all_tools_of_an_mcp_server() {
+    // The server: greet_user and pixel, over HTTP.
+    let served = Workdir::empty();
+    let adapters = "  adapters:
+    - type: http-server
+      port: 8080
+    - type: mcp-server
+      port: 0";
+    let server = Server::start_with(&served, &server_config(adapters));
+    let url = server.mcp.clone().unwrap();
+
+    // The agent-tools example, its tools those of that server.
+    let providers = testkit::providers::Providers::start();
+    let (dir, config) = support::examples::example("agent-tools", &providers);
+    let config = config
+        .replace(
+            "    tools: [calculate, now, search]",
+            "    tools: [{mcp: remote}]",
+        )
+        .replace(
+            "components:\n",
+            &format!("components:\n  - id: remote\n    type: mcp-client\n    url: {url}\n"),
+        );
+    dir.write("model-compose.yml", &config);
+    let calls = r#"[{"name": "greet_user", "arguments": {"name": "Ann"}}]"#;
+    let question = json!({"question": format!("CALL {calls}")}).to_string();
+    let output =
+        tokio::task::spawn_blocking(move || run(&dir, &["run", "ask", "--input", &question]))
+            .await
+            .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("Done: Hello Ann, x2"),
+        "{}",
+        stdout(&output)
+    );
+
+    // The model saw the server's tools, with their schemas, as functions.
+    let asked = providers.take().remove(0).json();
+    let names: Vec<&Value> = asked["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["function"]["name"])
+        .collect();
+    assert_eq!(names, [&json!("greet_user"), &json!("pixel")]);
+    assert_eq!(
+        asked["tools"][0]["function"]["parameters"]["properties"]["times"],
+        json!({"type": "integer", "default": 2})
+    );
+}
