@@ -46,11 +46,17 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
         Err(err) => return fail(EXIT_FAILURE, &format!("cannot start the runtime: {err}")),
     };
     let context = serde_json::json!({ "task_id": ulid::Ulid::new().to_string() });
+    // The local servers of http-server components run for the run, as under `up` (not OD24).
     let outcome = runtime.block_on(async {
-        tokio::select! {
+        if let Err(err) = engine.start_services().await {
+            return Some(Err(Failure::Run(RunError::Flow(err))));
+        }
+        let outcome = tokio::select! {
             outcome = execute(&engine, &request, context, &args) => Some(outcome),
             _ = tokio::signal::ctrl_c() => None,
-        }
+        };
+        engine.stop_services().await;
+        outcome
     });
     match outcome {
         Some(Ok(())) => ExitCode::SUCCESS,

@@ -59,6 +59,9 @@ pub enum ServeError {
          serve"
     )]
     NothingToServe,
+    /// A local server of an http-server component could not start.
+    #[error("{0}")]
+    Service(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("server failed: {0}")]
@@ -260,6 +263,11 @@ pub async fn serve(
             }
         }
     }
+    // The local servers of http-server components listen before anyone is told to come.
+    if let Err(err) = tasks.engine().start_services().await {
+        stop.cancel();
+        return Err(ServeError::Service(err));
+    }
     on_ready(&listening);
 
     tokio::select! {
@@ -268,6 +276,7 @@ pub async fn serve(
     }
     tracing::info!("stopping: waiting for running tasks");
     tasks.shutdown(config.controller.shutdown_timeout).await;
+    tasks.engine().stop_services().await;
     stop.cancel();
     for server in servers {
         server.await.map_err(io::Error::other)??;

@@ -157,13 +157,18 @@ async fn health(
     axum::extract::State(state): axum::extract::State<ApiState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
     if state.tasks.is_shutting_down() {
-        (
+        return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "shutting_down"})),
-        )
-    } else {
-        (axum::http::StatusCode::OK, Json(json!({"status": "ok"})))
+        );
     }
+    // The local servers of http-server components, when there are any (restarts included).
+    let services = state.tasks.engine().services();
+    let body = match services.is_empty() {
+        true => json!({"status": "ok"}),
+        false => json!({"status": "ok", "services": services}),
+    };
+    (axum::http::StatusCode::OK, Json(body))
 }
 
 /// Request flags as the original accepts them: JSON booleans and `true/false/1/0/yes/no/on/off`

@@ -2,6 +2,7 @@
 //! `workflow` component runs another workflow: see `crate::workflow`).
 
 pub mod http_client;
+pub mod managed;
 pub mod mcp_client;
 mod patience;
 pub mod shell;

@@ -63,6 +63,8 @@ pub enum Component {
     Agent(Agent),
     /// Calls the tools of an MCP server (spec §16).
     McpClient(McpClient),
+    /// A local HTTP server it starts, watches and stops, and calls as an http-client (§17).
+    HttpServer(HttpServer),
 }
 
 impl<'de> Deserialize<'de> for Component {
@@ -100,6 +102,24 @@ impl<'de> Deserialize<'de> for Component {
                 max_iteration_count: raw.max_iteration_count.unwrap_or(AGENT_ITERATIONS),
                 actions,
             }),
+            ComponentType::HttpServer => {
+                let manage = raw.manage.unwrap_or_default();
+                Component::HttpServer(HttpServer {
+                    port: raw.port.unwrap_or(HTTP_SERVER_PORT),
+                    base_path: raw.base_path.unwrap_or_default(),
+                    headers: raw.headers,
+                    manage: Manage {
+                        install: manage.install.or(raw.install),
+                        build: manage.build.or(raw.build),
+                        clean: manage.clean.or(raw.clean),
+                        start: manage.start.or(raw.start),
+                    },
+                    start_timeout: raw.start_timeout.map_or(HTTP_SERVER_START_TIMEOUT, |d| d.0),
+                    id: raw.id,
+                    default: raw.default,
+                    actions,
+                })
+            }
             ComponentType::McpClient => Component::McpClient(McpClient {
                 id: raw.id,
                 default: raw.default,
@@ -122,6 +142,7 @@ enum ComponentType {
     Workflow,
     Agent,
     McpClient,
+    HttpServer,
 }
 
 /// A component as written: the keys of every type.
@@ -146,6 +167,14 @@ struct RawComponent {
     max_iteration_count: Option<u32>,
     url: Option<String>,
     command: Option<Vec<String>>,
+    manage: Option<Manage>,
+    port: Option<u16>,
+    base_path: Option<String>,
+    install: Option<Script>,
+    build: Option<Script>,
+    clean: Option<Script>,
+    start: Option<Script>,
+    start_timeout: Option<Duration>,
     action: Option<Action>,
     actions: Option<Vec<Action>>,
 }
@@ -158,6 +187,7 @@ impl Component {
             Component::Workflow(c) => &c.id,
             Component::Agent(c) => &c.id,
             Component::McpClient(c) => &c.id,
+            Component::HttpServer(c) => &c.id,
         }
     }
 
@@ -168,6 +198,7 @@ impl Component {
             Component::Workflow(c) => c.default,
             Component::Agent(c) => c.default,
             Component::McpClient(c) => c.default,
+            Component::HttpServer(c) => c.default,
         }
     }
 
@@ -179,6 +210,7 @@ impl Component {
             Component::Workflow(c) => &c.actions,
             Component::Agent(c) => &c.actions,
             Component::McpClient(c) => &c.actions,
+            Component::HttpServer(c) => &c.actions,
         }
     }
 }
@@ -221,6 +253,69 @@ pub struct McpClient {
     /// Sent with every request over HTTP (not OD28).
     pub headers: Vec<(String, String)>,
     pub actions: Vec<Action>,
+}
+
+/// An `http-server` component (spec §17): a local server it starts (`manage.start`) and
+/// stops, called like an http-client at `http://localhost:<port><base_path>`.
+#[derive(Debug, Clone)]
+pub struct HttpServer {
+    pub id: String,
+    pub default: bool,
+    pub port: u16,
+    pub base_path: String,
+    /// Sent with every request, as an http-client's.
+    pub headers: Vec<(String, String)>,
+    pub manage: Manage,
+    /// How long the server may take to listen on its port once started (default 60 s).
+    pub start_timeout: std::time::Duration,
+    pub actions: Vec<Action>,
+}
+
+impl HttpServer {
+    /// The http-client its actions are requests of.
+    pub fn client(&self) -> HttpClient {
+        HttpClient {
+            id: self.id.clone(),
+            default: self.default,
+            base_url: Some(format!("http://localhost:{}{}", self.port, self.base_path)),
+            headers: self.headers.clone(),
+            actions: self.actions.clone(),
+        }
+    }
+}
+
+/// The original's default port of a managed server.
+const HTTP_SERVER_PORT: u16 = 8000;
+/// How long a managed server may take to listen, unless `start_timeout` says otherwise.
+const HTTP_SERVER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `manage:` of an http-server: commands run before it starts (`install`, `build`), the
+/// server itself (`start`), and after it stopped (`clean`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Manage {
+    pub install: Option<Script>,
+    pub build: Option<Script>,
+    pub clean: Option<Script>,
+    pub start: Option<Script>,
+}
+
+/// A command: an argv (`[python, server.py]`), or one line for `sh -c`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Script {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Line(String),
+            Argv(Vec<String>),
+        }
+        Ok(Script(match Raw::deserialize(deserializer)? {
+            Raw::Line(line) => vec!["sh".into(), "-c".into(), line],
+            Raw::Argv(argv) => argv,
+        }))
+    }
 }
 
 /// A `workflow` component (spec §11): each action runs a workflow of the config.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::binding::{Binding, Expr, Owner};
+use crate::component::managed::ManagedServer;
 use crate::component::{HttpClient, McpClient, Shell};
 use crate::config::{self, resolve, Component, Config, DEFAULT_REF};
 use crate::error::RunError;
@@ -33,6 +34,8 @@ pub struct Engine {
     redactor: Arc<crate::error::Redactor>,
     metrics: Arc<Metrics>,
     fetcher: Arc<Fetcher>,
+    /// The local servers its http-server components start and stop.
+    services: Vec<Arc<ManagedServer>>,
 }
 
 /// A workflow ready to run.
@@ -141,6 +144,15 @@ impl Engine {
             Component::Shell(shell) => Shell::new(shell, &config.dir)
                 .map(|shell| Built::Shell(Arc::new(shell)))
                 .map_err(|err| format!("component '{}': {err}", shell.id)),
+            Component::HttpServer(server) => HttpClient::new(
+                &server.client(),
+                &trust,
+                Arc::clone(&secrets),
+                Arc::clone(&metrics),
+                Arc::clone(&fetcher),
+            )
+            .map(|client| Built::Http(Arc::new(client)))
+            .map_err(|err| err.to_string()),
             Component::McpClient(client) => McpClient::new(client, &config.dir)
                 .map(|client| Built::Mcp(Arc::new(client)))
                 .map_err(|err| format!("component '{}': {err}", client.id)),
@@ -159,18 +171,53 @@ impl Engine {
                 WorkflowPlan::new(workflow, (&config.components, &components), &build).map(Arc::new)
             })
             .collect::<Result<_, _>>()?;
+        let services = config
+            .components
+            .iter()
+            .filter_map(|component| match component {
+                Component::HttpServer(server) => Some(ManagedServer::new(server, &config.dir)),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             workflows,
             redactor: Arc::new(crate::error::Redactor::new(Arc::clone(&secrets))),
             secrets,
             metrics,
             fetcher,
+            services,
         })
     }
 
     /// Every workflow, in config order.
     pub fn workflows(&self) -> &[Arc<WorkflowPlan>] {
         &self.workflows
+    }
+
+    /// Starts the local servers of its http-server components (before any run needs them),
+    /// each once it has listened; the first that cannot start stops the others and says why.
+    pub async fn start_services(&self) -> Result<(), String> {
+        for (started, service) in self.services.iter().enumerate() {
+            if let Err(err) = service.start().await {
+                for running in &self.services[..started] {
+                    running.stop().await;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the local servers it started.
+    pub async fn stop_services(&self) {
+        for service in &self.services {
+            service.stop().await;
+        }
+    }
+
+    /// How its local servers are doing, for `/health`.
+    pub fn services(&self) -> Vec<crate::component::managed::Health> {
+        self.services.iter().map(|s| s.health()).collect()
     }
 
     /// The workflows the API and the web UI show: all but the private ones.

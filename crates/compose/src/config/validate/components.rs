@@ -64,6 +64,17 @@ pub(super) fn check_component(
             Component::HttpClient(client) => {
                 check_action(component.id(), client.base_url.is_some(), action, &at)?
             }
+            Component::HttpServer(_) => {
+                if action.endpoint.is_some() {
+                    return Err(at.key("endpoint").problem(format!(
+                        "component '{}' action '{}': an http-server's actions have a 'path' on \
+                         its own server, not an 'endpoint'",
+                        component.id(),
+                        action.id
+                    )));
+                }
+                check_action(component.id(), true, action, &at)?
+            }
             Component::Shell(_) => check_command(component.id(), action, &at)?,
             Component::Workflow(_) => check_workflow_call(config, component.id(), action, &at)?,
             Component::Agent(_) => check_agent_action(component.id(), action, &at)?,
@@ -77,6 +88,15 @@ pub(super) fn check_component(
                     check_templates(output, &at.key("output"))?;
                 }
             }
+        }
+    }
+    if let Component::HttpServer(server) = component {
+        if server.manage.start.as_ref().is_none_or(|s| s.0.is_empty()) {
+            return Err(at.problem(format!(
+                "component '{}': an http-server needs the command that starts it: \
+                 manage: {{start: [python, server.py]}}",
+                component.id()
+            )));
         }
     }
     if let Component::McpClient(client) = component {
