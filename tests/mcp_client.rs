@@ -194,3 +194,84 @@ async fn an_agent_takes_all_tools_of_an_mcp_server() {
         json!({"type": "integer", "default": 2})
     );
 }
+
+#[tokio::test]
+async fn the_agent_mcp_example_uses_the_mcp_tools_examples_tools() {
+    let providers = testkit::providers::Providers::start();
+    let (dir, config) = support::examples::example("agent-mcp", &providers);
+    // The MCP server it starts: this build, on the repository's mcp-tools example.
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let config = config.replace(
+        "command: [model-compose, -f, ../mcp-tools/model-compose.yml, -f, ../mcp-tools/stdio.yml, up]",
+        &format!(
+            "command: [{}, -f, {examples}/mcp-tools/model-compose.yml, -f, {examples}/mcp-tools/stdio.yml, up]",
+            support::binary().display()
+        ),
+    );
+    assert!(config.contains(examples), "the example's command moved");
+    let server = Server::start_with(&dir, &config);
+    let calls = r#"[{"name": "count_words", "arguments": {"text": "one two three"}}]"#;
+    let body = json!({"input": {"question": format!("CALL {calls}")},
+                      "wait_for_completion": true, "output_only": true});
+    let answer = support::post(&server, &body.to_string())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("Done: 3"), "{answer}");
+    let asked = providers.take().remove(0).json();
+    let names: Vec<&Value> = asked["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["function"]["name"])
+        .collect();
+    assert_eq!(
+        names,
+        [
+            &json!("summarize"),
+            &json!("count_words"),
+            &json!("current_time")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_session_lost_with_its_server_is_opened_again() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let adapters = format!(
+        "  adapters:\n    - type: http-server\n      port: 8080\n    - type: mcp-server\n      port: {port}"
+    );
+    let served = Workdir::empty();
+    let mut first = Server::start_with(&served, &server_config(&adapters));
+
+    // A client served by `up`: one session for its calls.
+    let client = Workdir::empty();
+    let url = format!("http://127.0.0.1:{port}/");
+    let project = client_config(&format!("    url: {url}")).replacen(
+        "workflows:",
+        "controller:\n  adapter:\n    type: http-server\n    port: 8080\n  webui:\n    port: 8081\nworkflows:",
+        1,
+    );
+    let calling = Server::start_with(&client, &project);
+    let hello = r#"{"workflow_id": "hello", "input": {"name": "Bo"}, "wait_for_completion": true, "output_only": true}"#;
+    let said = support::post(&calling, hello).await.text().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&said).unwrap()["first"],
+        "Hello Bo, x3"
+    );
+
+    // The MCP server restarts: its sessions are gone; the next call opens a new one.
+    assert!(first.stop().success());
+    let _second = Server::start_with(&served, &server_config(&adapters));
+    let said = support::post(&calling, hello).await.text().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&said).unwrap()["first"],
+        "Hello Bo, x3",
+        "{said}"
+    );
+}

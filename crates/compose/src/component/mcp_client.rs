@@ -161,7 +161,21 @@ impl McpClient {
     }
 
     /// Calls the action's tool with this job input, and maps `${response}` through `output`.
-    pub async fn call(
+    ///
+    /// Boxed where it is made: the SDK's futures are large, and a job's future that held one
+    /// inline would carry its room at every level of nested workflows (a stack overflow 16
+    /// calls deep in a debug build).
+    pub fn call<'a>(
+        &'a self,
+        action: &'a McpAction,
+        (input, owner): (Value, Owner<'a>),
+        context: &'a Value,
+        fetcher: &'a Fetcher,
+    ) -> futures::future::BoxFuture<'a, Result<Output, RunError>> {
+        Box::pin(self.call_unboxed(action, (input, owner), context, fetcher))
+    }
+
+    async fn call_unboxed(
         &self,
         action: &McpAction,
         (input, owner): (Value, Owner<'_>),
