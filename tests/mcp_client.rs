@@ -69,6 +69,15 @@ components:
     )
 }
 
+/// The names of the tools a request to the model offered, as OpenAI functions.
+fn offered(asked: &Value) -> Vec<&str> {
+    let tools = asked["tools"].as_array().unwrap();
+    tools
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect()
+}
+
 fn run_json(dir: &Workdir, args: &[&str]) -> Value {
     let output = run(dir, args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -182,13 +191,8 @@ async fn an_agent_takes_all_tools_of_an_mcp_server() {
 
     // The model saw the server's tools, with their schemas, as functions.
     let asked = providers.take().remove(0).json();
-    let names: Vec<&Value> = asked["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| &t["function"]["name"])
-        .collect();
-    assert_eq!(names, [&json!("greet_user"), &json!("pixel")]);
+    let names = offered(&asked);
+    assert_eq!(names, ["greet_user", "pixel"]);
     assert_eq!(
         asked["tools"][0]["function"]["parameters"]["properties"]["times"],
         json!({"type": "integer", "default": 2})
@@ -220,20 +224,8 @@ async fn the_agent_mcp_example_uses_the_mcp_tools_examples_tools() {
         .unwrap();
     assert!(answer.contains("Done: 3"), "{answer}");
     let asked = providers.take().remove(0).json();
-    let names: Vec<&Value> = asked["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| &t["function"]["name"])
-        .collect();
-    assert_eq!(
-        names,
-        [
-            &json!("summarize"),
-            &json!("count_words"),
-            &json!("current_time")
-        ]
-    );
+    let names = offered(&asked);
+    assert_eq!(names, ["summarize", "count_words", "current_time"]);
 }
 
 #[tokio::test]

@@ -240,6 +240,21 @@ fn seed_with_mcp(base_url: &str, extra: &str) -> String {
     )
 }
 
+/// Calls the seed's workflow with `prompt`, with a progress token (the SDK gives one), without
+/// waiting for the answer.
+async fn ask_seed(
+    client: &RunningService<RoleClient, Client>,
+    prompt: &str,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let params = CallToolRequestParams::new("__workflow__")
+        .with_arguments(json!({"prompt": prompt}).as_object().cloned().unwrap());
+    let request = ClientRequest::CallToolRequest(Request::new(params));
+    client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_streamed_answer_comes_as_progress_and_a_cancel_cancels_the_run() {
     let tokens = ["Hel", "lo", " there"];
@@ -250,15 +265,7 @@ async fn a_streamed_answer_comes_as_progress_and_a_cancel_cancels_the_run() {
     assert_eq!(url, format!("{}/mcp", server.api.trim_end_matches("/api")));
     let client = connect(&url, None).await;
 
-    let params = CallToolRequestParams::new("__workflow__")
-        .with_arguments(json!({"prompt": "Hi"}).as_object().cloned().unwrap());
-    let handle = client
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(Request::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .unwrap();
+    let handle = ask_seed(&client, "Hi").await;
     let ServerResult::CallToolResult(result) = handle.await_response().await.unwrap() else {
         panic!("not a tool result");
     };
@@ -268,15 +275,7 @@ async fn a_streamed_answer_comes_as_progress_and_a_cancel_cancels_the_run() {
 
     // A client that cancels its call cancels the run.
     upstream.set(Behavior::endless("tick").delay(Duration::from_millis(20)));
-    let params = CallToolRequestParams::new("__workflow__")
-        .with_arguments(json!({"prompt": "Go on"}).as_object().cloned().unwrap());
-    let handle = client
-        .send_cancellable_request(
-            ClientRequest::CallToolRequest(Request::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .unwrap();
+    let handle = ask_seed(&client, "Go on").await;
     let progress = Arc::clone(&client.service().progress);
     eventually(Duration::from_secs(10), "the endless run streams", || {
         let progress = Arc::clone(&progress);

@@ -364,6 +364,17 @@ fn default_metrics() -> Option<String> {
 /// `metrics: false` turns them off, `true` (or nothing) serves them at `/metrics`, and
 /// `metrics: {path: /internal/metrics}` elsewhere.
 fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    served_at(deserializer, "metrics", DEFAULT_METRICS_PATH, true)
+}
+
+/// A route of the API's port that a setting turns on (`true`, or `{path: /somewhere}`) or off
+/// (`false`); nothing means `absent`. Its path starts with `/` (a trailing one is dropped).
+pub(super) fn served_at<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    key: &str,
+    default: &str,
+    absent: bool,
+) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Settings {
@@ -375,14 +386,20 @@ fn metrics<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>,
         On(bool),
         Settings(Settings),
     }
-    match Option::<Raw>::deserialize(deserializer)? {
-        None | Some(Raw::On(true)) => Ok(default_metrics()),
-        Some(Raw::On(false)) => Ok(None),
-        Some(Raw::Settings(Settings { path })) if path.starts_with('/') => Ok(Some(path)),
-        Some(Raw::Settings(Settings { path })) => Err(serde::de::Error::custom(format!(
-            "metrics.path must start with /, got {path:?}"
-        ))),
-    }
+    let on = match Option::<Raw>::deserialize(deserializer)? {
+        None => absent,
+        Some(Raw::On(on)) => on,
+        Some(Raw::Settings(Settings { path })) => {
+            let path = path.trim_end_matches('/');
+            if !path.starts_with('/') {
+                return Err(serde::de::Error::custom(format!(
+                    "{key}.path must start with / and name a path, got {path:?}"
+                )));
+            }
+            return Ok(Some(path.to_string()));
+        }
+    };
+    Ok(on.then(|| default.to_string()))
 }
 
 fn default_keep_alive() -> Option<KeepAlive> {

@@ -22,25 +22,5 @@ pub const DEFAULT_MCP_PATH: &str = "/mcp";
 pub(super) fn endpoint<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Settings {
-        path: String,
-    }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        On(bool),
-        Settings(Settings),
-    }
-    match Option::<Raw>::deserialize(deserializer)? {
-        None | Some(Raw::On(false)) => Ok(None),
-        Some(Raw::On(true)) => Ok(Some(DEFAULT_MCP_PATH.to_string())),
-        Some(Raw::Settings(Settings { path })) if path.starts_with('/') && path.len() > 1 => {
-            Ok(Some(path.trim_end_matches('/').to_string()))
-        }
-        Some(Raw::Settings(Settings { path })) => Err(serde::de::Error::custom(format!(
-            "mcp.path must start with / and name a path, got {path:?}"
-        ))),
-    }
+    super::controller::served_at(deserializer, "mcp", DEFAULT_MCP_PATH, false)
 }

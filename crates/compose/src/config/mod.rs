@@ -3,6 +3,7 @@
 //! Files are found as the original finds them (`-f FILE`..., else `model-compose.yml` then
 //! `model-compose.yaml` in the working directory); several files are deep-merged left to right.
 
+mod component;
 mod controller;
 mod duration;
 mod env;
@@ -426,37 +427,6 @@ mod tests {
             let err = controller(yaml).unwrap_err().to_string();
             assert!(err.contains(said), "{yaml}: {err}");
         }
-    }
-
-    #[test]
-    fn an_http_server_takes_its_scripts_in_manage_or_beside_it() {
-        let dir = Workdir::empty();
-        let path = dir.write(
-            "a.yml",
-            "component:\n  type: http-server\n  install: pip install x\n  manage:\n    \
-             start: [python, s.py]\n  action: {path: /a}\n",
-        );
-        let config = load(&dir, &[path]).unwrap();
-        let Component::HttpServer(server) = &config.components[0] else {
-            panic!("not an http-server");
-        };
-        assert_eq!(server.port, 8000);
-        assert_eq!(server.start_timeout, std::time::Duration::from_secs(60));
-        let start = server.manage.start.as_ref().unwrap();
-        assert_eq!(start.0, ["python", "s.py"]);
-        let install = server.manage.install.as_ref().unwrap();
-        assert_eq!(install.0, ["sh", "-c", "pip install x"]);
-        assert_eq!(
-            server.client().base_url.as_deref(),
-            Some("http://localhost:8000")
-        );
-
-        let path = dir.write(
-            "b.yml",
-            "component:\n  type: http-server\n  action: {path: /a}\n",
-        );
-        let err = load(&dir, &[path]).unwrap_err().to_string();
-        assert!(err.contains("needs the command that starts it"), "{err}");
     }
 
     #[test]

@@ -131,8 +131,8 @@ impl Engine {
         )?;
         let trust = Trust::load(config.trusted_roots.as_deref()).map_err(|err| err.to_string())?;
         let fetcher = Arc::new(Fetcher::new(policy, trust.clone()));
-        let build = |component: &Component| match component {
-            Component::HttpClient(client) => HttpClient::new(
+        let http = |client: &config::HttpClient| {
+            HttpClient::new(
                 client,
                 &trust,
                 Arc::clone(&secrets),
@@ -140,19 +140,15 @@ impl Engine {
                 Arc::clone(&fetcher),
             )
             .map(|client| Built::Http(Arc::new(client)))
-            .map_err(|err| err.to_string()),
+            .map_err(|err| err.to_string())
+        };
+        let build = |component: &Component| match component {
+            Component::HttpClient(client) => http(client),
             Component::Shell(shell) => Shell::new(shell, &config.dir)
                 .map(|shell| Built::Shell(Arc::new(shell)))
                 .map_err(|err| format!("component '{}': {err}", shell.id)),
-            Component::HttpServer(server) => HttpClient::new(
-                &server.client(),
-                &trust,
-                Arc::clone(&secrets),
-                Arc::clone(&metrics),
-                Arc::clone(&fetcher),
-            )
-            .map(|client| Built::Http(Arc::new(client)))
-            .map_err(|err| err.to_string()),
+            // Its actions are an http-client's, at its own address.
+            Component::HttpServer(server) => http(&server.client()),
             Component::McpClient(client) => McpClient::new(client, &config.dir)
                 .map(|client| Built::Mcp(Arc::new(client)))
                 .map_err(|err| format!("component '{}': {err}", client.id)),
