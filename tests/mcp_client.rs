@@ -6,8 +6,11 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use serde_json::{json, Value};
-use support::{run, stderr, stdout, Server};
+use support::{eventually, run, stderr, stdout, Server};
 use testkit::{Workdir, SH_COMPONENT};
 
 /// The MCP server's workflows: a greeting and a picture.
@@ -266,4 +269,94 @@ async fn a_session_lost_with_its_server_is_opened_again() {
         "Hello Bo, x3",
         "{said}"
     );
+}
+
+/// An MCP server whose tool list grows, and says so (`notifications/tools/list_changed`).
+#[derive(Clone, Default)]
+struct Growing {
+    tools: Arc<Mutex<Vec<String>>>,
+    peers: Arc<Mutex<Vec<rmcp::Peer<rmcp::RoleServer>>>>,
+}
+
+impl rmcp::ServerHandler for Growing {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        let capabilities = rmcp::model::ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        rmcp::model::ServerConfig::new(capabilities)
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<rmcp::RoleServer>) {
+        self.peers.lock().unwrap().push(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let schema = json!({"type": "object", "properties": {}});
+        let tools = self.tools.lock().unwrap().clone();
+        let tools = tools
+            .into_iter()
+            .map(|name| {
+                let schema = schema.as_object().cloned().unwrap();
+                rmcp::model::Tool::new(name, "a tool", Arc::new(schema))
+            })
+            .collect();
+        Ok(rmcp::model::ListToolsResult {
+            tools,
+            ..Default::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_agent_sees_the_tools_an_mcp_server_adds() {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+    let server = Growing::default();
+    server.tools.lock().unwrap().push("alpha".into());
+    let served = server.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(served.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let url = testkit::serve(axum::Router::new().route_service("/mcp", service));
+
+    let providers = testkit::providers::Providers::start();
+    let (dir, config) = support::examples::example("agent-tools", &providers);
+    let config = config
+        .replace(
+            "    tools: [calculate, now, search]",
+            "    tools: [{mcp: remote}]",
+        )
+        .replace(
+            "components:\n",
+            &format!("components:\n  - id: remote\n    type: mcp-client\n    url: {url}/mcp\n"),
+        );
+    let calling = Server::start_with(&dir, &config);
+    let ask = json!({"input": {"question": "Which tools?"}, "wait_for_completion": true,
+                     "output_only": true})
+    .to_string();
+    support::post(&calling, &ask).await.text().await.unwrap();
+    assert_eq!(offered(&providers.take().remove(0).json()), ["alpha"]);
+
+    // The server adds a tool and says so: the next question offers it.
+    server.tools.lock().unwrap().push("beta".into());
+    let peers = server.peers.lock().unwrap().clone();
+    assert!(!peers.is_empty(), "the agent's session was initialized");
+    for peer in peers {
+        peer.notify_tool_list_changed().await.unwrap();
+    }
+    eventually(Duration::from_secs(10), "the new tool is offered", || {
+        let (calling, ask, providers) = (&calling, &ask, &providers);
+        async move {
+            support::post(calling, ask).await.text().await.unwrap();
+            offered(&providers.take().remove(0).json()) == ["alpha", "beta"]
+        }
+    })
+    .await;
 }
