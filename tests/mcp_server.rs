@@ -491,3 +491,55 @@ async fn the_mcp_tools_example_over_http_and_launched_on_stdio() {
     assert_eq!(text_of(&counted), "4");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_mcp_adapter_answers_only_the_hosts_it_allows() {
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"}}})
+    .to_string();
+    let status = |url: String, host: String| {
+        let initialize = initialize.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("host", host)
+                .header("accept", "application/json, text/event-stream")
+                .header("content-type", "application/json")
+                .body(initialize)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // By default, as every server here on a loopback address (D16): this machine's names only.
+    let dir = Workdir::empty();
+    let server = Server::start_with(&dir, &tools_config(BOTH_ADAPTERS));
+    let url = server.mcp.clone().unwrap();
+    let port = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(status(url.clone(), format!("localhost:{port}")).await, 200);
+    assert_eq!(
+        status(url.clone(), format!("evil.example:{port}")).await,
+        403
+    );
+
+    // The adapter's own list (globs), as the original's allowed_hosts.
+    let listed = Workdir::empty();
+    let adapters = format!("{BOTH_ADAPTERS}\n      allowed_hosts: ['tools.internal:*']");
+    let server = Server::start_with(&listed, &tools_config(&adapters));
+    let url = server.mcp.clone().unwrap();
+    assert_eq!(
+        status(url.clone(), format!("tools.internal:{port}")).await,
+        200
+    );
+    assert_eq!(status(url.clone(), format!("localhost:{port}")).await, 421);
+}
