@@ -543,3 +543,48 @@ async fn an_mcp_adapter_answers_only_the_hosts_it_allows() {
     );
     assert_eq!(status(url.clone(), format!("localhost:{port}")).await, 421);
 }
+
+#[tokio::test]
+async fn a_resumed_call_reports_the_answer_that_comes_after_the_pause() {
+    let tokens = ["Hel", "lo"];
+    let upstream = MockUpstream::start(Behavior::tokens(&tokens));
+    let dir = Workdir::seed(&upstream.base_url);
+    // The seed, a person looking at the answer before it is final.
+    let config = seed_with_mcp(&upstream.base_url, "").replace(
+        "    output: ${output as stream/text}\n",
+        "    output: ${output as stream/text}\n    interrupt: {after: {message: Keep it?}}\n",
+    );
+    assert!(config.contains("Keep it?"), "the seed's job moved");
+    let server = Server::start_with(&dir, &config);
+    let client = connect(&server.mcp.clone().unwrap(), None).await;
+
+    let ServerResult::CallToolResult(paused) = ask_seed(&client, "Hi")
+        .await
+        .await_response()
+        .await
+        .unwrap()
+    else {
+        panic!("not a tool result");
+    };
+    let status: Value = serde_json::from_str(&text_of(&paused)).unwrap();
+    assert_eq!(status["status"], "interrupted", "{status}");
+    // The person sees the answer before it goes on: nothing of it is told yet.
+    assert!(client.service().progress.lock().unwrap().is_empty());
+
+    let point = status["interrupt"][0]["id"].as_str().unwrap();
+    let answer = json!({"task_id": status["task_id"], "answer": {point: null}});
+    let params = CallToolRequestParams::new("resume_workflow")
+        .with_arguments(answer.as_object().cloned().unwrap());
+    let request = ClientRequest::CallToolRequest(Request::new(params));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let ServerResult::CallToolResult(resumed) = handle.await_response().await.unwrap() else {
+        panic!("not a tool result");
+    };
+    assert_eq!(text_of(&resumed), "Hello", "{resumed:?}");
+    // The resumed call tells what comes after the pause (from the pieces it had, none here).
+    assert_eq!(*client.service().progress.lock().unwrap(), ["Hello"]);
+    client.cancel().await.unwrap();
+}

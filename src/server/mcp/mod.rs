@@ -99,7 +99,7 @@ impl Workflows {
             .get::<axum::http::request::Parts>()
             .and_then(|parts| RequestId::in_extensions(&parts.extensions));
         match self.tasks.start(Some(&workflow.id), input, request_id) {
-            Ok(task) => settle(task, &workflow, context).await,
+            Ok(task) => settle(task, &workflow, context, 0).await,
             Err(err) => content::refusal(err.failure().message),
         }
     }
@@ -125,8 +125,10 @@ impl Workflows {
         ) else {
             return content::refusal(format!("Task not found: {task_id}"));
         };
+        // Progress reports what comes after the pause: the call that paused had the rest.
+        let from = task.pieces_so_far();
         match self.tasks.resume(task_id, answer) {
-            Ok(_) => settle(task, &workflow, context).await,
+            Ok(_) => settle(task, &workflow, context, from).await,
             Err(err) => content::refusal(err.to_string()),
         }
     }
@@ -153,18 +155,20 @@ fn answers(answer: Option<&Value>) -> Result<Option<Map<String, Value>>, String>
     }
 }
 
-/// Waits until the run ends or waits for a person, reporting its streamed text as progress
-/// when the client gave a progress token; a client that cancels (or leaves) cancels the run.
+/// Waits until the run ends or waits for a person, reporting its streamed text from the
+/// `from`-th piece on as progress when the client gave a progress token; a client that
+/// cancels (or leaves) cancels the run.
 async fn settle(
     task: Arc<Task>,
     workflow: &WorkflowPlan,
     context: &RequestContext<RoleServer>,
+    from: usize,
 ) -> CallToolResult {
     let owner = CancelOnDrop::new(Arc::clone(&task));
     let progress = context.meta.get_progress_token();
     let settled = async {
         if let Some(token) = progress {
-            report_progress(&task, token, &context.peer).await;
+            report_progress(&task, (token, from), &context.peer).await;
         }
         task.settled().await
     };
@@ -180,14 +184,19 @@ async fn settle(
     }
 }
 
-/// Sends each piece of streamed text as a progress notification (progress: how many pieces
-/// so far; message: the piece), until the run ends or waits for a person.
-async fn report_progress(task: &Arc<Task>, token: ProgressToken, peer: &Peer<RoleServer>) {
-    let mut follow = pin!(task.follow(0));
-    let mut pieces = 0u32;
+/// Sends each piece of streamed text from the `from`-th on as a progress notification
+/// (progress: how many pieces so far; message: the piece), until the run ends or waits for a
+/// person.
+async fn report_progress(
+    task: &Arc<Task>,
+    (token, from): (ProgressToken, usize),
+    peer: &Peer<RoleServer>,
+) {
+    let mut follow = pin!(task.follow(from));
+    let mut pieces = u32::try_from(from).unwrap_or(u32::MAX);
     while let Some(item) = follow.next().await {
         if let Some(text) = item.text() {
-            pieces += 1;
+            pieces = pieces.saturating_add(1);
             let note =
                 ProgressNotificationParam::new(token.clone(), f64::from(pieces)).with_message(text);
             // A client that stopped reading still gets its answer, or its cancel handled.

@@ -32,6 +32,11 @@ impl Pieces {
         self.ends.is_empty()
     }
 
+    /// How many pieces there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
     /// The pieces from the `from`-th on, in order (without walking those before it: a
     /// follower asks for the newest few, again and again, as a long stream grows), each with
     /// its step if it is one.

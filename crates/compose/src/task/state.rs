@@ -347,6 +347,12 @@ impl Task {
         }
     }
 
+    /// How many pieces of streamed text it has so far: where a listener that has seen them
+    /// all follows from (a resumed call that reports the pieces still to come).
+    pub fn pieces_so_far(&self) -> usize {
+        self.state.lock().pieces.len()
+    }
+
     /// Waits until the task has ended.
     pub async fn finished(&self) -> TaskView {
         self.until(Status::is_terminal).await
