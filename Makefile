@@ -74,12 +74,14 @@ test-release: release
 screenshots: release
 	cd end2end && MODEL_COMPOSE_BIN=$(RELEASE_BIN) npx playwright test --config screenshots.config.ts
 
-## bench-original: the same benchmarks against the original model-compose 0.4.120 (installed
-## from PyPI into .tools/original), for the side-by-side figures in docs/benchmarks.md
+## bench-original: the no-delay benchmark against the original model-compose 0.4.120 (installed
+## from PyPI into .tools/original), then the paced one with this build and the original side by
+## side in one run (100 and 1,000 streams), for the figures in docs/benchmarks.md
 bench-original: release
 	@bash scripts/original.sh
 	cargo bench --locked --bench load -- --original $(TOOLS_DIR)/original/bin/model-compose
-	cargo bench --locked --bench paced -- --original $(TOOLS_DIR)/original/bin/model-compose
+	cargo bench --locked --bench paced -- $(RELEASE_BIN) --levels 100,1000 \
+		--original $(TOOLS_DIR)/original/bin/model-compose
 
 ## compat: the original's own http-client examples, unchanged, against provider mocks
 ## (ORIGINAL=<checkout or git directory of hanyeol/model-compose>)

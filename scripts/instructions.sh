@@ -52,7 +52,7 @@ read -r mock_port <&"$mock_out"
 count() {
   local binary=$1 streams=$2 dir
   dir=$(mktemp -d "$work/run.XXXX")
-  sed -e "s#https://api.openai.com/v1#http://127.0.0.1:$mock_port/v1#" \
+  sed -e "s#https://api.openai.com/v1#http://127.0.0.1:$mock_port/paced/$TOKENS/50/v1#" \
       -e "s/port: 8080/port: $API_PORT/" -e "s/port: 8081/port: 0/" \
       "$CONFIG" > "$dir/model-compose.yml"
   (cd "$dir" && OPENAI_API_KEY=sk-bench exec valgrind --tool=callgrind \

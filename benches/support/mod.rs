@@ -34,6 +34,30 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10) // CLK_TCK is 100 on Linux
 }
 
+/// Context switches of every thread of a process so far (voluntary, involuntary), from
+/// `/proc/<pid>/task/*/status`; threads that ended are no longer counted.
+pub fn context_switches(pid: u32) -> (u64, u64) {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    threads
+        .flatten()
+        .fold((0, 0), |(voluntary, involuntary), thread| {
+            let status = std::fs::read_to_string(thread.path().join("status")).unwrap_or_default();
+            let count = |field: &str| -> u64 {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(field))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            (
+                voluntary + count("voluntary_ctxt_switches:"),
+                involuntary + count("nonvoluntary_ctxt_switches:"),
+            )
+        })
+}
+
 /// `VmRSS` or `VmHWM` (peak) of a process, in MiB.
 pub fn memory_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
