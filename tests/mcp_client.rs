@@ -81,6 +81,21 @@ fn offered(asked: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The agent-tools example, its agent's tools all those of the MCP server at `url`.
+fn agent_on(url: &str, providers: &testkit::providers::Providers) -> (Workdir, String) {
+    let (dir, config) = support::examples::example("agent-tools", providers);
+    let config = config
+        .replace(
+            "    tools: [calculate, now, search]",
+            "    tools: [{mcp: remote}]",
+        )
+        .replace(
+            "components:\n",
+            &format!("components:\n  - id: remote\n    type: mcp-client\n    url: {url}\n"),
+        );
+    (dir, config)
+}
+
 fn run_json(dir: &Workdir, args: &[&str]) -> Value {
     let output = run(dir, args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -168,16 +183,7 @@ async fn an_agent_takes_all_tools_of_an_mcp_server() {
 
     // The agent-tools example, its tools those of that server.
     let providers = testkit::providers::Providers::start();
-    let (dir, config) = support::examples::example("agent-tools", &providers);
-    let config = config
-        .replace(
-            "    tools: [calculate, now, search]",
-            "    tools: [{mcp: remote}]",
-        )
-        .replace(
-            "components:\n",
-            &format!("components:\n  - id: remote\n    type: mcp-client\n    url: {url}\n"),
-        );
+    let (dir, config) = agent_on(&url, &providers);
     dir.write("model-compose.yml", &config);
     let calls = r#"[{"name": "greet_user", "arguments": {"name": "Ann"}}]"#;
     let question = json!({"question": format!("CALL {calls}")}).to_string();
@@ -327,16 +333,7 @@ async fn an_agent_sees_the_tools_an_mcp_server_adds() {
     let url = testkit::serve(axum::Router::new().route_service("/mcp", service));
 
     let providers = testkit::providers::Providers::start();
-    let (dir, config) = support::examples::example("agent-tools", &providers);
-    let config = config
-        .replace(
-            "    tools: [calculate, now, search]",
-            "    tools: [{mcp: remote}]",
-        )
-        .replace(
-            "components:\n",
-            &format!("components:\n  - id: remote\n    type: mcp-client\n    url: {url}/mcp\n"),
-        );
+    let (dir, config) = agent_on(&format!("{url}/mcp"), &providers);
     let calling = Server::start_with(&dir, &config);
     let ask = json!({"input": {"question": "Which tools?"}, "wait_for_completion": true,
                      "output_only": true})
