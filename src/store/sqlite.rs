@@ -30,6 +30,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection to a local file does not go stale: pinging it before each use (the
+            // pool's default) was a second round trip to its thread on every save.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|err| StoreError(format!("cannot open {}: {err}", path.display())))?;
