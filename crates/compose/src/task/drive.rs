@@ -45,10 +45,10 @@ pub(super) async fn drive(
     };
     drop(request);
     attendant.saved().await;
-    end(&task, outcome, engine.secrets(), metrics);
-    save(&store, &task, Recorded::End).await;
+    let status = settle(&task, outcome, engine.secrets());
+    save(&store, &task, Recorded::End(status)).await;
     task.release_input();
-    task.notify();
+    end(&task, status, metrics);
 }
 
 /// Runs the workflow and keeps what it produces in the task; a value is returned, streamed
@@ -144,34 +144,43 @@ async fn keep_bytes(task: &Task, mut binary: Binary, mut room: Room) -> Result<(
     Ok(())
 }
 
-/// Records how the run ended (`None`: cancelled) before anyone hears of it, so that a listener
-/// that then reads the history (the UI does) finds the run there, finished. It is counted and
-/// logged under the same lock that ends it: whoever sees it ended (a client may scrape right
-/// after) sees it counted.
-fn end(
+/// Keeps how the run ended (`None`: cancelled): its output or error, its timings; returns the
+/// status it ends with. The status itself is set by [`end`], once the history has it: whoever
+/// sees the run ended (a client that then reads the history, as the UI does) finds it there,
+/// finished.
+fn settle(
     task: &Task,
     outcome: Option<Result<Option<Value>, RunError>>,
     secrets: &[String],
-    metrics: &Metrics,
-) {
+) -> Status {
+    let mut status = Status::Cancelled;
     task.change_quietly(|state, elapsed| {
         state.duration_ms = Some(elapsed);
-        state.ended = Some(Instant::now());
         state.interrupt.clear();
         match outcome {
-            None => state.status = Status::Cancelled,
+            None => {}
             Some(Ok(output)) => {
-                state.status = Status::Completed;
+                status = Status::Completed;
                 if !state.is_stream && state.binary.is_none() {
                     state.first_chunk_ms = Some(elapsed);
                 }
                 state.output = output;
             }
             Some(Err(err)) => {
-                state.status = Status::Failed;
+                status = Status::Failed;
                 state.error = Some(err.failure(secrets));
             }
         }
+    });
+    status
+}
+
+/// Ends the run with `status` and tells everyone. It is counted and logged under the same lock
+/// that ends it: whoever sees it ended (a client may scrape right after) sees it counted.
+fn end(task: &Task, status: Status, metrics: &Metrics) {
+    task.update(|state, _| {
+        state.status = status;
+        state.ended = Some(Instant::now());
         report_end(task, state, metrics);
     });
 }
@@ -236,13 +245,13 @@ fn report_end(task: &Task, state: &State, metrics: &Metrics) {
     );
 }
 
-/// Which save of a run: the first records its input, the last its outcome; between them,
-/// it waits for a person.
+/// Which save of a run: the first records its input, the last its outcome (the status it
+/// ends with); between them, it waits for a person.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Recorded {
     Start,
     Interrupted,
-    End,
+    End(Status),
 }
 
 /// Publishes the points a run waits on, on its task; records the task in the history as it
@@ -292,9 +301,12 @@ async fn save(store: &Option<Arc<dyn RunStore>>, task: &Task, which: Recorded) {
         return;
     }
     if let Some(store) = store {
-        let mut record = task.record(which != Recorded::End);
+        let mut record = task.record(!matches!(which, Recorded::End(_)));
         if which != Recorded::Start {
             record.jobs = task.job_events();
+        }
+        if let Recorded::End(status) = which {
+            record.status = status;
         }
         if let Err(err) = store.save(&record).await {
             tracing::warn!(task = %task.id, "{err}");

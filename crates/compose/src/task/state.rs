@@ -195,7 +195,9 @@ impl Task {
     /// Marks the task as being cancelled and stops its run (and so its upstream request).
     pub fn request_cancel(&self, reason: &str) {
         self.update(|state, _| {
-            if !state.status.is_terminal() {
+            // A run that has settled (its end being recorded) keeps the outcome it has.
+            let settled = state.duration_ms.is_some();
+            if !state.status.is_terminal() && !settled {
                 state.status = Status::Cancelling;
                 state.error = Some(Failure::new(
                     FailureKind::Cancelled,
