@@ -4,6 +4,7 @@
 mod metered;
 mod postgres;
 mod rows;
+mod saves;
 mod sessions;
 mod sql;
 mod sqlite;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Pool, Postgres, Transaction};
 
+use super::saves::Saves;
 use super::sql::{Dialect, SqlStore};
 use super::StoreError;
 
@@ -30,6 +31,7 @@ impl PgStore {
             .await
             .map_err(|err| StoreError(format!("cannot migrate {place}: {err}")))?;
         Ok(Self {
+            saves: Saves::start(pool.clone()),
             pool,
             replica: Some(replica.to_string()),
             retention: Default::default(),
@@ -119,6 +121,13 @@ mod tests {
             .unwrap()
             .with_retention(suite::small_retention());
         suite::uploads(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saves_at_once_all_land() {
+        let server = testkit::postgres::Postgres::start();
+        let store = PgStore::open(&server.database(), "r1").await.unwrap();
+        suite::saves_at_once(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,11 +11,12 @@ use sqlx::{
 };
 
 use super::rows::{
-    answer, conversation, count, failure_columns, record, summary, tokens, turns, HistoryRow,
+    answer, conversation, count, failure_columns, record, summary, turns, HistoryRow,
     SUMMARY_COLUMNS,
 };
+use super::saves::{RunRow, Saves};
 use super::{
-    Conversation, ConversationSummary, Failure, Output, Pruned, RunRecord, RunStore, RunSummary,
+    Conversation, ConversationSummary, Failure, Pruned, RunRecord, RunStore, RunSummary,
     StoreError, StoredUpload,
 };
 use compose::config::Retention;
@@ -30,6 +31,8 @@ pub struct SqlStore<DB: Database> {
     pub(super) replica: Option<String>,
     /// What is kept of runs and their uploads (see `uploads`).
     pub(super) retention: Retention,
+    /// Where runs are saved, gathered (see `saves`).
+    pub(super) saves: Saves,
 }
 
 impl<DB: Database> SqlStore<DB> {
@@ -93,63 +96,13 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn save(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let summary = run.summary();
         // Files in the input are kept apart, once, as bytes; the input names them.
         let (input, uploads) = super::uploads::extract(&run.input);
-        let output = run.output.as_ref().map(Output::stored);
-        let (kind, http_status, detail) = failure_columns(run.error.as_ref());
-        let interrupt = (!run.interrupt.is_empty())
-            .then(|| serde_json::to_string(&run.interrupt).unwrap_or_default());
-        let jobs =
-            (!run.jobs.is_empty()).then(|| serde_json::to_string(&run.jobs).unwrap_or_default());
         if !uploads.is_empty() {
             self.store_uploads(&run.task_id, uploads).await?;
         }
-        // The first save of a run records its input (and what is listed of it); later ones
-        // only its progress.
-        sqlx::query(&DB::statement(
-            "INSERT INTO runs (task_id, workflow_id, input, output, status, error, \
-             started_at, first_chunk_ms, duration_ms, title, settings, error_summary, \
-             request_id, prompt_tokens, completion_tokens, replica_id, output_type, \
-             error_kind, error_http_status, error_detail, interrupt, jobs) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22) \
-             ON CONFLICT (task_id) DO UPDATE SET output = EXCLUDED.output, \
-             output_type = EXCLUDED.output_type, status = EXCLUDED.status, \
-             error = EXCLUDED.error, error_kind = EXCLUDED.error_kind, \
-             error_http_status = EXCLUDED.error_http_status, \
-             error_detail = EXCLUDED.error_detail, \
-             first_chunk_ms = EXCLUDED.first_chunk_ms, duration_ms = EXCLUDED.duration_ms, \
-             error_summary = EXCLUDED.error_summary, prompt_tokens = EXCLUDED.prompt_tokens, \
-             completion_tokens = EXCLUDED.completion_tokens, interrupt = EXCLUDED.interrupt, \
-             jobs = COALESCE(EXCLUDED.jobs, runs.jobs)",
-        ))
-        .bind(&run.task_id)
-        .bind(&run.workflow_id)
-        .bind(input.to_string())
-        .bind(output.as_ref().map(|(_, text)| text.as_ref()))
-        .bind(run.status.as_str())
-        .bind(run.error.as_ref().map(|e| e.message.as_str()))
-        .bind(run.started_at)
-        .bind(run.first_chunk_ms)
-        .bind(run.duration_ms)
-        .bind(&summary.title)
-        .bind(serde_json::Value::Object(summary.settings).to_string())
-        .bind(summary.error.as_ref().map(|e| e.message.as_str()))
-        .bind(&run.request_id)
-        .bind(tokens(run.usage.and_then(|u| u.prompt_tokens)))
-        .bind(tokens(run.usage.and_then(|u| u.completion_tokens)))
-        .bind(&self.replica)
-        .bind(output.as_ref().map(|(type_name, _)| *type_name))
-        .bind(kind)
-        .bind(http_status)
-        .bind(detail)
-        .bind(interrupt)
-        .bind(jobs)
-        .execute(&self.pool)
-        .await
-        .map_err(error)?;
-        Ok(())
+        let row = RunRow::new(run, &input, self.replica.as_deref());
+        self.saves.save(row).await
     }
 
     async fn list(&self, limit: u32, before: Option<&str>) -> Result<Vec<RunSummary>, StoreError> {

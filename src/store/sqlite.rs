@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Pool, Sqlite, Transaction};
 
+use super::saves::Saves;
 use super::sql::{error, Dialect, SqlStore};
 use super::StoreError;
 
@@ -41,6 +42,7 @@ impl SqliteStore {
             .await
             .map_err(|err| StoreError(format!("cannot migrate {}: {err}", path.display())))?;
         Ok(Self {
+            saves: Saves::start(pool.clone()),
             pool,
             replica: None,
             retention: Default::default(),
@@ -150,6 +152,60 @@ mod tests {
             .migrations
             .len();
         assert_eq!(applied as usize, migrations);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saves_at_once_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("history.db"))
+            .await
+            .unwrap();
+        super::super::suite::saves_at_once(std::sync::Arc::new(store)).await;
+    }
+
+    /// A save the database refuses fails alone, though it came with others: the statement
+    /// they shared is written again row by row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_save_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("history.db"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.task_id = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let store = std::sync::Arc::new(store);
+        let mut all = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let store = std::sync::Arc::clone(&store);
+            let id = if i == 20 {
+                "bad".to_string()
+            } else {
+                format!("good-{i}")
+            };
+            all.spawn(async move {
+                let saved = store.save(&super::super::suite::run(&id, 1)).await;
+                (id, saved)
+            });
+        }
+        let mut refused = 0;
+        while let Some(done) = all.join_next().await {
+            let (id, saved) = done.unwrap();
+            match saved {
+                Err(err) => {
+                    assert_eq!(id, "bad");
+                    assert!(err.to_string().contains("refused"), "{err}");
+                    refused += 1;
+                }
+                Ok(()) => assert!(store.get(&id).await.unwrap().is_some(), "{id}"),
+            }
+        }
+        assert_eq!(refused, 1);
+        assert!(store.get("bad").await.unwrap().is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@ use super::{
     SessionStore, SessionUse, Status, TokenUsage,
 };
 
-fn run(id: &str, started_at: i64) -> RunRecord {
+/// A completed run, as saved at its end.
+pub fn run(id: &str, started_at: i64) -> RunRecord {
     RunRecord {
         task_id: id.into(),
         workflow_id: "__workflow__".into(),
@@ -259,6 +260,39 @@ pub async fn concurrent_answers(store: std::sync::Arc<dyn RunStore>) {
     for c in 0..8 {
         let conversation = store.get_conversation(&format!("c{c}")).await.unwrap();
         assert_eq!(conversation.unwrap().turns.len(), 10);
+    }
+}
+
+/// Saves that come at once (gathered into shared statements): 100 runs, each saved as it starts
+/// and as it ends. Every run lands, with the input of its first save and the end of its last.
+pub async fn saves_at_once(store: std::sync::Arc<dyn RunStore>) {
+    let mut all = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let store = std::sync::Arc::clone(&store);
+        all.spawn(async move {
+            let id = format!("together-{i}");
+            let mut started = run(&id, i);
+            started.status = Status::Processing;
+            started.output = None;
+            store.save(&started).await.unwrap();
+            let mut ended = run(&id, i);
+            ended.input = json!({"prompt": "not what was asked"});
+            store.save(&ended).await.unwrap();
+        });
+    }
+    while let Some(done) = all.join_next().await {
+        done.unwrap();
+    }
+    for i in 0..100 {
+        let id = format!("together-{i}");
+        let saved = store.get(&id).await.unwrap().unwrap();
+        assert_eq!(saved.status, Status::Completed, "{id}");
+        assert_eq!(
+            saved.input,
+            json!({"prompt": "Hi", "temperature": 0.7}),
+            "{id}"
+        );
+        assert_eq!(saved.output, Some(Output::Text("Hello".into())), "{id}");
     }
 }
 
