@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::{PgPool, Pool, Postgres, Transaction};
 
-use super::saves::Saves;
+use super::saves::Writer;
 use super::sql::{Dialect, SqlStore};
 use super::StoreError;
 
@@ -31,7 +31,7 @@ impl PgStore {
             .await
             .map_err(|err| StoreError(format!("cannot migrate {place}: {err}")))?;
         Ok(Self {
-            saves: Saves::start(pool.clone()),
+            saves: Writer::start(pool.clone()),
             pool,
             replica: Some(replica.to_string()),
             retention: Default::default(),

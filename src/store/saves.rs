@@ -84,22 +84,6 @@ type Pending = (RunRow, oneshot::Sender<Result<(), StoreError>>);
 pub(super) struct Saves(mpsc::UnboundedSender<Pending>);
 
 impl Saves {
-    /// Starts the writer of `pool` (on the current runtime); it ends with the store.
-    pub(super) fn start<DB>(pool: Pool<DB>) -> Self
-    where
-        DB: Dialect,
-        for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-        for<'q> Option<&'q str>: Encode<'q, DB>,
-        for<'q> i64: Encode<'q, DB> + Type<DB>,
-        for<'q> Option<i64>: Encode<'q, DB>,
-    {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(Writer(pool).write(receiver));
-        Self(sender)
-    }
-
     /// Writes `row` with whatever other saves come with it; done once it is in the database.
     pub(super) async fn save(&self, row: RunRow) -> Result<(), StoreError> {
         let (done, outcome) = oneshot::channel();
@@ -122,6 +106,13 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
 {
+    /// Starts the writer of `pool` (on the current runtime); it ends with the store.
+    pub(super) fn start(pool: Pool<DB>) -> Saves {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(Writer(pool).write(receiver));
+        Saves(sender)
+    }
+
     /// Takes what is waiting (at most [`MOST_ROWS`]), writes it, tells each save; again, until
     /// the store is gone.
     async fn write(self, mut waiting: mpsc::UnboundedReceiver<Pending>) {

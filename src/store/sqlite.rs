@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Pool, Sqlite, Transaction};
 
-use super::saves::Saves;
+use super::saves::Writer;
 use super::sql::{error, Dialect, SqlStore};
 use super::StoreError;
 
@@ -42,7 +42,7 @@ impl SqliteStore {
             .await
             .map_err(|err| StoreError(format!("cannot migrate {}: {err}", path.display())))?;
         Ok(Self {
-            saves: Saves::start(pool.clone()),
+            saves: Writer::start(pool.clone()),
             pool,
             replica: None,
             retention: Default::default(),
