@@ -66,3 +66,38 @@ test("unknown files are 404, the favicon and the stylesheet are served", async (
   expect(css.status()).toBe(200);
   expect(css.headers()["content-type"]).toContain("text/css");
 });
+
+// Chrome DevTools' "Fast 4G" preset: 9 Mbit/s down and 1.5 up, each at 90 %, 165 ms of latency.
+const FAST_4G = {
+  offline: false,
+  downloadThroughput: (9_000_000 / 8) * 0.9,
+  uploadThroughput: (1_500_000 / 8) * 0.9,
+  latency: 60 * 2.75,
+};
+
+test("over Fast 4G the first load hydrates; its time and bytes are printed", async ({ page }) => {
+  // The debug build's WASM is ten times the release's: minutes would be a failure, seconds not.
+  test.setTimeout(120_000);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+  await cdp.send("Network.emulateNetworkConditions", FAST_4G);
+  const urls = new Map<string, string>();
+  const bytes = new Map<string, number>();
+  cdp.on("Network.requestWillBeSent", (event) => urls.set(event.requestId, event.request.url));
+  cdp.on("Network.loadingFinished", (event) => bytes.set(event.requestId, event.encodedDataLength));
+
+  const started = Date.now();
+  await page.goto(server.url);
+  await expect(page.locator("main")).toHaveAttribute("data-hydrated", "true", { timeout: 100_000 });
+  const hydrated = Date.now() - started;
+
+  const kib = (n: number) => (n / 1024).toFixed(0);
+  const total = [...bytes.values()].reduce((sum, n) => sum + n, 0);
+  const wasm = [...bytes].find(([id]) => urls.get(id)?.endsWith(".wasm"))?.[1] ?? 0;
+  expect(wasm).toBeGreaterThan(0);
+  console.log(
+    `first load over Fast 4G: hydrated after ${hydrated} ms; ${kib(total)} KiB transferred, ` +
+      `of it the WASM ${kib(wasm)} KiB (${process.env.MODEL_COMPOSE_BIN ?? "debug build"})`,
+  );
+});
