@@ -31,7 +31,8 @@ $(DEBUG_SITE): $(SITE_INPUTS) $(call sources_of,$(FRONT)/debug/model_compose.d) 
 	LEPTOS_SITE_ROOT=target/site/debug cargo leptos build --frontend-only
 
 $(RELEASE_SITE): $(SITE_INPUTS) $(call sources_of,$(FRONT)/wasm-release/model_compose.d) | setup
-	LEPTOS_SITE_ROOT=target/site/release cargo leptos build --release --frontend-only
+	LEPTOS_SITE_ROOT=target/site/release cargo leptos build --release --frontend-only --precompress
+	find target/site/release -type f ! -name '*.br' ! -name '*.gz' -exec gzip -9 -n -k -f {} +
 
 ## build: debug build of the site, then of the server that embeds it (and of the tests:
 ## building them with it puts every dependency in the same feature set, so that `cargo test`
