@@ -102,9 +102,10 @@ bench: release
 
 ## bench-instructions: the server's instructions per streamed token (callgrind, steady from run
 ## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after;
-## CONFIG=<file> EVENTS=<n> serve another config (benches/configs/agent-stream.yml: an agent)
+## CONFIG=<file> EVENTS=<n> serve another config (benches/configs/agent-stream.yml: an agent);
+## TOKENS=5 EVENTS=5 STREAMS=50: what a run costs besides its tokens
 bench-instructions: release
-	CONFIG=$(CONFIG) EVENTS=$(EVENTS) bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
+	CONFIG=$(CONFIG) EVENTS=$(EVENTS) TOKENS=$(TOKENS) STREAMS=$(STREAMS) bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
 
 clean:
 	cargo clean

@@ -11,11 +11,13 @@
 # Give two binaries (say, before and after a change) to compare them in one run. CONFIG=FILE
 # serves another config in front of the same mock (its OpenAI base URL replaced), EVENTS=N the
 # `data:` events each of its streams must have (default: one per token). PROFILE=DIR keeps the
-# busy run's callgrind profile in DIR, for `callgrind_annotate`.
+# busy run's callgrind profile in DIR, for `callgrind_annotate`. TOKENS=N answers N tokens per
+# stream instead of 200: with few (`TOKENS=5 EVENTS=5 STREAMS=50`), the figure per run is what a
+# run costs besides its tokens, near enough.
 set -euo pipefail
 
 STREAMS=${STREAMS:-20}
-TOKENS=200
+TOKENS=${TOKENS:-200}
 CONFIG=${CONFIG:-examples/openai-chat-completions-stream/model-compose.yml}
 EVENTS=${EVENTS:-$TOKENS}
 API_PORT=${API_PORT:-18480}
@@ -91,5 +93,5 @@ echo "model-compose instructions per token (callgrind): $STREAMS streams of $TOK
 for binary in "${binaries[@]}"; do
   idle=$(count "$binary" 0)
   busy=$(count "$binary" "$STREAMS")
-  echo "$binary: $(( (busy - idle) / (STREAMS * TOKENS) )) instructions per token ($busy with $STREAMS streams, $idle with none)"
+  echo "$binary: $(( (busy - idle) / (STREAMS * TOKENS) )) instructions per token, $(( (busy - idle) / STREAMS )) per run ($busy with $STREAMS streams, $idle with none)"
 done

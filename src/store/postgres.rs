@@ -54,6 +54,10 @@ impl Dialect for Postgres {
         Cow::Borrowed(sql)
     }
 
+    fn in_order(n: usize) -> String {
+        format!("${n}")
+    }
+
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -2,7 +2,9 @@
 //! together, as one statement (one round trip to the database, one commit) once it is done.
 //! Under load a run's two saves (its start, its end) cost a share of a statement each instead of
 //! a statement each; alone, a save waits for nobody. A batch the database refuses is written
-//! again row by row, so that one bad row fails only its own save.
+//! again row by row, so that one bad row fails only its own save. A batch goes out as
+//! statements of 1, 2, 4… rows: seven statements in all, each made once and prepared once by
+//! each connection (a statement for every batch size would be parsed anew nearly every time).
 
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 use tokio::sync::{mpsc, oneshot};
@@ -11,7 +13,8 @@ use super::rows::{failure_columns, tokens};
 use super::sql::Dialect;
 use super::{Output, RunRecord, StoreError};
 
-/// Most rows in one statement (22 parameters each: well within both databases' limits).
+/// Most rows in one statement (22 parameters each: well within both databases' limits); a
+/// power of two.
 const MOST_ROWS: usize = 64;
 /// The columns of `runs` a save writes.
 const COLUMNS: usize = 22;
@@ -94,7 +97,11 @@ impl Saves {
 }
 
 /// The writer of one store's saves.
-pub(super) struct Writer<DB: Database>(Pool<DB>);
+pub(super) struct Writer<DB: Database> {
+    pool: Pool<DB>,
+    /// The statements that save 1, 2, 4… [`MOST_ROWS`] rows.
+    statements: Vec<String>,
+}
 
 impl<DB> Writer<DB>
 where
@@ -109,7 +116,10 @@ where
     /// Starts the writer of `pool` (on the current runtime); it ends with the store.
     pub(super) fn start(pool: Pool<DB>) -> Saves {
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(Writer(pool).write(receiver));
+        let statements = (0..=MOST_ROWS.ilog2())
+            .map(|power| upsert_statement::<DB>(1 << power))
+            .collect();
+        tokio::spawn(Writer { pool, statements }.write(receiver));
         Saves(sender)
     }
 
@@ -145,10 +155,22 @@ where
         }
     }
 
-    /// Writes `rows` with one statement ([`upsert_statement`]).
-    async fn upsert(&self, rows: &[&RunRow]) -> Result<(), StoreError> {
-        let sql = upsert_statement::<DB>(rows.len());
-        let mut query = sqlx::query(&sql);
+    /// Writes `rows` (at most [`MOST_ROWS`]) with a statement for each power of two in their
+    /// number. A failure may leave some written: writing them again changes nothing.
+    async fn upsert(&self, mut rows: &[&RunRow]) -> Result<(), StoreError> {
+        while !rows.is_empty() {
+            let power = rows.len().ilog2();
+            let (some, rest) = rows.split_at(1 << power);
+            self.upsert_exactly(&self.statements[power as usize], some)
+                .await?;
+            rows = rest;
+        }
+        Ok(())
+    }
+
+    /// Writes `rows` with `sql`, the statement for their number ([`upsert_statement`]).
+    async fn upsert_exactly(&self, sql: &str, rows: &[&RunRow]) -> Result<(), StoreError> {
+        let mut query = sqlx::query(sql);
         for row in rows {
             query = query
                 .bind(row.task_id.as_str())
@@ -174,12 +196,12 @@ where
                 .bind(row.interrupt.as_deref())
                 .bind(row.jobs.as_deref());
         }
-        let written = query.execute(&self.0).await;
+        let written = query.execute(&self.pool).await;
         written.map(drop).map_err(super::sql::error)
     }
 }
 
-/// The statement that saves `rows` rows, in `DB`'s spelling: the first save of a run records
+/// The statement that saves `rows` rows, in `DB`'s spelling (its parameters in order): the first save of a run records
 /// it whole; later ones its progress, keeping the input (and the jobs, when they bring none).
 fn upsert_statement<DB: Dialect>(rows: usize) -> String {
     let mut sql = String::from(
@@ -190,7 +212,7 @@ fn upsert_statement<DB: Dialect>(rows: usize) -> String {
     );
     for row in 0..rows {
         let first = row * COLUMNS + 1;
-        let row: Vec<String> = (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+        let row: Vec<String> = (first..first + COLUMNS).map(DB::in_order).collect();
         let comma = if sql.ends_with(' ') { "" } else { ", " };
         sql.push_str(&format!("{comma}({})", row.join(", ")));
     }
@@ -204,7 +226,7 @@ fn upsert_statement<DB: Dialect>(rows: usize) -> String {
          completion_tokens = EXCLUDED.completion_tokens, interrupt = EXCLUDED.interrupt, \
          jobs = COALESCE(EXCLUDED.jobs, runs.jobs)",
     );
-    DB::statement(&sql).into_owned()
+    sql
 }
 
 /// Where the first row whose task an earlier row of `batch` already saves is.

@@ -49,6 +49,9 @@ pub trait Dialect: Database {
     /// A statement written with `$1`, `$2`… in this database's spelling.
     fn statement(sql: &str) -> Cow<'_, str>;
 
+    /// Parameter `n` (from 1) of a statement whose parameters each appear once, in order.
+    fn in_order(n: usize) -> String;
+
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
     /// Starts the transaction that adds an answer to `conversation`, so that two answers to it
