@@ -331,6 +331,62 @@ fn validate_reports_the_seed() {
     }
 }
 
+/// Keys nothing reads (the original ignores them silently) are warnings with their place and
+/// the nearest known key from `validate` and `up`, which still load the file; `validate
+/// --strict` fails on them.
+#[test]
+fn unread_keys_are_warnings_and_strict_validate_fails_on_them() {
+    let mock = MockUpstream::start(Behavior::tokens(&["Hi"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        .replace("  base_path: /api\n", "  base_path: /api\n    bogus: 2\n")
+        .replace(
+            "    method: POST\n",
+            "    method: POST\n    stream_fromat: json\n",
+        )
+        + "tracer:\n  driver: otlp\n";
+    dir.write("model-compose.yml", &config);
+    let file = dir.path.join("model-compose.yml");
+    let warnings = [
+        format!(
+            "{}:6:5: unknown key `controller.adapter.bogus`, ignored",
+            file.display()
+        ),
+        format!(
+            "{}:24:5: unknown key `component.action.stream_fromat`, ignored (did you mean \
+             `stream_format`?)",
+            file.display()
+        ),
+        format!("{}:37:1: unknown key `tracer`, ignored", file.display()),
+    ];
+
+    let output = support::run(&dir, &["validate"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).starts_with("✅ Configuration is valid"));
+    let told: Vec<String> = warnings.iter().map(|w| format!("⚠️  {w}\n")).collect();
+    assert_eq!(stderr(&output), told.concat());
+
+    let output = support::run(&dir, &["validate", "--strict"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "");
+    let listed: Vec<String> = warnings.iter().map(|w| format!("  - {w}\n")).collect();
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "❌ Configuration has keys nothing reads (--strict):\n{}",
+            listed.concat()
+        )
+    );
+
+    // `up` loads the file, says the same in its log and serves.
+    let mut server = support::Server::start_with(&dir, &config);
+    let log = std::fs::read_to_string(dir.path.join("server.log")).unwrap();
+    for warning in &warnings {
+        assert!(log.contains(warning.as_str()), "{warning} not in:\n{log}");
+    }
+    server.stop();
+}
+
 /// `run` with `stdin` as what the person types.
 fn run_answering(dir: &Workdir, args: &[&str], stdin: &[u8]) -> std::process::Output {
     use std::io::Write;

@@ -60,7 +60,7 @@ pub enum Command {
     /// Run one workflow and print its output
     Run(RunArgs),
     /// Check the configuration and report what it defines
-    Validate(EnvArgs),
+    Validate(ValidateArgs),
 }
 
 /// Environment options shared by every command.
@@ -130,6 +130,17 @@ pub struct RunArgs {
     pub env: EnvArgs,
 }
 
+/// `validate`'s options.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Fail on keys nothing reads (by default they are warnings: a typo, or a block this
+    /// implementation does not have)
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
 /// Parses the command line, runs the command and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -145,7 +156,7 @@ pub fn main() -> ExitCode {
             Ok(config) => run::run(config, args),
             Err(err) => fail(EXIT_USAGE, &err),
         },
-        Command::Validate(env) => validate::run(&cli.files, &env.sources()),
+        Command::Validate(args) => validate::run(&cli.files, &args.env.sources(), args.strict),
     }
 }
 
@@ -154,10 +165,8 @@ fn logging(command: &Command) -> (bool, LogFormat) {
     let env = match command {
         Command::Up(args) => &args.env,
         Command::Run(args) => &args.env,
-        Command::Down(args)
-        | Command::Start(args)
-        | Command::Stop(args)
-        | Command::Validate(args) => args,
+        Command::Validate(args) => &args.env,
+        Command::Down(args) | Command::Start(args) | Command::Stop(args) => args,
     };
     (env.verbose, env.log_format)
 }

@@ -27,6 +27,9 @@ const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// Runs the servers in the foreground until SIGINT, SIGTERM or a `.stop` file.
 pub fn run(config: Config) -> ExitCode {
+    for unread in &config.unread {
+        tracing::warn!("{unread}");
+    }
     // A `.stop` left by a server that died would stop this one at once (the original's D12).
     let _ = std::fs::remove_file(STOP_FILE);
     let runtime = match tokio::runtime::Runtime::new() {

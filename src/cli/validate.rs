@@ -1,4 +1,5 @@
-//! `model-compose validate`: load the config, build the engine, report what it defines.
+//! `model-compose validate`: load the config, build the engine, report what it defines and
+//! the keys nothing reads (warnings; errors with `--strict`).
 
 use std::process::ExitCode;
 
@@ -7,8 +8,9 @@ use compose::Engine;
 
 use super::EXIT_USAGE;
 
-/// Prints `✅ Configuration is valid (...)` and exits 0, or the problem and exits 2.
-pub fn run(files: &[std::path::PathBuf], env: &Sources) -> ExitCode {
+/// Prints `✅ Configuration is valid (...)` and exits 0, or the problem and exits 2; keys
+/// nothing reads are warnings on stderr, or (`strict`) the problem.
+pub fn run(files: &[std::path::PathBuf], env: &Sources, strict: bool) -> ExitCode {
     let config = match config::load(files, env) {
         Ok(config) => config,
         Err(err @ ConfigError::Semantic { .. }) => return semantic(&err.to_string()),
@@ -19,6 +21,16 @@ pub fn run(files: &[std::path::PathBuf], env: &Sources) -> ExitCode {
     };
     if let Err(message) = Engine::new(&config) {
         return semantic(&message);
+    }
+    if strict && !config.unread.is_empty() {
+        eprintln!("❌ Configuration has keys nothing reads (--strict):");
+        for unread in &config.unread {
+            eprintln!("  - {unread}");
+        }
+        return ExitCode::from(EXIT_USAGE);
+    }
+    for unread in &config.unread {
+        eprintln!("⚠️  {unread}");
     }
     let controller = config
         .controller

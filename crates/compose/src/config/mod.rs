@@ -15,6 +15,7 @@ mod model;
 mod recovery;
 mod routing;
 mod size;
+mod unread;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use mcp::McpTransport;
 pub use recovery::{Backoff, OnError, Retry};
 pub use routing::{Case, Condition, Route};
 pub use size::Size;
+pub use unread::Unread;
 
 use crate::error::redact;
 use locate::Positions;
@@ -58,6 +60,9 @@ pub struct Config {
     /// A PEM file of certificates to trust beside the built-in roots: `SSL_CERT_FILE` of the
     /// environment the config was loaded with (see [`Sources`]), as written there.
     pub trusted_roots: Option<PathBuf>,
+    /// The keys nothing reads, in the order they were found: told as warnings (errors for
+    /// `validate --strict`).
+    pub unread: Vec<Unread>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,10 +167,18 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
         .iter()
         .flat_map(|source| source.substituted.used.iter().cloned())
         .collect();
-    let raw = parse(&read).map_err(|err| err.redacted(&secrets))?;
+    let (raw, unread) = parse(&read).map_err(|err| err.redacted(&secrets))?;
     // Access keys written in the file itself are as secret as those from the environment.
     secrets.extend(raw.controller.access_keys.iter().cloned());
     secrets.retain(|s| !s.is_empty());
+    let unread = unread
+        .into_iter()
+        .map(|path| {
+            let path = redact(&path, &secrets);
+            let at = locate(&read, std::slice::from_ref(&path));
+            Unread::new(path, at)
+        })
+        .collect();
     let config = Config {
         controller: raw.controller,
         components: one_or_many(raw.components, raw.component),
@@ -181,6 +194,7 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
             .get("SSL_CERT_FILE")
             .filter(|path| !path.is_empty())
             .map(PathBuf::from),
+        unread,
     };
     validate::check(&config).map_err(|problem| {
         let (path, location) = locate(&read, &problem.at);
@@ -228,16 +242,20 @@ fn locate(read: &[Source], paths: &[String]) -> (PathBuf, Option<Place>) {
 }
 
 /// Parses one file straight from its text (so type errors keep their position), or
-/// several files deep-merged left to right.
-fn parse(read: &[Source]) -> Result<RawConfig, ConfigError> {
+/// several files deep-merged left to right; with the paths of the keys nothing read.
+fn parse(read: &[Source]) -> Result<(RawConfig, Vec<String>), ConfigError> {
+    let mut unread = Vec::new();
+    let mut skipped = |path: serde_ignored::Path<'_>| unread.push(unread::path_of(&path));
     if let [source] = read {
         let yaml = serde_yaml::Deserializer::from_str(&source.substituted.text);
-        return serde_path_to_error::deserialize::<_, Option<RawConfig>>(yaml)
+        let yaml = serde_ignored::Deserializer::new(yaml, &mut skipped);
+        let raw = serde_path_to_error::deserialize::<_, Option<RawConfig>>(yaml)
             .map(Option::unwrap_or_default)
             .map_err(|err| {
                 let path = err.path().to_string();
                 invalid_text(source, err.into_inner(), Some(&path))
-            });
+            })?;
+        return Ok((raw, unread));
     }
     let mut merged = serde_yaml::Value::Null;
     for source in read {
@@ -250,14 +268,16 @@ fn parse(read: &[Source]) -> Result<RawConfig, ConfigError> {
         };
     }
     if merged.is_null() {
-        return Ok(RawConfig::default());
+        return Ok((RawConfig::default(), unread));
     }
     let files: Vec<PathBuf> = read.iter().map(|s| s.path.clone()).collect();
-    serde_yaml::from_value(merged).map_err(|err| ConfigError::Invalid {
-        path: joined(&files),
-        location: None,
-        message: err.to_string(),
-    })
+    let raw =
+        serde_ignored::deserialize(merged, &mut skipped).map_err(|err| ConfigError::Invalid {
+            path: joined(&files),
+            location: None,
+            message: err.to_string(),
+        })?;
+    Ok((raw, unread))
 }
 
 /// A YAML error at its place in the original text. serde_yaml places a value of the wrong type
