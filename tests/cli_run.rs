@@ -344,7 +344,7 @@ fn unread_keys_are_warnings_and_strict_validate_fails_on_them() {
             "    method: POST\n",
             "    method: POST\n    stream_fromat: json\n",
         )
-        + "tracer:\n  driver: otlp\n";
+        + "gateway:\n  type: http-tunnel\n";
     dir.write("model-compose.yml", &config);
     let file = dir.path.join("model-compose.yml");
     let warnings = [
@@ -357,7 +357,7 @@ fn unread_keys_are_warnings_and_strict_validate_fails_on_them() {
              `stream_format`?)",
             file.display()
         ),
-        format!("{}:37:1: unknown key `tracer`, ignored", file.display()),
+        format!("{}:37:1: unknown key `gateway`, ignored", file.display()),
     ];
 
     let output = support::run(&dir, &["validate"]);

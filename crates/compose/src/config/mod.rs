@@ -15,6 +15,7 @@ mod model;
 mod recovery;
 mod routing;
 mod size;
+mod tracer;
 mod unread;
 mod validate;
 
@@ -35,6 +36,7 @@ pub use mcp::McpTransport;
 pub use recovery::{Backoff, OnError, Retry};
 pub use routing::{Case, Condition, Route};
 pub use size::Size;
+pub use tracer::{Capture, OtlpProtocol, TraceExporter, Tracer};
 pub use unread::Unread;
 
 use crate::error::redact;
@@ -63,6 +65,8 @@ pub struct Config {
     /// The keys nothing reads, in the order they were found: told as warnings (errors for
     /// `validate --strict`).
     pub unread: Vec<Unread>,
+    /// `tracer:` / `tracers:`: where runs are exported as traces.
+    pub tracers: Vec<Tracer>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +77,8 @@ struct RawConfig {
     components: Option<Vec<Component>>,
     workflow: Option<Workflow>,
     workflows: Option<Vec<Workflow>>,
+    tracer: Option<Tracer>,
+    tracers: Option<Vec<Tracer>>,
 }
 
 /// Why a configuration could not be loaded; the message names the file and, where there is
@@ -183,6 +189,7 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
         controller: raw.controller,
         components: one_or_many(raw.components, raw.component),
         workflows: one_or_many(raw.workflows, raw.workflow),
+        tracers: one_or_many(raw.tracers, raw.tracer),
         source: joined(&files),
         // `-f model-compose.yml` is in the working directory, whose name is `.`, not ``.
         dir: files[0]

@@ -119,6 +119,8 @@ fn known_keys() -> &'static [&'static str] {
             keys_of::<Condition>(),
             keys_of::<Case>(),
             keys_of::<Route>(),
+            keys_of::<Tracer>(),
+            keys_of::<Capture>(),
         ]
         .concat();
         keys.sort_unstable();
@@ -220,7 +222,7 @@ mod tests {
         let told = unread(&[(
             "model-compose.yml",
             "foo: 1\n\
-             tracer:\n  driver: otlp\n\
+             gateway:\n  type: http-tunnel\n\
              controller:\n  adapter: {type: http-server, port: 8080, bogus: 2}\n\
              components:\n  - id: chat\n    type: http-client\n    base_url: http://x\n    headerz: {}\n\
              \x20   typo_field: 3\n\
@@ -231,7 +233,7 @@ mod tests {
             told,
             [
                 "model-compose.yml:1:1: unknown key `foo`, ignored",
-                "model-compose.yml:2:1: unknown key `tracer`, ignored",
+                "model-compose.yml:2:1: unknown key `gateway`, ignored",
                 "model-compose.yml:5:44: unknown key `controller.adapter.bogus`, ignored",
                 "model-compose.yml:10:5: unknown key `components[0].headerz`, ignored \
                  (did you mean `headers`?)",
@@ -281,7 +283,7 @@ mod tests {
         assert_eq!(nearest("base_ulr"), Some("base_url"));
         assert_eq!(nearest("stream-format"), Some("stream_format"));
         assert_eq!(nearest("Componets"), Some("components"));
-        assert_eq!(nearest("tracer"), None);
+        assert_eq!(nearest("gateway"), None);
         assert_eq!(nearest("port"), None);
     }
 }
