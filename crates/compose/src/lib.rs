@@ -29,6 +29,8 @@ pub mod signature;
 #[cfg(feature = "runtime")]
 pub mod task;
 #[cfg(feature = "runtime")]
+pub mod traces;
+#[cfg(feature = "runtime")]
 pub mod upstream;
 #[cfg(feature = "runtime")]
 pub mod workflow;

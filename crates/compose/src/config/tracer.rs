@@ -40,7 +40,10 @@ impl TraceExporter {
         match self {
             TraceExporter::Otlp { endpoint, .. } => endpoint.clone(),
             TraceExporter::Langfuse { base_url, .. } => {
-                format!("{}/api/public/otel/v1/traces", base_url.trim_end_matches('/'))
+                format!(
+                    "{}/api/public/otel/v1/traces",
+                    base_url.trim_end_matches('/')
+                )
             }
         }
     }
@@ -112,9 +115,9 @@ impl<'de> Deserialize<'de> for Tracer {
         use serde::de::Error;
         let raw = RawTracer::deserialize(deserializer)?;
         let needed = |value: Option<String>, key: &str, driver: &str| {
-            value
-                .filter(|value| !value.is_empty())
-                .ok_or_else(|| D::Error::custom(format!("a tracer of driver {driver} needs `{key}`")))
+            value.filter(|value| !value.is_empty()).ok_or_else(|| {
+                D::Error::custom(format!("a tracer of driver {driver} needs `{key}`"))
+            })
         };
         let exporter = match raw.driver {
             Driver::Otlp => TraceExporter::Otlp {
@@ -173,10 +176,9 @@ mod tests {
 
     #[test]
     fn both_drivers_load_with_the_originals_defaults() {
-        let tracers = loaded(
-            "tracer:\n  driver: otlp\n  endpoint: http://127.0.0.1:4318/v1/traces\n",
-        )
-        .unwrap();
+        let tracers =
+            loaded("tracer:\n  driver: otlp\n  endpoint: http://127.0.0.1:4318/v1/traces\n")
+                .unwrap();
         assert_eq!(
             tracers,
             [Tracer {
@@ -225,7 +227,10 @@ mod tests {
     #[test]
     fn a_bad_tracer_is_a_config_error_with_its_place() {
         for (yaml, said) in [
-            ("tracer:\n  driver: otlp\n", ":1:1: a tracer of driver otlp needs `endpoint`"),
+            (
+                "tracer:\n  driver: otlp\n",
+                ":1:1: a tracer of driver otlp needs `endpoint`",
+            ),
             (
                 "tracer:\n  driver: langfuse\n  url: https://x\n  host: y\n",
                 ":1:1: a langfuse tracer takes `url` or `host`, not both",

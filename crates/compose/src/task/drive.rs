@@ -16,6 +16,7 @@ use crate::component::Binary;
 use crate::metrics::{Metrics, RunEnd};
 use crate::record::RunStore;
 use crate::record::Status;
+use crate::traces::RunSpans;
 use crate::workflow::{Answerer, Asked, Engine, JobNews, RunOutput, RunRequest, TextStream, Watch};
 use crate::RunError;
 
@@ -38,15 +39,21 @@ pub(super) async fn drive(
     };
     // The run is recorded as it starts, without making the upstream request wait for the disk.
     attendant.save_later(Recorded::Start);
+    let spans = engine.traces().run(&task.id, &task.workflow_id);
     let outcome = tokio::select! {
         biased;
         () = task.cancel.cancelled() => None,
-        outcome = produce(&engine, &request, &attendant, Room::new(max_output)) => Some(outcome),
+        outcome = produce(&engine, &request, &attendant, Room::new(max_output), &spans) => Some(outcome),
     };
     drop(request);
     attendant.saved().await;
     let status = settle(&task, outcome, engine.secrets());
     save(&store, &task, Recorded::End(status)).await;
+    if spans.exporting() {
+        let mut record = task.record(true);
+        record.status = status;
+        spans.end(&record);
+    }
     task.release_input();
     end(&task, status, metrics);
 }
@@ -58,10 +65,12 @@ async fn produce(
     request: &RunRequest,
     attendant: &Attendant,
     room: Room,
+    spans: &RunSpans<'_>,
 ) -> Result<Option<Value>, RunError> {
     let task = &*attendant.task;
     let context = json!({ "task_id": task.id });
     let observer = |news: &JobNews<'_>| {
+        spans.job(news);
         task.update(|state, _| {
             let value = news.value.map(|value| state.kept.keep(value));
             state.jobs.push(news.event(value));

@@ -36,6 +36,8 @@ pub struct Engine {
     fetcher: Arc<Fetcher>,
     /// The local servers its http-server components start and stop.
     services: Vec<Arc<ManagedServer>>,
+    /// Where its runs are exported as traces (`tracer:`).
+    traces: Arc<crate::traces::Traces>,
 }
 
 /// A workflow ready to run.
@@ -175,13 +177,16 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        let redactor = Arc::new(crate::error::Redactor::new(Arc::clone(&secrets)));
+        let traces = crate::traces::Traces::start(&config.tracers, Arc::clone(&redactor))?;
         Ok(Self {
             workflows,
-            redactor: Arc::new(crate::error::Redactor::new(Arc::clone(&secrets))),
+            redactor,
             secrets,
             metrics,
             fetcher,
             services,
+            traces: Arc::new(traces),
         })
     }
 
@@ -269,6 +274,11 @@ impl Engine {
             }
         }
         found
+    }
+
+    /// Where runs are exported as traces.
+    pub fn traces(&self) -> &crate::traces::Traces {
+        &self.traces
     }
 
     /// What the engine and the servers around it count (`GET /metrics`).

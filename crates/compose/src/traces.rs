@@ -1,0 +1,335 @@
+//! Runs as OpenTelemetry traces (the original's `tracer:`): a span for each run and a child
+//! span for each job, exported by each configured tracer to its OTLP collector or Langfuse.
+//! Spans are made per run and per job, never per token, and exported in batches from a
+//! thread of their own with a bounded queue: a collector that is slow, down or hanging never
+//! delays or fails a run (spans past the queue are dropped), and stopping waits for it at
+//! most [`FLUSH_WITHIN`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer};
+use opentelemetry_sdk::trace::{SdkTracerProvider, Span};
+use opentelemetry_sdk::Resource;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::config::{Capture, OtlpProtocol, TraceExporter, Tracer};
+use crate::error::Redactor;
+use crate::record::{RunRecord, Status as RunStatus};
+use crate::workflow::JobNews;
+
+/// The most spans waiting for export, per tracer; more are dropped.
+const QUEUE: usize = 2048;
+/// How long spans wait to be exported together.
+const BATCH_EVERY: Duration = Duration::from_millis(500);
+/// The longest a stop waits for the last spans to go out.
+pub const FLUSH_WITHIN: Duration = Duration::from_secs(2);
+
+/// The configured tracers, exporting.
+pub struct Traces {
+    sinks: Vec<Sink>,
+    redactor: std::sync::Arc<Redactor>,
+}
+
+/// One tracer: its provider (which owns the exporting thread), and what it captures.
+struct Sink {
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    capture: Capture,
+}
+
+impl Traces {
+    /// Starts exporting to each of `tracers` (none: nothing is made); values are shown
+    /// through `redactor`, which hides every secret of the configuration.
+    pub fn start(tracers: &[Tracer], redactor: std::sync::Arc<Redactor>) -> Result<Self, String> {
+        let sinks = tracers.iter().map(sink).collect::<Result<_, _>>()?;
+        Ok(Self { sinks, redactor })
+    }
+
+    /// The spans of a run of `workflow_id` as task `task_id`, started now.
+    pub fn run(&self, task_id: &str, workflow_id: &str) -> RunSpans<'_> {
+        let runs = self
+            .sinks
+            .iter()
+            .map(|sink| {
+                let span = sink
+                    .tracer
+                    .span_builder(format!("workflow {workflow_id}"))
+                    .with_kind(SpanKind::Server)
+                    .with_attributes([
+                        KeyValue::new("model_compose.task_id", task_id.to_string()),
+                        KeyValue::new("model_compose.workflow_id", workflow_id.to_string()),
+                    ])
+                    .start(&sink.tracer);
+                Context::new().with_span(span)
+            })
+            .collect();
+        RunSpans {
+            traces: self,
+            runs,
+            jobs: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Drop for Traces {
+    /// Sends what is waiting, within [`FLUSH_WITHIN`], and stops exporting.
+    fn drop(&mut self) {
+        for sink in &self.sinks {
+            let _ = sink.provider.shutdown_with_timeout(FLUSH_WITHIN);
+        }
+    }
+}
+
+/// A tracer's provider and tracer.
+fn sink(tracer: &Tracer) -> Result<Sink, String> {
+    let (headers, service_name) = match &tracer.exporter {
+        TraceExporter::Otlp {
+            protocol: OtlpProtocol::Grpc,
+            ..
+        } => {
+            return Err(
+                "tracer: `protocol: grpc` is not supported yet; use `http` (OTLP \
+                        over HTTP, the original's default)"
+                    .into(),
+            )
+        }
+        TraceExporter::Otlp {
+            headers,
+            service_name,
+            ..
+        } => (headers.iter().cloned().collect(), service_name.clone()),
+        TraceExporter::Langfuse {
+            public_key,
+            secret_key,
+            ..
+        } => {
+            use base64::Engine as _;
+            let pair = format!("{public_key}:{secret_key}");
+            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+            let headers = HashMap::from([("Authorization".into(), format!("Basic {basic}"))]);
+            (headers, "model-compose".into())
+        }
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(tracer.exporter.endpoint())
+        .with_timeout(tracer.timeout)
+        .with_headers(headers)
+        .build()
+        .map_err(|err| format!("tracer: {err}"))?;
+    let batches = BatchConfigBuilder::default()
+        .with_max_queue_size(QUEUE)
+        .with_scheduled_delay(BATCH_EVERY)
+        .build();
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(batches)
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_resource(
+            Resource::builder_empty()
+                .with_service_name(service_name)
+                .build(),
+        )
+        .build();
+    use opentelemetry::trace::TracerProvider as _;
+    Ok(Sink {
+        tracer: provider.tracer("model-compose"),
+        provider,
+        capture: tracer.capture.clone(),
+    })
+}
+
+/// The spans of one run: the run's, and its jobs' while they run.
+pub struct RunSpans<'t> {
+    traces: &'t Traces,
+    /// The run's span in each tracer, as the context its jobs' spans start in.
+    runs: Vec<Context>,
+    /// The jobs running: their spans in each tracer.
+    jobs: Mutex<HashMap<JobKey, Vec<Span>>>,
+}
+
+/// A job run: its id, and which item, round or step when it runs inside another job.
+type JobKey = (String, Option<u32>);
+
+impl RunSpans<'_> {
+    /// Whether any tracer takes them (else each of their calls does nothing).
+    pub fn exporting(&self) -> bool {
+        !self.runs.is_empty()
+    }
+
+    /// A job's news: its span starts, or ends with how it ended.
+    pub fn job(&self, news: &JobNews<'_>) {
+        if !self.exporting() {
+            return;
+        }
+        let key = (news.job_id.to_string(), news.iteration);
+        match news.event {
+            crate::record::JobStage::Started => {
+                let spans = self
+                    .traces
+                    .sinks
+                    .iter()
+                    .zip(&self.runs)
+                    .map(|(sink, run)| {
+                        let mut attributes = vec![
+                            KeyValue::new("model_compose.job_id", news.job_id.to_string()),
+                            KeyValue::new("model_compose.job_type", news.job_type),
+                        ];
+                        if let Some(iteration) = news.iteration {
+                            attributes.push(KeyValue::new(
+                                "model_compose.iteration",
+                                i64::from(iteration),
+                            ));
+                        }
+                        if let Some(input) = news.value.filter(|_| sink.capture.input) {
+                            attributes.push(payload("input.value", input, self.traces, sink));
+                        }
+                        sink.tracer
+                            .span_builder(format!("job {}", news.job_id))
+                            .with_attributes(attributes)
+                            .start_with_context(&sink.tracer, run)
+                    })
+                    .collect();
+                self.jobs.lock().insert(key, spans);
+            }
+            crate::record::JobStage::Completed | crate::record::JobStage::Failed => {
+                let Some(spans) = self.jobs.lock().remove(&key) else {
+                    return;
+                };
+                let failed = news.event == crate::record::JobStage::Failed;
+                for (mut span, sink) in spans.into_iter().zip(&self.traces.sinks) {
+                    span.set_attribute(KeyValue::new(
+                        "model_compose.status",
+                        if failed { "failed" } else { "completed" },
+                    ));
+                    match news.value {
+                        Some(Value::String(message)) if failed => {
+                            span.set_status(Status::error(message.clone()))
+                        }
+                        Some(output) if sink.capture.output => {
+                            span.set_attribute(payload("output.value", output, self.traces, sink))
+                        }
+                        _ => {}
+                    }
+                    span.end();
+                }
+            }
+            crate::record::JobStage::Routed => {
+                if let (Some(next), Some(spans)) =
+                    (news.next_job_id, self.jobs.lock().get_mut(&key))
+                {
+                    for span in spans {
+                        span.set_attribute(KeyValue::new(
+                            "model_compose.routed_to",
+                            next.to_string(),
+                        ));
+                    }
+                }
+            }
+            crate::record::JobStage::Message => {}
+        }
+    }
+
+    /// Ends the run's spans as `record` (the run as the history keeps it) says it ended.
+    pub fn end(self, record: &RunRecord) {
+        // A job the run left running (cancelled, or failed beside it) ends with it.
+        for (_, spans) in self.jobs.lock().drain() {
+            spans.into_iter().for_each(|mut span| span.end());
+        }
+        for (run, sink) in self.runs.iter().zip(&self.traces.sinks) {
+            let span = run.span();
+            span.set_attribute(KeyValue::new(
+                "model_compose.status",
+                record.status.as_str(),
+            ));
+            if sink.capture.input {
+                span.set_attribute(payload("input.value", &record.input, self.traces, sink));
+            }
+            let output = record.output.as_ref().map(serde_json::to_value);
+            if let (true, Some(Ok(output))) = (sink.capture.output, output) {
+                span.set_attribute(payload("output.value", &output, self.traces, sink));
+            }
+            if let Some(usage) = &record.usage {
+                let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+                if let Some(n) = tokens(usage.prompt_tokens) {
+                    span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", n));
+                }
+                if let Some(n) = tokens(usage.completion_tokens) {
+                    span.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", n));
+                }
+            }
+            match (&record.error, record.status) {
+                (Some(failure), _) => span.set_status(Status::error(failure.message.clone())),
+                (None, RunStatus::Completed) => span.set_status(Status::Ok),
+                (None, status) => span.set_status(Status::error(status.as_str())),
+            }
+            span.end();
+        }
+    }
+}
+
+/// `value` as a span attribute `key`: its secrets hidden, the tracer's `redact_keys`
+/// replaced, cut to its `max_payload_bytes`.
+fn payload(key: &'static str, value: &Value, traces: &Traces, sink: &Sink) -> KeyValue {
+    let mut value = traces
+        .redactor
+        .value(value)
+        .unwrap_or_else(|| value.clone());
+    redact_keys(&mut value, &sink.capture.redact_keys);
+    let mut text = match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    };
+    if let Some(most) = sink.capture.max_payload_bytes {
+        if text.len() > most {
+            let mut cut = most;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+    }
+    KeyValue::new(key, text)
+}
+
+/// Replaces the value of every key of `value` named in `keys` (in any case), at any depth.
+fn redact_keys(value: &mut Value, keys: &[String]) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                    *inner = Value::String("[redacted]".into());
+                } else {
+                    redact_keys(inner, keys);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_keys(item, keys)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn redact_keys_replaces_named_values_at_any_depth_in_any_case() {
+        let mut value = json!({"Password": "p", "user": {"token": "t", "name": "n"},
+                               "list": [{"PASSWORD": 1}]});
+        redact_keys(&mut value, &["password".into(), "token".into()]);
+        assert_eq!(
+            value,
+            json!({"Password": "[redacted]", "user": {"token": "[redacted]", "name": "n"},
+                   "list": [{"PASSWORD": "[redacted]"}]})
+        );
+    }
+}

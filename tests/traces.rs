@@ -1,0 +1,205 @@
+//! Runs exported as traces (`tracer:`, issue 29): `up` with the seed config and a tracer whose
+//! collector is an OTLP/HTTP receiver the test starts (decoding OTLP's protobuf messages), a
+//! streamed run through the REST API, then the spans the collector got.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use parking_lot::Mutex;
+use prost::Message;
+use support::mock_upstream::{Behavior, MockUpstream};
+use support::{Server, Workdir, TEST_KEY};
+
+/// An OTLP/HTTP collector on 127.0.0.1 (at any path): every span it is sent, and the path
+/// and `Authorization` of each request.
+struct Collector {
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    spans: Arc<Mutex<Vec<Span>>>,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+/// A request's path and `Authorization`.
+type Request = (String, Option<String>);
+
+impl Collector {
+    async fn start() -> Self {
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (kept, seen) = (Arc::clone(&spans), Arc::clone(&requests));
+        let app =
+            axum::Router::new().fallback(
+                move |uri: axum::http::Uri,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Bytes| async move {
+                    let request = ExportTraceServiceRequest::decode(body).unwrap();
+                    let auth = headers
+                        .get("authorization")
+                        .map(|auth| auth.to_str().unwrap().to_string());
+                    seen.lock().push((uri.path().to_string(), auth));
+                    for resource in request.resource_spans {
+                        for scope in resource.scope_spans {
+                            kept.lock().extend(scope.spans);
+                        }
+                    }
+                    ExportTraceServiceResponse::default().encode_to_vec()
+                },
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base,
+            spans,
+            requests,
+        }
+    }
+}
+
+/// The string value of attribute `key` of `span`.
+fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            AnyValue::StringValue(text) => Some(text.clone()),
+            AnyValue::IntValue(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+/// Streams one seed run (prompt `prompt`) through `server` to its end.
+async fn streamed_run(server: &Server, prompt: &str) -> String {
+    let body = serde_json::json!({"input": {"prompt": prompt, "temperature": 0.3}});
+    support::post(server, &body.to_string())
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
+    let collector = Collector::start().await;
+    let mock = MockUpstream::start(Behavior::tokens(&["Hel", "lo"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        + &format!(
+            "tracer:\n  driver: otlp\n  endpoint: {}/v1/traces\n  service_name: chat-demo\n",
+            collector.base
+        );
+    let mut server = Server::start_with(&dir, &config);
+    let streamed = streamed_run(&server, "Say hello").await;
+    assert!(
+        streamed.contains("Hel") && streamed.contains("lo"),
+        "{streamed}"
+    );
+    // A stop sends what is waiting.
+    let stopping = Instant::now();
+    assert!(server.stop().success());
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+
+    let spans = collector.spans.lock().clone();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let run = spans.iter().find(|s| s.parent_span_id.is_empty()).unwrap();
+    let job = spans.iter().find(|s| !s.parent_span_id.is_empty()).unwrap();
+    assert_eq!(run.name, "workflow __workflow__");
+    assert_eq!(job.name, "job __job__");
+    assert_eq!(job.trace_id, run.trace_id);
+    assert_eq!(job.parent_span_id, run.span_id);
+    assert!(attribute(run, "model_compose.task_id").is_some_and(|id| id.len() == 26));
+    assert_eq!(
+        attribute(run, "model_compose.workflow_id").as_deref(),
+        Some("__workflow__")
+    );
+    assert_eq!(
+        attribute(run, "model_compose.status").as_deref(),
+        Some("completed")
+    );
+    let input = attribute(run, "input.value").unwrap();
+    assert!(input.contains("Say hello"), "{input}");
+    let output = attribute(run, "output.value").unwrap();
+    assert!(output.contains("Hello"), "{output}");
+    assert_eq!(
+        attribute(job, "model_compose.job_type").as_deref(),
+        Some("component")
+    );
+    assert_eq!(
+        attribute(job, "model_compose.status").as_deref(),
+        Some("completed")
+    );
+    // The API key is in the upstream request's headers, never in a span.
+    for span in &spans {
+        assert!(!format!("{span:?}").contains(TEST_KEY), "{span:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_settings_hold_and_langfuse_gets_its_keys_as_basic_auth() {
+    let collector = Collector::start().await;
+    let mock = MockUpstream::start(Behavior::tokens(&["ok"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        + &format!(
+            "tracer:\n  driver: langfuse\n  url: {}/lf\n  public_key: pk-lf\n  \
+             secret_key: sk-lf\n  capture:\n    output: false\n    redact_keys: [PROMPT]\n    \
+             max_payload_bytes: 30\n",
+            collector.base
+        );
+    let mut server = Server::start_with(&dir, &config);
+    streamed_run(&server, "a secret plan").await;
+    assert!(server.stop().success());
+
+    let requests = collector.requests.lock().clone();
+    assert!(!requests.is_empty());
+    for (path, auth) in &requests {
+        assert_eq!(path, "/lf/api/public/otel/v1/traces");
+        // base64("pk-lf:sk-lf")
+        assert_eq!(auth.as_deref(), Some("Basic cGstbGY6c2stbGY="));
+    }
+    let spans = collector.spans.lock().clone();
+    let run = spans.iter().find(|s| s.parent_span_id.is_empty()).unwrap();
+    let input = attribute(run, "input.value").unwrap();
+    assert!(
+        input.contains("[redacted]") && !input.contains("secret plan"),
+        "{input}"
+    );
+    assert!(input.len() <= 30, "{input}");
+    for span in &spans {
+        assert_eq!(attribute(span, "output.value"), None, "{span:#?}");
+    }
+}
+
+/// A collector nobody answers at changes nothing for the run, and the server still stops
+/// promptly (it gives the last spans at most two seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_changes_nothing_for_the_run() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/v1/traces", closed.local_addr().unwrap());
+    drop(closed);
+    let mock = MockUpstream::start(Behavior::tokens(&["still ", "here"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        + &format!("tracer:\n  driver: otlp\n  endpoint: {endpoint}\n");
+    let mut server = Server::start_with(&dir, &config);
+    let streamed = streamed_run(&server, "Hi").await;
+    assert!(
+        streamed.contains("still") && streamed.contains("here"),
+        "{streamed}"
+    );
+    let stopping = Instant::now();
+    assert!(server.stop().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+}
