@@ -108,10 +108,14 @@ async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
     assert!(stopping.elapsed() < Duration::from_secs(10));
 
     let spans = collector.spans.lock().clone();
-    assert_eq!(spans.len(), 2, "{spans:#?}");
-    let run = spans.iter().find(|s| s.parent_span_id.is_empty()).unwrap();
-    let job = spans.iter().find(|s| !s.parent_span_id.is_empty()).unwrap();
-    assert_eq!(run.name, "workflow __workflow__");
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let named = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    let (run, job, call) = (
+        named("workflow __workflow__"),
+        named("job __job__"),
+        named("chat gpt-4o"),
+    );
+    assert!(run.parent_span_id.is_empty());
     assert_eq!(job.name, "job __job__");
     assert_eq!(job.trace_id, run.trace_id);
     assert_eq!(job.parent_span_id, run.span_id);
@@ -135,6 +139,33 @@ async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
     assert_eq!(
         attribute(job, "model_compose.status").as_deref(),
         Some("completed")
+    );
+    // The upstream call: a client span in the run's trace with the GenAI attributes, and the
+    // request carried the trace on (`traceparent`).
+    assert_eq!(call.trace_id, run.trace_id);
+    assert_eq!(call.parent_span_id, run.span_id);
+    assert_eq!(attribute(call, "gen_ai.system").as_deref(), Some("_OTHER"));
+    assert_eq!(
+        attribute(call, "gen_ai.request.model").as_deref(),
+        Some("gpt-4o")
+    );
+    assert!(call
+        .attributes
+        .iter()
+        .any(|kv| kv.key == "gen_ai.request.temperature"));
+    assert_eq!(
+        attribute(call, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert!(call.events.iter().any(|e| e.name == "gen_ai.first_token"));
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sent = mock.requests()[0].headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sent,
+        format!("00-{}-{}-01", hex(&run.trace_id), hex(&call.span_id))
     );
     // The API key is in the upstream request's headers, never in a span.
     for span in &spans {

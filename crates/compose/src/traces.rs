@@ -65,7 +65,9 @@ impl Traces {
                         KeyValue::new("model_compose.workflow_id", workflow_id.to_string()),
                     ])
                     .start(&sink.tracer);
-                Context::new().with_span(span)
+                Context::new()
+                    .with_span(span)
+                    .with_value(TracerHandle(sink.tracer.clone()))
             })
             .collect();
         RunSpans {
@@ -162,6 +164,12 @@ impl RunSpans<'_> {
     /// Whether any tracer takes them (else each of their calls does nothing).
     pub fn exporting(&self) -> bool {
         !self.runs.is_empty()
+    }
+
+    /// The context the run's work goes on in: the first tracer's run span, which its upstream
+    /// calls' spans ([`Call`]) are children of and whose trace they pass on (`traceparent`).
+    pub fn context(&self) -> Context {
+        self.runs.first().cloned().unwrap_or_default()
     }
 
     /// A job's news: its span starts, or ends with how it ended.
@@ -331,5 +339,131 @@ mod tests {
             json!({"Password": "[redacted]", "user": {"token": "[redacted]", "name": "n"},
                    "list": [{"PASSWORD": "[redacted]"}]})
         );
+    }
+}
+
+/// The tracer a context's spans belong to, kept in the context for the calls made in it.
+#[derive(Clone)]
+struct TracerHandle(SdkTracer);
+
+/// An upstream call's span, with OpenTelemetry's GenAI attributes, in the run's trace (the
+/// current context's, see [`RunSpans::context`]); nothing outside a traced run. It ends when
+/// dropped: when a whole answer has been read, or a streamed one has ended.
+pub struct Call {
+    span: Option<Span>,
+    traceparent: Option<String>,
+    answered: bool,
+}
+
+impl Call {
+    /// The call to `url` with the (rendered) request `body`, starting now.
+    pub fn start(url: &str, body: &Value) -> Self {
+        let cx = Context::current();
+        let Some(TracerHandle(tracer)) = cx.get::<TracerHandle>() else {
+            return Self {
+                span: None,
+                traceparent: None,
+                answered: false,
+            };
+        };
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let system = match host.as_str() {
+            "api.openai.com" => "openai",
+            "api.anthropic.com" => "anthropic",
+            "generativelanguage.googleapis.com" => "gcp.gemini",
+            "api.mistral.ai" => "mistral_ai",
+            _ => "_OTHER",
+        };
+        let model = body.get("model").and_then(Value::as_str);
+        let mut attributes = vec![
+            KeyValue::new("gen_ai.system", system),
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("server.address", host),
+        ];
+        if let Some(model) = model {
+            attributes.push(KeyValue::new("gen_ai.request.model", model.to_string()));
+        }
+        let temperature = body.get("temperature").and_then(|t| match t {
+            Value::String(text) => text.trim().parse().ok(),
+            other => other.as_f64(),
+        });
+        if let Some(temperature) = temperature {
+            attributes.push(KeyValue::new("gen_ai.request.temperature", temperature));
+        }
+        let span = tracer
+            .span_builder(format!("chat {}", model.unwrap_or("upstream")))
+            .with_kind(SpanKind::Client)
+            .with_attributes(attributes)
+            .start_with_context(tracer, &cx);
+        let context = span.span_context();
+        let traceparent = format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        );
+        Self {
+            span: Some(span),
+            traceparent: Some(traceparent),
+            answered: false,
+        }
+    }
+
+    /// The `traceparent` header the request carries, when the run is traced.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
+    }
+
+    /// The upstream answered with `status`; an error status is the span's error.
+    pub fn status(&mut self, status: u16) {
+        if let Some(span) = &mut self.span {
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            if status >= 400 {
+                span.set_status(Status::error(format!("upstream answered {status}")));
+            }
+        }
+    }
+
+    /// A piece of a streamed answer arrived: the first is the time to first token.
+    pub fn piece(&mut self) {
+        if let (Some(span), false) = (&mut self.span, self.answered) {
+            span.add_event("gen_ai.first_token", vec![]);
+        }
+        self.answered = true;
+    }
+
+    /// The call failed with `message` (redacted).
+    pub fn failed(&mut self, message: &str) {
+        if let Some(span) = &mut self.span {
+            span.set_status(Status::error(message.to_string()));
+        }
+    }
+
+    /// The tokens the upstream reported for this call.
+    pub fn usage(&mut self, usage: &crate::record::TokenUsage) {
+        let Some(span) = &mut self.span else {
+            return;
+        };
+        let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        if let Some(n) = tokens(usage.prompt_tokens) {
+            span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", n));
+        }
+        if let Some(n) = tokens(usage.completion_tokens) {
+            span.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", n));
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let Some(mut span) = self.span.take() {
+            span.end();
+        }
     }
 }

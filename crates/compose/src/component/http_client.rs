@@ -22,6 +22,7 @@ use crate::fetch::Fetcher;
 use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
+use crate::traces::Call;
 use crate::upstream::{Lane, Lanes, Trust, MAX_BODY};
 
 /// How long an upstream may send nothing, unless the action says otherwise (D18).
@@ -177,14 +178,18 @@ impl HttpClient {
         let mut patience = Patience::new(limits, deadline);
         // Held until the response has been read, streamed or dropped.
         let lane = self.lanes.take()?;
-        let request = self.request(lane.client(), action, &scope).await?;
+        let (request, mut traced) = self.request(lane.client(), action, &scope).await?;
         let response = patience
             .wait(request.send())
             .await
             .and_then(|sent| sent.map_err(|err| self.transport(&err)));
-        let response = response.inspect_err(|_| self.metrics.upstream(&self.id, None))?;
+        let response = response.inspect_err(|err| {
+            self.metrics.upstream(&self.id, None);
+            traced.failed(&err.to_string());
+        })?;
         let status = response.status();
         self.metrics.upstream(&self.id, Some(status.as_u16()));
+        traced.status(status.as_u16());
         if !status.is_success() {
             let body = self
                 .read_body(response, &mut patience, ERROR_BODY_READ, Overflow::Cut)
@@ -204,7 +209,7 @@ impl HttpClient {
         let value = match media.as_deref() {
             Some("text/event-stream") => {
                 let stream = self.event_stream(
-                    (response, lane),
+                    (response, lane, traced),
                     Arc::clone(action),
                     patience,
                     if action.output_reads_run {
@@ -224,6 +229,7 @@ impl HttpClient {
                     RunError::Transport(format!("invalid JSON from upstream: {err}"))
                 })?;
                 if let Some(count) = value.get("usage").and_then(TokenUsage::from_usage) {
+                    traced.usage(&count);
                     usage.add(count);
                 }
                 value
@@ -329,16 +335,17 @@ impl HttpClient {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// The action's request, and its span when the run is traced (its `traceparent` sent).
     async fn request(
         &self,
         client: &reqwest::Client,
         action: &Action,
         scope: &Scope<'_>,
-    ) -> Result<reqwest::RequestBuilder, RunError> {
+    ) -> Result<(reqwest::RequestBuilder, Call), RunError> {
         let url = self.url(action, scope).await?;
         let method = reqwest::Method::from_bytes(action.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::POST);
-        let mut request = client.request(method, url);
+        let mut request = client.request(method, &url);
 
         if let Value::Object(params) = self.fetcher.render(&action.params, scope.clone()).await? {
             let pairs: Vec<(String, String)> = params
@@ -374,12 +381,16 @@ impl HttpClient {
         }
 
         let body = self.fetcher.render(&action.body, scope.clone()).await?;
+        let traced = Call::start(&url, &body);
+        if let Some(traceparent) = traced.traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
         // A body that is bytes (`body: ${input.file as file}`) is sent as they are.
         if let Some(blob) = body.as_str().and_then(Blob::from_data_uri) {
             if content_type.is_none() {
                 request = request.header("Content-Type", &blob.media_type);
             }
-            return Ok(request.body(blob.bytes));
+            return Ok((request.body(blob.bytes), traced));
         }
         request = match (body, content_type.as_deref()) {
             (Value::Null, _) => request,
@@ -407,7 +418,7 @@ impl HttpClient {
             (Value::String(text), Some(ct)) if ct != "application/json" => request.body(text),
             (value, Some(_)) => request.body(python_json(&value)),
         };
-        Ok(request)
+        Ok((request, traced))
     }
 
     /// `endpoint`, or `base_url` + `path`.
@@ -437,7 +448,7 @@ impl HttpClient {
     /// and `message_delta`) is added to `usage` when the stream ends.
     fn event_stream(
         &self,
-        (response, lane): (reqwest::Response, Lane),
+        (response, lane, mut traced): (reqwest::Response, Lane, Call),
         action: Arc<Action>,
         mut patience: Patience,
         (input, caller, context): (Value, bool, Value),
@@ -475,8 +486,10 @@ impl HttpClient {
                         break;
                     }
                 };
+                traced.piece();
                 if let Some(count) = event_usage(&data) {
                     reported.count.merge_latest(count);
+                    traced.usage(&reported.count);
                 }
                 let json = action.stream_format == Some(StreamFormat::Json);
                 let value = match (json, &action.chunk_path, &action.chunk_paths, &action.output) {

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::Either;
 use futures::StreamExt;
+use opentelemetry::context::FutureExt as _;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -40,10 +42,16 @@ pub(super) async fn drive(
     // The run is recorded as it starts, without making the upstream request wait for the disk.
     attendant.save_later(Recorded::Start);
     let spans = engine.traces().run(&task.id, &task.workflow_id);
+    let producing = produce(&engine, &request, &attendant, Room::new(max_output), &spans);
+    // A traced run's work goes on in its span's context: its upstream calls are its children.
+    let producing = match spans.exporting() {
+        true => Either::Left(producing.with_context(spans.context())),
+        false => Either::Right(producing),
+    };
     let outcome = tokio::select! {
         biased;
         () = task.cancel.cancelled() => None,
-        outcome = produce(&engine, &request, &attendant, Room::new(max_output), &spans) => Some(outcome),
+        outcome = producing => Some(outcome),
     };
     drop(request);
     attendant.saved().await;
