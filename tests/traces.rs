@@ -234,3 +234,58 @@ async fn a_dead_collector_changes_nothing_for_the_run() {
         stopping.elapsed()
     );
 }
+
+/// A caller's `traceparent` is continued: the run's span is its child, in its trace, and the
+/// task's JSON names the trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_traceparent_is_continued_and_the_task_names_its_trace() {
+    let collector = Collector::start().await;
+    let mock = MockUpstream::start(Behavior::tokens(&["fine"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        + &format!(
+            "tracer:\n  driver: otlp\n  endpoint: {}/v1/traces\n",
+            collector.base
+        );
+    let mut server = Server::start_with(&dir, &config);
+    let (trace, caller) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let body = serde_json::json!({"input": {"prompt": "Hi"}, "wait_for_completion": false});
+    let answer = reqwest::Client::new()
+        .post(format!("{}/workflows/runs", server.api))
+        .header("traceparent", format!("00-{trace}-{caller}-01"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let accepted: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let url = format!(
+        "{}/tasks/{}",
+        server.api,
+        accepted["task_id"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let task = support::get_json(&url).await;
+        if task["status"] == "completed" || Instant::now() > deadline {
+            break task;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(task["trace_id"], trace, "{task}");
+    assert!(server.stop().success());
+
+    let spans = collector.spans.lock().clone();
+    let run = spans
+        .iter()
+        .find(|s| s.name == "workflow __workflow__")
+        .unwrap();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(hex(&run.trace_id), trace);
+    assert_eq!(hex(&run.parent_span_id), caller);
+    assert!(spans.iter().all(|s| hex(&s.trace_id) == trace));
+}

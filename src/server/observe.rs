@@ -19,6 +19,14 @@ use compose::metrics::Metrics;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The caller's W3C trace context (`traceparent`), when it sent one that can be one: a run it
+/// starts goes on in its trace.
+pub fn traceparent(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get("traceparent")?.to_str().ok()?.trim();
+    (value.len() == 55 && value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'))
+        .then(|| value.to_string())
+}
+
 /// The id of the request being served (an extension the doors read to record it with a run).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

@@ -128,7 +128,7 @@ fn named(name: &str, data: &impl Serialize) -> String {
 /// it rendered.
 pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String> + Send + 'static {
     async_stream::stream! {
-        let task = match tasks.start(Some(&run.workflow_id), run.input, run.request_id) {
+        let task = match tasks.start(Some(&run.workflow_id), run.input, (run.request_id, None)) {
             Ok(task) => task,
             Err(err) => {
                 yield named(event::END, &ChatEnd {

@@ -50,8 +50,17 @@ impl Traces {
         Ok(Self { sinks, redactor })
     }
 
-    /// The spans of a run of `workflow_id` as task `task_id`, started now.
-    pub fn run(&self, task_id: &str, workflow_id: &str) -> RunSpans<'_> {
+    /// The spans of a run of `workflow_id` as task `task_id`, started now: in the trace of
+    /// `traceparent` (a caller's W3C trace context) when it is one, else in a new trace.
+    pub fn run(&self, task_id: &str, workflow_id: &str, traceparent: Option<&str>) -> RunSpans<'_> {
+        let parent = match (traceparent, self.sinks.is_empty()) {
+            (Some(traceparent), false) => {
+                use opentelemetry::propagation::TextMapPropagator as _;
+                let carrier = HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+                opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier)
+            }
+            _ => Context::new(),
+        };
         let runs = self
             .sinks
             .iter()
@@ -64,7 +73,7 @@ impl Traces {
                         KeyValue::new("model_compose.task_id", task_id.to_string()),
                         KeyValue::new("model_compose.workflow_id", workflow_id.to_string()),
                     ])
-                    .start(&sink.tracer);
+                    .start_with_context(&sink.tracer, &parent);
                 Context::new()
                     .with_span(span)
                     .with_value(TracerHandle(sink.tracer.clone()))
@@ -164,6 +173,12 @@ impl RunSpans<'_> {
     /// Whether any tracer takes them (else each of their calls does nothing).
     pub fn exporting(&self) -> bool {
         !self.runs.is_empty()
+    }
+
+    /// The id of the trace the run is in (the first tracer's), as 32 hex digits.
+    pub fn trace_id(&self) -> Option<String> {
+        let run = self.runs.first()?;
+        Some(run.span().span_context().trace_id().to_string())
     }
 
     /// The context the run's work goes on in: the first tracer's run span, which its upstream

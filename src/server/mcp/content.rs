@@ -140,6 +140,7 @@ mod tests {
             interrupt: Vec::new(),
             output: Some(output),
             error: None,
+            trace_id: None,
         }
     }
 

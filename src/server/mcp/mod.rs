@@ -94,11 +94,14 @@ impl Workflows {
             Ok(input) => input,
             Err(err) => return content::refusal(err),
         };
-        let request_id = context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|parts| RequestId::in_extensions(&parts.extensions));
-        match self.tasks.start(Some(&workflow.id), input, request_id) {
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let request_id = parts.and_then(|parts| RequestId::in_extensions(&parts.extensions));
+        let traceparent =
+            parts.and_then(|parts| crate::server::observe::traceparent(&parts.headers));
+        match self
+            .tasks
+            .start(Some(&workflow.id), input, (request_id, traceparent))
+        {
             Ok(task) => settle(task, &workflow, context, 0).await,
             Err(err) => content::refusal(err.failure().message),
         }

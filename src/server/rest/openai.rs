@@ -188,6 +188,7 @@ async fn chat_completions(
     request: Request,
 ) -> Result<Response, OpenAiError> {
     let request_id = RequestId::of(&request);
+    let traceparent = crate::server::observe::traceparent(request.headers());
     let body = axum::body::to_bytes(request.into_body(), super::MAX_REQUEST_BODY)
         .await
         .map_err(|err| OpenAiError::new(StatusCode::PAYLOAD_TOO_LARGE, err.to_string()))?;
@@ -220,9 +221,11 @@ async fn chat_completions(
             input.insert(name, value);
         }
     }
-    let task = state
-        .tasks
-        .start(Some(&workflow.id), Value::Object(input), request_id)?;
+    let task = state.tasks.start(
+        Some(&workflow.id),
+        Value::Object(input),
+        (request_id, traceparent),
+    )?;
     let completion = Completion {
         id: format!("chatcmpl-{}", task.id),
         created: now(),

@@ -51,6 +51,7 @@ pub async fn run(
     request: Request,
 ) -> Result<Response, ApiError> {
     let request_id = RequestId::of(&request);
+    let traceparent = crate::server::observe::traceparent(request.headers());
     let mut files = Vec::new();
     let body = match request_kind(request.headers())? {
         Kind::Json => {
@@ -106,7 +107,7 @@ pub async fn run(
     let task = state.tasks.start(
         body.workflow_id.as_deref(),
         std::mem::take(&mut body.input),
-        request_id,
+        (request_id, traceparent),
     )?;
     if let Some((hub, session)) = subscriber {
         hub.subscribe(&session, task.clone());

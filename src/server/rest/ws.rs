@@ -366,7 +366,7 @@ impl Session {
         let task = match self.tasks.start(
             run.workflow_id.as_deref(),
             run.input,
-            self.request_id.clone(),
+            (self.request_id.clone(), None),
         ) {
             Ok(task) => task,
             Err(err) => return self.send(refused(&err.failure(), id)),

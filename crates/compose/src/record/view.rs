@@ -24,6 +24,9 @@ pub struct TaskView {
         serialize_with = "message_only"
     )]
     pub error: Option<Failure>,
+    /// The trace the run is exported as (`tracer:`), on the replica that runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl TaskView {
@@ -60,6 +63,7 @@ impl RunRecord {
             interrupt,
             output,
             error: self.error,
+            trace_id: None,
         }
     }
 }

@@ -41,7 +41,12 @@ pub(super) async fn drive(
     };
     // The run is recorded as it starts, without making the upstream request wait for the disk.
     attendant.save_later(Recorded::Start);
-    let spans = engine.traces().run(&task.id, &task.workflow_id);
+    let spans = engine
+        .traces()
+        .run(&task.id, &task.workflow_id, task.traceparent.as_deref());
+    if let Some(trace_id) = spans.trace_id() {
+        let _ = task.trace_id.set(trace_id);
+    }
     let producing = produce(&engine, &request, &attendant, Room::new(max_output), &spans);
     // A traced run's work goes on in its span's context: its upstream calls are its children.
     let producing = match spans.exporting() {

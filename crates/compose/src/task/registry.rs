@@ -109,12 +109,13 @@ impl TaskRegistry {
 
     /// Runs a workflow in the background, once the gate ([`Engine::request`]) has let the
     /// request through: the workflow (`None`: the default one) must be public and the input
-    /// must fit its schema. `request_id` is the asking request's, for the logs and the history.
+    /// must fit its schema. `request_id` is the asking request's, for the logs and the history;
+    /// `traceparent` its W3C trace context, which the run's trace continues.
     pub fn start(
         &self,
         workflow: Option<&str>,
         input: Value,
-        request_id: Option<String>,
+        (request_id, traceparent): (Option<String>, Option<String>),
     ) -> Result<Arc<Task>, StartError> {
         if self.is_shutting_down() {
             return Err(StartError::ShuttingDown);
@@ -124,7 +125,7 @@ impl TaskRegistry {
             next_task_id(),
             request.workflow(),
             request.shared_input(),
-            request_id,
+            (request_id, traceparent),
         ));
         let over = {
             let mut tasks = self.tasks.lock();

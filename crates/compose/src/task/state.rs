@@ -130,6 +130,10 @@ pub struct Task {
     deleted: AtomicBool,
     /// The `X-Request-Id` of the request that started it.
     pub request_id: Option<String>,
+    /// The `traceparent` of the request that started it: its trace goes on in the run's.
+    pub traceparent: Option<String>,
+    /// The trace the run is exported as, once it has started (`tracer:`).
+    pub trace_id: std::sync::OnceLock<String>,
     /// The tokens its upstreams report, as they do.
     pub usage: Arc<Usage>,
 }
@@ -139,7 +143,7 @@ impl Task {
         id: String,
         workflow: &WorkflowPlan,
         input: Arc<Value>,
-        request_id: Option<String>,
+        (request_id, traceparent): (Option<String>, Option<String>),
     ) -> Self {
         let started_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -170,6 +174,8 @@ impl Task {
             cancel: CancellationToken::new(),
             deleted: AtomicBool::new(false),
             request_id,
+            traceparent,
+            trace_id: std::sync::OnceLock::new(),
             usage: Arc::default(),
         }
     }
@@ -223,7 +229,9 @@ impl Task {
 
     /// The task as the API shows it; a finished stream shows its text as the output (D4).
     pub fn view(&self) -> TaskView {
-        self.record(false).into_view()
+        let mut view = self.record(false).into_view();
+        view.trace_id = self.trace_id.get().cloned();
+        view
     }
 
     /// The task as it was when accepted: pending, nothing produced yet (what a request that
@@ -236,6 +244,7 @@ impl Task {
             interrupt: Vec::new(),
             output: None,
             error: None,
+            trace_id: None,
         }
     }
 
