@@ -46,6 +46,10 @@ impl Traces {
     /// Starts exporting to each of `tracers` (none: nothing is made); values are shown
     /// through `redactor`, which hides every secret of the configuration.
     pub fn start(tracers: &[Tracer], redactor: std::sync::Arc<Redactor>) -> Result<Self, String> {
+        if !tracers.is_empty() {
+            // The exporter's HTTPS client is reqwest 0.13's, as the MCP SDK's: ring, installed.
+            crate::component::mcp_client::ensure_crypto_provider();
+        }
         let sinks = tracers.iter().map(sink).collect::<Result<_, _>>()?;
         Ok(Self { sinks, redactor })
     }
