@@ -122,10 +122,13 @@ async fn paced_reply(
 /// `paced --mock`: serves the paced upstream and prints its port; `paced --mock --https`, the
 /// same over TLS and HTTP/2 only (testkit's, on a runtime of two workers).
 fn serve_mock(https: bool) {
-    let app = Router::new().route(
-        "/paced/{tokens}/{gap_ms}/v1/chat/completions",
-        post(paced_reply),
-    );
+    // Also a collector that takes any trace export (`benches/configs/seed-traced.yml`).
+    let app = Router::new()
+        .route(
+            "/paced/{tokens}/{gap_ms}/v1/chat/completions",
+            post(paced_reply),
+        )
+        .route("/paced/{tokens}/{gap_ms}/v1/traces", post(|| async {}));
     if https {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
         let url = testkit::serve_https_h2(app, 256);

@@ -2,8 +2,8 @@
 # `make bench-instructions`: the server's own work per streamed token, counted in instructions
 # by callgrind, which (unlike CPU time on a shared two-core machine) comes out the same from
 # run to run, to about 1 %. Each binary serves the seed config in front of the paced mock
-# (`benches/paced.rs --mock`: 200 tokens 50 ms apart per reply), once with no request and once
-# with STREAMS concurrent streamed runs; the difference over the tokens streamed is what one
+# (`benches/paced.rs --mock`: 200 tokens 50 ms apart per reply), once with one run and once
+# with that run then STREAMS concurrent streamed runs; the difference over the tokens streamed is what one
 # token costs, its share of its run's setup included. User space only: the kernel's part
 # (socket reads and writes, wake-ups) is not counted.
 #
@@ -65,6 +65,12 @@ count() {
     sleep 0.1
   done
   [ -n "$healthy" ] || { echo "instructions: $binary did not become healthy: $(tail -3 "$dir/log")" >&2; exit 1; }
+  # One run first, counted with and without the streams: what is made once, at the first run
+  # (the upstream client's root certificates, a tracer's HTTP client), is no cost per token.
+  curl -sfN -X POST "http://127.0.0.1:$API_PORT/api/workflows/runs" \
+    -H 'Content-Type: application/json' \
+    -d '{"input":{"prompt":"Hi","temperature":0.7}}' -o "$dir/warm-up" \
+    || { echo "instructions: the first run failed (see $dir/log)" >&2; exit 1; }
   local clients=()
   for i in $(seq "$streams"); do
     curl -sfN -X POST "http://127.0.0.1:$API_PORT/api/workflows/runs" \

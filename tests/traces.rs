@@ -289,3 +289,36 @@ async fn a_callers_traceparent_is_continued_and_the_task_names_its_trace() {
     assert_eq!(hex(&run.parent_span_id), caller);
     assert!(spans.iter().all(|s| hex(&s.trace_id) == trace));
 }
+
+/// A collector that takes the connection and never answers: the run is not held up, and a
+/// stop waits for it at most the two seconds it gives the last spans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_collector_holds_up_neither_the_run_nor_the_stop() {
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1/traces", hanging.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = hanging.accept().await {
+            held.push(connection);
+        }
+    });
+    let mock = MockUpstream::start(Behavior::tokens(&["on ", "time"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        + &format!("tracer:\n  driver: otlp\n  endpoint: {endpoint}\n  timeout: 60\n");
+    let mut server = Server::start_with(&dir, &config);
+    for _ in 0..3 {
+        let streamed = streamed_run(&server, "Hi").await;
+        assert!(streamed.contains("time"), "{streamed}");
+    }
+    // Let a batch go out to the collector (it is sent every half second) and hang there.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stopping = Instant::now();
+    assert!(server.stop().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+    held.abort();
+}

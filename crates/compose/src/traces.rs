@@ -33,6 +33,9 @@ pub const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 pub struct Traces {
     sinks: Vec<Sink>,
     redactor: std::sync::Arc<Redactor>,
+    /// The runs going on, by task id: the context their upstream calls' spans start in.
+    /// Looked up once per call, so that nothing is done per token.
+    live: Mutex<HashMap<String, Context>>,
 }
 
 /// One tracer: its provider (which owns the exporting thread), and what it captures.
@@ -51,7 +54,11 @@ impl Traces {
             crate::component::mcp_client::ensure_crypto_provider();
         }
         let sinks = tracers.iter().map(sink).collect::<Result<_, _>>()?;
-        Ok(Self { sinks, redactor })
+        Ok(Self {
+            sinks,
+            redactor,
+            live: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The spans of a run of `workflow_id` as task `task_id`, started now: in the trace of
@@ -82,9 +89,13 @@ impl Traces {
                     .with_span(span)
                     .with_value(TracerHandle(sink.tracer.clone()))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        if let Some(first) = runs.first() {
+            self.live.lock().insert(task_id.to_string(), first.clone());
+        }
         RunSpans {
             traces: self,
+            task_id: task_id.to_string(),
             runs,
             jobs: Mutex::new(HashMap::new()),
         }
@@ -164,6 +175,7 @@ fn sink(tracer: &Tracer) -> Result<Sink, String> {
 /// The spans of one run: the run's, and its jobs' while they run.
 pub struct RunSpans<'t> {
     traces: &'t Traces,
+    task_id: String,
     /// The run's span in each tracer, as the context its jobs' spans start in.
     runs: Vec<Context>,
     /// The jobs running: their spans in each tracer.
@@ -183,12 +195,6 @@ impl RunSpans<'_> {
     pub fn trace_id(&self) -> Option<String> {
         let run = self.runs.first()?;
         Some(run.span().span_context().trace_id().to_string())
-    }
-
-    /// The context the run's work goes on in: the first tracer's run span, which its upstream
-    /// calls' spans ([`Call`]) are children of and whose trace they pass on (`traceparent`).
-    pub fn context(&self) -> Context {
-        self.runs.first().cloned().unwrap_or_default()
     }
 
     /// A job's news: its span starts, or ends with how it ended.
@@ -302,6 +308,15 @@ impl RunSpans<'_> {
     }
 }
 
+impl Drop for RunSpans<'_> {
+    /// The run is over (or dropped): its calls are no more.
+    fn drop(&mut self) {
+        if self.exporting() {
+            self.traces.live.lock().remove(&self.task_id);
+        }
+    }
+}
+
 /// `value` as a span attribute `key`: its secrets hidden, the tracer's `redact_keys`
 /// replaced, cut to its `max_payload_bytes`.
 fn payload(key: &'static str, value: &Value, traces: &Traces, sink: &Sink) -> KeyValue {
@@ -365,9 +380,9 @@ mod tests {
 #[derive(Clone)]
 struct TracerHandle(SdkTracer);
 
-/// An upstream call's span, with OpenTelemetry's GenAI attributes, in the run's trace (the
-/// current context's, see [`RunSpans::context`]); nothing outside a traced run. It ends when
-/// dropped: when a whole answer has been read, or a streamed one has ended.
+/// An upstream call's span, with OpenTelemetry's GenAI attributes, a child of its run's span
+/// (the first tracer's); nothing outside a traced run. It ends when dropped: when a whole
+/// answer has been read, or a streamed one has ended.
 pub struct Call {
     span: Option<Span>,
     traceparent: Option<String>,
@@ -375,10 +390,13 @@ pub struct Call {
 }
 
 impl Call {
-    /// The call to `url` with the (rendered) request `body`, starting now.
-    pub fn start(url: &str, body: &Value) -> Self {
-        let cx = Context::current();
-        let Some(TracerHandle(tracer)) = cx.get::<TracerHandle>() else {
+    /// The call of task `run` to `url` with the (rendered) request `body`, starting now.
+    pub fn start(traces: &Traces, run: Option<&str>, (url, body): (&str, &Value)) -> Self {
+        let cx = match run {
+            Some(run) if !traces.sinks.is_empty() => traces.live.lock().get(run).cloned(),
+            _ => None,
+        };
+        let Some(TracerHandle(tracer)) = cx.as_ref().and_then(|cx| cx.get::<TracerHandle>()) else {
             return Self {
                 span: None,
                 traceparent: None,
@@ -416,7 +434,7 @@ impl Call {
             .span_builder(format!("chat {}", model.unwrap_or("upstream")))
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
-            .start_with_context(tracer, &cx);
+            .start_with_context(tracer, cx.as_ref().unwrap_or(&Context::new()));
         let context = span.span_context();
         let traceparent = format!(
             "00-{}-{}-{:02x}",

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::Either;
 use futures::StreamExt;
-use opentelemetry::context::FutureExt as _;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -48,11 +46,6 @@ pub(super) async fn drive(
         let _ = task.trace_id.set(trace_id);
     }
     let producing = produce(&engine, &request, &attendant, Room::new(max_output), &spans);
-    // A traced run's work goes on in its span's context: its upstream calls are its children.
-    let producing = match spans.exporting() {
-        true => Either::Left(producing.with_context(spans.context())),
-        false => Either::Right(producing),
-    };
     let outcome = tokio::select! {
         biased;
         () = task.cancel.cancelled() => None,

@@ -133,13 +133,16 @@ impl Engine {
         )?;
         let trust = Trust::load(config.trusted_roots.as_deref()).map_err(|err| err.to_string())?;
         let fetcher = Arc::new(Fetcher::new(policy, trust.clone()));
+        let redactor = Arc::new(crate::error::Redactor::new(Arc::clone(&secrets)));
+        let traces = crate::traces::Traces::start(&config.tracers, Arc::clone(&redactor))?;
+        let traces = Arc::new(traces);
         let http = |client: &config::HttpClient| {
             HttpClient::new(
                 client,
                 &trust,
                 Arc::clone(&secrets),
                 Arc::clone(&metrics),
-                Arc::clone(&fetcher),
+                (Arc::clone(&fetcher), Arc::clone(&traces)),
             )
             .map(|client| Built::Http(Arc::new(client)))
             .map_err(|err| err.to_string())
@@ -177,8 +180,6 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let redactor = Arc::new(crate::error::Redactor::new(Arc::clone(&secrets)));
-        let traces = crate::traces::Traces::start(&config.tracers, Arc::clone(&redactor))?;
         Ok(Self {
             workflows,
             redactor,
@@ -186,7 +187,7 @@ impl Engine {
             metrics,
             fetcher,
             services,
-            traces: Arc::new(traces),
+            traces,
         })
     }
 
