@@ -226,6 +226,18 @@ async fn a_dead_collector_changes_nothing_for_the_run() {
         streamed.contains("still") && streamed.contains("here"),
         "{streamed}"
     );
+    // Spans given up are not dropped ones: the queue had room.
+    let root = server.api.trim_end_matches("/api").to_string();
+    let metrics = reqwest::get(format!("{root}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nmodel_compose_trace_spans_dropped_total 0\n"),
+        "{metrics}"
+    );
     let stopping = Instant::now();
     assert!(server.stop().success());
     assert!(

@@ -63,6 +63,7 @@ pub struct Metrics {
     bytes_received: Counter,
     bytes_sent: Counter,
     store_errors: Counter,
+    spans_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -88,6 +89,7 @@ impl Metrics {
             bytes_received: Counter::default(),
             bytes_sent: Counter::default(),
             store_errors: Counter::default(),
+            spans_dropped: Counter::default(),
         };
         metrics.register()
     }
@@ -157,6 +159,11 @@ impl Metrics {
             "history_store_errors",
             "Run history reads and writes that failed",
             self.store_errors.clone(),
+        );
+        r.register(
+            "trace_spans_dropped",
+            "Spans not exported because a tracer's queue was full (its collector slow or down)",
+            self.spans_dropped.clone(),
         );
         self
     }
@@ -246,6 +253,11 @@ impl Metrics {
 
     pub fn store_error(&self) {
         self.store_errors.inc();
+    }
+
+    /// Counts spans a tracer could not keep for export.
+    pub fn spans_dropped(&self, spans: u64) {
+        self.spans_dropped.inc_by(spans);
     }
 }
 

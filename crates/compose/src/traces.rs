@@ -6,23 +6,28 @@
 //! most [`FLUSH_WITHIN`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer};
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::config::{Capture, OtlpProtocol, TraceExporter, Tracer};
 use crate::error::Redactor;
+use crate::metrics::Metrics;
 use crate::record::{RunRecord, Status as RunStatus};
 use crate::workflow::JobNews;
 
-/// The most spans waiting for export, per tracer; more are dropped.
+/// The most spans waiting for export, per tracer; more are dropped (and counted).
 const QUEUE: usize = 2048;
 /// How long spans wait to be exported together.
 const BATCH_EVERY: Duration = Duration::from_millis(500);
@@ -32,7 +37,7 @@ pub const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 /// The configured tracers, exporting.
 pub struct Traces {
     sinks: Vec<Sink>,
-    redactor: std::sync::Arc<Redactor>,
+    redactor: Arc<Redactor>,
     /// The runs going on, by task id: the context their upstream calls' spans start in.
     /// Looked up once per call, so that nothing is done per token.
     live: Mutex<HashMap<String, Context>>,
@@ -48,12 +53,19 @@ struct Sink {
 impl Traces {
     /// Starts exporting to each of `tracers` (none: nothing is made); values are shown
     /// through `redactor`, which hides every secret of the configuration.
-    pub fn start(tracers: &[Tracer], redactor: std::sync::Arc<Redactor>) -> Result<Self, String> {
+    pub fn start(
+        tracers: &[Tracer],
+        redactor: Arc<Redactor>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Self, String> {
         if !tracers.is_empty() {
             // The exporter's HTTPS client is reqwest 0.13's, as the MCP SDK's: ring, installed.
             crate::component::mcp_client::ensure_crypto_provider();
         }
-        let sinks = tracers.iter().map(sink).collect::<Result<_, _>>()?;
+        let sinks = tracers
+            .iter()
+            .map(|tracer| sink(tracer, metrics))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             sinks,
             redactor,
@@ -111,8 +123,8 @@ impl Drop for Traces {
     }
 }
 
-/// A tracer's provider and tracer.
-fn sink(tracer: &Tracer) -> Result<Sink, String> {
+/// A tracer's provider and tracer; the spans it drops counted in `metrics`.
+fn sink(tracer: &Tracer, metrics: &Arc<Metrics>) -> Result<Sink, String> {
     let (headers, service_name) = match &tracer.exporter {
         TraceExporter::Otlp {
             protocol: OtlpProtocol::Grpc,
@@ -153,9 +165,21 @@ fn sink(tracer: &Tracer) -> Result<Sink, String> {
         .with_max_queue_size(QUEUE)
         .with_scheduled_delay(BATCH_EVERY)
         .build();
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(batches)
-        .build();
+    let waiting = Waiting {
+        spans: Arc::new(AtomicUsize::new(0)),
+        most: QUEUE,
+        metrics: Arc::clone(metrics),
+    };
+    let exporter = Counted {
+        inner: exporter,
+        waiting: waiting.clone(),
+    };
+    let processor = Bounded {
+        inner: BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batches)
+            .build(),
+        waiting,
+    };
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_resource(
@@ -170,6 +194,104 @@ fn sink(tracer: &Tracer) -> Result<Sink, String> {
         provider,
         capture: tracer.capture.clone(),
     })
+}
+
+/// The spans of a tracer ended and not yet exported (or given up): at most `most`; a span past
+/// them is dropped and counted, so that a collector that is slow or down costs bounded memory
+/// and says so in `/metrics`.
+#[derive(Clone)]
+struct Waiting {
+    spans: Arc<AtomicUsize>,
+    most: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// The SDK's processors and exporters are `Debug`.
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Waiting({}/{})",
+            self.spans.load(Ordering::Relaxed),
+            self.most
+        )
+    }
+}
+
+impl Waiting {
+    /// Whether one more span may wait (else it is counted as dropped).
+    fn admit(&self) -> bool {
+        if self.spans.fetch_add(1, Ordering::Relaxed) < self.most {
+            return true;
+        }
+        self.spans.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.spans_dropped(1);
+        false
+    }
+
+    /// `spans` are no longer waiting: exported, or given up.
+    fn done(&self, spans: usize) {
+        self.spans.fetch_sub(spans, Ordering::Relaxed);
+    }
+}
+
+/// The batch processor, taking only the spans there is room for.
+#[derive(Debug)]
+struct Bounded {
+    inner: BatchSpanProcessor,
+    waiting: Waiting,
+}
+
+impl SpanProcessor for Bounded {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if self.waiting.admit() {
+            self.inner.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The exporter, telling [`Waiting`] of each batch it is done with.
+#[derive(Debug)]
+struct Counted<E> {
+    inner: E,
+    waiting: Waiting,
+}
+
+impl<E: SpanExporter> SpanExporter for Counted<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let spans = batch.len();
+        let exported = self.inner.export(batch).await;
+        self.waiting.done(spans);
+        exported
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 /// The spans of one run: the run's, and its jobs' while they run.
@@ -362,6 +484,23 @@ fn redact_keys(value: &mut Value, keys: &[String]) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn spans_past_the_queue_are_dropped_and_counted_until_some_are_exported() {
+        let metrics = Arc::new(Metrics::new());
+        let waiting = Waiting {
+            spans: Arc::new(AtomicUsize::new(0)),
+            most: 2,
+            metrics: Arc::clone(&metrics),
+        };
+        assert!(waiting.admit() && waiting.admit());
+        assert!(!waiting.admit());
+        assert!(metrics
+            .encode()
+            .contains("model_compose_trace_spans_dropped_total 1\n"));
+        waiting.done(2);
+        assert!(waiting.admit());
+    }
 
     #[test]
     fn redact_keys_replaces_named_values_at_any_depth_in_any_case() {

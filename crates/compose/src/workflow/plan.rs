@@ -134,7 +134,8 @@ impl Engine {
         let trust = Trust::load(config.trusted_roots.as_deref()).map_err(|err| err.to_string())?;
         let fetcher = Arc::new(Fetcher::new(policy, trust.clone()));
         let redactor = Arc::new(crate::error::Redactor::new(Arc::clone(&secrets)));
-        let traces = crate::traces::Traces::start(&config.tracers, Arc::clone(&redactor))?;
+        let traces =
+            crate::traces::Traces::start(&config.tracers, Arc::clone(&redactor), &metrics)?;
         let traces = Arc::new(traces);
         let http = |client: &config::HttpClient| {
             HttpClient::new(
