@@ -8,6 +8,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -333,4 +336,68 @@ async fn a_hanging_collector_holds_up_neither_the_run_nor_the_stop() {
         stopping.elapsed()
     );
     held.abort();
+}
+
+/// The spans and the metadata a gRPC collector got.
+#[derive(Clone, Default)]
+struct GrpcCollector {
+    spans: Arc<Mutex<Vec<Span>>>,
+    keys: Arc<Mutex<Vec<String>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if let Some(key) = request.metadata().get("x-api-key") {
+            self.keys.lock().push(key.to_str().unwrap().to_string());
+        }
+        for resource in request.into_inner().resource_spans {
+            for scope in resource.scope_spans {
+                self.spans.lock().extend(scope.spans);
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// `protocol: grpc`: the same spans over OTLP/gRPC, the headers as metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_over_grpc_exports_the_same_spans() {
+    let collector = GrpcCollector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let service = TraceServiceServer::new(collector.clone());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mock = MockUpstream::start(Behavior::tokens(&["g", "rpc"]));
+    let dir = Workdir::seed(&mock.base_url);
+    let config = support::seed_for(&mock.base_url)
+        + &format!(
+            "tracer:\n  driver: otlp\n  protocol: grpc\n  endpoint: {endpoint}\n  \
+             headers: {{X-Api-Key: collector-key}}\n"
+        );
+    let mut server = Server::start_with(&dir, &config);
+    let streamed = streamed_run(&server, "Hi").await;
+    assert!(streamed.contains("rpc"), "{streamed}");
+    assert!(server.stop().success());
+
+    let spans = collector.spans.lock().clone();
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["chat gpt-4o", "job __job__", "workflow __workflow__"]
+    );
+    assert!(collector
+        .keys
+        .lock()
+        .iter()
+        .all(|key| key == "collector-key"));
+    assert!(!collector.keys.lock().is_empty());
 }

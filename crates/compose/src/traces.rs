@@ -27,6 +27,8 @@ use crate::metrics::Metrics;
 use crate::record::{RunRecord, Status as RunStatus};
 use crate::workflow::JobNews;
 
+mod grpc;
+
 /// The most spans waiting for export, per tracer; more are dropped (and counted).
 const QUEUE: usize = 2048;
 /// How long spans wait to be exported together.
@@ -127,16 +129,6 @@ impl Drop for Traces {
 fn sink(tracer: &Tracer, metrics: &Arc<Metrics>) -> Result<Sink, String> {
     let (headers, service_name) = match &tracer.exporter {
         TraceExporter::Otlp {
-            protocol: OtlpProtocol::Grpc,
-            ..
-        } => {
-            return Err(
-                "tracer: `protocol: grpc` is not supported yet; use `http` (OTLP \
-                        over HTTP, the original's default)"
-                    .into(),
-            )
-        }
-        TraceExporter::Otlp {
             headers,
             service_name,
             ..
@@ -153,32 +145,36 @@ fn sink(tracer: &Tracer, metrics: &Arc<Metrics>) -> Result<Sink, String> {
             (headers, "model-compose".into())
         }
     };
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(tracer.exporter.endpoint())
-        .with_timeout(tracer.timeout)
-        .with_headers(headers)
-        .build()
-        .map_err(|err| format!("tracer: {err}"))?;
-    let batches = BatchConfigBuilder::default()
-        .with_max_queue_size(QUEUE)
-        .with_scheduled_delay(BATCH_EVERY)
-        .build();
     let waiting = Waiting {
         spans: Arc::new(AtomicUsize::new(0)),
         most: QUEUE,
         metrics: Arc::clone(metrics),
     };
-    let exporter = Counted {
-        inner: exporter,
-        waiting: waiting.clone(),
-    };
-    let processor = Bounded {
-        inner: BatchSpanProcessor::builder(exporter)
-            .with_batch_config(batches)
-            .build(),
-        waiting,
+    let processor = match &tracer.exporter {
+        TraceExporter::Otlp {
+            protocol: OtlpProtocol::Grpc,
+            insecure,
+            ..
+        } => bounded(
+            grpc::Exporter::new(
+                &tracer.exporter.endpoint(),
+                headers,
+                tracer.timeout,
+                *insecure,
+            )?,
+            waiting,
+        ),
+        _ => bounded(
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(tracer.exporter.endpoint())
+                .with_timeout(tracer.timeout)
+                .with_headers(headers)
+                .build()
+                .map_err(|err| format!("tracer: {err}"))?,
+            waiting,
+        ),
     };
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
@@ -232,6 +228,24 @@ impl Waiting {
     /// `spans` are no longer waiting: exported, or given up.
     fn done(&self, spans: usize) {
         self.spans.fetch_sub(spans, Ordering::Relaxed);
+    }
+}
+
+/// `exporter` behind a batch processor that takes only the spans there is room for.
+fn bounded<E: SpanExporter + 'static>(exporter: E, waiting: Waiting) -> Bounded {
+    let batches = BatchConfigBuilder::default()
+        .with_max_queue_size(QUEUE)
+        .with_scheduled_delay(BATCH_EVERY)
+        .build();
+    let exporter = Counted {
+        inner: exporter,
+        waiting: waiting.clone(),
+    };
+    Bounded {
+        inner: BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batches)
+            .build(),
+        waiting,
     }
 }
 
