@@ -68,12 +68,7 @@ async fn big_prompts_stay_out_of_the_lists_and_the_page() {
             "{events:.300}"
         );
     }
-    let page = reqwest::get(&server.webui)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::get_text(&server.webui).await;
     assert!(
         page.matches("A very long prompt").count() >= 10,
         "the conversations are on the page, by title"

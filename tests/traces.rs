@@ -79,6 +79,14 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
         })
 }
 
+/// `up` serving the seed with the `tracer:` block `tracer`, its model answering `tokens`.
+fn traced(tokens: &[&str], tracer: &str) -> (MockUpstream, Workdir, Server) {
+    let mock = MockUpstream::start(Behavior::tokens(tokens));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start_with(&dir, &(support::seed_for(&mock.base_url) + tracer));
+    (mock, dir, server)
+}
+
 /// Streams one seed run (prompt `prompt`) through `server` to its end.
 async fn streamed_run(server: &Server, prompt: &str) -> String {
     let body = serde_json::json!({"input": {"prompt": prompt, "temperature": 0.3}});
@@ -92,14 +100,13 @@ async fn streamed_run(server: &Server, prompt: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
     let collector = Collector::start().await;
-    let mock = MockUpstream::start(Behavior::tokens(&["Hel", "lo"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url)
-        + &format!(
+    let (mock, _dir, mut server) = traced(
+        &["Hel", "lo"],
+        &format!(
             "tracer:\n  driver: otlp\n  endpoint: {}/v1/traces\n  service_name: chat-demo\n",
             collector.base
-        );
-    let mut server = Server::start_with(&dir, &config);
+        ),
+    );
     let streamed = streamed_run(&server, "Say hello").await;
     assert!(
         streamed.contains("Hel") && streamed.contains("lo"),
@@ -179,16 +186,15 @@ async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_settings_hold_and_langfuse_gets_its_keys_as_basic_auth() {
     let collector = Collector::start().await;
-    let mock = MockUpstream::start(Behavior::tokens(&["ok"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url)
-        + &format!(
+    let (_mock, _dir, mut server) = traced(
+        &["ok"],
+        &format!(
             "tracer:\n  driver: langfuse\n  url: {}/lf\n  public_key: pk-lf\n  \
              secret_key: sk-lf\n  capture:\n    output: false\n    redact_keys: [PROMPT]\n    \
              max_payload_bytes: 30\n",
             collector.base
-        );
-    let mut server = Server::start_with(&dir, &config);
+        ),
+    );
     streamed_run(&server, "a secret plan").await;
     assert!(server.stop().success());
 
@@ -219,11 +225,10 @@ async fn a_dead_collector_changes_nothing_for_the_run() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}/v1/traces", closed.local_addr().unwrap());
     drop(closed);
-    let mock = MockUpstream::start(Behavior::tokens(&["still ", "here"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url)
-        + &format!("tracer:\n  driver: otlp\n  endpoint: {endpoint}\n");
-    let mut server = Server::start_with(&dir, &config);
+    let (_mock, _dir, mut server) = traced(
+        &["still ", "here"],
+        &format!("tracer:\n  driver: otlp\n  endpoint: {endpoint}\n"),
+    );
     let streamed = streamed_run(&server, "Hi").await;
     assert!(
         streamed.contains("still") && streamed.contains("here"),
@@ -231,12 +236,7 @@ async fn a_dead_collector_changes_nothing_for_the_run() {
     );
     // Spans given up are not dropped ones: the queue had room.
     let root = server.api.trim_end_matches("/api").to_string();
-    let metrics = reqwest::get(format!("{root}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::get_text(format!("{root}/metrics")).await;
     assert!(
         metrics.contains("\nmodel_compose_trace_spans_dropped_total 0\n"),
         "{metrics}"
@@ -255,14 +255,13 @@ async fn a_dead_collector_changes_nothing_for_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_traceparent_is_continued_and_the_task_names_its_trace() {
     let collector = Collector::start().await;
-    let mock = MockUpstream::start(Behavior::tokens(&["fine"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url)
-        + &format!(
+    let (_mock, _dir, mut server) = traced(
+        &["fine"],
+        &format!(
             "tracer:\n  driver: otlp\n  endpoint: {}/v1/traces\n",
             collector.base
-        );
-    let mut server = Server::start_with(&dir, &config);
+        ),
+    );
     let (trace, caller) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let body = serde_json::json!({"input": {"prompt": "Hi"}, "wait_for_completion": false});
     let answer = reqwest::Client::new()
@@ -317,11 +316,10 @@ async fn a_hanging_collector_holds_up_neither_the_run_nor_the_stop() {
             held.push(connection);
         }
     });
-    let mock = MockUpstream::start(Behavior::tokens(&["on ", "time"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url)
-        + &format!("tracer:\n  driver: otlp\n  endpoint: {endpoint}\n  timeout: 60\n");
-    let mut server = Server::start_with(&dir, &config);
+    let (_mock, _dir, mut server) = traced(
+        &["on ", "time"],
+        &format!("tracer:\n  driver: otlp\n  endpoint: {endpoint}\n  timeout: 60\n"),
+    );
     for _ in 0..3 {
         let streamed = streamed_run(&server, "Hi").await;
         assert!(streamed.contains("time"), "{streamed}");
@@ -375,14 +373,13 @@ async fn otlp_over_grpc_exports_the_same_spans() {
             .add_service(service)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let mock = MockUpstream::start(Behavior::tokens(&["g", "rpc"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url)
-        + &format!(
+    let (_mock, _dir, mut server) = traced(
+        &["g", "rpc"],
+        &format!(
             "tracer:\n  driver: otlp\n  protocol: grpc\n  endpoint: {endpoint}\n  \
              headers: {{X-Api-Key: collector-key}}\n"
-        );
-    let mut server = Server::start_with(&dir, &config);
+        ),
+    );
     let streamed = streamed_run(&server, "Hi").await;
     assert!(streamed.contains("rpc"), "{streamed}");
     assert!(server.stop().success());

@@ -47,6 +47,11 @@ pub async fn post(server: &Server, body: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `GET url`, its body as text.
+pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// `GET url`, its body as JSON (the test fails when it is not).
 pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
     let text = reqwest::get(url).await.unwrap().text().await.unwrap();
