@@ -101,7 +101,7 @@ async fn per_tool_call(pid: u32, url: &str, messages: &str) -> f64 {
     use rmcp::model::CallToolRequestParams;
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::ServiceExt;
-    compose::component::mcp_client::ensure_crypto_provider();
+    compose::upstream::ensure_crypto_provider();
     let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
     let arguments: serde_json::Value =
         serde_json::from_str(&format!(r#"{{"messages": {messages}}}"#)).unwrap();

@@ -107,7 +107,7 @@ async fn try_connect(
     if let Some(key) = key {
         config = config.auth_header(key);
     }
-    compose::component::mcp_client::ensure_crypto_provider();
+    compose::upstream::ensure_crypto_provider();
     let transport = StreamableHttpClientTransport::from_config(config);
     Client::default()
         .serve(transport)

@@ -410,7 +410,7 @@ fn the_originals_agent_examples_call_their_tools() {
 async fn the_originals_mcp_servers_list_their_workflows_as_tools() {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::ServiceExt;
-    compose::component::mcp_client::ensure_crypto_provider();
+    compose::upstream::ensure_crypto_provider();
     let providers = Providers::start();
     for (path, tools) in [
         (

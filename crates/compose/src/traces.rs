@@ -61,8 +61,7 @@ impl Traces {
         metrics: &Arc<Metrics>,
     ) -> Result<Self, String> {
         if !tracers.is_empty() {
-            // The exporter's HTTPS client is reqwest 0.13's, as the MCP SDK's: ring, installed.
-            crate::component::mcp_client::ensure_crypto_provider();
+            crate::upstream::ensure_crypto_provider();
         }
         let sinks = tracers
             .iter()

@@ -129,6 +129,17 @@ impl Drop for Lane {
     }
 }
 
+/// The HTTP clients of the MCP SDK and of the trace exporters (reqwest 0.13, rustls without a
+/// provider of its own) need a process-wide crypto provider: ring, as the engine's other HTTPS
+/// uses. Call it before building one (the MCP component and the tracers do; a test or a bench
+/// that uses the SDK's client too).
+pub fn ensure_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -306,7 +306,7 @@ impl McpClient {
                 bearer,
                 headers,
             } => {
-                ensure_crypto_provider();
+                crate::upstream::ensure_crypto_provider();
                 let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(headers.clone());
                 if let Some(token) = bearer {
@@ -383,14 +383,4 @@ fn entry(block: &ContentBlock) -> Value {
         ContentBlock::ResourceLink(link) => Value::String(link.uri.clone()),
         _ => Value::Null,
     }
-}
-
-/// The MCP SDK's HTTP client (reqwest 0.13, rustls without a provider of its own) needs a
-/// process-wide crypto provider: ring, as the engine's other HTTPS uses. Call it before
-/// building one (the component does; a test or a bench that uses the SDK's client too).
-pub fn ensure_crypto_provider() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
