@@ -76,7 +76,12 @@ impl Traces {
 
     /// The spans of a run of `workflow_id` as task `task_id`, started now: in the trace of
     /// `traceparent` (a caller's W3C trace context) when it is one, else in a new trace.
-    pub fn run(&self, task_id: &str, workflow_id: &str, traceparent: Option<&str>) -> RunSpans<'_> {
+    pub fn run<'t>(
+        &'t self,
+        task_id: &'t str,
+        workflow_id: &str,
+        traceparent: Option<&str>,
+    ) -> RunSpans<'t> {
         let parent = match (traceparent, self.sinks.is_empty()) {
             (Some(traceparent), false) => {
                 use opentelemetry::propagation::TextMapPropagator as _;
@@ -108,7 +113,7 @@ impl Traces {
         }
         RunSpans {
             traces: self,
-            task_id: task_id.to_string(),
+            task_id,
             runs,
             jobs: Mutex::new(HashMap::new()),
         }
@@ -310,7 +315,7 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
 /// The spans of one run: the run's, and its jobs' while they run.
 pub struct RunSpans<'t> {
     traces: &'t Traces,
-    task_id: String,
+    task_id: &'t str,
     /// The run's span in each tracer, as the context its jobs' spans start in.
     runs: Vec<Context>,
     /// The jobs running: their spans in each tracer.
@@ -447,7 +452,7 @@ impl Drop for RunSpans<'_> {
     /// The run is over (or dropped): its calls are no more.
     fn drop(&mut self) {
         if self.exporting() {
-            self.traces.live.lock().remove(&self.task_id);
+            self.traces.live.lock().remove(self.task_id);
         }
     }
 }

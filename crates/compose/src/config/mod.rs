@@ -116,9 +116,16 @@ struct Source {
     path: PathBuf,
     original: String,
     substituted: env::Substituted,
+    /// Where its keys are, read once when a message first needs a place.
+    positions: std::cell::OnceCell<Positions>,
 }
 
 impl Source {
+    /// Where the keys of the original text are.
+    fn positions(&self) -> &Positions {
+        self.positions.get_or_init(|| Positions::of(&self.original))
+    }
+
     /// The place in the original text of a byte offset in the substituted one.
     fn place(&self, offset: usize) -> Place {
         Place::at(&self.original, self.substituted.original_offset(offset))
@@ -167,6 +174,7 @@ pub fn load(files: &[PathBuf], sources: &Sources) -> Result<Config, ConfigError>
             path: path.clone(),
             original,
             substituted,
+            positions: std::cell::OnceCell::new(),
         });
     }
     let mut secrets: Vec<String> = read
@@ -238,7 +246,8 @@ fn locate(read: &[Source], paths: &[String]) -> (PathBuf, Option<Place>) {
     read.iter()
         .rev()
         .find_map(|source| {
-            Positions::of(&source.original)
+            source
+                .positions()
                 .find(paths)
                 .map(|place| (source.path.clone(), Some(place)))
         })
@@ -302,7 +311,7 @@ fn invalid_text(source: &Source, err: serde_yaml::Error, path: Option<&str>) -> 
         message,
     };
     if let Some(place) = at(&err) {
-        let key = path.and_then(|path| Positions::of(&source.original).find(&[path]));
+        let key = path.and_then(|path| source.positions().find(&[path]));
         let place = key.filter(|key| *key >= place).unwrap_or(place);
         return invalid(Some(place), without_position(&err.to_string()));
     }
