@@ -11,7 +11,7 @@
 # Give two binaries (say, before and after a change) to compare them in one run. CONFIG=FILE
 # serves another config in front of the same mock (its OpenAI base URL replaced), EVENTS=N the
 # `data:` events each of its streams must have (default: one per token). PROFILE=DIR keeps the
-# busy run's callgrind profile in DIR, for `callgrind_annotate`. TOKENS=N answers N tokens per
+# callgrind profiles in DIR (busy, and `.idle`), for `callgrind_annotate`. TOKENS=N answers N tokens per
 # stream instead of 200: with few (`TOKENS=5 EVENTS=5 STREAMS=50`), the figure per run is what a
 # run costs besides its tokens, near enough.
 set -euo pipefail
@@ -88,9 +88,12 @@ count() {
   done
   kill -INT "$server"
   wait "$server" || true
-  # PROFILE=DIR keeps each busy run's profile there, for callgrind_annotate.
-  if [ -n "${PROFILE:-}" ] && [ "$streams" -gt 0 ]; then
-    mkdir -p "$PROFILE" && cp "$dir/callgrind.out" "$PROFILE/$(basename "$binary").callgrind"
+  # PROFILE=DIR keeps each profile there, for callgrind_annotate (the busy one, and the one
+  # with none beside it, named `.idle`: what a run costs is their difference).
+  if [ -n "${PROFILE:-}" ]; then
+    local name
+    name=$(basename "$binary")$([ "$streams" -gt 0 ] || echo .idle).callgrind
+    mkdir -p "$PROFILE" && cp "$dir/callgrind.out" "$PROFILE/$name"
   fi
   sed -n 's/^totals: //p' "$dir/callgrind.out"
 }

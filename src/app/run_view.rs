@@ -80,6 +80,7 @@ fn RunBody(view: RunView, selected: RwSignal<Option<String>>) -> impl IntoView {
                 <span class=format!("run-status {}", view.status.as_str())>{view.status.as_str()}</span>
                 {took}
                 " · run "<code>{view.task_id.clone()}</code>
+                {view.trace_id.clone().map(|id| view! { " · trace "<code class="trace-id">{id}</code> })}
             </p>
             {view.error.clone().map(|error| view! { <p class="error" role="alert">{error}</p> })}
             {(!waiting.is_empty()).then(|| view! {

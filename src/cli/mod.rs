@@ -216,3 +216,12 @@ fn fail(code: u8, err: &dyn std::fmt::Display) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "error: {err}");
     ExitCode::from(code)
 }
+
+/// The runtime `up` and `run` run workflows on: its threads get the stack a run needs
+/// ([`compose::workflow::RUN_STACK`]), whatever the build.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(compose::workflow::RUN_STACK)
+        .build()
+}

@@ -41,7 +41,7 @@ pub fn run(config: Config, args: RunArgs) -> ExitCode {
         }
         Err(err) => return fail(EXIT_FAILURE, &err),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(runtime) => runtime,
         Err(err) => return fail(EXIT_FAILURE, &format!("cannot start the runtime: {err}")),
     };
@@ -155,6 +155,7 @@ async fn execute(
         answerer: &Terminal {
             auto_resume: args.auto_resume,
         },
+        traced: None,
     };
     let output = engine.run_observed(request, context, watch).await?;
     let mut stdout = std::io::stdout().lock();

@@ -32,7 +32,7 @@ pub fn run(config: Config) -> ExitCode {
     }
     // A `.stop` left by a server that died would stop this one at once (the original's D12).
     let _ = std::fs::remove_file(STOP_FILE);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(runtime) => runtime,
         Err(err) => return fail(EXIT_FAILURE, &format!("cannot start the runtime: {err}")),
     };

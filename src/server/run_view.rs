@@ -42,6 +42,7 @@ pub async fn run_view(tasks: &TaskRegistry, task_id: &str) -> Result<Option<RunV
         duration_ms: record.duration_ms,
         events,
         interrupt: record.interrupt,
+        trace_id: record.trace_id,
     }))
 }
 

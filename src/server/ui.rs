@@ -143,9 +143,16 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
             }
         };
         let _owner = CancelOnDrop::new(Arc::clone(&task));
+        // The run's trace names its conversation (a new one's once it is recorded).
+        if let Some(id) = &run.conversation_id {
+            let _ = task.conversation_id.set(id.clone());
+        }
         let (conversation_id, position, version) =
             match in_conversation(&tasks, &run.workflow_id, run.conversation_id, run.position, &run.prompt, &task).await {
-                Ok((id, position, version)) => (Some(id), Some(position), Some(version)),
+                Ok((id, position, version)) => {
+                    let _ = task.conversation_id.set(id.clone());
+                    (Some(id), Some(position), Some(version))
+                }
                 Err(err) => {
                     tracing::warn!(task = %task.id, "cannot record the conversation: {err}");
                     (None, None, None)

@@ -22,6 +22,8 @@ pub struct RunView {
     pub jobs: Vec<GraphJob>,
     pub events: Vec<JobEvent>,
     pub interrupt: Vec<Point>,
+    /// The trace it is exported as (`tracer:`), to find it in the collector.
+    pub trace_id: Option<String>,
 }
 
 /// A job of the graph: what it waits for and may route to, and where it is drawn.

@@ -130,6 +130,7 @@ pub(super) fn record<R: HistoryRow>(row: &R) -> Result<RunRecord, sqlx::Error> {
         first_chunk_ms: row.get_i64("first_chunk_ms")?,
         duration_ms: row.get_i64("duration_ms")?,
         request_id: row.get_text("request_id")?,
+        trace_id: row.get_text("trace_id")?,
         usage: usage(row)?,
         // Read apart (see `uploads`).
         uploads: Vec::new(),

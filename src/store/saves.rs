@@ -13,11 +13,11 @@ use super::rows::{failure_columns, tokens};
 use super::sql::Dialect;
 use super::{Output, RunRecord, StoreError};
 
-/// Most rows in one statement (22 parameters each: well within both databases' limits); a
+/// Most rows in one statement (23 parameters each: well within both databases' limits); a
 /// power of two.
 const MOST_ROWS: usize = 64;
 /// The columns of `runs` a save writes.
-const COLUMNS: usize = 22;
+const COLUMNS: usize = 23;
 
 /// One row of `runs`, as a save writes it.
 pub(super) struct RunRow {
@@ -43,6 +43,7 @@ pub(super) struct RunRow {
     error_detail: Option<String>,
     interrupt: Option<String>,
     jobs: Option<String>,
+    trace_id: Option<String>,
 }
 
 impl RunRow {
@@ -76,6 +77,7 @@ impl RunRow {
                 .then(|| serde_json::to_string(&run.interrupt).unwrap_or_default()),
             jobs: (!run.jobs.is_empty())
                 .then(|| serde_json::to_string(&run.jobs).unwrap_or_default()),
+            trace_id: run.trace_id.clone(),
         }
     }
 }
@@ -194,7 +196,8 @@ where
                 .bind(row.error_http_status)
                 .bind(row.error_detail.as_deref())
                 .bind(row.interrupt.as_deref())
-                .bind(row.jobs.as_deref());
+                .bind(row.jobs.as_deref())
+                .bind(row.trace_id.as_deref());
         }
         let written = query.execute(&self.pool).await;
         written.map(drop).map_err(super::sql::error)
@@ -208,7 +211,7 @@ fn upsert_statement<DB: Dialect>(rows: usize) -> String {
         "INSERT INTO runs (task_id, workflow_id, input, output, status, error, started_at, \
          first_chunk_ms, duration_ms, title, settings, error_summary, request_id, \
          prompt_tokens, completion_tokens, replica_id, output_type, error_kind, \
-         error_http_status, error_detail, interrupt, jobs) VALUES ",
+         error_http_status, error_detail, interrupt, jobs, trace_id) VALUES ",
     );
     for row in 0..rows {
         let first = row * COLUMNS + 1;
@@ -224,7 +227,8 @@ fn upsert_statement<DB: Dialect>(rows: usize) -> String {
          first_chunk_ms = EXCLUDED.first_chunk_ms, duration_ms = EXCLUDED.duration_ms, \
          error_summary = EXCLUDED.error_summary, prompt_tokens = EXCLUDED.prompt_tokens, \
          completion_tokens = EXCLUDED.completion_tokens, interrupt = EXCLUDED.interrupt, \
-         jobs = COALESCE(EXCLUDED.jobs, runs.jobs)",
+         jobs = COALESCE(EXCLUDED.jobs, runs.jobs), \
+         trace_id = COALESCE(EXCLUDED.trace_id, runs.trace_id)",
     );
     sql
 }

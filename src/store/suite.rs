@@ -21,6 +21,7 @@ pub fn run(id: &str, started_at: i64) -> RunRecord {
         first_chunk_ms: Some(12),
         duration_ms: Some(40),
         request_id: Some(format!("req-{id}")),
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         usage: Some(TokenUsage {
             prompt_tokens: Some(5),
             completion_tokens: None,

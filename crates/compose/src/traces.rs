@@ -6,17 +6,13 @@
 //! most [`FLUSH_WITHIN`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer};
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -24,15 +20,16 @@ use serde_json::Value;
 use crate::config::{Capture, OtlpProtocol, TraceExporter, Tracer};
 use crate::error::Redactor;
 use crate::metrics::Metrics;
-use crate::record::{RunRecord, Status as RunStatus};
+use crate::record::{Output, RunRecord, Status as RunStatus};
 use crate::workflow::JobNews;
+use call::{usage_attributes, TracerHandle};
+pub use call::{within, Call, Inner};
+use export::{bounded, Waiting};
 
+mod call;
+mod export;
 mod grpc;
 
-/// The most spans waiting for export, per tracer; more are dropped (and counted).
-const QUEUE: usize = 2048;
-/// How long spans wait to be exported together.
-const BATCH_EVERY: Duration = Duration::from_millis(500);
 /// The longest a stop waits for the last spans to go out.
 pub const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 
@@ -40,9 +37,6 @@ pub const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 pub struct Traces {
     sinks: Vec<Sink>,
     redactor: Arc<Redactor>,
-    /// The runs going on, by task id: the context their upstream calls' spans start in.
-    /// Looked up once per call, so that nothing is done per token.
-    live: Mutex<HashMap<String, Context>>,
 }
 
 /// One tracer: its provider (which owns the exporting thread), and what it captures.
@@ -67,21 +61,12 @@ impl Traces {
             .iter()
             .map(|tracer| sink(tracer, metrics))
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            sinks,
-            redactor,
-            live: Mutex::new(HashMap::new()),
-        })
+        Ok(Self { sinks, redactor })
     }
 
     /// The spans of a run of `workflow_id` as task `task_id`, started now: in the trace of
     /// `traceparent` (a caller's W3C trace context) when it is one, else in a new trace.
-    pub fn run<'t>(
-        &'t self,
-        task_id: &'t str,
-        workflow_id: &str,
-        traceparent: Option<&str>,
-    ) -> RunSpans<'t> {
+    pub fn run(&self, task_id: &str, workflow_id: &str, traceparent: Option<&str>) -> RunSpans<'_> {
         let parent = match (traceparent, self.sinks.is_empty()) {
             (Some(traceparent), false) => {
                 use opentelemetry::propagation::TextMapPropagator as _;
@@ -108,12 +93,8 @@ impl Traces {
                     .with_value(TracerHandle(sink.tracer.clone()))
             })
             .collect::<Vec<_>>();
-        if let Some(first) = runs.first() {
-            self.live.lock().insert(task_id.to_string(), first.clone());
-        }
         RunSpans {
             traces: self,
-            task_id,
             runs,
             jobs: Mutex::new(HashMap::new()),
         }
@@ -149,11 +130,7 @@ fn sink(tracer: &Tracer, metrics: &Arc<Metrics>) -> Result<Sink, String> {
             (headers, "model-compose".into())
         }
     };
-    let waiting = Waiting {
-        spans: Arc::new(AtomicUsize::new(0)),
-        most: QUEUE,
-        metrics: Arc::clone(metrics),
-    };
+    let waiting = Waiting::new(metrics);
     let processor = match &tracer.exporter {
         TraceExporter::Otlp {
             protocol: OtlpProtocol::Grpc,
@@ -196,130 +173,14 @@ fn sink(tracer: &Tracer, metrics: &Arc<Metrics>) -> Result<Sink, String> {
     })
 }
 
-/// The spans of a tracer ended and not yet exported (or given up): at most `most`; a span past
-/// them is dropped and counted, so that a collector that is slow or down costs bounded memory
-/// and says so in `/metrics`.
-#[derive(Clone)]
-struct Waiting {
-    spans: Arc<AtomicUsize>,
-    most: usize,
-    metrics: Arc<Metrics>,
-}
-
-/// The SDK's processors and exporters are `Debug`.
-impl std::fmt::Debug for Waiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Waiting({}/{})",
-            self.spans.load(Ordering::Relaxed),
-            self.most
-        )
-    }
-}
-
-impl Waiting {
-    /// Whether one more span may wait (else it is counted as dropped).
-    fn admit(&self) -> bool {
-        if self.spans.fetch_add(1, Ordering::Relaxed) < self.most {
-            return true;
-        }
-        self.spans.fetch_sub(1, Ordering::Relaxed);
-        self.metrics.spans_dropped(1);
-        false
-    }
-
-    /// `spans` are no longer waiting: exported, or given up.
-    fn done(&self, spans: usize) {
-        self.spans.fetch_sub(spans, Ordering::Relaxed);
-    }
-}
-
-/// `exporter` behind a batch processor that takes only the spans there is room for.
-fn bounded<E: SpanExporter + 'static>(exporter: E, waiting: Waiting) -> Bounded {
-    let batches = BatchConfigBuilder::default()
-        .with_max_queue_size(QUEUE)
-        .with_scheduled_delay(BATCH_EVERY)
-        .build();
-    let exporter = Counted {
-        inner: exporter,
-        waiting: waiting.clone(),
-    };
-    Bounded {
-        inner: BatchSpanProcessor::builder(exporter)
-            .with_batch_config(batches)
-            .build(),
-        waiting,
-    }
-}
-
-/// The batch processor, taking only the spans there is room for.
-#[derive(Debug)]
-struct Bounded {
-    inner: BatchSpanProcessor,
-    waiting: Waiting,
-}
-
-impl SpanProcessor for Bounded {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, span: SpanData) {
-        if self.waiting.admit() {
-            self.inner.on_end(span);
-        }
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-/// The exporter, telling [`Waiting`] of each batch it is done with.
-#[derive(Debug)]
-struct Counted<E> {
-    inner: E,
-    waiting: Waiting,
-}
-
-impl<E: SpanExporter> SpanExporter for Counted<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len();
-        let exported = self.inner.export(batch).await;
-        self.waiting.done(spans);
-        exported
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
 /// The spans of one run: the run's, and its jobs' while they run.
 pub struct RunSpans<'t> {
     traces: &'t Traces,
-    task_id: &'t str,
     /// The run's span in each tracer, as the context its jobs' spans start in.
     runs: Vec<Context>,
-    /// The jobs running: their spans in each tracer.
-    jobs: Mutex<HashMap<JobKey, Vec<Span>>>,
+    /// The jobs running: their spans' contexts in each tracer (the first's is where the job's
+    /// work runs, see [`RunSpans::job_context`]).
+    jobs: Mutex<HashMap<JobKey, Vec<Context>>>,
 }
 
 /// A job run: its id, and which item, round or step when it runs inside another job.
@@ -337,7 +198,36 @@ impl RunSpans<'_> {
         Some(run.span().span_context().trace_id().to_string())
     }
 
-    /// A job's news: its span starts, or ends with how it ended.
+    /// The context a running job's work runs in (its span's), for the spans made inside it
+    /// (see [`within`]).
+    pub fn job_context(&self, job_id: &str, iteration: Option<u32>) -> Option<Context> {
+        if !self.exporting() {
+            return None;
+        }
+        let jobs = self.jobs.lock();
+        jobs.get(&(job_id.to_string(), iteration))?.first().cloned()
+    }
+
+    /// A job's attempt failed with `message` (redacted) and it runs again: an event on its span.
+    pub fn retrying(&self, (job_id, iteration): (&str, Option<u32>), attempt: u32, message: &str) {
+        if !self.exporting() {
+            return;
+        }
+        if let Some(spans) = self.jobs.lock().get(&(job_id.to_string(), iteration)) {
+            for cx in spans {
+                cx.span().add_event(
+                    "retry",
+                    vec![
+                        KeyValue::new("model_compose.attempt", i64::from(attempt)),
+                        KeyValue::new("exception.message", message.to_string()),
+                    ],
+                );
+            }
+        }
+    }
+
+    /// A job's news: its span starts (an attempt after a failed one counts on the same span),
+    /// or ends with how it ended.
     pub fn job(&self, news: &JobNews<'_>) {
         if !self.exporting() {
             return;
@@ -345,6 +235,11 @@ impl RunSpans<'_> {
         let key = (news.job_id.to_string(), news.iteration);
         match news.event {
             crate::record::JobStage::Started => {
+                let mut jobs = self.jobs.lock();
+                if jobs.contains_key(&key) {
+                    // Another attempt (see `retrying`).
+                    return;
+                }
                 let spans = self
                     .traces
                     .sinks
@@ -364,20 +259,23 @@ impl RunSpans<'_> {
                         if let Some(input) = news.value.filter(|_| sink.capture.input) {
                             attributes.push(payload("input.value", input, self.traces, sink));
                         }
-                        sink.tracer
+                        let span = sink
+                            .tracer
                             .span_builder(format!("job {}", news.job_id))
                             .with_attributes(attributes)
-                            .start_with_context(&sink.tracer, run)
+                            .start_with_context(&sink.tracer, run);
+                        run.with_span(span)
                     })
                     .collect();
-                self.jobs.lock().insert(key, spans);
+                jobs.insert(key, spans);
             }
             crate::record::JobStage::Completed | crate::record::JobStage::Failed => {
                 let Some(spans) = self.jobs.lock().remove(&key) else {
                     return;
                 };
                 let failed = news.event == crate::record::JobStage::Failed;
-                for (mut span, sink) in spans.into_iter().zip(&self.traces.sinks) {
+                for (cx, sink) in spans.iter().zip(&self.traces.sinks) {
+                    let span = cx.span();
                     span.set_attribute(KeyValue::new(
                         "model_compose.status",
                         if failed { "failed" } else { "completed" },
@@ -395,11 +293,9 @@ impl RunSpans<'_> {
                 }
             }
             crate::record::JobStage::Routed => {
-                if let (Some(next), Some(spans)) =
-                    (news.next_job_id, self.jobs.lock().get_mut(&key))
-                {
-                    for span in spans {
-                        span.set_attribute(KeyValue::new(
+                if let (Some(next), Some(spans)) = (news.next_job_id, self.jobs.lock().get(&key)) {
+                    for cx in spans {
+                        cx.span().set_attribute(KeyValue::new(
                             "model_compose.routed_to",
                             next.to_string(),
                         ));
@@ -410,11 +306,12 @@ impl RunSpans<'_> {
         }
     }
 
-    /// Ends the run's spans as `record` (the run as the history keeps it) says it ended.
-    pub fn end(self, record: &RunRecord) {
+    /// Ends the run's spans as `record` (the run as the history keeps it) says it ended; the
+    /// run belongs to `conversation` when it is a chat's turn.
+    pub fn end(self, record: &RunRecord, conversation: Option<&str>) {
         // A job the run left running (cancelled, or failed beside it) ends with it.
         for (_, spans) in self.jobs.lock().drain() {
-            spans.into_iter().for_each(|mut span| span.end());
+            spans.iter().for_each(|cx| cx.span().end());
         }
         for (run, sink) in self.runs.iter().zip(&self.traces.sinks) {
             let span = run.span();
@@ -422,21 +319,28 @@ impl RunSpans<'_> {
                 "model_compose.status",
                 record.status.as_str(),
             ));
+            if let Some(conversation) = conversation {
+                span.set_attribute(KeyValue::new(
+                    "gen_ai.conversation.id",
+                    conversation.to_string(),
+                ));
+                span.set_attribute(KeyValue::new("session.id", conversation.to_string()));
+            }
             if sink.capture.input {
                 span.set_attribute(payload("input.value", &record.input, self.traces, sink));
             }
-            let output = record.output.as_ref().map(serde_json::to_value);
-            if let (true, Some(Ok(output))) = (sink.capture.output, output) {
-                span.set_attribute(payload("output.value", &output, self.traces, sink));
+            match (&record.output, sink.capture.output) {
+                // A text is captured as it is, not as a JSON string.
+                (Some(Output::Text(text) | Output::Bytes(text)), true) => {
+                    span.set_attribute(payload_text("output.value", text, self.traces, sink));
+                }
+                (Some(Output::Json(value)), true) => {
+                    span.set_attribute(payload("output.value", value, self.traces, sink));
+                }
+                _ => {}
             }
             if let Some(usage) = &record.usage {
-                let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-                if let Some(n) = tokens(usage.prompt_tokens) {
-                    span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", n));
-                }
-                if let Some(n) = tokens(usage.completion_tokens) {
-                    span.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", n));
-                }
+                usage_attributes(usage, |kv| span.set_attribute(kv));
             }
             match (&record.error, record.status) {
                 (Some(failure), _) => span.set_status(Status::error(failure.message.clone())),
@@ -448,27 +352,31 @@ impl RunSpans<'_> {
     }
 }
 
-impl Drop for RunSpans<'_> {
-    /// The run is over (or dropped): its calls are no more.
-    fn drop(&mut self) {
-        if self.exporting() {
-            self.traces.live.lock().remove(self.task_id);
-        }
-    }
-}
-
 /// `value` as a span attribute `key`: its secrets hidden, the tracer's `redact_keys`
-/// replaced, cut to its `max_payload_bytes`.
+/// replaced, cut to its `max_payload_bytes`. A text is the attribute as it is.
 fn payload(key: &'static str, value: &Value, traces: &Traces, sink: &Sink) -> KeyValue {
+    if let Value::String(text) = value {
+        return payload_text(key, text, traces, sink);
+    }
     let mut value = traces
         .redactor
         .value(value)
         .unwrap_or_else(|| value.clone());
     redact_keys(&mut value, &sink.capture.redact_keys);
-    let mut text = match value {
-        Value::String(text) => text,
-        other => other.to_string(),
-    };
+    cut(key, value.to_string(), sink)
+}
+
+/// `text` as a span attribute `key`, as [`payload`] makes one.
+fn payload_text(key: &'static str, text: &str, traces: &Traces, sink: &Sink) -> KeyValue {
+    let text = traces
+        .redactor
+        .text(text)
+        .unwrap_or_else(|| text.to_string());
+    cut(key, text, sink)
+}
+
+/// `text` cut to the tracer's `max_payload_bytes`, as the attribute `key`.
+fn cut(key: &'static str, mut text: String, sink: &Sink) -> KeyValue {
     if let Some(most) = sink.capture.max_payload_bytes {
         if text.len() > most {
             let mut cut = most;
@@ -504,23 +412,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn spans_past_the_queue_are_dropped_and_counted_until_some_are_exported() {
-        let metrics = Arc::new(Metrics::new());
-        let waiting = Waiting {
-            spans: Arc::new(AtomicUsize::new(0)),
-            most: 2,
-            metrics: Arc::clone(&metrics),
-        };
-        assert!(waiting.admit() && waiting.admit());
-        assert!(!waiting.admit());
-        assert!(metrics
-            .encode()
-            .contains("model_compose_trace_spans_dropped_total 1\n"));
-        waiting.done(2);
-        assert!(waiting.admit());
-    }
-
-    #[test]
     fn redact_keys_replaces_named_values_at_any_depth_in_any_case() {
         let mut value = json!({"Password": "p", "user": {"token": "t", "name": "n"},
                                "list": [{"PASSWORD": 1}]});
@@ -530,134 +421,5 @@ mod tests {
             json!({"Password": "[redacted]", "user": {"token": "[redacted]", "name": "n"},
                    "list": [{"PASSWORD": "[redacted]"}]})
         );
-    }
-}
-
-/// The tracer a context's spans belong to, kept in the context for the calls made in it.
-#[derive(Clone)]
-struct TracerHandle(SdkTracer);
-
-/// An upstream call's span, with OpenTelemetry's GenAI attributes, a child of its run's span
-/// (the first tracer's); nothing outside a traced run. It ends when dropped: when a whole
-/// answer has been read, or a streamed one has ended.
-pub struct Call {
-    span: Option<Span>,
-    traceparent: Option<String>,
-    answered: bool,
-}
-
-impl Call {
-    /// The call of task `run` to `url` with the (rendered) request `body`, starting now.
-    pub fn start(traces: &Traces, run: Option<&str>, (url, body): (&str, &Value)) -> Self {
-        let cx = match run {
-            Some(run) if !traces.sinks.is_empty() => traces.live.lock().get(run).cloned(),
-            _ => None,
-        };
-        let Some(TracerHandle(tracer)) = cx.as_ref().and_then(|cx| cx.get::<TracerHandle>()) else {
-            return Self {
-                span: None,
-                traceparent: None,
-                answered: false,
-            };
-        };
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_string))
-            .unwrap_or_default();
-        let system = match host.as_str() {
-            "api.openai.com" => "openai",
-            "api.anthropic.com" => "anthropic",
-            "generativelanguage.googleapis.com" => "gcp.gemini",
-            "api.mistral.ai" => "mistral_ai",
-            _ => "_OTHER",
-        };
-        let model = body.get("model").and_then(Value::as_str);
-        let mut attributes = vec![
-            KeyValue::new("gen_ai.system", system),
-            KeyValue::new("gen_ai.operation.name", "chat"),
-            KeyValue::new("server.address", host),
-        ];
-        if let Some(model) = model {
-            attributes.push(KeyValue::new("gen_ai.request.model", model.to_string()));
-        }
-        let temperature = body.get("temperature").and_then(|t| match t {
-            Value::String(text) => text.trim().parse().ok(),
-            other => other.as_f64(),
-        });
-        if let Some(temperature) = temperature {
-            attributes.push(KeyValue::new("gen_ai.request.temperature", temperature));
-        }
-        let span = tracer
-            .span_builder(format!("chat {}", model.unwrap_or("upstream")))
-            .with_kind(SpanKind::Client)
-            .with_attributes(attributes)
-            .start_with_context(tracer, cx.as_ref().unwrap_or(&Context::new()));
-        let context = span.span_context();
-        let traceparent = format!(
-            "00-{}-{}-{:02x}",
-            context.trace_id(),
-            context.span_id(),
-            context.trace_flags().to_u8()
-        );
-        Self {
-            span: Some(span),
-            traceparent: Some(traceparent),
-            answered: false,
-        }
-    }
-
-    /// The `traceparent` header the request carries, when the run is traced.
-    pub fn traceparent(&self) -> Option<&str> {
-        self.traceparent.as_deref()
-    }
-
-    /// The upstream answered with `status`; an error status is the span's error.
-    pub fn status(&mut self, status: u16) {
-        if let Some(span) = &mut self.span {
-            span.set_attribute(KeyValue::new(
-                "http.response.status_code",
-                i64::from(status),
-            ));
-            if status >= 400 {
-                span.set_status(Status::error(format!("upstream answered {status}")));
-            }
-        }
-    }
-
-    /// A piece of a streamed answer arrived: the first is the time to first token.
-    pub fn piece(&mut self) {
-        if let (Some(span), false) = (&mut self.span, self.answered) {
-            span.add_event("gen_ai.first_token", vec![]);
-        }
-        self.answered = true;
-    }
-
-    /// The call failed with `message` (redacted).
-    pub fn failed(&mut self, message: &str) {
-        if let Some(span) = &mut self.span {
-            span.set_status(Status::error(message.to_string()));
-        }
-    }
-
-    /// The tokens the upstream reported for this call.
-    pub fn usage(&mut self, usage: &crate::record::TokenUsage) {
-        let Some(span) = &mut self.span else {
-            return;
-        };
-        let tokens = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        if let Some(n) = tokens(usage.prompt_tokens) {
-            span.set_attribute(KeyValue::new("gen_ai.usage.input_tokens", n));
-        }
-        if let Some(n) = tokens(usage.completion_tokens) {
-            span.set_attribute(KeyValue::new("gen_ai.usage.output_tokens", n));
-        }
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        if let Some(mut span) = self.span.take() {
-            span.end();
-        }
     }
 }

@@ -430,6 +430,7 @@ async fn each_message_added_is_told_as_a_step_of_the_agents_job() {
         observer: &observer,
         usage: std::sync::Arc::default(),
         answerer: &compose::workflow::GoOn,
+        traced: None,
     };
     let output = engine.run_observed(&request, json!({}), watch).await;
     assert!(matches!(output, Ok(RunOutput::Value(_))));

@@ -227,8 +227,25 @@ async fn a_workflow_component_runs_another_workflow_private_ones_too() {
     assert!(engine.workflow(Some("inner"), Access::Public).is_err());
 }
 
-#[tokio::test]
-async fn workflow_calls_are_bounded_and_cycles_refused_at_load() {
+/// On a thread with the stack `up`'s and `run`'s threads have (the test thread's 2 MiB is
+/// short of sixteen nested calls in a debug build).
+#[test]
+fn workflow_calls_are_bounded_and_cycles_refused_at_load() {
+    std::thread::Builder::new()
+        .stack_size(compose::workflow::RUN_STACK)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(bounded_and_refused())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn bounded_and_refused() {
     let dir = Workdir::empty();
     // w0 → w1 → … → w16: seventeen deep.
     let mut yaml = String::from("components:\n  - id: next\n    type: workflow\n    actions:\n");

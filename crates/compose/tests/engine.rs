@@ -666,6 +666,7 @@ workflows:
                 observer: &|_| {},
                 usage: std::sync::Arc::clone(&usage),
                 answerer: &compose::workflow::GoOn,
+                traced: None,
             };
             let output = engine
                 .run_observed(&request, json!({}), watch)

@@ -32,6 +32,7 @@ async fn events_asking(yaml: &str, input: Value, answerer: &dyn Answerer) -> Vec
         observer: &observer,
         usage: Arc::default(),
         answerer,
+        traced: None,
     };
     // A stream is read to its end: the run's other jobs may go on meanwhile.
     if let Ok(RunOutput::Stream(pieces)) = engine.run_observed(&request, json!({}), watch).await {

@@ -22,7 +22,7 @@ use crate::fetch::Fetcher;
 use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
-use crate::traces::{Call, Traces};
+use crate::traces::Call;
 use crate::upstream::{Lane, Lanes, Trust, MAX_BODY};
 
 /// How long an upstream may send nothing, unless the action says otherwise (D18).
@@ -43,8 +43,6 @@ pub struct HttpClient {
     metrics: Arc<Metrics>,
     /// What `;url` and `;path` in its templates read with.
     fetcher: Arc<Fetcher>,
-    /// Where its calls' spans go, in their runs' traces.
-    traces: Arc<Traces>,
 }
 
 /// One action, its templates compiled.
@@ -145,7 +143,7 @@ impl HttpClient {
         trust: &Trust,
         secrets: Arc<[String]>,
         metrics: Arc<Metrics>,
-        (fetcher, traces): (Arc<Fetcher>, Arc<Traces>),
+        fetcher: Arc<Fetcher>,
     ) -> Result<Self, RunError> {
         Ok(Self {
             id: config.id.clone(),
@@ -160,7 +158,6 @@ impl HttpClient {
             secrets,
             metrics,
             fetcher,
-            traces,
         })
     }
 
@@ -181,8 +178,7 @@ impl HttpClient {
         let mut patience = Patience::new(limits, deadline);
         // Held until the response has been read, streamed or dropped.
         let lane = self.lanes.take()?;
-        let run = context.get("task_id").and_then(Value::as_str);
-        let (request, mut traced) = self.request(lane.client(), action, &scope, run).await?;
+        let (request, mut traced) = self.request(lane.client(), action, &scope).await?;
         let response = patience
             .wait(request.send())
             .await
@@ -339,14 +335,12 @@ impl HttpClient {
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
-    /// The action's request, and its span when its run (task `run`) is traced (its
-    /// `traceparent` sent).
+    /// The action's request, and its span when its run is traced (its `traceparent` sent).
     async fn request(
         &self,
         client: &reqwest::Client,
         action: &Action,
         scope: &Scope<'_>,
-        run: Option<&str>,
     ) -> Result<(reqwest::RequestBuilder, Call), RunError> {
         let url = self.url(action, scope).await?;
         let method = reqwest::Method::from_bytes(action.method.as_str().as_bytes())
@@ -387,7 +381,7 @@ impl HttpClient {
         }
 
         let body = self.fetcher.render(&action.body, scope.clone()).await?;
-        let traced = Call::start(&self.traces, run, (&url, &body));
+        let traced = Call::start((action.method.as_str(), &url, &body));
         if let Some(traceparent) = traced.traceparent() {
             request = request.header("traceparent", traceparent);
         }

@@ -39,6 +39,9 @@ pub struct RunRecord {
     /// The `X-Request-Id` of the request that started the run (given by the client, or made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The trace the run is exported as (`tracer:`), as 32 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// The tokens the upstreams reported the run used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,

@@ -24,7 +24,7 @@ pub struct TaskView {
         serialize_with = "message_only"
     )]
     pub error: Option<Failure>,
-    /// The trace the run is exported as (`tracer:`), on the replica that runs it.
+    /// The trace the run is exported as (`tracer:`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
 }
@@ -63,7 +63,7 @@ impl RunRecord {
             interrupt,
             output,
             error: self.error,
-            trace_id: None,
+            trace_id: self.trace_id,
         }
     }
 }

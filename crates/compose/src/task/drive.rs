@@ -37,14 +37,15 @@ pub(super) async fn drive(
         store: store.clone(),
         saving: Mutex::new(None),
     };
-    // The run is recorded as it starts, without making the upstream request wait for the disk.
-    attendant.save_later(Recorded::Start);
     let spans = engine
         .traces()
         .run(&task.id, &task.workflow_id, task.traceparent.as_deref());
     if let Some(trace_id) = spans.trace_id() {
         let _ = task.trace_id.set(trace_id);
     }
+    // The run is recorded as it starts (its trace id with it), without making the upstream
+    // request wait for the disk.
+    attendant.save_later(Recorded::Start);
     let producing = produce(&engine, &request, &attendant, Room::new(max_output), &spans);
     let outcome = tokio::select! {
         biased;
@@ -58,7 +59,7 @@ pub(super) async fn drive(
     if spans.exporting() {
         let mut record = task.record(true);
         record.status = status;
-        spans.end(&record);
+        spans.end(&record, task.conversation_id.get().map(String::as_str));
     }
     task.release_input();
     end(&task, status, metrics);
@@ -86,6 +87,7 @@ async fn produce(
         observer: &observer,
         usage: Arc::clone(&task.usage),
         answerer: attendant,
+        traced: Some(spans),
     };
     // Boxed, here and for the first save: what they need lives only until the stream starts,
     // not beside each of thousands of streams for as long as it lasts.

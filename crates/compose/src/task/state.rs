@@ -134,6 +134,8 @@ pub struct Task {
     pub traceparent: Option<String>,
     /// The trace the run is exported as, once it has started (`tracer:`).
     pub trace_id: std::sync::OnceLock<String>,
+    /// The conversation it is a turn of, when a chat started it (its trace says so).
+    pub conversation_id: std::sync::OnceLock<String>,
     /// The tokens its upstreams report, as they do.
     pub usage: Arc<Usage>,
 }
@@ -176,6 +178,7 @@ impl Task {
             request_id,
             traceparent,
             trace_id: std::sync::OnceLock::new(),
+            conversation_id: std::sync::OnceLock::new(),
             usage: Arc::default(),
         }
     }
@@ -229,9 +232,7 @@ impl Task {
 
     /// The task as the API shows it; a finished stream shows its text as the output (D4).
     pub fn view(&self) -> TaskView {
-        let mut view = self.record(false).into_view();
-        view.trace_id = self.trace_id.get().cloned();
-        view
+        self.record(false).into_view()
     }
 
     /// The task as it was when accepted: pending, nothing produced yet (what a request that
@@ -281,6 +282,7 @@ impl Task {
             first_chunk_ms: state.first_chunk_ms,
             duration_ms: state.duration_ms,
             request_id: self.request_id.clone(),
+            trace_id: self.trace_id.get().cloned(),
             usage: self.usage.count().reported(),
             uploads: Vec::new(),
             interrupt: state.interrupt.iter().map(|a| a.point.clone()).collect(),

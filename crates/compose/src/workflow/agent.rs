@@ -27,6 +27,8 @@ use crate::config::{self, DEFAULT_REF};
 use crate::error::RunError;
 use crate::metrics::Usage;
 use crate::record::JobStage;
+use crate::traces::{within, Inner};
+use opentelemetry::KeyValue;
 
 /// An agent's action, compiled with its component's model and tools.
 pub struct AgentCall {
@@ -194,6 +196,17 @@ impl AgentCall {
         let run_id = ulid::Ulid::new().to_string();
         let mut texts = Texts::default();
         for iteration in 1..=limit {
+            // The iteration is a span of the job's, when traced: its model call and its tools
+            // run inside it.
+            let turn = Inner::start(
+                || format!("agent iteration {iteration}"),
+                || {
+                    vec![KeyValue::new(
+                        "model_compose.iteration",
+                        i64::from(iteration),
+                    )]
+                },
+            );
             // `${messages}` reads the list itself (lent, not copied, each turn).
             let listed = Value::Array(std::mem::take(&mut messages));
             let mut seen = scope().with("messages", &listed);
@@ -216,7 +229,7 @@ impl AgentCall {
                 usage,
                 working,
             );
-            let message = match said.await? {
+            let message = match within(turn.context(), said).await? {
                 // A streamed answer is canonical deltas (D28): its text goes out as it comes.
                 Output::Stream(mut chunks) => {
                     let mut deltas = Deltas::default();
@@ -291,7 +304,7 @@ impl AgentCall {
                     }
                     Ok::<_, RunError>(true)
                 };
-                if !working.idle(answering).await? {
+                if !working.idle(within(turn.context(), answering)).await? {
                     return Ok(Output::Value(Value::Null));
                 }
                 for result in results.into_iter().flatten() {

@@ -34,9 +34,11 @@ use super::error::{Redactor, RunError};
 use super::fetch::Fetcher;
 use super::metrics::Usage;
 use super::record::{size_within, too_large, JobEvent, JobStage, Phase, VALUE_ROOM};
+use super::traces::{within, RunSpans};
 
 pub use gate::RunRequest;
 use nested::WorkflowCall;
+pub use nested::RUN_STACK;
 use pause::Pauses;
 pub use pause::{Answerer, Asked, GoOn};
 use perform::{work, Done};
@@ -92,11 +94,12 @@ impl JobNews<'_> {
 pub type Observer<'a> = &'a (dyn Fn(&JobNews<'_>) + Send + Sync);
 
 /// Who attends a run: who is told of its jobs, what counts its tokens, who answers its
-/// pauses.
+/// pauses, and the run's spans when it is traced (its jobs' work runs in their spans).
 pub struct Watch<'a> {
     pub observer: Observer<'a>,
     pub usage: Arc<Usage>,
     pub answerer: &'a dyn Answerer,
+    pub traced: Option<&'a RunSpans<'a>>,
 }
 
 /// Nobody is told of the jobs.
@@ -116,6 +119,7 @@ impl Engine {
             observer: &unheard,
             usage: Arc::default(),
             answerer: &GoOn,
+            traced: None,
         };
         self.run_observed(request, context, watch).await
     }
@@ -176,6 +180,7 @@ impl Engine {
             workflows: self.workflows(),
             pauses: &pauses,
             tell: &tell,
+            traced: watch.traced.filter(|spans| spans.exporting()),
             sent: &sent,
             depth: 0,
         };
@@ -306,6 +311,7 @@ async fn run_nested(
         input,
         depth: run.depth + 1,
         tell: &unwatched,
+        traced: None,
         ..*run
     };
     let produced = run_plan(workflow, &child, context, usage).await?;
@@ -346,6 +352,9 @@ struct Run<'a> {
     pauses: &'a Pauses<'a>,
     /// Who hears of its jobs.
     tell: Tell<'a>,
+    /// Its jobs' spans, when it is traced (none in a workflow a job runs: its jobs are not
+    /// the run's, and their work's spans are the calling job's).
+    traced: Option<&'a RunSpans<'a>>,
     /// Where its output goes (a stream as soon as a terminal job has it, see `publish`).
     sent: &'a publish::Publish,
     /// How many workflow calls deep this run is.
@@ -388,6 +397,10 @@ async fn run_job(
         ..Said::default()
     };
     (run.tell)(job, JobStage::Started, said);
+    // Its work, and what it starts, in its span (when the run is traced).
+    let traced = run
+        .traced
+        .and_then(|t| t.job_context(&job.id, frame.iteration));
     // Where the job pauses, and the id of this run of it (its points' `run_id`).
     let run_id = job
         .interrupt
@@ -400,7 +413,12 @@ async fn run_job(
             let about = json!({ "input": input });
             let at = (interrupt, job.id.as_str(), run_id);
             let seen = (fetcher, run.redactor, &scope, &about);
-            match run.pauses.at(at, Phase::Before, seen, &mut working).await? {
+            match Box::pin(within(
+                traced.clone(),
+                run.pauses.at(at, Phase::Before, seen, &mut working),
+            ))
+            .await?
+            {
                 Some(answer) if !matches!(job.work, Work::Delay { .. }) => answer,
                 _ => taken(about, "input"),
             }
@@ -411,14 +429,26 @@ async fn run_job(
     let after = pauses.filter(|(interrupt, _)| interrupt.pauses_after());
     let kept = after.map(|_| input.clone());
     let seen = (jobs, context);
-    let output = match work(job, (input, handed), run, seen, frame, usage, &mut working).await? {
+    let done = work(job, (input, handed), run, seen, frame, usage, &mut working);
+    // Traced, in its span's context. Boxed, as the pauses are: a workflow a job calls nests
+    // here, and a larger job's future would take more of the stack at each level (see
+    // `nested::MAX_DEPTH`).
+    let done = match &traced {
+        Some(context) => Box::pin(within(Some(context.clone()), done)).await,
+        None => done.await,
+    };
+    let output = match done? {
         Done::Sent => return Ok(Step::Output(Produced::Value(Value::Null))),
         Done::Route(target) => {
             if let Some((interrupt, run_id)) = after {
                 let about = json!({ "input": kept, "output": null });
                 let at = (interrupt, job.id.as_str(), run_id);
                 let seen = (fetcher, run.redactor, &scope, &about);
-                run.pauses.at(at, Phase::After, seen, &mut working).await?;
+                Box::pin(within(
+                    traced.clone(),
+                    run.pauses.at(at, Phase::After, seen, &mut working),
+                ))
+                .await?;
             }
             return Ok(Step::Route(target));
         }
@@ -428,7 +458,12 @@ async fn run_job(
                 let about = json!({ "input": kept, "output": output });
                 let at = (interrupt, job.id.as_str(), run_id);
                 let seen = (fetcher, run.redactor, &scope, &about);
-                match run.pauses.at(at, Phase::After, seen, &mut working).await? {
+                match Box::pin(within(
+                    traced.clone(),
+                    run.pauses.at(at, Phase::After, seen, &mut working),
+                ))
+                .await?
+                {
                     Some(answer) => Output::Value(answer),
                     None => Output::Value(taken(about, "output")),
                 }

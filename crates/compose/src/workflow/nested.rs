@@ -11,6 +11,11 @@ use crate::config::{self, DEFAULT_REF};
 /// How deep workflow calls may nest.
 pub const MAX_DEPTH: usize = 16;
 
+/// The stack a thread that runs workflows needs: [`MAX_DEPTH`] nested calls take about 50 KB
+/// each in a release build and several times that in a debug one (2 MiB, Tokio's default,
+/// is just short). The main thread's default; only what is used is memory.
+pub const RUN_STACK: usize = 8 * 1024 * 1024;
+
 /// A workflow component's action, compiled.
 pub struct WorkflowCall {
     /// The called workflow's id (`__default__`: the default one).

@@ -149,11 +149,22 @@ impl<'a> Pauses<'a> {
     pub async fn ask(&self, point: Point) -> Result<Value, RunError> {
         let (answer, answered) = oneshot::channel();
         let job = point.job_id.clone();
+        // The wait is a span of the job's (or its agent iteration's), when traced.
+        let waiting = crate::traces::Inner::start(
+            || format!("interrupt {job}"),
+            || {
+                vec![
+                    opentelemetry::KeyValue::new("model_compose.job_id", job.clone()),
+                    opentelemetry::KeyValue::new("model_compose.point_id", point.id.clone()),
+                    opentelemetry::KeyValue::new("model_compose.phase", point.phase.as_str()),
+                ]
+            },
+        );
         self.state.lock().unpublished.push(Asked { point, answer });
         answered.await.map_err(|_| {
-            RunError::Flow(format!(
-                "job '{job}' was waiting for an answer that will not come"
-            ))
+            let message = format!("job '{job}' was waiting for an answer that will not come");
+            waiting.failed(&message);
+            RunError::Flow(message)
         })
     }
 

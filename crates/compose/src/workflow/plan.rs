@@ -37,7 +37,7 @@ pub struct Engine {
     /// The local servers its http-server components start and stop.
     services: Vec<Arc<ManagedServer>>,
     /// Where its runs are exported as traces (`tracer:`).
-    traces: Arc<crate::traces::Traces>,
+    traces: crate::traces::Traces,
 }
 
 /// A workflow ready to run.
@@ -136,14 +136,13 @@ impl Engine {
         let redactor = Arc::new(crate::error::Redactor::new(Arc::clone(&secrets)));
         let traces =
             crate::traces::Traces::start(&config.tracers, Arc::clone(&redactor), &metrics)?;
-        let traces = Arc::new(traces);
         let http = |client: &config::HttpClient| {
             HttpClient::new(
                 client,
                 &trust,
                 Arc::clone(&secrets),
                 Arc::clone(&metrics),
-                (Arc::clone(&fetcher), Arc::clone(&traces)),
+                Arc::clone(&fetcher),
             )
             .map(|client| Built::Http(Arc::new(client)))
             .map_err(|err| err.to_string())

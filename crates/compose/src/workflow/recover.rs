@@ -34,13 +34,16 @@ pub(super) async fn run_recovering(
             break err;
         };
         let wait = retry.delay_after(attempt);
+        let message = err.failure(run.secrets).message;
         tracing::warn!(
             job = %job.id,
-            "job '{}' attempt {attempt}/{attempts} failed: {}. Retrying in {:.2}s.",
+            "job '{}' attempt {attempt}/{attempts} failed: {message}. Retrying in {:.2}s.",
             job.id,
-            err.failure(run.secrets).message,
             wait.as_secs_f64()
         );
+        if let Some(spans) = run.traced {
+            spans.retrying((&job.id, frame.iteration), attempt, &message);
+        }
         tokio::time::sleep(wait).await;
         attempt += 1;
     };

@@ -21,6 +21,8 @@ use crate::error::RunError;
 use crate::metrics::Usage;
 use crate::record::{Phase, Point};
 use crate::signature::Signature;
+use crate::traces::{within, Inner};
+use opentelemetry::KeyValue;
 
 /// One of an agent's `tools`.
 pub(super) enum Tool {
@@ -232,18 +234,20 @@ impl<'t> Tools<'t> {
                             ..
                         },
                     ) => running.push(Box::pin(async move {
-                        (index, entry.run(workflow, call, run, context, usage).await)
+                        let answer = entry.run(workflow, call, run, context, usage);
+                        (index, traced(call, answer).await)
                     })),
                     Some(Entry {
                         tool: Tool::Mcp(client),
                         ..
                     }) => running.push(Box::pin(async move {
-                        (index, ask_server(client, call).await)
+                        (index, traced(call, ask_server(client, call)).await)
                     })),
                     Some(_) => external.push((index, call)),
                     None => {
                         let text = format!("Error: Unknown tool '{}'", call.name);
-                        yield (index, tool_message(call, text, true));
+                        let answer = std::future::ready(tool_message(call, text, true));
+                        yield (index, traced(call, answer).await);
                     }
                 }
             }
@@ -312,6 +316,30 @@ impl Entry<'_> {
             .input(&self.name, arguments)
             .map_err(|err| format!("Error: {err}"))
     }
+}
+
+/// A tool call's answer, in a span of its own when the run is traced (OpenTelemetry's
+/// `execute_tool`): what the tool runs is its child, an error answer its error.
+async fn traced(call: &Call, answer: impl std::future::Future<Output = Value>) -> Value {
+    let span = Inner::start(
+        || format!("execute_tool {}", call.name),
+        || {
+            vec![
+                KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                KeyValue::new("gen_ai.tool.name", call.name.clone()),
+                KeyValue::new("gen_ai.tool.call.id", call.id.clone()),
+            ]
+        },
+    );
+    let answered = within(span.context(), answer).await;
+    let result = answered["content"].get(0);
+    if result.and_then(|r| r.get("is_error")) == Some(&Value::Bool(true)) {
+        let text = result
+            .and_then(|r| r.get("content"))
+            .and_then(Value::as_str);
+        span.failed(text.unwrap_or("the tool failed"));
+    }
+    answered
 }
 
 /// Calls an MCP server's tool for `call`: its result as the model reads it, or its error.

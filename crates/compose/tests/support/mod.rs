@@ -45,6 +45,7 @@ pub async fn run_attended(
         observer: &|_| {},
         usage: std::sync::Arc::default(),
         answerer,
+        traced: None,
     };
     let output = engine.run_observed(&request, json!({}), watch).await;
     match output {
