@@ -21,7 +21,7 @@ SITE_INPUTS := Cargo.toml Cargo.lock $(wildcard crates/*/Cargo.toml) .cargo/conf
 	style/main.css $(wildcard public/*)
 sources_of = $(wildcard $(if $(wildcard $(1)),$(shell sed -e 's/^[^:]*://' $(1))))
 
-.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench bench-original bench-instructions install clean
+.PHONY: setup build release run test lint unit e2e test-release screenshots compat bench bench-original bench-instructions bench-traces install clean
 
 ## setup: install the missing tools (wasm target, cargo-leptos, wasm-bindgen, wasm-opt, Chromium, npm packages)
 setup:
@@ -99,6 +99,7 @@ bench: release
 	cargo bench --locked --bench jobs -- $(RELEASE_BIN)
 	cargo bench --locked --bench agents -- $(RELEASE_BIN)
 	cargo bench --locked --bench doors -- $(RELEASE_BIN)
+	bash scripts/trace-cost.sh $(RELEASE_BIN)
 
 ## bench-instructions: the server's instructions per streamed token (callgrind, steady from run
 ## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after;
@@ -106,6 +107,11 @@ bench: release
 ## TOKENS=5 EVENTS=5 STREAMS=50: what a run costs besides its tokens
 bench-instructions: release
 	CONFIG=$(CONFIG) EVENTS=$(EVENTS) TOKENS=$(TOKENS) STREAMS=$(STREAMS) bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
+
+## bench-traces: what a tracer adds per streamed token (callgrind, the seed with and without a
+## `tracer:`, ROUNDS=3 times each; goal +5 % at most)
+bench-traces: release
+	ROUNDS=$(or $(ROUNDS),3) bash scripts/trace-cost.sh $(RELEASE_BIN)
 
 clean:
 	cargo clean

@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::Value;
@@ -11,8 +13,10 @@ use serde_json::Value;
 use compose::component::Binary;
 use compose::config::Config;
 use compose::media::{guess_type, Blob};
+use compose::metrics::Usage;
+use compose::record::{Output, RunRecord, Status};
 use compose::workflow::{Access, RunRequest, Watch};
-use compose::{Engine, RunError, RunOutput};
+use compose::{Engine, JobNews, RunError, RunOutput};
 
 use super::ask::Terminal;
 use super::{fail, RunArgs, EXIT_FAILURE, EXIT_USAGE};
@@ -142,24 +146,77 @@ enum Failure {
     Terminal(String),
 }
 
+/// Runs the request and prints its output; a tracer (`tracer:`) gets the run as a trace, as
+/// under `up`.
 async fn execute(
     engine: &Engine,
     request: &RunRequest,
     context: Value,
     args: &RunArgs,
 ) -> Result<(), Failure> {
-    let output_file = args.output.as_deref();
+    let task_id = context["task_id"].as_str().unwrap_or_default().to_string();
+    let spans = engine.traces().run(&task_id, &request.workflow().id, None);
+    let usage = Arc::<Usage>::default();
+    let (started_at, started) = (epoch_millis(), Instant::now());
+    let observer = |news: &JobNews<'_>| spans.job(news);
     let watch = Watch {
-        observer: &|_| {},
-        usage: std::sync::Arc::default(),
+        observer: &observer,
+        usage: Arc::clone(&usage),
         answerer: &Terminal {
             auto_resume: args.auto_resume,
         },
-        traced: None,
+        traced: Some(&spans),
     };
+    let printed = print(engine, request, context, watch, args.output.as_deref()).await;
+    if spans.exporting() {
+        let (output, error) = match &printed {
+            Ok(output) => (output.clone(), None),
+            Err(Failure::Run(err)) => (None, Some(err.failure(engine.secrets()))),
+            Err(other) => (None, Some(RunError::Flow(other.to_string()).failure(&[]))),
+        };
+        let record = RunRecord {
+            task_id,
+            workflow_id: request.workflow().id.clone(),
+            input: request.input().clone(),
+            output,
+            status: match error {
+                None => Status::Completed,
+                Some(_) => Status::Failed,
+            },
+            error,
+            started_at,
+            first_chunk_ms: None,
+            duration_ms: i64::try_from(started.elapsed().as_millis()).ok(),
+            request_id: None,
+            trace_id: spans.trace_id(),
+            usage: usage.count().reported(),
+            uploads: Vec::new(),
+            interrupt: Vec::new(),
+            jobs: Vec::new(),
+        };
+        spans.end(&record, None);
+    }
+    printed.map(drop)
+}
+
+/// Milliseconds since the Unix epoch.
+fn epoch_millis() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Runs the request with `watch` and prints its output as it comes (bytes to `output_file`);
+/// gives what it printed (nothing for bytes).
+async fn print(
+    engine: &Engine,
+    request: &RunRequest,
+    context: Value,
+    watch: Watch<'_>,
+    output_file: Option<&Path>,
+) -> Result<Option<Output>, Failure> {
     let output = engine.run_observed(request, context, watch).await?;
     let mut stdout = std::io::stdout().lock();
-    let text = match output {
+    let (text, output) = match output {
         RunOutput::Stream(mut pieces) => {
             let mut text = String::new();
             let mut outcome = Ok(());
@@ -183,10 +240,10 @@ async fn execute(
                 stdout.write_all(b"\n")?;
             }
             outcome?;
-            text
+            (text.clone(), Output::Text(text))
         }
-        RunOutput::Bytes(binary) => return write_bytes(binary, output_file).await,
-        RunOutput::Value(Value::Null) => String::new(),
+        RunOutput::Bytes(binary) => return write_bytes(binary, output_file).await.map(|()| None),
+        RunOutput::Value(Value::Null) => (String::new(), Output::Json(Value::Null)),
         RunOutput::Value(value) => {
             let text = match &value {
                 Value::String(text) => text.clone(),
@@ -196,11 +253,11 @@ async fn execute(
                 other => other.to_string(),
             };
             writeln!(stdout, "{text}")?;
-            text
+            (text, Output::Json(value))
         }
     };
     if let Some(path) = output_file {
         std::fs::write(path, text)?;
     }
-    Ok(())
+    Ok(Some(output))
 }

@@ -3,6 +3,7 @@
 //! and `up` on ports the system picks. Mock upstreams come from `testkit`.
 #![allow(dead_code, unused_imports)] // each test file uses its own part of this module
 
+pub mod collector;
 pub mod examples;
 
 use std::path::Path;

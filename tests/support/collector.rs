@@ -1,0 +1,111 @@
+//! What the trace tests share: an OTLP/HTTP collector the test starts (decoding OTLP's
+//! protobuf messages), `up` with a tracer sending to it, and readers of the spans it got.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use parking_lot::Mutex;
+use prost::Message;
+
+use super::mock_upstream::{Behavior, MockUpstream};
+use super::{Server, Workdir};
+
+/// An OTLP/HTTP collector on 127.0.0.1 (at any path): every span it is sent, and the path
+/// and `Authorization` of each request.
+pub struct Collector {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub spans: Arc<Mutex<Vec<Span>>>,
+    pub requests: Arc<Mutex<Vec<Request>>>,
+}
+
+/// A request's path and `Authorization`.
+pub type Request = (String, Option<String>);
+
+impl Collector {
+    pub async fn start() -> Self {
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (kept, seen) = (Arc::clone(&spans), Arc::clone(&requests));
+        let app =
+            axum::Router::new().fallback(
+                move |uri: axum::http::Uri,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Bytes| async move {
+                    let request = ExportTraceServiceRequest::decode(body).unwrap();
+                    let auth = headers
+                        .get("authorization")
+                        .map(|auth| auth.to_str().unwrap().to_string());
+                    seen.lock().push((uri.path().to_string(), auth));
+                    for resource in request.resource_spans {
+                        for scope in resource.scope_spans {
+                            kept.lock().extend(scope.spans);
+                        }
+                    }
+                    ExportTraceServiceResponse::default().encode_to_vec()
+                },
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            base,
+            spans,
+            requests,
+        }
+    }
+}
+
+/// The string value of attribute `key` of `span`.
+pub fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            AnyValue::StringValue(text) => Some(text.clone()),
+            AnyValue::IntValue(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+/// `up` serving the seed with the `tracer:` block `tracer`, its model answering `tokens`.
+pub fn traced(tokens: &[&str], tracer: &str) -> (MockUpstream, Workdir, Server) {
+    let mock = MockUpstream::start(Behavior::tokens(tokens));
+    let dir = Workdir::seed(&mock.base_url);
+    let server = Server::start_with(&dir, &(super::seed_for(&mock.base_url) + tracer));
+    (mock, dir, server)
+}
+
+/// Streams one seed run (prompt `prompt`) through `server` to its end.
+pub async fn streamed_run(server: &Server, prompt: &str) -> String {
+    let body = serde_json::json!({"input": {"prompt": prompt, "temperature": 0.3}});
+    super::post(server, &body.to_string())
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The spans named `name`.
+pub fn all_named<'s>(spans: &'s [Span], name: &str) -> Vec<&'s Span> {
+    spans.iter().filter(|s| s.name == name).collect()
+}
+
+/// Whether `span` ended with an error status, and its message.
+pub fn error_of(span: &Span) -> Option<String> {
+    let status = span.status.as_ref()?;
+    // STATUS_CODE_ERROR
+    (status.code == 2).then(|| status.message.clone())
+}
+
+/// The `tracer:` block of a tracer sending to `collector` over OTLP/HTTP.
+pub fn tracer_for(collector: &Collector) -> String {
+    format!(
+        "tracer:\n  driver: otlp\n  endpoint: {}/v1/traces\n",
+        collector.base
+    )
+}
