@@ -92,7 +92,8 @@ compat:
 ## bench: release build, then the load benchmarks (server vs the upstream alone, side by side):
 ## no-delay saturation, then paced streams (100, 1,000 and 5,000 at once, tokens 50 ms apart),
 ## then what the workflow engine adds per job (chains and a for-each of 1,000 jobs), what
-## an agent adds per iteration, and what the OpenAI-compatible endpoint adds per request
+## an agent adds per iteration, what the OpenAI-compatible endpoint adds per request, and what a
+## tracer adds per streamed token
 bench: release
 	cargo bench --locked --bench load -- $(RELEASE_BIN)
 	cargo bench --locked --bench paced -- $(RELEASE_BIN)
