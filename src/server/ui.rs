@@ -143,16 +143,15 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
             }
         };
         let _owner = CancelOnDrop::new(Arc::clone(&task));
-        // The run's trace names its conversation (a new one's once it is recorded).
-        if let Some(id) = &run.conversation_id {
-            let _ = task.conversation_id.set(id.clone());
-        }
+        // A new conversation's id is made now: the run's trace names it, however soon it ends.
+        let conversation = match run.conversation_id {
+            Some(id) => TurnOf::Going(id),
+            None => TurnOf::New(ulid::Ulid::new().to_string()),
+        };
+        let _ = task.conversation_id.set(conversation.id().to_string());
         let (conversation_id, position, version) =
-            match in_conversation(&tasks, &run.workflow_id, run.conversation_id, run.position, &run.prompt, &task).await {
-                Ok((id, position, version)) => {
-                    let _ = task.conversation_id.set(id.clone());
-                    (Some(id), Some(position), Some(version))
-                }
+            match in_conversation(&tasks, &run.workflow_id, conversation, run.position, &run.prompt, &task).await {
+                Ok((id, position, version)) => (Some(id), Some(position), Some(version)),
                 Err(err) => {
                     tracing::warn!(task = %task.id, "cannot record the conversation: {err}");
                     (None, None, None)
@@ -232,23 +231,39 @@ pub fn chat(tasks: Arc<TaskRegistry>, run: ChatRun) -> impl Stream<Item = String
     }
 }
 
+/// The conversation a chat's run is a turn of.
+enum TurnOf {
+    /// One the chat has: its id.
+    Going(String),
+    /// One to record, with this id.
+    New(String),
+}
+
+impl TurnOf {
+    fn id(&self) -> &str {
+        match self {
+            TurnOf::Going(id) | TurnOf::New(id) => id,
+        }
+    }
+}
+
 /// Records the run as an answer in its conversation (a new one, titled by the prompt, when
 /// there is none yet); returns the conversation, the turn's position and the answer's version.
 async fn in_conversation(
     tasks: &TaskRegistry,
     workflow_id: &str,
-    conversation_id: Option<String>,
+    conversation: TurnOf,
     position: Option<u32>,
     prompt: &str,
     task: &Task,
 ) -> Result<(String, u32, u32), String> {
     let store = tasks.store().ok_or("no history")?;
     let now = task.started_at();
-    let id = match conversation_id {
-        Some(id) => id,
-        None => {
+    let id = match conversation {
+        TurnOf::Going(id) => id,
+        TurnOf::New(id) => {
             let summary = ConversationSummary {
-                id: ulid::Ulid::new().to_string(),
+                id,
                 workflow_id: workflow_id.to_string(),
                 title: title_of(prompt),
                 created_at: now,
