@@ -13,6 +13,17 @@ use support::collector::*;
 use support::mock_upstream::{Behavior, MockUpstream};
 use support::{Server, Workdir};
 
+/// `up` serving the seed, its job given `key` (one line of YAML), its traces sent to
+/// `collector`.
+fn seed_job_with(mock: &MockUpstream, key: &str, collector: &Collector) -> (Workdir, Server) {
+    let dir = Workdir::seed(&mock.base_url);
+    let config =
+        support::seed_for(&mock.base_url).replacen("  job:\n", &format!("  job:\n    {key}\n"), 1)
+            + &tracer_for(collector);
+    let server = Server::start_with(&dir, &config);
+    (dir, server)
+}
+
 /// A job that fails and runs again is one span, the failed attempt an event on it; both
 /// upstream calls are its children, the first with the upstream's error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,13 +34,7 @@ async fn a_retried_job_is_one_span_with_its_retries_as_events() {
         503,
         r#"{"error": {"message": "overloaded"}}"#,
     ));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url).replacen(
-        "  job:\n",
-        "  job:\n    retry: {max_attempt_count: 2}\n",
-        1,
-    ) + &tracer_for(&collector);
-    let mut server = Server::start_with(&dir, &config);
+    let (_dir, mut server) = seed_job_with(&mock, "retry: {max_attempt_count: 2}", &collector);
     let streamed = streamed_run(&server, "Hi").await;
     assert!(streamed.contains("again"), "{streamed}");
     assert!(server.stop().success());
@@ -64,19 +69,13 @@ async fn a_retried_job_is_one_span_with_its_retries_as_events() {
     assert!(statuses.contains(&"503".to_string()) && statuses.contains(&"200".to_string()));
 }
 
-/// A run that waits for a person: the wait is a span of its job's, and the run's span names
-/// the conversation when the chat started it.
+/// A run that waits for a person: the wait is a span of its job's, as long as the wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_wait_is_a_span_of_its_job() {
     let collector = Collector::start().await;
     let mock = MockUpstream::start(Behavior::tokens(&["go"]));
-    let dir = Workdir::seed(&mock.base_url);
-    let config = support::seed_for(&mock.base_url).replacen(
-        "  job:\n",
-        "  job:\n    interrupt: {before: {message: Send it?}}\n",
-        1,
-    ) + &tracer_for(&collector);
-    let mut server = Server::start_with(&dir, &config);
+    let interrupt = "interrupt: {before: {message: Send it?}}";
+    let (_dir, mut server) = seed_job_with(&mock, interrupt, &collector);
     let body = serde_json::json!({"input": {"prompt": "Hi"}, "wait_for_completion": true});
     let waiting: serde_json::Value = serde_json::from_str(
         &support::post(&server, &body.to_string())
