@@ -140,6 +140,26 @@ async fn capture_settings_hold_and_langfuse_gets_its_keys_as_basic_auth() {
     }
 }
 
+/// `capture.input: false`: no span carries an input (the run's, the job's), the output still
+/// does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_input_false_leaves_every_input_out() {
+    let collector = Collector::start().await;
+    let tracer = tracer_for(&collector) + "  capture:\n    input: false\n";
+    let (_mock, _dir, mut server) = traced(&["out"], &tracer);
+    streamed_run(&server, "a private prompt").await;
+    assert!(server.stop().success());
+
+    let spans = collector.spans.lock().clone();
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    for span in &spans {
+        assert_eq!(attribute(span, "input.value"), None, "{span:#?}");
+        assert!(!format!("{span:?}").contains("private prompt"), "{span:#?}");
+    }
+    let run = all_named(&spans, "workflow __workflow__")[0];
+    assert_eq!(attribute(run, "output.value").as_deref(), Some("out"));
+}
+
 /// A collector nobody answers at changes nothing for the run, and the server still stops
 /// promptly (it gives the last spans at most two seconds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
