@@ -280,3 +280,41 @@ async fn model_compose_run_exports_its_run_before_it_exits() {
         Some("from the cli")
     );
 }
+
+/// With two tracers, each gets the whole trace: the run, the job, and the upstream call as the
+/// job's child (in its own trace); the request carries the first tracer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_of_several_tracers_gets_every_span() {
+    let (first, second) = (Collector::start().await, Collector::start().await);
+    let tracers = format!(
+        "tracers:\n  - driver: otlp\n    endpoint: {}/v1/traces\n  \
+         - driver: otlp\n    endpoint: {}/v1/traces\n",
+        first.base, second.base
+    );
+    let (mock, _dir, mut server) = traced(&["twice"], &tracers);
+    assert!(streamed_run(&server, "Hi").await.contains("twice"));
+    assert!(server.stop().success());
+
+    let mut traces = Vec::new();
+    for collector in [&first, &second] {
+        let spans = collector.spans.lock().clone();
+        let job = all_named(&spans, "job __job__")[0].clone();
+        let call = all_named(&spans, "chat gpt-4o")[0].clone();
+        assert_eq!(call.parent_span_id, job.span_id, "{spans:#?}");
+        assert_eq!(call.trace_id, job.trace_id);
+        traces.push((call.trace_id, call.span_id));
+    }
+    assert_ne!(
+        traces[0].0, traces[1].0,
+        "each tracer has a trace of its own"
+    );
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sent = mock.requests()[0].headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sent,
+        format!("00-{}-{}-01", hex(&traces[0].0), hex(&traces[0].1))
+    );
+}

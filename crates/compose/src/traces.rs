@@ -22,7 +22,7 @@ use crate::error::Redactor;
 use crate::metrics::Metrics;
 use crate::record::{Output, RunRecord, Status as RunStatus};
 use crate::workflow::JobNews;
-use call::{usage_attributes, TracerHandle};
+use call::{usage_attributes, Beside, TracerHandle};
 pub use call::{within, Call, Inner};
 use export::{bounded, Waiting};
 
@@ -178,8 +178,8 @@ pub struct RunSpans<'t> {
     traces: &'t Traces,
     /// The run's span in each tracer, as the context its jobs' spans start in.
     runs: Vec<Context>,
-    /// The jobs running: their spans' contexts in each tracer (the first's is where the job's
-    /// work runs, see [`RunSpans::job_context`]).
+    /// The jobs running: their spans' contexts in each tracer (where the job's work runs, see
+    /// [`RunSpans::job_context`]).
     jobs: Mutex<HashMap<JobKey, Vec<Context>>>,
 }
 
@@ -205,7 +205,11 @@ impl RunSpans<'_> {
             return None;
         }
         let jobs = self.jobs.lock();
-        jobs.get(&(job_id.to_string(), iteration))?.first().cloned()
+        let (first, others) = jobs.get(&(job_id.to_string(), iteration))?.split_first()?;
+        Some(match others.is_empty() {
+            true => first.clone(),
+            false => first.with_value(Beside(others.into())),
+        })
     }
 
     /// A job's attempt failed with `message` (redacted) and it runs again: an event on its span.

@@ -1,15 +1,15 @@
 //! Spans made inside a job while it works: each upstream call (with OpenTelemetry's GenAI
 //! attributes), an agent's iterations and tool calls, and waits for a person. Each is a child
-//! of the current context's span: a traced job's work runs in its span's context
-//! ([`within`]), so nothing needs to be handed down to the components; outside a traced run
-//! there is no span and nothing is made.
+//! of the current context's span, in every tracer: a traced job's work runs in its span's
+//! context ([`within`]), so nothing needs to be handed down to the components; outside a
+//! traced run there is no span and nothing is made.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::future::Either;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, WithContext};
-use opentelemetry::trace::{SpanRef, Tracer as _};
+use opentelemetry::trace::{SpanKind, SpanRef, Status, TraceContextExt, Tracer as _, WithContext};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 use serde_json::Value;
@@ -20,6 +20,11 @@ use crate::record::TokenUsage;
 #[derive(Clone)]
 pub(super) struct TracerHandle(pub(super) SdkTracer);
 
+/// The same place in each tracer past the first, kept in the first's context: a span made
+/// there is made in every tracer, each a child of its own.
+#[derive(Clone)]
+pub(super) struct Beside(pub(super) Arc<[Context]>);
+
 /// `work` to run in `context` (a span's, when its run is traced): what it starts is that
 /// span's child. Untraced (`None`), it runs as it is (and is no larger).
 pub fn within<F: Future>(context: Option<Context>, work: F) -> Either<WithContext<F>, F> {
@@ -29,8 +34,46 @@ pub fn within<F: Future>(context: Option<Context>, work: F) -> Either<WithContex
     }
 }
 
+/// A new span `name` in every tracer, each a child of the current context's span in its
+/// tracer: the context it makes (the first tracer's, the others beside it); none outside a
+/// traced run.
+fn child(
+    name: impl FnOnce() -> String,
+    kind: SpanKind,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Option<Context> {
+    let current = Context::current();
+    current.get::<TracerHandle>()?;
+    let (name, attributes) = (name(), attributes());
+    let start = |parent: &Context| {
+        let TracerHandle(tracer) = parent.get::<TracerHandle>()?;
+        let span = tracer
+            .span_builder(name.clone())
+            .with_kind(kind.clone())
+            .with_attributes(attributes.clone())
+            .start_with_context(tracer, parent);
+        Some(parent.with_span(span))
+    };
+    let first = start(&current)?;
+    let others: Vec<Context> = current
+        .get::<Beside>()
+        .map(|Beside(others)| others.iter().filter_map(start).collect())
+        .unwrap_or_default();
+    Some(match others.is_empty() {
+        true => first,
+        false => first.with_value(Beside(others.into())),
+    })
+}
+
+/// Each tracer's span of `context` (made by [`child`]).
+fn spans(context: &Context) -> impl Iterator<Item = SpanRef<'_>> {
+    let others = context.get::<Beside>().map(|Beside(others)| &others[..]);
+    std::iter::once(context.span()).chain(others.unwrap_or_default().iter().map(|cx| cx.span()))
+}
+
 /// A span inside a job (an agent's iteration, a tool call, a wait for a person): a child of
-/// the current context's span, ended when dropped; nothing when the run is not traced.
+/// the current context's span in every tracer, ended when dropped; nothing when the run is not
+/// traced.
 pub struct Inner(Option<Context>);
 
 impl Inner {
@@ -39,15 +82,7 @@ impl Inner {
         name: impl FnOnce() -> String,
         attributes: impl FnOnce() -> Vec<KeyValue>,
     ) -> Self {
-        let current = Context::current();
-        let Some(TracerHandle(tracer)) = current.get::<TracerHandle>() else {
-            return Self(None);
-        };
-        let span = tracer
-            .span_builder(name())
-            .with_attributes(attributes())
-            .start_with_context(tracer, &current);
-        Self(Some(current.with_span(span)))
+        Self(child(name, SpanKind::Internal, attributes))
     }
 
     /// The context its span's children start in.
@@ -55,39 +90,31 @@ impl Inner {
         self.0.clone()
     }
 
-    /// Sets an attribute, when traced.
-    pub fn set(&self, attribute: impl FnOnce() -> KeyValue) {
-        if let Some(span) = self.span() {
-            span.set_attribute(attribute());
-        }
-    }
-
     /// What it did failed with `message` (redacted).
     pub fn failed(&self, message: &str) {
-        if let Some(span) = self.span() {
-            span.set_status(Status::error(message.to_string()));
-        }
+        self.each(|span| span.set_status(Status::error(message.to_string())));
     }
 
-    fn span(&self) -> Option<SpanRef<'_>> {
-        self.0.as_ref().map(TraceContextExt::span)
+    /// Does `what` to its span in each tracer, when traced.
+    fn each(&self, what: impl Fn(SpanRef<'_>)) {
+        if let Some(context) = &self.0 {
+            spans(context).for_each(what);
+        }
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(span) = self.span() {
-            span.end();
-        }
+        self.each(|span| span.end());
     }
 }
 
-/// An upstream call's span, a child of the job's span (the first tracer's); nothing outside a
+/// An upstream call's span, a child of the job's span in every tracer; nothing outside a
 /// traced run. A model's (its request names a `model`) has OpenTelemetry's GenAI attributes;
 /// another (a web search, say) is a plain HTTP client span. It ends when dropped: when a whole
 /// answer has been read, or a streamed one has ended.
 pub struct Call {
-    span: Option<opentelemetry_sdk::trace::Span>,
+    span: Inner,
     traceparent: Option<String>,
     answered: bool,
 }
@@ -95,31 +122,27 @@ pub struct Call {
 impl Call {
     /// The `method` call to `url` with the (rendered) request `body`, starting now.
     pub fn start((method, url, body): (&str, &str, &Value)) -> Self {
-        let current = Context::current();
-        let Some(TracerHandle(tracer)) = current.get::<TracerHandle>() else {
-            return Self {
-                span: None,
-                traceparent: None,
-                answered: false,
-            };
+        let host = || {
+            let url = url::Url::parse(url).ok();
+            url.and_then(|url| url.host_str().map(str::to_string))
+                .unwrap_or_default()
         };
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_string))
-            .unwrap_or_default();
-        let system = match host.as_str() {
-            "api.openai.com" => "openai",
-            "api.anthropic.com" => "anthropic",
-            "generativelanguage.googleapis.com" => "gcp.gemini",
-            "api.mistral.ai" => "mistral_ai",
-            _ => "_OTHER",
+        let model = body.get("model").and_then(Value::as_str);
+        let name = || match model {
+            Some(model) => format!("chat {model}"),
+            None => method.to_string(),
         };
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method.to_string()),
-            KeyValue::new("server.address", host),
-        ];
-        let name = match body.get("model").and_then(Value::as_str) {
-            Some(model) => {
+        let attributes = || {
+            let host = host();
+            let mut attributes = vec![KeyValue::new("http.request.method", method.to_string())];
+            if let Some(model) = model {
+                let system = match host.as_str() {
+                    "api.openai.com" => "openai",
+                    "api.anthropic.com" => "anthropic",
+                    "generativelanguage.googleapis.com" => "gcp.gemini",
+                    "api.mistral.ai" => "mistral_ai",
+                    _ => "_OTHER",
+                };
                 attributes.extend([
                     KeyValue::new("gen_ai.system", system),
                     KeyValue::new("gen_ai.operation.name", "chat"),
@@ -132,25 +155,25 @@ impl Call {
                 if let Some(temperature) = temperature {
                     attributes.push(KeyValue::new("gen_ai.request.temperature", temperature));
                 }
-                format!("chat {model}")
             }
-            None => method.to_string(),
+            attributes.push(KeyValue::new("server.address", host));
+            attributes
         };
-        let span = tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .with_attributes(attributes)
-            .start_with_context(tracer, &current);
-        let context = span.span_context();
-        let traceparent = format!(
-            "00-{}-{}-{:02x}",
-            context.trace_id(),
-            context.span_id(),
-            context.trace_flags().to_u8()
-        );
+        let span = Inner(child(name, SpanKind::Client, attributes));
+        // The request goes on in the first tracer's trace.
+        let traceparent = span.0.as_ref().map(|context| {
+            let span = context.span();
+            let context = span.span_context();
+            format!(
+                "00-{}-{}-{:02x}",
+                context.trace_id(),
+                context.span_id(),
+                context.trace_flags().to_u8()
+            )
+        });
         Self {
-            span: Some(span),
-            traceparent: Some(traceparent),
+            span,
+            traceparent,
             answered: false,
         }
     }
@@ -162,7 +185,7 @@ impl Call {
 
     /// The upstream answered with `status`; an error status is the span's error.
     pub fn status(&mut self, status: u16) {
-        if let Some(span) = &mut self.span {
+        self.span.each(|span| {
             span.set_attribute(KeyValue::new(
                 "http.response.status_code",
                 i64::from(status),
@@ -170,37 +193,26 @@ impl Call {
             if status >= 400 {
                 span.set_status(Status::error(format!("upstream answered {status}")));
             }
-        }
+        });
     }
 
     /// A piece of a streamed answer arrived: the first is the time to first token.
     pub fn piece(&mut self) {
-        if let (Some(span), false) = (&mut self.span, self.answered) {
-            span.add_event("gen_ai.first_token", vec![]);
+        if !std::mem::replace(&mut self.answered, true) {
+            self.span
+                .each(|span| span.add_event("gen_ai.first_token", vec![]));
         }
-        self.answered = true;
     }
 
     /// The call failed with `message` (redacted).
     pub fn failed(&mut self, message: &str) {
-        if let Some(span) = &mut self.span {
-            span.set_status(Status::error(message.to_string()));
-        }
+        self.span.failed(message);
     }
 
     /// The tokens the upstream reported for this call.
     pub fn usage(&mut self, usage: &TokenUsage) {
-        if let Some(span) = &mut self.span {
-            usage_attributes(usage, |kv| span.set_attribute(kv));
-        }
-    }
-}
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        if let Some(mut span) = self.span.take() {
-            span.end();
-        }
+        self.span
+            .each(|span| usage_attributes(usage, |kv| span.set_attribute(kv)));
     }
 }
 
