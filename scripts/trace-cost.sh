@@ -31,6 +31,6 @@ for round in $(seq "$ROUNDS"); do
 done
 base=$(median "${seed[@]}")
 with=$(median "${traced[@]}")
-rise=$(awk -v a="$base" -v b="$with" 'BEGIN { printf "%.1f", (b - a) * 100 / a }')
+rise=$(awk -v a="$base" -v b="$with" 'BEGIN { printf "%+.1f", (b - a) * 100 / a }')
 mark=$(awk -v r="$rise" -v most="$BUDGET_PERCENT" 'BEGIN { print (r <= most) ? "✓" : "✗" }')
-echo "tracing: $base → $with instructions per streamed token (medians of $ROUNDS): +$rise % (goal ≤ +$BUDGET_PERCENT %) $mark"
+echo "tracing: $base → $with instructions per streamed token (medians of $ROUNDS): $rise % (goal ≤ +$BUDGET_PERCENT %) $mark"

@@ -55,13 +55,13 @@ fn child(
         Some(parent.with_span(span))
     };
     let first = start(&current)?;
-    let others: Vec<Context> = current
-        .get::<Beside>()
-        .map(|Beside(others)| others.iter().filter_map(start).collect())
-        .unwrap_or_default();
-    Some(match others.is_empty() {
-        true => first,
-        false => first.with_value(Beside(others.into())),
+    // Replaced, not inherited: the parent's are not this span's.
+    Some(match current.get::<Beside>() {
+        Some(Beside(others)) => {
+            let others: Vec<Context> = others.iter().filter_map(start).collect();
+            first.with_value(Beside(others.into()))
+        }
+        None => first,
     })
 }
 
