@@ -160,7 +160,6 @@ async fn the_run_view_names_the_trace_and_a_chat_run_its_conversation() {
         attribute(run, "gen_ai.conversation.id").as_deref(),
         Some(conversation.as_str())
     );
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
 
     // Again, the run only in the history now.
     let mut server = Server::start_with(&dir, &(support::seed_for(&_mock.base_url) + &tracer));
@@ -308,7 +307,6 @@ async fn each_of_several_tracers_gets_every_span() {
         traces[0].0, traces[1].0,
         "each tracer has a trace of its own"
     );
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let sent = mock.requests()[0].headers["traceparent"]
         .to_str()
         .unwrap()

@@ -90,7 +90,6 @@ async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
         Some("200")
     );
     assert!(call.events.iter().any(|e| e.name == "gen_ai.first_token"));
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let sent = mock.requests()[0].headers["traceparent"]
         .to_str()
         .unwrap()
@@ -240,7 +239,6 @@ async fn a_callers_traceparent_is_continued_and_the_task_names_its_trace() {
         .iter()
         .find(|s| s.name == "workflow __workflow__")
         .unwrap();
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     assert_eq!(hex(&run.trace_id), trace);
     assert_eq!(hex(&run.parent_span_id), caller);
     assert!(spans.iter().all(|s| hex(&s.trace_id) == trace));

@@ -109,3 +109,8 @@ pub fn tracer_for(collector: &Collector) -> String {
         collector.base
     )
 }
+
+/// An id (a trace's, a span's) as W3C trace context writes it: lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
