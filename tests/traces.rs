@@ -17,7 +17,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::trace::v1::Span;
 use parking_lot::Mutex;
 use support::collector::*;
-use support::TEST_KEY;
+use support::mock_upstream::{Behavior, MockUpstream};
+use support::{Server, Workdir, TEST_KEY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
@@ -157,6 +158,36 @@ async fn capture_input_false_leaves_every_input_out() {
     }
     let run = all_named(&spans, "workflow __workflow__")[0];
     assert_eq!(attribute(run, "output.value").as_deref(), Some("out"));
+}
+
+/// A collector over HTTPS is trusted as upstreams are: by the system's roots and those of
+/// `SSL_CERT_FILE`; without its CA nothing is exported, and the run is not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_collector_is_trusted_with_its_ca() {
+    let collector = Collector::start_https().await;
+    let ca = testkit::test_ca().to_str().unwrap().to_string();
+    for trusted in [false, true] {
+        let mock = MockUpstream::start(Behavior::tokens(&["sealed"]));
+        let dir = Workdir::seed(&mock.base_url);
+        let config = support::seed_for(&mock.base_url) + &tracer_for(&collector);
+        let env: &[(&str, &str)] = match trusted {
+            true => &[("SSL_CERT_FILE", &ca)],
+            false => &[],
+        };
+        let mut server = Server::start_with_args(&dir, &config, &[], env);
+        assert!(streamed_run(&server, "Hi").await.contains("sealed"));
+        assert!(server.stop().success());
+        let names: Vec<String> = collector
+            .spans
+            .lock()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        match trusted {
+            false => assert!(names.is_empty(), "{names:?}"),
+            true => assert_eq!(names.len(), 3, "{names:?}"),
+        }
+    }
 }
 
 /// A collector nobody answers at changes nothing for the run, and the server still stops

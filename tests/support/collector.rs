@@ -17,7 +17,7 @@ use super::{Server, Workdir};
 /// An OTLP/HTTP collector on 127.0.0.1 (at any path): every span it is sent, and the path
 /// and `Authorization` of each request.
 pub struct Collector {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (or `https://`).
     pub base: String,
     pub spans: Arc<Mutex<Vec<Span>>>,
     pub requests: Arc<Mutex<Vec<Request>>>,
@@ -27,7 +27,26 @@ pub struct Collector {
 pub type Request = (String, Option<String>);
 
 impl Collector {
+    /// Over plain HTTP.
     pub async fn start() -> Self {
+        Self::serving(|app| async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            base
+        })
+        .await
+    }
+
+    /// Over HTTPS (HTTP/1.1, a certificate only [`testkit::test_ca`] signed).
+    pub async fn start_https() -> Self {
+        Self::serving(|app| async move { testkit::serve_https_h1(app) }).await
+    }
+
+    /// The collector, its app served by `serve` (which gives its base URL).
+    async fn serving<F: std::future::Future<Output = String>>(
+        serve: impl FnOnce(axum::Router) -> F,
+    ) -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let (kept, seen) = (Arc::clone(&spans), Arc::clone(&requests));
@@ -49,11 +68,8 @@ impl Collector {
                     ExportTraceServiceResponse::default().encode_to_vec()
                 },
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
-            base,
+            base: serve(app).await,
             spans,
             requests,
         }

@@ -154,6 +154,17 @@ pub fn test_ca() -> PathBuf {
 /// [`test_ca`] signed) and HTTP/2 only, allowing at most `max_streams` concurrent streams per
 /// connection, as providers' servers do (100–256 there); returns `https://127.0.0.1:PORT`.
 pub fn serve_https_h2(app: axum::Router, max_streams: u32) -> String {
+    serve_tls(app, Some(max_streams))
+}
+
+/// Serves `app` over TLS as [`serve_https_h2`] does, but HTTP/1.1 only (what an OTLP/HTTP
+/// exporter speaks).
+pub fn serve_https_h1(app: axum::Router) -> String {
+    serve_tls(app, None)
+}
+
+/// `app` over TLS: HTTP/2 with at most this many streams per connection, or HTTP/1.1 (none).
+fn serve_tls(app: axum::Router, h2_streams: Option<u32>) -> String {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::service::TowerToHyperService;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -172,7 +183,10 @@ pub fn serve_https_h2(app: axum::Router, max_streams: u32) -> String {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
+    tls.alpn_protocols = match h2_streams {
+        Some(_) => vec![b"h2".to_vec()],
+        None => vec![b"http/1.1".to_vec()],
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
 
     listen("https", move |listener| async move {
@@ -187,10 +201,20 @@ pub fn serve_https_h2(app: axum::Router, max_streams: u32) -> String {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .max_concurrent_streams(max_streams)
-                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-                    .await;
+                let (io, service) = (TokioIo::new(tls), TowerToHyperService::new(app));
+                let _ = match h2_streams {
+                    Some(streams) => {
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .max_concurrent_streams(streams)
+                            .serve_connection(io, service)
+                            .await
+                    }
+                    None => {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await
+                    }
+                };
             });
         }
     })
