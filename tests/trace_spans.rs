@@ -55,10 +55,7 @@ async fn a_retried_job_is_one_span_with_its_retries_as_events() {
         })
         .unwrap();
     assert!(message.contains("503"), "{message}");
-    assert_eq!(
-        attribute(job, "model_compose.status").as_deref(),
-        Some("completed")
-    );
+    assert_attribute(job, "model_compose.status", "completed");
     let calls = all_named(&spans, "chat gpt-4o");
     assert_eq!(calls.len(), 2, "{spans:#?}");
     assert!(calls.iter().all(|call| call.parent_span_id == job.span_id));
@@ -112,14 +109,8 @@ async fn an_interrupt_wait_is_a_span_of_its_job() {
     let wait = all_named(&spans, "interrupt __job__");
     assert_eq!(wait.len(), 1, "{spans:#?}");
     assert_eq!(wait[0].parent_span_id, job.span_id);
-    assert_eq!(
-        attribute(wait[0], "model_compose.point_id").as_deref(),
-        Some(point)
-    );
-    assert_eq!(
-        attribute(wait[0], "model_compose.phase").as_deref(),
-        Some("before")
-    );
+    assert_attribute(wait[0], "model_compose.point_id", point);
+    assert_attribute(wait[0], "model_compose.phase", "before");
     // The person took a while: the wait's span lasted that long.
     let waited = wait[0].end_time_unix_nano - wait[0].start_time_unix_nano;
     assert!(waited >= 200_000_000, "{waited} ns");
@@ -216,10 +207,7 @@ async fn an_agents_iterations_and_tool_calls_are_spans() {
     }
     let search = all_named(&spans, "execute_tool search_web")[0];
     assert_eq!(search.parent_span_id, turns[0].span_id);
-    assert_eq!(
-        attribute(search, "gen_ai.tool.name").as_deref(),
-        Some("search_web")
-    );
+    assert_attribute(search, "gen_ai.tool.name", "search_web");
     assert_eq!(error_of(search), None);
     // The web search's request to its upstream is the tool's child.
     let fetched = spans
@@ -270,14 +258,8 @@ async fn model_compose_run_exports_its_run_before_it_exits() {
         (job.parent_span_id.clone(), call.parent_span_id.clone()),
         (run.span_id.clone(), job.span_id.clone())
     );
-    assert_eq!(
-        attribute(run, "model_compose.status").as_deref(),
-        Some("completed")
-    );
-    assert_eq!(
-        attribute(run, "output.value").as_deref(),
-        Some("from the cli")
-    );
+    assert_attribute(run, "model_compose.status", "completed");
+    assert_attribute(run, "output.value", "from the cli");
 }
 
 /// With two tracers, each gets the whole trace: the run, the job, and the upstream call as the

@@ -53,43 +53,25 @@ async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
     assert_eq!(job.trace_id, run.trace_id);
     assert_eq!(job.parent_span_id, run.span_id);
     assert!(attribute(run, "model_compose.task_id").is_some_and(|id| id.len() == 26));
-    assert_eq!(
-        attribute(run, "model_compose.workflow_id").as_deref(),
-        Some("__workflow__")
-    );
-    assert_eq!(
-        attribute(run, "model_compose.status").as_deref(),
-        Some("completed")
-    );
+    assert_attribute(run, "model_compose.workflow_id", "__workflow__");
+    assert_attribute(run, "model_compose.status", "completed");
     let input = attribute(run, "input.value").unwrap();
     assert!(input.contains("Say hello"), "{input}");
     // A streamed text is captured as the text.
-    assert_eq!(attribute(run, "output.value").as_deref(), Some("Hello"));
-    assert_eq!(
-        attribute(job, "model_compose.job_type").as_deref(),
-        Some("component")
-    );
-    assert_eq!(
-        attribute(job, "model_compose.status").as_deref(),
-        Some("completed")
-    );
+    assert_attribute(run, "output.value", "Hello");
+    assert_attribute(job, "model_compose.job_type", "component");
+    assert_attribute(job, "model_compose.status", "completed");
     // The upstream call: a client span of the job's with the GenAI attributes, and the
     // request carried the trace on (`traceparent`).
     assert_eq!(call.trace_id, run.trace_id);
     assert_eq!(call.parent_span_id, job.span_id);
-    assert_eq!(attribute(call, "gen_ai.system").as_deref(), Some("_OTHER"));
-    assert_eq!(
-        attribute(call, "gen_ai.request.model").as_deref(),
-        Some("gpt-4o")
-    );
+    assert_attribute(call, "gen_ai.system", "_OTHER");
+    assert_attribute(call, "gen_ai.request.model", "gpt-4o");
     assert!(call
         .attributes
         .iter()
         .any(|kv| kv.key == "gen_ai.request.temperature"));
-    assert_eq!(
-        attribute(call, "http.response.status_code").as_deref(),
-        Some("200")
-    );
+    assert_attribute(call, "http.response.status_code", "200");
     assert!(call.events.iter().any(|e| e.name == "gen_ai.first_token"));
     let sent = mock.requests()[0].headers["traceparent"]
         .to_str()
@@ -157,7 +139,7 @@ async fn capture_input_false_leaves_every_input_out() {
         assert!(!format!("{span:?}").contains("private prompt"), "{span:#?}");
     }
     let run = all_named(&spans, "workflow __workflow__")[0];
-    assert_eq!(attribute(run, "output.value").as_deref(), Some("out"));
+    assert_attribute(run, "output.value", "out");
 }
 
 /// A collector over HTTPS is trusted as upstreams are: by the system's roots and those of

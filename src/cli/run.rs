@@ -157,7 +157,7 @@ async fn execute(
     let task_id = context["task_id"].as_str().unwrap_or_default().to_string();
     let spans = engine.traces().run(&task_id, &request.workflow().id, None);
     let usage = Arc::<Usage>::default();
-    let (started_at, started) = (epoch_millis(), Instant::now());
+    let (started_at, started) = (crate::store::now_ms(), Instant::now());
     let observer = |news: &JobNews<'_>| spans.job(news);
     let watch = Watch {
         observer: &observer,
@@ -197,12 +197,6 @@ async fn execute(
         spans.end(&record, None);
     }
     printed.map(drop)
-}
-
-/// Milliseconds since the Unix epoch.
-fn epoch_millis() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Runs the request with `watch` and prints its output as it comes (bytes to `output_file`);

@@ -106,6 +106,16 @@ pub async fn streamed_run(server: &Server, prompt: &str) -> String {
         .unwrap()
 }
 
+/// Asserts that attribute `key` of `span` is `expected`.
+#[track_caller]
+pub fn assert_attribute(span: &Span, key: &str, expected: &str) {
+    assert_eq!(
+        attribute(span, key).as_deref(),
+        Some(expected),
+        "{key} of {span:#?}"
+    );
+}
+
 /// The spans named `name`.
 pub fn all_named<'s>(spans: &'s [Span], name: &str) -> Vec<&'s Span> {
     spans.iter().filter(|s| s.name == name).collect()
