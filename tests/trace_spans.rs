@@ -289,12 +289,8 @@ async fn each_of_several_tracers_gets_every_span() {
         traces[0].0, traces[1].0,
         "each tracer has a trace of its own"
     );
-    let sent = mock.requests()[0].headers["traceparent"]
-        .to_str()
-        .unwrap()
-        .to_string();
     assert_eq!(
-        sent,
-        format!("00-{}-{}-01", hex(&traces[0].0), hex(&traces[0].1))
+        first_traceparent(&mock),
+        traceparent(&traces[0].0, &traces[0].1)
     );
 }

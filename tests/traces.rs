@@ -73,13 +73,9 @@ async fn a_streamed_run_is_a_trace_of_its_run_and_job_spans() {
         .any(|kv| kv.key == "gen_ai.request.temperature"));
     assert_attribute(call, "http.response.status_code", "200");
     assert!(call.events.iter().any(|e| e.name == "gen_ai.first_token"));
-    let sent = mock.requests()[0].headers["traceparent"]
-        .to_str()
-        .unwrap()
-        .to_string();
     assert_eq!(
-        sent,
-        format!("00-{}-{}-01", hex(&run.trace_id), hex(&call.span_id))
+        first_traceparent(&mock),
+        traceparent(&run.trace_id, &call.span_id)
     );
     // The API key is in the upstream request's headers, never in a span.
     for span in &spans {
@@ -209,13 +205,7 @@ async fn a_dead_collector_changes_nothing_for_the_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_traceparent_is_continued_and_the_task_names_its_trace() {
     let collector = Collector::start().await;
-    let (_mock, _dir, mut server) = traced(
-        &["fine"],
-        &format!(
-            "tracer:\n  driver: otlp\n  endpoint: {}/v1/traces\n",
-            collector.base
-        ),
-    );
+    let (_mock, _dir, mut server) = traced(&["fine"], &tracer_for(&collector));
     let (trace, caller) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let body = serde_json::json!({"input": {"prompt": "Hi"}, "wait_for_completion": false});
     let answer = reqwest::Client::new()

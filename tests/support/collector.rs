@@ -140,3 +140,14 @@ pub fn tracer_for(collector: &Collector) -> String {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The `traceparent` of a span in a sampled trace, as a request that continues it carries it.
+pub fn traceparent(trace_id: &[u8], span_id: &[u8]) -> String {
+    format!("00-{}-{}-01", hex(trace_id), hex(span_id))
+}
+
+/// The `traceparent` the first request `mock` got carried.
+pub fn first_traceparent(mock: &MockUpstream) -> String {
+    let headers = &mock.requests()[0].headers;
+    headers["traceparent"].to_str().unwrap().to_string()
+}
