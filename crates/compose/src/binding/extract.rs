@@ -149,16 +149,187 @@ impl ChunkPaths {
                 paths.push(expr.path.clone());
             }
         }
-        Some(Self { paths })
+        (paths.len() <= MOST_PATHS).then_some(Self { paths })
     }
 
     pub fn paths(&self) -> &[Vec<Step>] {
         &self.paths
     }
 
-    /// The value at each path in the JSON `text`, in order.
+    /// The value at each path in the JSON `text`, in order, read in one pass.
     pub fn read(&self, text: &str) -> Vec<Value> {
-        self.paths.iter().map(|path| extract(text, path)).collect()
+        match self.paths.as_slice() {
+            [path] => vec![extract(text, path)],
+            paths => extract_all(text, paths),
+        }
+    }
+}
+
+/// The most paths [`extract_all`] reads in one pass (one bit each).
+const MOST_PATHS: usize = 64;
+
+/// The value at each of `paths` in the JSON `text`, read in one pass over it (null where a
+/// path is not there; all null when the text is not JSON). Each path must be
+/// [covered](covers), and there are at most 64 of them.
+pub fn extract_all(text: &str, paths: &[Vec<Step>]) -> Vec<Value> {
+    debug_assert!(paths.len() <= MOST_PATHS);
+    let mut out = vec![Value::Null; paths.len()];
+    if paths.is_empty() {
+        return out;
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let every = u64::MAX >> (MOST_PATHS - paths.len());
+    let read = Many {
+        paths,
+        wanted: every,
+        depth: 0,
+        out: &mut out,
+    }
+    .deserialize(&mut deserializer);
+    if read.is_err() || deserializer.end().is_err() {
+        out.fill(Value::Null);
+    }
+    out
+}
+
+/// The paths (bits of `wanted`) that have come `depth` steps down to the value being read, and
+/// where their values go. A mapping's repeated key reads its value again: the last one counts,
+/// as in a parsed mapping.
+struct Many<'p, 'o> {
+    paths: &'p [Vec<Step>],
+    wanted: u64,
+    depth: usize,
+    out: &'o mut [Value],
+}
+
+impl Many<'_, '_> {
+    /// The bits of `wanted` whose next step is `is`.
+    fn next_is(&self, is: impl Fn(&Step) -> bool) -> u64 {
+        bits(self.wanted)
+            .filter(|&i| self.paths[i].get(self.depth).is_some_and(&is))
+            .fold(0, |mask, i| mask | 1 << i)
+    }
+
+    /// Reading the value found by following the paths of `wanted` one more step.
+    fn down(&mut self, wanted: u64) -> Many<'_, '_> {
+        Many {
+            paths: self.paths,
+            wanted,
+            depth: self.depth + 1,
+            out: self.out,
+        }
+    }
+}
+
+/// The indexes of the bits set in `mask`.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask.checked_sub(1)?;
+        Some(i)
+    })
+}
+
+impl<'de> DeserializeSeed<'de> for Many<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        for i in bits(self.wanted) {
+            self.out[i] = Value::Null;
+        }
+        let ends_here = bits(self.wanted).any(|i| self.paths[i].len() == self.depth);
+        if !ends_here {
+            return deserializer.deserialize_any(self);
+        }
+        // A path ends at this value: it is built, and the others still wanted walk it.
+        let value: Value = serde::Deserialize::deserialize(deserializer)?;
+        for i in bits(self.wanted) {
+            self.out[i] = super::eval::walk(&value, &self.paths[i][self.depth..]).into_owned();
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for Many<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
+        out.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(wanted) = map.next_key_seed(NextKey(&self))? {
+            match wanted {
+                0 => map.next_value::<IgnoredAny>().map(drop)?,
+                wanted => map.next_value_seed(self.down(wanted))?,
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0_i64;
+        loop {
+            let wanted = self.next_is(|step| *step == Step::Index(index));
+            let more = match wanted {
+                0 => seq.next_element::<IgnoredAny>()?.is_some(),
+                wanted => seq.next_element_seed(self.down(wanted))?.is_some(),
+            };
+            if !more {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    // A scalar where the paths go on: nothing there (they were set to null).
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// The paths of a [`Many`] whose next step is a mapping's key, read where the parser holds it.
+struct NextKey<'m, 'p, 'o>(&'m Many<'p, 'o>);
+
+impl<'de> DeserializeSeed<'de> for NextKey<'_, '_, '_> {
+    type Value = u64;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NextKey<'_, '_, '_> {
+    type Value = u64;
+
+    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
+        out.write_str("a key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<u64, E> {
+        Ok(self
+            .0
+            .next_is(|step| matches!(step, Step::Key(k) if k == key)))
     }
 }
 
@@ -192,6 +363,7 @@ mod tests {
     use super::super::parser::path_steps;
     use super::*;
     use proptest::prelude::*;
+    use serde_json::json;
 
     #[test]
     fn the_bound_path_of_an_openai_chunk() {
@@ -236,6 +408,40 @@ mod tests {
             let text = value.to_string();
             prop_assert_eq!(extract(&text, &steps), walk(&value, &steps).into_owned());
         }
+
+        #[test]
+        fn extracting_several_paths_at_once_is_walking_each(
+            value in json(),
+            paths in prop::collection::vec(steps(), 0..5),
+        ) {
+            let text = value.to_string();
+            let walked: Vec<Value> =
+                paths.iter().map(|steps| walk(&value, steps).into_owned()).collect();
+            prop_assert_eq!(extract_all(&text, &paths), walked);
+        }
+    }
+
+    #[test]
+    fn several_paths_in_one_pass_the_last_repeated_key_counting() {
+        let paths = [
+            path_steps("a.b"),
+            path_steps("a"),
+            path_steps("c[1]"),
+            path_steps("d.e"),
+        ];
+        assert_eq!(
+            extract_all(
+                r#"{"a":{"b":1},"c":[0,[2]],"a":{"b":3,"x":4},"d":5}"#,
+                &paths
+            ),
+            [json!(3), json!({"b": 3, "x": 4}), json!([2]), Value::Null]
+        );
+        assert_eq!(
+            extract_all(r#"{"a":{"b":1},"a":7}"#, &paths[..1]),
+            [Value::Null]
+        );
+        assert_eq!(extract_all("[DONE]", &paths), vec![Value::Null; 4]);
+        assert_eq!(extract_all(r#"{"a":1} x"#, &paths[1..2]), [Value::Null]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A model's streamed answer, read by an agent (D28): the model's action maps each event of
 //! its provider's stream to canonical deltas, in YAML; here they become the assistant
-//! message. `{"type": "text_delta", "text"}` adds to the message's text;
+//! message. `{"type": "text_delta", "text"}` adds to the message's text, and so does a text
+//! (the short form: a mapping built for each token costs more than the token's own way through);
 //! `{"type": "tool_call_delta", "index", "id"?, "name"?, "arguments"}` to the call at `index`
 //! (its arguments' text joined, read as JSON once the answer has ended). A chunk is one delta,
 //! a list of them, or null (nothing).
@@ -30,25 +31,29 @@ impl Deltas {
     }
 
     /// Adds one delta (a token's, most often: its text is moved, not copied, into `texts`).
-    fn add_one(&mut self, mut delta: Value, texts: &mut Vec<String>) -> Result<(), RunError> {
+    fn add_one(&mut self, delta: Value, texts: &mut Vec<String>) -> Result<(), RunError> {
         let text =
             |delta: &Value, key: &str| delta.get(key).and_then(Value::as_str).map(str::to_string);
-        if delta.is_null() {
-            return Ok(());
-        }
+        let mut delta = match delta {
+            Value::Null => return Ok(()),
+            // A text is a text delta (its short form: no mapping to build for each token).
+            Value::String(added) => {
+                self.add_text(added, texts);
+                return Ok(());
+            }
+            delta => delta,
+        };
         let kind = field(&mut delta, "type").and_then(|kind| match kind.as_str() {
             Some("text_delta") => Some(Kind::Text),
             Some("tool_call_delta") => Some(Kind::ToolCall),
             _ => None,
         });
         match kind {
-            Some(Kind::Text) => match field(&mut delta, "text").map(Value::take) {
-                Some(Value::String(added)) if !added.is_empty() => {
-                    self.text.push_str(&added);
-                    texts.push(added);
+            Some(Kind::Text) => {
+                if let Some(Value::String(added)) = field(&mut delta, "text").map(Value::take) {
+                    self.add_text(added, texts);
                 }
-                _ => {}
-            },
+            }
             Some(Kind::ToolCall) => {
                 let index = delta.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let at = match self.calls.iter().position(|call| call.0 == index) {
@@ -80,6 +85,14 @@ impl Deltas {
             }
         }
         Ok(())
+    }
+
+    /// Adds a text delta's text (none: an empty one).
+    fn add_text(&mut self, added: String, texts: &mut Vec<String>) {
+        if !added.is_empty() {
+            self.text.push_str(&added);
+            texts.push(added);
+        }
     }
 
     /// The assistant message the deltas make: its text, then its calls in index order
@@ -127,7 +140,8 @@ mod tests {
     fn deltas_make_the_message_text_first_then_calls_by_index() {
         let mut deltas = Deltas::default();
         let chunks = [
-            json!([{"type": "text_delta", "text": "Let me "}]),
+            json!([{"type": "text_delta", "text": "Let "}]),
+            json!("me "),
             json!({"type": "tool_call_delta", "index": 1, "id": "b", "name": "two", "arguments": ""}),
             json!({"type": "text_delta", "text": "check."}),
             json!([{"type": "tool_call_delta", "index": 0, "id": "a", "name": "one", "arguments": "{\"x\""},
@@ -139,7 +153,7 @@ mod tests {
         for chunk in chunks {
             deltas.add(chunk, &mut texts).unwrap();
         }
-        assert_eq!(texts, ["Let me ", "check."]);
+        assert_eq!(texts, ["Let ", "me ", "check."]);
         assert_eq!(
             deltas.message(),
             json!({"role": "assistant", "content": [
