@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use super::composite::Sink;

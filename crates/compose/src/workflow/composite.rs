@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{SinkExt, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use super::recover::run_recovering;
@@ -28,7 +28,7 @@ pub(super) enum Items {
 }
 
 /// Where a `for-each` whose results stream sends them, in order.
-pub(super) type Sink = futures::channel::mpsc::Sender<Result<Value, RunError>>;
+pub(super) type Sink = tokio::sync::mpsc::Sender<Result<Value, RunError>>;
 
 /// A job that runs jobs, with everything its inner jobs share.
 pub(super) struct Parent<'a> {

@@ -46,9 +46,9 @@ fn answer_sink(
         true => Encoding::Steps,
         false => encoding.into(),
     };
-    let (sink, results) = futures::channel::mpsc::channel(capacity);
+    let (sink, mut results) = tokio::sync::mpsc::channel(capacity.max(1));
     let results = Produced::Stream {
-        chunks: Box::pin(results),
+        chunks: Box::pin(futures::stream::poll_fn(move |cx| results.poll_recv(cx))),
         encoding,
     };
     run.sent.send(Some(results)).is_ok().then_some(sink)
