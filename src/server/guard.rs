@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use compose::config::Origins;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -24,15 +25,15 @@ pub fn protect(router: Router, bound: SocketAddr) -> Router {
 /// [`protect`], with the `Host` check left to the router when `checks_host` is false (an
 /// `mcp-server` adapter that lists its `allowed_hosts`, or turned the checks off).
 pub fn protect_as(router: Router, bound: SocketAddr, checks_host: bool) -> Router {
-    let router = router.layer(SetResponseHeaderLayer::if_not_present(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    ));
-    if checks_host && bound.ip().is_loopback() {
-        router.layer(middleware::from_fn_with_state(bound.ip(), check_host))
-    } else {
-        router
-    }
+    let host = (checks_host && bound.ip().is_loopback())
+        .then(|| middleware::from_fn_with_state(bound.ip(), check_host));
+    // One layer (each `Router::layer` is a box every request clones).
+    router.layer(ServiceBuilder::new().option_layer(host).layer(
+        SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ))
 }
 
 /// What the web UI's pages may load and where they may send requests: images, audio and
@@ -45,19 +46,21 @@ pub const PAGE_POLICY: &str = "frame-ancestors 'self'; img-src 'self' data: blob
 /// The web UI's pages get [`PAGE_POLICY`], and are framed by their own origin only
 /// (clickjacking).
 pub fn page_headers(router: Router) -> Router {
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("SAMEORIGIN"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("SAMEORIGIN"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_POLICY),
+            )),
+    )
 }
 
 /// 403 for a request whose `Host` is not this machine: a page whose own host name was made to

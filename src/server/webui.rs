@@ -10,6 +10,7 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::context::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower::ServiceBuilder;
 
 use crate::app::{shell, App};
 use compose::task::TaskRegistry;
@@ -63,24 +64,29 @@ pub fn router(tasks: Arc<TaskRegistry>, keys: Option<Arc<AccessKeys>>) -> Router
         .fallback(assets::serve)
         .with_state(options)
         .merge(media);
-    let router = match keys {
-        Some(keys) => router
-            .merge(
+    let (router, session) = match keys {
+        Some(keys) => (
+            router.merge(
                 Router::new()
                     .route("/_auth/sign-in", post(access::sign_in))
                     .route("/_auth/sign-out", post(access::sign_out))
                     .with_state(Arc::clone(&keys)),
-            )
-            .layer(middleware::from_fn_with_state(
+            ),
+            Some(middleware::from_fn_with_state(
                 keys,
                 access::require_session,
             )),
-        None => router,
+        ),
+        None => (router, None),
     };
     // Only what changes something needs its own pages behind it: the server functions (all
-    // POST) and the sign-in forms; pages and files may be linked from anywhere.
-    let router = router
-        .layer(DefaultBodyLimit::max(super::rest::MAX_REQUEST_BODY))
-        .layer(middleware::from_fn(guard::same_origin_only_for_calls));
+    // POST) and the sign-in forms; pages and files may be linked from anywhere. One layer of
+    // them all (each `Router::layer` is a box every request clones).
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(guard::same_origin_only_for_calls))
+            .layer(DefaultBodyLimit::max(super::rest::MAX_REQUEST_BODY))
+            .option_layer(session),
+    );
     guard::page_headers(router)
 }

@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 
 use super::Workflows;
 use crate::server::access::{self, AccessKeys};
@@ -27,11 +28,14 @@ pub fn beside_the_api(
     let exposure = McpExposure::of_api(origins.clone());
     Router::new()
         .route_service(path, workflows.http_service(stop))
-        .layer(middleware::from_fn(ended_sessions_say_no_content))
-        .layer(middleware::from_fn_with_state(
-            Arc::new(exposure),
-            guard::mcp_exposure,
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(exposure),
+                    guard::mcp_exposure,
+                ))
+                .layer(middleware::from_fn(ended_sessions_say_no_content)),
+        )
 }
 
 /// The endpoint of an `mcp-server` adapter (`base_path`, else `/`); other paths are 404.
@@ -47,21 +51,21 @@ pub fn adapter_router(
         .map(|p| p.trim_end_matches('/'))
         .filter(|p| !p.is_empty())
         .unwrap_or("/");
-    let router = Router::new()
+    // No path is left open: an MCP server has no health route.
+    let bearer = keys
+        .map(|keys| middleware::from_fn_with_state((keys, String::new()), access::require_bearer));
+    // One layer of them all (each `Router::layer` is a box every request clones).
+    Router::new()
         .route_service(path, workflows.http_service(stop))
-        .layer(middleware::from_fn(ended_sessions_say_no_content));
-    let router = match keys {
-        // No path is left open: an MCP server has no health route.
-        Some(keys) => router.layer(middleware::from_fn_with_state(
-            (keys, String::new()),
-            access::require_bearer,
-        )),
-        None => router,
-    };
-    router.layer(middleware::from_fn_with_state(
-        Arc::new(McpExposure::of_adapter(adapter)),
-        guard::mcp_exposure,
-    ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    Arc::new(McpExposure::of_adapter(adapter)),
+                    guard::mcp_exposure,
+                ))
+                .option_layer(bearer)
+                .layer(middleware::from_fn(ended_sessions_say_no_content)),
+        )
 }
 
 /// A session ended by its client (`DELETE`) is answered `204`: the SDK's `202` makes the

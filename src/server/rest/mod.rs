@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use compose::config::Adapter;
 use serde_json::json;
+use tower::ServiceBuilder;
 
 use super::access::{self, AccessKeys};
 use super::guard;
@@ -115,29 +116,26 @@ pub fn router(
         ),
         None => router,
     };
-    let router = router
-        .fallback(error::not_found)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
-        .layer(middleware::from_fn(error::as_json));
-    let router = match keys {
-        Some(keys) => {
-            let health = format!("{}/health", base.unwrap_or_default());
-            router.layer(middleware::from_fn_with_state(
-                (keys, health),
-                access::require_bearer,
-            ))
-        }
-        None => router,
-    };
-    // Outside the keys too: another site's page is refused whatever it sends.
-    let router = router.layer(middleware::from_fn_with_state(
-        origins.clone(),
-        guard::allowed_origins_only_for_changes,
-    ));
-    // The refusals above, to an OpenAI client, in OpenAI's shape.
-    let router = router.layer(middleware::from_fn(openai::refusals_in_openai_shape));
-    // Outermost, so that a browser's pre-flight is answered before any key is asked for.
-    router.layer(guard::cors(origins))
+    let bearer = keys.map(|keys| {
+        let health = format!("{}/health", base.unwrap_or_default());
+        middleware::from_fn_with_state((keys, health), access::require_bearer)
+    });
+    // One layer of them all, outermost first: each `Router::layer` boxes its own, and every
+    // request would clone each box.
+    let layers = ServiceBuilder::new()
+        // Outermost, so that a browser's pre-flight is answered before any key is asked for.
+        .layer(guard::cors(origins))
+        // The refusals below, to an OpenAI client, in OpenAI's shape.
+        .layer(middleware::from_fn(openai::refusals_in_openai_shape))
+        // Outside the keys too: another site's page is refused whatever it sends.
+        .layer(middleware::from_fn_with_state(
+            origins.clone(),
+            guard::allowed_origins_only_for_changes,
+        ))
+        .option_layer(bearer)
+        .layer(middleware::from_fn(error::as_json))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY));
+    router.fallback(error::not_found).layer(layers)
 }
 
 /// `GET /metrics`: every metric, in the OpenMetrics text format Prometheus reads.
