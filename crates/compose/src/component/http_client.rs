@@ -3,6 +3,7 @@
 //! action's `output`. Chunks are passed on the moment they arrive; dropping the stream drops
 //! the upstream connection.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +26,14 @@ use crate::sse::event_data;
 use crate::traces::Call;
 use crate::upstream::{Lane, Lanes, Trust, MAX_BODY};
 
+mod failure;
+
+use failure::{cause, describe, too_large, upstream_message};
+
 /// How long an upstream may send nothing, unless the action says otherwise (D18).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(300);
-/// The most of an error body read, and the most of it kept for the message.
+/// The most of an error body read.
 const ERROR_BODY_READ: usize = 64 * 1024;
-const ERROR_BODY_LIMIT: usize = 2000;
 
 /// An http-client with its connection pools and compiled actions (in the config's order: a
 /// job names its action by its index, see `config::Job::target`).
@@ -50,6 +54,8 @@ pub struct Action {
     id: String,
     endpoint: Option<Binding>,
     path: Option<Binding>,
+    /// The request's URL when no template is in it, parsed once rather than on every call.
+    fixed_url: Option<reqwest::Url>,
     method: Method,
     headers: Binding,
     params: Binding,
@@ -69,7 +75,7 @@ pub struct Action {
 }
 
 impl Action {
-    fn compile(action: &config::Action) -> Result<Self, BindingError> {
+    fn compile(action: &config::Action, base_url: Option<&str>) -> Result<Self, BindingError> {
         let compile_str = |s: &Option<String>| {
             s.as_ref()
                 .map(|s| Binding::compile(&Value::String(s.clone())))
@@ -91,15 +97,26 @@ impl Action {
             .as_ref()
             .filter(|_| chunk_path.is_none())
             .and_then(|output| ChunkPaths::of(output, "response[]"));
+        let (endpoint, path) = (compile_str(&action.endpoint)?, compile_str(&action.path)?);
+        let literal = |binding: &Option<Binding>| match binding {
+            Some(Binding::Literal(Value::String(text))) => Some(text.clone()),
+            _ => None,
+        };
+        let fixed_url = match (&endpoint, base_url) {
+            (Some(_), _) => literal(&endpoint),
+            (None, Some(base)) => literal(&path).map(|path| join(base, &path)),
+            (None, None) => None,
+        };
         Ok(Self {
+            fixed_url: fixed_url.and_then(|url| reqwest::Url::parse(&url).ok()),
             chunk_path,
             chunk_paths,
             output_reads_run: output
                 .as_ref()
                 .is_some_and(|o| o.reads(&["input", "context"])),
             id: action.id.clone(),
-            endpoint: compile_str(&action.endpoint)?,
-            path: compile_str(&action.path)?,
+            endpoint,
+            path,
             method: action.method,
             headers: Binding::compile(&action.headers)?,
             params: Binding::compile(&action.params)?,
@@ -153,7 +170,7 @@ impl HttpClient {
             actions: config
                 .actions
                 .iter()
-                .map(|a| Action::compile(a).map(Arc::new))
+                .map(|a| Action::compile(a, config.base_url.as_deref()).map(Arc::new))
                 .collect::<Result<_, _>>()?,
             secrets,
             metrics,
@@ -342,10 +359,16 @@ impl HttpClient {
         action: &Action,
         scope: &Scope<'_>,
     ) -> Result<(reqwest::RequestBuilder, Call), RunError> {
-        let url = self.url(action, scope).await?;
         let method = reqwest::Method::from_bytes(action.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::POST);
-        let mut request = client.request(method, &url);
+        let url = match &action.fixed_url {
+            Some(fixed) => Cow::Borrowed(fixed.as_str()),
+            None => Cow::Owned(self.url(action, scope).await?),
+        };
+        let mut request = match &action.fixed_url {
+            Some(fixed) => client.request(method, fixed.clone()),
+            None => client.request(method, url.as_ref()),
+        };
 
         if let Value::Object(params) = self.fetcher.render(&action.params, scope.clone()).await? {
             let pairs: Vec<(String, String)> = params
@@ -431,11 +454,7 @@ impl HttpClient {
         };
         match (&action.endpoint, &action.path, &self.base_url) {
             (Some(endpoint), _, _) => text(endpoint).await,
-            (None, Some(path), Some(base)) => Ok(format!(
-                "{}/{}",
-                base.trim_end_matches('/'),
-                text(path).await?.trim_start_matches('/')
-            )),
+            (None, Some(path), Some(base)) => Ok(join(base, &text(path).await?)),
             _ => Err(RunError::Unsupported(format!(
                 "action '{}' has no endpoint, or a path without base_url",
                 action.id
@@ -580,11 +599,13 @@ fn event_usage(data: &str) -> Option<TokenUsage> {
     TokenUsage::from_usage(usage)
 }
 
-fn too_large(max: usize) -> RunError {
-    RunError::Transport(format!(
-        "the upstream's answer is larger than {} (the action's max_body_size)",
-        crate::config::Size(max)
-    ))
+/// `base_url` + `path`, one slash between them.
+fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// The file name of a `Content-Disposition: attachment; filename="speech.mp3"`.
@@ -629,79 +650,31 @@ enum Overflow {
     Fail,
 }
 
-/// The innermost cause of an error: for a failed connection, what the system said
-/// (`Connection refused (os error 111)`).
-fn cause(err: &dyn std::error::Error) -> String {
-    let mut innermost = err.to_string();
-    let mut source = err.source();
-    while let Some(next) = source {
-        innermost = next.to_string();
-        source = next.source();
-    }
-    innermost
-}
-
-/// An error and its causes, one sentence: reqwest's own message alone says little.
-fn describe(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
-
-/// The upstream's own error message: OpenAI's `error.message`, or another usual field,
-/// or the body itself, shortened.
-fn upstream_message(body: &str) -> String {
-    if let Ok(json) = serde_json::from_str::<Value>(body) {
-        let candidates = [
-            json.pointer("/error/message"),
-            json.get("error"),
-            json.get("message"),
-            json.get("detail"),
-        ];
-        if let Some(Value::String(message)) =
-            candidates.into_iter().flatten().find(|v| v.is_string())
-        {
-            return message.clone();
-        }
-    }
-    let body = body.trim();
-    if body.is_empty() {
-        return "(empty response body)".into();
-    }
-    let mut short: String = body.chars().take(ERROR_BODY_LIMIT).collect();
-    if short.len() < body.len() {
-        short.push('…');
-    }
-    short
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn compiled(action: &str, base_url: Option<&str>) -> Action {
+        let action: config::Action = serde_yaml::from_str(action).unwrap();
+        Action::compile(&action, base_url).unwrap()
+    }
+
     #[test]
-    fn upstream_messages_are_the_upstreams_own() {
+    fn a_url_without_templates_is_parsed_once() {
+        fn fixed(action: &Action) -> Option<&str> {
+            action.fixed_url.as_ref().map(reqwest::Url::as_str)
+        }
+        let base = Some("https://api.example.com/v1/");
+        let path = compiled("path: /chat/completions", base);
         assert_eq!(
-            upstream_message(
-                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#
-            ),
-            "Incorrect API key provided"
+            fixed(&path),
+            Some("https://api.example.com/v1/chat/completions")
         );
-        assert_eq!(upstream_message(r#"{"error":"overloaded"}"#), "overloaded");
-        assert_eq!(upstream_message(r#"{"detail":"Not Found"}"#), "Not Found");
-        assert_eq!(upstream_message("  Bad Gateway \n"), "Bad Gateway");
-        assert_eq!(upstream_message(""), "(empty response body)");
-        assert_eq!(
-            upstream_message(&"x".repeat(3000)).chars().count(),
-            ERROR_BODY_LIMIT + 1
-        );
+        let endpoint = compiled("endpoint: http://127.0.0.1:8000/x", None);
+        assert_eq!(fixed(&endpoint), Some("http://127.0.0.1:8000/x"));
+        // Rendered on each call: a template in it, no base, or no URL at all.
+        assert_eq!(fixed(&compiled("path: /models/${input.id}", base)), None);
+        assert_eq!(fixed(&compiled("path: /chat/completions", None)), None);
+        assert_eq!(fixed(&compiled("endpoint: 'not a url'", None)), None);
     }
 }
