@@ -25,97 +25,7 @@ pub fn covers(steps: &[Step]) -> bool {
 /// The value at `steps` in the JSON `text` (null when the path is not there, or the text is
 /// not JSON). `steps` must be [covered](covers).
 pub fn extract(text: &str, steps: &[Step]) -> Value {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    match Path(steps).deserialize(&mut deserializer) {
-        Ok(value) if deserializer.end().is_ok() => value,
-        _ => Value::Null,
-    }
-}
-
-/// The rest of the path, as a seed that deserializes only what it leads to.
-#[derive(Clone, Copy)]
-struct Path<'s>(&'s [Step]);
-
-impl<'de> DeserializeSeed<'de> for Path<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        match self.0 {
-            [] => serde::Deserialize::deserialize(deserializer),
-            _ => deserializer.deserialize_any(self),
-        }
-    }
-}
-
-impl<'de> Visitor<'de> for Path<'_> {
-    type Value = Value;
-
-    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
-        out.write_str("any JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let (Some(Step::Key(wanted)), rest) = (self.0.first(), &self.0[1..]) else {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(Value::Null);
-        };
-        // As a parsed mapping, the last of repeated keys counts.
-        let mut found = Value::Null;
-        while let Some(is_wanted) = map.next_key_seed(KeyIs(wanted))? {
-            if is_wanted {
-                found = map.next_value_seed(Path(rest))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let (Some(Step::Index(at)), rest) = (self.0.first(), &self.0[1..]) else {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(Value::Null);
-        };
-        let mut found = Value::Null;
-        let mut index = 0;
-        loop {
-            if index == *at {
-                match seq.next_element_seed(Path(rest))? {
-                    Some(value) => found = value,
-                    None => break,
-                }
-            } else if seq.next_element::<IgnoredAny>()?.is_none() {
-                break;
-            }
-            index += 1;
-        }
-        Ok(found)
-    }
-
-    // A scalar where the path goes on: nothing there.
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
+    extract_all(text, &[steps]).pop().unwrap_or_default()
 }
 
 /// The paths a template reads of each streamed JSON chunk (`${response[].choices[0].delta}`
@@ -158,10 +68,7 @@ impl ChunkPaths {
 
     /// The value at each path in the JSON `text`, in order, read in one pass.
     pub fn read(&self, text: &str) -> Vec<Value> {
-        match self.paths.as_slice() {
-            [path] => vec![extract(text, path)],
-            paths => extract_all(text, paths),
-        }
+        extract_all(text, &self.paths)
     }
 }
 
@@ -171,7 +78,7 @@ const MOST_PATHS: usize = 64;
 /// The value at each of `paths` in the JSON `text`, read in one pass over it (null where a
 /// path is not there; all null when the text is not JSON). Each path must be
 /// [covered](covers), and there are at most 64 of them.
-pub fn extract_all(text: &str, paths: &[Vec<Step>]) -> Vec<Value> {
+pub fn extract_all(text: &str, paths: &[impl AsRef<[Step]>]) -> Vec<Value> {
     debug_assert!(paths.len() <= MOST_PATHS);
     let mut out = vec![Value::Null; paths.len()];
     if paths.is_empty() {
@@ -195,23 +102,23 @@ pub fn extract_all(text: &str, paths: &[Vec<Step>]) -> Vec<Value> {
 /// The paths (bits of `wanted`) that have come `depth` steps down to the value being read, and
 /// where their values go. A mapping's repeated key reads its value again: the last one counts,
 /// as in a parsed mapping.
-struct Many<'p, 'o> {
-    paths: &'p [Vec<Step>],
+struct Many<'p, 'o, P> {
+    paths: &'p [P],
     wanted: u64,
     depth: usize,
     out: &'o mut [Value],
 }
 
-impl Many<'_, '_> {
+impl<P: AsRef<[Step]>> Many<'_, '_, P> {
     /// The bits of `wanted` whose next step is `is`.
     fn next_is(&self, is: impl Fn(&Step) -> bool) -> u64 {
         bits(self.wanted)
-            .filter(|&i| self.paths[i].get(self.depth).is_some_and(&is))
+            .filter(|&i| self.paths[i].as_ref().get(self.depth).is_some_and(&is))
             .fold(0, |mask, i| mask | 1 << i)
     }
 
     /// Reading the value found by following the paths of `wanted` one more step.
-    fn down(&mut self, wanted: u64) -> Many<'_, '_> {
+    fn down(&mut self, wanted: u64) -> Many<'_, '_, P> {
         Many {
             paths: self.paths,
             wanted,
@@ -230,27 +137,28 @@ fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
     })
 }
 
-impl<'de> DeserializeSeed<'de> for Many<'_, '_> {
+impl<'de, P: AsRef<[Step]>> DeserializeSeed<'de> for Many<'_, '_, P> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         for i in bits(self.wanted) {
             self.out[i] = Value::Null;
         }
-        let ends_here = bits(self.wanted).any(|i| self.paths[i].len() == self.depth);
+        let ends_here = bits(self.wanted).any(|i| self.paths[i].as_ref().len() == self.depth);
         if !ends_here {
             return deserializer.deserialize_any(self);
         }
         // A path ends at this value: it is built, and the others still wanted walk it.
         let value: Value = serde::Deserialize::deserialize(deserializer)?;
         for i in bits(self.wanted) {
-            self.out[i] = super::eval::walk(&value, &self.paths[i][self.depth..]).into_owned();
+            self.out[i] =
+                super::eval::walk(&value, &self.paths[i].as_ref()[self.depth..]).into_owned();
         }
         Ok(())
     }
 }
 
-impl<'de> Visitor<'de> for Many<'_, '_> {
+impl<'de, P: AsRef<[Step]>> Visitor<'de> for Many<'_, '_, P> {
     type Value = ();
 
     fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
@@ -309,9 +217,9 @@ impl<'de> Visitor<'de> for Many<'_, '_> {
 }
 
 /// The paths of a [`Many`] whose next step is a mapping's key, read where the parser holds it.
-struct NextKey<'m, 'p, 'o>(&'m Many<'p, 'o>);
+struct NextKey<'m, 'p, 'o, P>(&'m Many<'p, 'o, P>);
 
-impl<'de> DeserializeSeed<'de> for NextKey<'_, '_, '_> {
+impl<'de, P: AsRef<[Step]>> DeserializeSeed<'de> for NextKey<'_, '_, '_, P> {
     type Value = u64;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
@@ -319,7 +227,7 @@ impl<'de> DeserializeSeed<'de> for NextKey<'_, '_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for NextKey<'_, '_, '_> {
+impl<'de, P: AsRef<[Step]>> Visitor<'de> for NextKey<'_, '_, '_, P> {
     type Value = u64;
 
     fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
@@ -330,30 +238,6 @@ impl<'de> Visitor<'de> for NextKey<'_, '_, '_> {
         Ok(self
             .0
             .next_is(|step| matches!(step, Step::Key(k) if k == key)))
-    }
-}
-
-/// Whether a mapping's key is the wanted one, compared where the parser holds it: a key is
-/// never copied (a chunk has several, and this runs for every token).
-struct KeyIs<'w>(&'w str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, out: &mut fmt::Formatter) -> fmt::Result {
-        out.write_str("a key")
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
     }
 }
 
