@@ -419,37 +419,47 @@ pub fn to_text(value: &Value) -> String {
     }
 }
 
-/// JSON as Python's `json.dumps(ensure_ascii=False)` writes it: `", "` and `": "` separators.
+/// JSON as Python's `json.dumps(ensure_ascii=False)` writes it: `", "` and `": "` separators
+/// (serde_json's escapes are Python's: `\"`, `\\`, `\n`… and `\u00XX` for other controls).
 pub fn python_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_python_json(value, &mut out);
-    out
+    let mut out = Vec::with_capacity(128);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonSpacing);
+    // A `Value` always serializes, and into a vector nothing fails.
+    let _ = serde::Serialize::serialize(value, &mut serializer);
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_python_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_json(item, out);
-            }
-            out.push(']');
+/// serde_json's compact output with Python's separators.
+struct PythonSpacing;
+
+impl serde_json::ser::Formatter for PythonSpacing {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        match first {
+            true => Ok(()),
+            false => writer.write_all(b", "),
         }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push_str(": ");
-                write_python_json(item, out);
-            }
-            out.push('}');
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        match first {
+            true => Ok(()),
+            false => writer.write_all(b", "),
         }
-        scalar => out.push_str(&scalar.to_string()),
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
     }
 }

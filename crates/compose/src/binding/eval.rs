@@ -21,7 +21,7 @@ pub struct Scope<'a> {
 }
 
 /// A source's name, paths, and the value at each path.
-type Known<'a> = (&'a str, &'a [Vec<Step>], &'a [Value]);
+type Known<'a> = (&'a str, &'a [&'a [Step]], &'a [Value]);
 
 /// Whose values a source holds, for what `;url` and `;path` may read of them (D32).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl<'a> Scope<'a> {
     pub fn with_known(
         mut self,
         name: &'a str,
-        paths: &'a [Vec<Step>],
+        paths: &'a [&'a [Step]],
         values: &'a [Value],
     ) -> Self {
         self.known = Some((name, paths, values));
@@ -89,7 +89,12 @@ impl<'a> Scope<'a> {
         if source != name {
             return None;
         }
-        let at = paths.iter().position(|known| known.as_slice() == path)?;
+        // The template's own path (see `ChunkPaths`), else an equal one: a path repeated in the
+        // template is kept once.
+        let at = paths
+            .iter()
+            .position(|known| std::ptr::eq(*known, path))
+            .or_else(|| paths.iter().position(|known| *known == path))?;
         values.get(at)
     }
 

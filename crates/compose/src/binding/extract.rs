@@ -32,16 +32,18 @@ pub fn extract(text: &str, steps: &[Step]) -> Value {
 /// and the like), when it reads it only through paths [`extract`] can follow: each chunk is
 /// then read for those paths only, and the template renders with their values known (see
 /// [`Scope::with_known`](super::Scope::with_known)), without the chunk being built as a value
-/// (an agent's model mapping each event to deltas reads it in several places).
+/// (an agent's model mapping each event to deltas reads it in several places). The paths are
+/// the template's own: an expression finds its value by its path's address, without comparing
+/// steps (see [`Scope::with_known`](super::Scope::with_known)).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChunkPaths {
-    paths: Vec<Vec<Step>>,
+pub struct ChunkPaths<'t> {
+    paths: Vec<&'t [Step]>,
 }
 
-impl ChunkPaths {
+impl<'t> ChunkPaths<'t> {
     /// What `template` reads of `source` (the streamed chunk), if it can be told.
-    pub fn of(template: &Binding, source: &str) -> Option<Self> {
-        let mut paths: Vec<Vec<Step>> = Vec::new();
+    pub fn of(template: &'t Binding, source: &str) -> Option<Self> {
+        let mut paths: Vec<&[Step]> = Vec::new();
         for expr in template.exprs() {
             let default_reads = |default: &super::ast::Template| {
                 default.exprs().any(|inner| inner.source == source)
@@ -55,14 +57,14 @@ impl ChunkPaths {
             if expr.index.is_some() || !covers(&expr.path) {
                 return None;
             }
-            if !paths.contains(&expr.path) {
-                paths.push(expr.path.clone());
+            if !paths.contains(&expr.path.as_slice()) {
+                paths.push(&expr.path);
             }
         }
         (paths.len() <= MOST_PATHS).then_some(Self { paths })
     }
 
-    pub fn paths(&self) -> &[Vec<Step>] {
+    pub fn paths(&self) -> &[&'t [Step]] {
         &self.paths
     }
 

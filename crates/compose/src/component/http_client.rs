@@ -66,8 +66,6 @@ pub struct Action {
     /// When the output is one path into each streamed chunk (`${response[].choices[0].delta.content}`),
     /// that expression: each chunk's JSON is then read for that path only.
     chunk_path: Option<Expr>,
-    /// Otherwise, the paths the output reads of each streamed JSON chunk, when it can tell.
-    chunk_paths: Option<ChunkPaths>,
     /// Whether the output reads `input` or `context`: only then does a streamed answer keep
     /// them for its events (a chat's input holds the whole conversation so far).
     output_reads_run: bool,
@@ -93,10 +91,6 @@ impl Action {
             .filter(|e| extract::covers(&e.path))
             .filter(|e| e.conversion.as_ref().is_none_or(|c| c.format.is_none()))
             .cloned();
-        let chunk_paths = output
-            .as_ref()
-            .filter(|_| chunk_path.is_none())
-            .and_then(|output| ChunkPaths::of(output, "response[]"));
         let (endpoint, path) = (compile_str(&action.endpoint)?, compile_str(&action.path)?);
         let literal = |binding: &Option<Binding>| match binding {
             Some(Binding::Literal(Value::String(text))) => Some(text.clone()),
@@ -110,7 +104,6 @@ impl Action {
         Ok(Self {
             fixed_url: fixed_url.and_then(|url| reqwest::Url::parse(&url).ok()),
             chunk_path,
-            chunk_paths,
             output_reads_run: output
                 .as_ref()
                 .is_some_and(|o| o.reads(&["input", "context"])),
@@ -489,6 +482,12 @@ impl HttpClient {
             // Whatever of the job's input is a caller's counts as the caller's here.
             let owner = if caller { Owner::Caller } else { Owner::Server };
             let scope = Scope::new().with_owned("input", &input, owner).with("context", &context);
+            let json = action.stream_format == Some(StreamFormat::Json);
+            // Otherwise, the paths the output reads of each JSON chunk, when it can tell.
+            let chunk_paths = match (json, &action.chunk_path, &action.output) {
+                (true, None, Some(output)) => ChunkPaths::of(output, "response[]"),
+                _ => None,
+            };
             loop {
                 let next = match patience.wait(events.next()).await {
                     Ok(next) => next,
@@ -510,8 +509,7 @@ impl HttpClient {
                     reported.count.merge_latest(count);
                     traced.usage(&reported.count);
                 }
-                let json = action.stream_format == Some(StreamFormat::Json);
-                let value = match (json, &action.chunk_path, &action.chunk_paths, &action.output) {
+                let value = match (json, &action.chunk_path, &chunk_paths, &action.output) {
                     (true, Some(expr), ..) => {
                         expr.converted(extract::extract(&data, &expr.path), &scope).map_err(RunError::from)
                     }

@@ -603,6 +603,20 @@ fn stream_encodings() {
 }
 
 #[test]
+fn json_is_written_as_pythons_json_dumps_writes_it() {
+    // What `json.dumps(value, ensure_ascii=False)` prints for the same value (Python 3.11).
+    let value = json!({
+        "a": [], "b": {}, "c": "é\n\"\u{1}\u{7f}\\ \u{2028}",
+        "d": [1.5, -0.0, 10, null, true], "e": {"x": {"y": [{}]}}
+    });
+    assert_eq!(
+        python_json(&value),
+        "{\"a\": [], \"b\": {}, \"c\": \"é\\n\\\"\\u0001\u{7f}\\\\ \u{2028}\", \
+         \"d\": [1.5, -0.0, 10, null, true], \"e\": {\"x\": {\"y\": [{}]}}}"
+    );
+}
+
+#[test]
 fn bindings_render_nested_values_and_keep_key_order() {
     let config = json!({
         "model": "gpt-4o",
