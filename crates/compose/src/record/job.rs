@@ -75,10 +75,15 @@ impl Default for Kept {
 }
 
 impl Kept {
-    /// `value` as it is when it fits, else a note of why it is not kept.
-    pub fn keep(&mut self, value: &Value) -> Value {
+    /// `value` as it is when it fits, else a note of why it is not kept; `size`, its size as
+    /// JSON when it is known already.
+    pub fn keep(&mut self, value: &Value, size: Option<usize>) -> Value {
         let room = VALUE_ROOM.min(self.left);
-        match size_within(value, room) {
+        let size = match size {
+            Some(size) => Some(size).filter(|size| *size <= room),
+            None => size_within(value, room),
+        };
+        match size {
             Some(bytes) => {
                 self.left -= bytes;
                 value.clone()
@@ -133,17 +138,27 @@ mod tests {
     #[test]
     fn values_are_kept_within_their_room_and_the_runs() {
         let mut kept = Kept::default();
-        assert_eq!(kept.keep(&json!({"a": [1, 2]})), json!({"a": [1, 2]}));
+        assert_eq!(kept.keep(&json!({"a": [1, 2]}), None), json!({"a": [1, 2]}));
         let large = Value::String("x".repeat(VALUE_ROOM));
-        assert_eq!(kept.keep(&large), json!("(not kept: larger than 64 KiB)"));
+        assert_eq!(
+            kept.keep(&large, None),
+            json!("(not kept: larger than 64 KiB)")
+        );
+        assert_eq!(
+            kept.keep(&large, Some(VALUE_ROOM + 2)),
+            json!("(not kept: larger than 64 KiB)")
+        );
+        // A size measured already counts as the one measured here.
         let medium = Value::String("y".repeat(VALUE_ROOM - 10));
-        for _ in 0..16 {
-            assert_eq!(kept.keep(&medium), medium);
+        let measured = size_within(&medium, VALUE_ROOM);
+        for told in 0..16 {
+            let size = measured.filter(|_| told % 2 == 1);
+            assert_eq!(kept.keep(&medium, size), medium);
         }
         assert_eq!(
-            kept.keep(&medium),
+            kept.keep(&medium, measured),
             json!("(not kept: this run's values reached 1 MiB)")
         );
-        assert_eq!(kept.keep(&json!(1)), json!(1));
+        assert_eq!(kept.keep(&json!(1), None), json!(1));
     }
 }

@@ -79,7 +79,7 @@ async fn produce(
     let observer = |news: &JobNews<'_>| {
         spans.job(news);
         task.update(|state, _| {
-            let value = news.value.map(|value| state.kept.keep(value));
+            let value = news.value.map(|value| state.kept.keep(value, news.size));
             state.jobs.push(news.event(value));
         })
     };

@@ -72,6 +72,8 @@ pub struct JobNews<'a> {
     pub iteration: Option<u32>,
     /// Its input (`started`), output (`completed`) or error message (`failed`, redacted).
     pub value: Option<&'a Value>,
+    /// The value's size as JSON, when it was measured already (an input or an output).
+    pub size: Option<usize>,
 }
 
 impl JobNews<'_> {
@@ -154,12 +156,20 @@ impl Engine {
                 .map(|err| Value::String(err.failure(secrets).message));
             // A job's input or output may hold a secret the config put in it: never shown. One
             // too large to be kept is told as the note kept instead (and not read for secrets).
-            let redacted = said
+            let (redacted, size) = match said
                 .value
-                .and_then(|value| match size_within(value, VALUE_ROOM) {
-                    Some(_) => redactor.value(value),
-                    None => Some(too_large()),
-                });
+                .map(|value| (value, size_within(value, VALUE_ROOM)))
+            {
+                Some((value, Some(size))) => match redactor.value(value) {
+                    Some(redacted) => {
+                        let size = size_within(&redacted, VALUE_ROOM);
+                        (Some(redacted), size)
+                    }
+                    None => (None, Some(size)),
+                },
+                Some((_, None)) => (Some(too_large()), None),
+                None => (None, None),
+            };
             (watch.observer)(&JobNews {
                 job_id: &job.id,
                 job_type: job.kind.name(),
@@ -168,6 +178,7 @@ impl Engine {
                 elapsed: started.elapsed().as_secs_f64(),
                 iteration: said.iteration,
                 value: redacted.as_ref().or(said.value).or(message.as_ref()),
+                size,
             })
         };
         let pauses = Pauses::new(watch.answerer);
