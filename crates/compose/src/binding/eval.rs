@@ -15,7 +15,7 @@ use super::BindingError;
 pub struct Scope<'a> {
     sources: Vec<(&'a str, &'a Value, Owner<'a>)>,
     /// What `;url` has fetched for this render; `None` where nothing can be fetched.
-    pub(super) fetched: Option<&'a Fetched>,
+    pub(super) fetched: Option<&'a Fetched<'a>>,
     /// A source known only at some paths, with the value at each (see [`Scope::with_known`]).
     known: Option<Known<'a>>,
 }
@@ -65,7 +65,7 @@ impl<'a> Scope<'a> {
     }
 
     /// The scope with `;url` reading its bodies from `fetched` (and noting there what it lacks).
-    pub fn fetching(mut self, fetched: &'a Fetched) -> Self {
+    pub fn fetching(mut self, fetched: &'a Fetched<'a>) -> Self {
         self.fetched = Some(fetched);
         self
     }

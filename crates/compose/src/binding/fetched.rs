@@ -3,8 +3,7 @@
 //! renders again with their bodies at hand. A caller's link is noted as such, to be fetched
 //! only where the policy lets callers reach (D32).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::fetch::Policy;
 use crate::media::Blob;
@@ -13,21 +12,23 @@ use crate::media::Blob;
 pub type Wanted = (String, bool);
 
 /// The bodies fetched for one render, the URLs it still wants, and the policy a caller's
-/// `;path` values are read by.
+/// `;path` values are read by. Made for every render, and most fetch nothing: it allocates
+/// nothing until a URL is wanted.
 #[derive(Debug)]
-pub struct Fetched {
+pub struct Fetched<'p> {
     state: Mutex<State>,
-    policy: Arc<Policy>,
+    policy: &'p Policy,
 }
 
+/// A render wants a few URLs at most: lists, not maps.
 #[derive(Debug, Default)]
 struct State {
-    bodies: HashMap<Wanted, Blob>,
+    bodies: Vec<(Wanted, Blob)>,
     wanted: Vec<Wanted>,
 }
 
-impl Fetched {
-    pub fn new(policy: Arc<Policy>) -> Self {
+impl<'p> Fetched<'p> {
+    pub fn new(policy: &'p Policy) -> Self {
         Self {
             state: Mutex::default(),
             policy,
@@ -35,14 +36,14 @@ impl Fetched {
     }
 
     pub(super) fn policy(&self) -> &Policy {
-        &self.policy
+        self.policy
     }
 
     /// The body fetched for `url`; `None`, and `url` noted as wanted, when it is not here yet.
     pub(super) fn get_or_want(&self, url: &str, caller: bool) -> Option<Blob> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let key = (url.to_string(), caller);
-        if let Some(blob) = state.bodies.get(&key) {
+        if let Some((_, blob)) = state.bodies.iter().find(|(wanted, _)| *wanted == key) {
             return Some(blob.clone());
         }
         if !state.wanted.contains(&key) {
@@ -59,6 +60,7 @@ impl Fetched {
     /// Keeps a wanted URL's body for the next render.
     pub fn insert(&self, wanted: Wanted, body: Blob) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.bodies.insert(wanted, body);
+        state.bodies.retain(|(kept, _)| *kept != wanted);
+        state.bodies.push((wanted, body));
     }
 }

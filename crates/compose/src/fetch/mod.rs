@@ -52,7 +52,7 @@ impl Fetcher {
 
     /// `binding` rendered against `scope`, with the bodies its `;url` formats name.
     pub async fn render(&self, binding: &Binding, scope: Scope<'_>) -> Result<Value, RunError> {
-        let fetched = Fetched::new(Arc::clone(&self.policy));
+        let fetched = Fetched::new(&self.policy);
         let scope = scope.fetching(&fetched);
         for _ in 0..MAX_ROUNDS {
             let value = binding.render(&scope)?;

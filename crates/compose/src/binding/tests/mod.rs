@@ -398,7 +398,8 @@ fn formats_are_decoded_then_read_as_the_type_says() {
 #[test]
 fn url_bodies_are_wanted_then_read_once_fetched() {
     let input = json!({"page": "http://h/notes.txt", "pic": "http://h/cat", "js": "http://h/j"});
-    let fetched = Fetched::new(Default::default());
+    let policy = Default::default();
+    let fetched = Fetched::new(&policy);
     let scope = Scope::new().with("input", &input).fetching(&fetched);
     let template = parse("${input.page as text;url} / ${input.pic as image/png;url}");
     // First the URLs are noted, each once, and the value is left empty.
@@ -457,7 +458,8 @@ fn url_bodies_are_wanted_then_read_once_fetched() {
 #[test]
 fn a_callers_links_and_paths_are_marked_and_refused_as_the_policy_says() {
     let input = json!({"page": "http://h/notes.txt", "doc": "/etc/hostname"});
-    let fetched = Fetched::new(Default::default());
+    let policy = Default::default();
+    let fetched = Fetched::new(&policy);
     let config = ["page".to_string()];
     for (owner, caller) in [
         (Owner::Caller, true),
