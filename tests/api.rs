@@ -275,8 +275,22 @@ async fn a_client_that_leaves_cancels_the_run_at_once() {
     )
     .await;
     assert!(mock.finished_at().is_none());
-    let (_, task) = get_json(format!("{}/tasks/{task_id}", server.api)).await;
-    assert_eq!(task["status"], "cancelled");
+    // The task says `cancelling` until its start is saved (a disk write that a busy machine
+    // may take a while to do), then `cancelled`.
+    let task = format!("{}/tasks/{task_id}", server.api);
+    support::eventually(
+        Duration::from_secs(5),
+        "the task to be cancelled",
+        || async {
+            let (_, task) = get_json(task.clone()).await;
+            assert!(
+                ["cancelling", "cancelled"].contains(&task["status"].as_str().unwrap_or_default()),
+                "{task}"
+            );
+            task["status"] == "cancelled"
+        },
+    )
+    .await;
     // The server goes on serving.
     mock.set(Behavior::tokens(&["Hello", " world\nline2", "42"]));
     assert_eq!(
