@@ -416,6 +416,33 @@ async fn a_streaming_model_streams_the_answer_token_by_token() {
 }
 
 #[tokio::test]
+async fn a_streamed_answer_that_is_no_delta_ends_the_run_with_why() {
+    let providers = Providers::start();
+    let dir = Workdir::empty();
+    let yaml = streaming_agent(&providers.openai()).replace("type: text_delta", "type: words");
+    let engine = load(&dir, &yaml).unwrap();
+    let input = calls(json!([{"name": "echo_tool", "arguments": {"text": "hi"}}]));
+    let request = engine.request(None, input, Access::All).unwrap();
+    let RunOutput::Stream(pieces) = engine.run(&request, json!({})).await.unwrap() else {
+        panic!("a streaming agent is a stream");
+    };
+    let pieces: Vec<_> = pieces.collect().await;
+    let (last, before) = pieces.split_last().unwrap();
+    assert!(
+        last.as_ref()
+            .is_err_and(|err| err.to_string().contains("canonical deltas")),
+        "the run ends with why: {pieces:?}"
+    );
+    // No text went out: the first text the model sent was the one refused.
+    assert!(
+        !before
+            .iter()
+            .any(|piece| matches!(piece, Ok(Piece::Step(AgentStep::Text, _)))),
+        "{pieces:?}"
+    );
+}
+
+#[tokio::test]
 async fn each_message_added_is_told_as_a_step_of_the_agents_job() {
     let providers = Providers::start();
     let dir = Workdir::empty();

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
-use super::composite::Sink;
-use super::deltas::Deltas;
+use super::composite::{self, Sink};
+use super::deltas::{self, Deltas, Texts};
 use super::nested::WorkflowCall;
 use super::pause::Working;
 use super::perform::call;
@@ -230,20 +230,31 @@ impl AgentCall {
                 working,
             );
             let message = match within(turn.context(), said).await? {
-                // A streamed answer is canonical deltas (D28): its text goes out as it comes.
-                Output::Stream(mut chunks) => {
-                    let mut deltas = Deltas::default();
-                    let mut added = Vec::new();
-                    while let Some(chunk) = chunks.next().await {
-                        deltas.add(chunk?, &mut added)?;
-                        for text in added.drain(..) {
-                            if !told(&mut sink, texts.next(text)).await {
-                                return Ok(Output::Value(Value::Null));
-                            }
+                // A streamed answer is canonical deltas (D28): its text goes out as it comes,
+                // read by the run's answer.
+                Output::Stream(chunks) => match sink.as_mut() {
+                    Some(sink) => {
+                        let (text, answered) = deltas::streamed(chunks, std::mem::take(&mut texts));
+                        if sink.send(text).await.is_err() {
+                            return Ok(Output::Value(Value::Null));
                         }
+                        let Ok((deltas, kept)) = answered.await else {
+                            // Dropped unread: nobody reads the run any more.
+                            return Ok(Output::Value(Value::Null));
+                        };
+                        texts = kept;
+                        deltas?.message()
                     }
-                    deltas.message()
-                }
+                    None => {
+                        let mut chunks = chunks;
+                        let (mut deltas, mut added) = (Deltas::default(), Vec::new());
+                        while let Some(chunk) = chunks.next().await {
+                            deltas.add(chunk?, &mut added)?;
+                            added.clear();
+                        }
+                        deltas.message()
+                    }
+                },
                 said => {
                     let said = Produced::from(said).drain().await?;
                     let message = match &self.model_output {
@@ -348,35 +359,8 @@ impl AgentCall {
 /// run nobody reads any more is over).
 async fn told(sink: &mut Option<Sink>, chunk: Value) -> bool {
     match sink.as_mut() {
-        Some(sink) => sink.send(Ok(chunk)).await.is_ok(),
+        Some(sink) => sink.send(composite::one(chunk)).await.is_ok(),
         None => true,
-    }
-}
-
-/// The text an agent streams, message after message: a blank line between two messages' texts.
-#[derive(Default)]
-struct Texts {
-    /// Whether text went out, and whether this message's has started.
-    sent: bool,
-    this_message: bool,
-}
-
-impl Texts {
-    /// `text` as it goes out: after a blank line when it starts a message's text that follows
-    /// another's.
-    fn next(&mut self, text: String) -> Value {
-        let text = match self.sent && !self.this_message {
-            true => format!("\n\n{text}"),
-            false => text,
-        };
-        self.sent = true;
-        self.this_message = true;
-        Value::String(text)
-    }
-
-    /// A message ended.
-    fn ended(&mut self) {
-        self.this_message = false;
     }
 }
 

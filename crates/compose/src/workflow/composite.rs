@@ -27,8 +27,16 @@ pub(super) enum Items {
     Stream(ChunkStream),
 }
 
-/// Where a `for-each` whose results stream sends them, in order.
-pub(super) type Sink = tokio::sync::mpsc::Sender<Result<Value, RunError>>;
+/// Where a job whose results are the run's answer sends them as they come (a `for-each`'s
+/// results, an agent's steps): streams, read one after the other. A value goes as a stream of
+/// one ([`one`]); an agent's streamed text goes as its model's stream itself, read by the run's
+/// answer rather than handed over token by token.
+pub(super) type Sink = tokio::sync::mpsc::Sender<ChunkStream>;
+
+/// `value` as a stream of one, for a [`Sink`].
+pub(super) fn one(value: Value) -> ChunkStream {
+    Box::pin(futures::stream::once(std::future::ready(Ok(value))))
+}
 
 /// A job that runs jobs, with everything its inner jobs share.
 pub(super) struct Parent<'a> {
@@ -141,7 +149,7 @@ impl<'a> Parent<'a> {
             match sink.as_mut() {
                 Some(sink) => {
                     // Nobody reads the results any more: the run is over.
-                    if sink.send(Ok(result?)).await.is_err() {
+                    if sink.send(one(result?)).await.is_err() {
                         break;
                     }
                 }

@@ -6,9 +6,81 @@
 //! (its arguments' text joined, read as JSON once the answer has ended). A chunk is one delta,
 //! a list of them, or null (nothing).
 
+use std::task::Poll;
+
+use futures::channel::oneshot;
+use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::component::ChunkStream;
 use crate::error::RunError;
+
+/// How a streamed answer ended: its deltas (or what stopped them), and the texts' state.
+pub(super) type Answered = (Result<Deltas, RunError>, Texts);
+
+/// A model's streamed answer as the run's answer reads it: each text as it comes (see
+/// [`Texts`]), the deltas kept meanwhile. The run's reader polls the model's stream itself, as
+/// it does a component's stream: no token is handed over from the agent's loop. `answered`
+/// gets the deltas and the texts' state once the stream has ended (nothing, when the stream
+/// was dropped unread); an error ends the stream and goes there, for the agent to fail with.
+pub(super) fn streamed(
+    mut chunks: ChunkStream,
+    mut texts: Texts,
+) -> (ChunkStream, oneshot::Receiver<Answered>) {
+    let (done, answered) = oneshot::channel();
+    let mut reading = Some((Deltas::default(), done));
+    let mut added = Vec::new();
+    let stream = futures::stream::poll_fn(move |cx| loop {
+        if !added.is_empty() {
+            let text = added.remove(0);
+            return Poll::Ready(Some(Ok(texts.next(text))));
+        }
+        let Some((deltas, _)) = reading.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let ended = match chunks.poll_next_unpin(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => match deltas.add(chunk, &mut added) {
+                Ok(()) => continue,
+                Err(err) => Err(err),
+            },
+            Poll::Ready(Some(Err(err))) => Err(err),
+            Poll::Ready(None) => Ok(()),
+        };
+        if let Some((deltas, done)) = reading.take() {
+            added.clear();
+            let _ = done.send((ended.map(|()| deltas), std::mem::take(&mut texts)));
+        }
+    });
+    (Box::pin(stream), answered)
+}
+
+/// The text an agent streams, message after message: a blank line between two messages' texts.
+#[derive(Default)]
+pub(super) struct Texts {
+    /// Whether text went out, and whether this message's has started.
+    sent: bool,
+    this_message: bool,
+}
+
+impl Texts {
+    /// `text` as it goes out: after a blank line when it starts a message's text that follows
+    /// another's.
+    pub fn next(&mut self, text: String) -> Value {
+        let text = match self.sent && !self.this_message {
+            true => format!("\n\n{text}"),
+            false => text,
+        };
+        self.sent = true;
+        self.this_message = true;
+        Value::String(text)
+    }
+
+    /// A message ended.
+    pub fn ended(&mut self) {
+        self.this_message = false;
+    }
+}
 
 /// The deltas of one answer so far.
 #[derive(Default)]
@@ -160,6 +232,63 @@ mod tests {
                 {"type": "text", "text": "Let me check."},
                 {"type": "tool_call", "id": "a", "name": "one", "arguments": {"x": 1}},
                 {"type": "tool_call", "id": "b", "name": "two", "arguments": "not json"}]})
+        );
+    }
+
+    fn chunks(items: Vec<Result<Value, RunError>>) -> ChunkStream {
+        Box::pin(futures::stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_gives_its_texts_then_its_deltas() {
+        let mut texts = Texts::default();
+        texts.next("Earlier.".into());
+        texts.ended();
+        let (stream, answered) = streamed(
+            chunks(vec![
+                Ok(json!(["Hel", "lo"])),
+                Ok(
+                    json!({"type": "tool_call_delta", "index": 0, "name": "clock", "arguments": "{}"}),
+                ),
+                Ok(json!("!")),
+            ]),
+            texts,
+        );
+        let said: Vec<Value> = stream.map(Result::unwrap).collect().await;
+        // The first text of this message follows the earlier message's after a blank line.
+        assert_eq!(said, [json!("\n\nHel"), json!("lo"), json!("!")]);
+        let (deltas, mut texts) = answered.await.unwrap();
+        assert_eq!(
+            deltas.unwrap().message(),
+            json!({"role": "assistant", "content": [{"type": "text", "text": "Hello!"},
+                {"type": "tool_call", "id": "", "name": "clock", "arguments": {}}]})
+        );
+        // The texts' state comes back: the next message's text starts after a blank line too.
+        texts.ended();
+        assert_eq!(texts.next("Next".into()), json!("\n\nNext"));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_ends_at_its_error_and_hands_it_over() {
+        let failed = RunError::Flow("upstream went away".into());
+        let (stream, answered) = streamed(
+            chunks(vec![Ok(json!("Hi")), Err(failed), Ok(json!("never"))]),
+            Texts::default(),
+        );
+        let said: Vec<_> = stream.collect().await;
+        assert_eq!(
+            said.len(),
+            1,
+            "the text before the error, and no error item"
+        );
+        let (deltas, _) = answered.await.unwrap();
+        assert!(deltas.is_err_and(|err| err.to_string().contains("upstream went away")));
+
+        let (stream, answered) = streamed(chunks(vec![Ok(json!("Hi"))]), Texts::default());
+        drop(stream);
+        assert!(
+            answered.await.is_err(),
+            "a stream dropped unread answers nothing"
         );
     }
 

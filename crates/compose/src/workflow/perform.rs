@@ -47,8 +47,9 @@ fn answer_sink(
         false => encoding.into(),
     };
     let (sink, mut results) = tokio::sync::mpsc::channel(capacity.max(1));
+    let results = futures::stream::poll_fn(move |cx| results.poll_recv(cx));
     let results = Produced::Stream {
-        chunks: Box::pin(futures::stream::poll_fn(move |cx| results.poll_recv(cx))),
+        chunks: Box::pin(futures::StreamExt::flatten(results)),
         encoding,
     };
     run.sent.send(Some(results)).is_ok().then_some(sink)
