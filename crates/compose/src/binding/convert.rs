@@ -439,10 +439,7 @@ impl serde_json::ser::Formatter for PythonSpacing {
         writer: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        match first {
-            true => Ok(()),
-            false => writer.write_all(b", "),
-        }
+        separate(writer, first)
     }
 
     fn begin_object_key<W: ?Sized + std::io::Write>(
@@ -450,10 +447,7 @@ impl serde_json::ser::Formatter for PythonSpacing {
         writer: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        match first {
-            true => Ok(()),
-            false => writer.write_all(b", "),
-        }
+        separate(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(
@@ -461,5 +455,13 @@ impl serde_json::ser::Formatter for PythonSpacing {
         writer: &mut W,
     ) -> std::io::Result<()> {
         writer.write_all(b": ")
+    }
+}
+
+/// `", "` before each item of a list or mapping but the first.
+fn separate<W: ?Sized + std::io::Write>(writer: &mut W, first: bool) -> std::io::Result<()> {
+    match first {
+        true => Ok(()),
+        false => writer.write_all(b", "),
     }
 }
