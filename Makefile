@@ -102,12 +102,13 @@ bench: release
 	cargo bench --locked --bench doors -- $(RELEASE_BIN)
 	bash scripts/trace-cost.sh $(RELEASE_BIN)
 
-## bench-instructions: the server's instructions per streamed token (callgrind, steady from run
-## to run where CPU time is not); BEFORE=<binary> counts that one too, for a before/after;
+## bench-instructions: the server's instructions per streamed token (callgrind: within a few
+## per cent from run to run, where CPU time is not); BEFORE=<binary> counts that one too, for a
+## before/after; REPEAT=<n> counts each n times in turns and prints their medians;
 ## CONFIG=<file> EVENTS=<n> serve another config (benches/configs/agent-stream.yml: an agent);
 ## TOKENS=5 EVENTS=5 STREAMS=50: what a run costs besides its tokens
 bench-instructions: release
-	CONFIG=$(CONFIG) EVENTS=$(EVENTS) TOKENS=$(TOKENS) STREAMS=$(STREAMS) bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
+	CONFIG=$(CONFIG) EVENTS=$(EVENTS) TOKENS=$(TOKENS) STREAMS=$(STREAMS) REPEAT=$(REPEAT) bash scripts/instructions.sh $(BEFORE) $(RELEASE_BIN)
 
 ## bench-traces: what a tracer adds per streamed token (callgrind, the seed with and without a
 ## `tracer:`, ROUNDS=3 times each; goal +5 % at most)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-instructions`: the server's own work per streamed token, counted in instructions
-# by callgrind, which (unlike CPU time on a shared two-core machine) comes out the same from
-# run to run, to about 1 %. Each binary serves the seed config in front of the paced mock
+# by callgrind, which (unlike CPU time on a shared two-core machine) comes out nearly the same
+# from run to run: within a few per cent (REPEAT=3 for medians). Each binary serves the seed config in front of the paced mock
 # (`benches/paced.rs --mock`: 200 tokens 50 ms apart per reply), once with one run and once
 # with that run then STREAMS concurrent streamed runs; the difference over the tokens streamed is what one
 # token costs, its share of its run's setup included. User space only: the kernel's part
@@ -13,13 +13,15 @@
 # `data:` events each of its streams must have (default: one per token). PROFILE=DIR keeps the
 # callgrind profiles in DIR (busy, and `.idle`), for `callgrind_annotate`. TOKENS=N answers N tokens per
 # stream instead of 200: with few (`TOKENS=5 EVENTS=5 STREAMS=50`), the figure per run is what a
-# run costs besides its tokens, near enough.
+# run costs besides its tokens, near enough. REPEAT=N counts each binary N times, in turns, and
+# prints each one's median.
 set -euo pipefail
 
 STREAMS=${STREAMS:-20}
 TOKENS=${TOKENS:-200}
 CONFIG=${CONFIG:-examples/openai-chat-completions-stream/model-compose.yml}
 EVENTS=${EVENTS:-$TOKENS}
+REPEAT=${REPEAT:-1}
 API_PORT=${API_PORT:-18480}
 
 if ! command -v valgrind >/dev/null; then
@@ -99,8 +101,21 @@ count() {
 }
 
 echo "model-compose instructions per token (callgrind): $STREAMS streams of $TOKENS paced tokens ($CONFIG)"
-for binary in "${binaries[@]}"; do
-  idle=$(count "$binary" 0)
-  busy=$(count "$binary" "$STREAMS")
-  echo "$binary: $(( (busy - idle) / (STREAMS * TOKENS) )) instructions per token, $(( (busy - idle) / STREAMS )) per run ($busy with $STREAMS streams, $idle with none)"
+declare -A counted
+for round in $(seq "$REPEAT"); do
+  for binary in "${binaries[@]}"; do
+    idle=$(count "$binary" 0)
+    busy=$(count "$binary" "$STREAMS")
+    per_token=$(( (busy - idle) / (STREAMS * TOKENS) ))
+    counted[$binary]+="$per_token "
+    echo "$binary: $per_token instructions per token, $(( (busy - idle) / STREAMS )) per run ($busy with $STREAMS streams, $idle with none)"
+  done
 done
+# The count moves by a few per cent from run to run (how the tokens met the workers' sleeps):
+# with REPEAT=N, the binaries take turns N times and each one's median is what to quote.
+if [ "$REPEAT" -gt 1 ]; then
+  for binary in "${binaries[@]}"; do
+    median=$(tr ' ' '\n' <<<"${counted[$binary]}" | grep . | sort -n | sed -n "$(( (REPEAT + 1) / 2 ))p")
+    echo "$binary: median of $REPEAT: $median instructions per token (${counted[$binary]% })"
+  done
+fi
