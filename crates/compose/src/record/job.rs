@@ -101,27 +101,78 @@ pub fn too_large() -> Value {
     Value::String("(not kept: larger than 64 KiB)".into())
 }
 
-/// The size of `value` as JSON when it is at most `room` bytes (what it costs to tell: at most
-/// `room` bytes are written to know).
+/// The size of `value` as JSON (serde_json's compact writing) when it is at most `room` bytes.
+/// Counted, not written: a run measures each job value it tells and keeps, an agent's whole
+/// message or a chat's whole conversation among them.
 pub fn size_within(value: &Value, room: usize) -> Option<usize> {
-    let mut counted = Counted { bytes: 0, room };
-    serde_json::to_writer(&mut counted, value)
-        .ok()
-        .map(|()| counted.bytes)
+    let mut left = room;
+    take_size(value, &mut left).then(|| room - left)
 }
 
-/// Counts the bytes written, failing past `room`.
-struct Counted {
-    bytes: usize,
-    room: usize,
+/// Takes `value`'s size as JSON out of `left`; false as soon as it does not fit.
+fn take_size(value: &Value, left: &mut usize) -> bool {
+    match value {
+        Value::Null | Value::Bool(true) => take(left, 4),
+        Value::Bool(false) => take(left, 5),
+        Value::Number(number) => take(left, number_size(number)),
+        Value::String(text) => take(left, string_size(text)),
+        // Brackets and the commas between items.
+        Value::Array(items) => {
+            take(left, 2 + items.len().saturating_sub(1))
+                && items.iter().all(|item| take_size(item, left))
+        }
+        // Braces, and a colon and a comma (but the last) per entry.
+        Value::Object(map) => {
+            take(left, 2 + map.len() + map.len().saturating_sub(1))
+                && map
+                    .iter()
+                    .all(|(key, item)| take(left, string_size(key)) && take_size(item, left))
+        }
+    }
 }
+
+fn take(left: &mut usize, size: usize) -> bool {
+    match left.checked_sub(size) {
+        Some(rest) => {
+            *left = rest;
+            true
+        }
+        None => false,
+    }
+}
+
+/// A text's size as serde_json writes it: quoted; `"`, `\\` and control characters escaped
+/// (`\n` and the like in two bytes, the others as `\u00XX`).
+fn string_size(text: &str) -> usize {
+    let escaped = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\';
+    // Most texts have nothing to escape: a count the compiler makes wide says so.
+    let extra = match text.bytes().filter(|byte| escaped(*byte)).count() {
+        0 => 0,
+        _ => text
+            .bytes()
+            .map(|byte| match byte {
+                b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 1,
+                0..=0x1f => 5,
+                _ => 0,
+            })
+            .sum(),
+    };
+    2 + text.len() + extra
+}
+
+/// A number's size as serde_json writes it (written, to a counter: numbers are short).
+fn number_size(number: &serde_json::Number) -> usize {
+    let mut counted = Counted(0);
+    let _ = serde_json::to_writer(&mut counted, number);
+    counted.0
+}
+
+/// Counts the bytes written.
+struct Counted(usize);
 
 impl std::io::Write for Counted {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bytes += buf.len();
-        if self.bytes > self.room {
-            return Err(std::io::Error::other("too large"));
-        }
+        self.0 += buf.len();
         Ok(buf.len())
     }
 
@@ -133,7 +184,36 @@ impl std::io::Write for Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "[\"\\\\\n\u{1}\u{7f}é a]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..5)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_size_is_what_serde_json_writes(value in json_value(), room in 0usize..64) {
+            let written = serde_json::to_vec(&value).unwrap().len();
+            prop_assert_eq!(size_within(&value, usize::MAX), Some(written));
+            prop_assert_eq!(size_within(&value, room), (written <= room).then_some(written));
+        }
+    }
 
     #[test]
     fn values_are_kept_within_their_room_and_the_runs() {
