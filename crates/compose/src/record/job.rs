@@ -144,11 +144,18 @@ fn take(left: &mut usize, size: usize) -> bool {
 /// A text's size as serde_json writes it: quoted; `"`, `\\` and control characters escaped
 /// (`\n` and the like in two bytes, the others as `\u00XX`).
 fn string_size(text: &str) -> usize {
-    let escaped = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\';
-    // Most texts have nothing to escape: a count the compiler makes wide says so.
-    let extra = match text.bytes().filter(|byte| escaped(*byte)).count() {
-        0 => 0,
-        _ => text
+    // Most texts have nothing to escape: a count the compiler makes wide says so (a byte's
+    // count per chunk, which it vectorizes: ~1 instruction a byte, where a filtered count
+    // takes 8).
+    let escaped = text.as_bytes().chunks(128).any(|chunk| {
+        let count = chunk.iter().fold(0u8, |count, &byte| {
+            count + u8::from((byte < 0x20) | (byte == b'"') | (byte == b'\\'))
+        });
+        count > 0
+    });
+    let extra = match escaped {
+        false => 0,
+        true => text
             .bytes()
             .map(|byte| match byte {
                 b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 1,
