@@ -34,8 +34,8 @@ pub fn extract(text: &str, steps: &[Step]) -> Value {
 /// [`Scope::with_known`](super::Scope::with_known)), without the chunk being built as a value
 /// (an agent's model mapping each event to deltas reads it in several places). The paths are
 /// the template's own: an expression finds its value by its path's address, without comparing
-/// steps (see [`Scope::with_known`](super::Scope::with_known)).
-#[derive(Debug, Clone, PartialEq)]
+/// steps.
+#[derive(Debug)]
 pub struct ChunkPaths<'t> {
     paths: Vec<&'t [Step]>,
 }

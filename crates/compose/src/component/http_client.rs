@@ -354,13 +354,16 @@ impl HttpClient {
     ) -> Result<(reqwest::RequestBuilder, Call), RunError> {
         let method = reqwest::Method::from_bytes(action.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::POST);
-        let url = match &action.fixed_url {
-            Some(fixed) => Cow::Borrowed(fixed.as_str()),
-            None => Cow::Owned(self.url(action, scope).await?),
-        };
-        let mut request = match &action.fixed_url {
-            Some(fixed) => client.request(method, fixed.clone()),
-            None => client.request(method, url.as_ref()),
+        let (url, mut request) = match &action.fixed_url {
+            Some(fixed) => (
+                Cow::Borrowed(fixed.as_str()),
+                client.request(method, fixed.clone()),
+            ),
+            None => {
+                let url = self.url(action, scope).await?;
+                let request = client.request(method, url.as_str());
+                (Cow::Owned(url), request)
+            }
         };
 
         if let Value::Object(params) = self.fetcher.render(&action.params, scope.clone()).await? {
