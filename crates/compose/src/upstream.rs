@@ -1,15 +1,28 @@
 //! How requests reach upstreams: the one set of client settings every request the engine
 //! sends is made with (connect timeout, user agent, the certificates it trusts), and
-//! [`Lanes`], which keep each HTTP/2 connection under the streams a server allows on one.
+//! [`Lanes`], which keep each HTTP/2 connection under the streams a server allows on one and
+//! send plain `http://` requests on connections of their own ([`direct`]).
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
 use parking_lot::Mutex;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
 
 use crate::error::RunError;
+
+mod direct;
+
+pub use direct::READ_BUFFER as HEAD_LIMIT;
+
+/// The `User-Agent` of every request the engine sends.
+const USER_AGENT_NAME: &str = concat!("model-compose/", env!("CARGO_PKG_VERSION"));
 
 /// How long connecting to an upstream may take (D13).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,7 +71,7 @@ impl Trust {
     pub fn builder(&self) -> reqwest::ClientBuilder {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("model-compose/", env!("CARGO_PKG_VERSION")));
+            .user_agent(USER_AGENT_NAME);
         for root in self.extra.iter() {
             builder = builder.add_root_certificate(root.clone());
         }
@@ -80,6 +93,28 @@ impl Trust {
 pub struct Lanes {
     trust: Trust,
     lanes: Mutex<Vec<(reqwest::Client, Arc<AtomicUsize>)>>,
+    direct: Arc<direct::Direct>,
+}
+
+/// An upstream's answer: its status and headers, and its body as it arrives.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: AnswerBody,
+}
+
+/// The pieces of an answer's body, each as it arrives.
+pub type AnswerBody =
+    Pin<Box<dyn Stream<Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>> + Send>>;
+
+/// Why a request got no answer.
+pub enum Failed {
+    /// What reqwest said.
+    Client(reqwest::Error),
+    /// A direct connection could not be made (`host` is `host:port`).
+    Unreachable { host: String, detail: String },
+    /// A direct connection failed once made.
+    Broken(hyper::Error),
 }
 
 /// A request's place on a client, given back when dropped: keep it for as long as the
@@ -95,6 +130,7 @@ impl Lanes {
         Ok(Self {
             lanes: Mutex::new(vec![(trust.client()?, Arc::default())]),
             trust,
+            direct: Arc::default(),
         })
     }
 
@@ -120,6 +156,24 @@ impl Lanes {
 impl Lane {
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+}
+
+impl Lanes {
+    /// Sends `request` (made with `lane`'s client): directly when it can go so ([`direct`]),
+    /// else with reqwest.
+    pub async fn send(&self, lane: &Lane, request: reqwest::Request) -> Result<Answer, Failed> {
+        if direct::eligible(&request) {
+            if let direct::Sent::Answer(answer) = self.direct.send(&request).await? {
+                return Ok(answer);
+            }
+        }
+        let mut response = lane.client.execute(request).await.map_err(Failed::Client)?;
+        Ok(Answer {
+            status: response.status(),
+            headers: std::mem::take(response.headers_mut()),
+            body: Box::pin(response.bytes_stream().map_err(Into::into)),
+        })
     }
 }
 

@@ -24,7 +24,7 @@ use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
 use crate::traces::Call;
-use crate::upstream::{Lane, Lanes, Trust, MAX_BODY};
+use crate::upstream::{Answer, Failed, Lane, Lanes, Trust, HEAD_LIMIT, MAX_BODY};
 
 mod failure;
 
@@ -189,15 +189,18 @@ impl HttpClient {
         // Held until the response has been read, streamed or dropped.
         let lane = self.lanes.take()?;
         let (request, mut traced) = self.request(lane.client(), action, &scope).await?;
+        let request = request
+            .build()
+            .map_err(|err| self.transport(Failed::Client(err)))?;
         let response = patience
-            .wait(request.send())
+            .wait(self.lanes.send(&lane, request))
             .await
-            .and_then(|sent| sent.map_err(|err| self.transport(&err)));
+            .and_then(|sent| sent.map_err(|failed| self.transport(failed)));
         let response = response.inspect_err(|err| {
             self.metrics.upstream(&self.id, None);
             traced.failed(&err.to_string());
         })?;
-        let status = response.status();
+        let status = response.status;
         self.metrics.upstream(&self.id, Some(status.as_u16()));
         traced.status(status.as_u16());
         if !status.is_success() {
@@ -211,7 +214,7 @@ impl HttpClient {
             });
         }
         let content_type = response
-            .headers()
+            .headers
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
@@ -254,7 +257,7 @@ impl HttpClient {
             Some(text) if !text.starts_with("text/") => {
                 let binary = Binary {
                     filename: response
-                        .headers()
+                        .headers
                         .get(reqwest::header::CONTENT_DISPOSITION)
                         .and_then(|v| v.to_str().ok())
                         .and_then(disposition_filename),
@@ -283,16 +286,12 @@ impl HttpClient {
 
     /// A binary body's pieces as they arrive, within the action's silence, deadline and
     /// `max_body_size`.
-    fn byte_stream(
-        &self,
-        (response, lane): (reqwest::Response, Lane),
-        mut patience: Patience,
-    ) -> ByteStream {
+    fn byte_stream(&self, (response, lane): (Answer, Lane), mut patience: Patience) -> ByteStream {
         let secrets = Arc::clone(&self.secrets);
         let max_body = patience.limits.max_body;
         Box::pin(async_stream::stream! {
             let _lane = lane;
-            let mut chunks = response.bytes_stream();
+            let mut chunks = response.body;
             let mut total = 0;
             loop {
                 match patience.wait(chunks.next()).await {
@@ -302,7 +301,7 @@ impl HttpClient {
                     }
                     Ok(None) => break,
                     Ok(Some(Err(err))) => {
-                        yield Err(RunError::Stream(redact(&describe(&err), &secrets)));
+                        yield Err(RunError::Stream(redact(&describe(&*err), &secrets)));
                         break;
                     }
                     Ok(Some(Ok(chunk))) => {
@@ -322,15 +321,16 @@ impl HttpClient {
     /// left unread or the answer is refused.
     async fn read_body(
         &self,
-        response: reqwest::Response,
+        response: Answer,
         patience: &mut Patience,
         max: usize,
         overflow: Overflow,
     ) -> Result<String, RunError> {
         let mut body = Vec::new();
-        let mut chunks = response.bytes_stream();
+        let mut chunks = response.body;
         while let Some(chunk) = patience.wait(chunks.next()).await? {
-            let chunk = chunk.map_err(|err| self.transport(&err))?;
+            let chunk = chunk
+                .map_err(|err| RunError::Transport(redact(&describe(&*err), &self.secrets)))?;
             if body.len() + chunk.len() > max {
                 match overflow {
                     Overflow::Cut => {
@@ -463,7 +463,7 @@ impl HttpClient {
     /// and `message_delta`) is added to `usage` when the stream ends.
     fn event_stream(
         &self,
-        (response, lane, mut traced): (reqwest::Response, Lane, Call),
+        (response, lane, mut traced): (Answer, Lane, Call),
         action: Arc<Action>,
         mut patience: Patience,
         (input, caller, context): (Value, bool, Value),
@@ -479,7 +479,7 @@ impl HttpClient {
             };
             let limits = action.limits;
             let mut events = std::pin::pin!(event_data(
-                response.bytes_stream().map(|r| r.map_err(|e| describe(&e))),
+                response.body.map(|r| r.map_err(|e| describe(&*e))),
                 limits.max_event,
             ));
             // Whatever of the job's input is a caller's counts as the caller's here.
@@ -547,7 +547,25 @@ impl HttpClient {
         })
     }
 
-    fn transport(&self, err: &reqwest::Error) -> RunError {
+    fn transport(&self, failed: Failed) -> RunError {
+        let err = match failed {
+            Failed::Client(err) => err,
+            Failed::Unreachable { host, detail } => {
+                return RunError::Unreachable {
+                    host,
+                    detail: redact(&detail, &self.secrets),
+                }
+            }
+            Failed::Broken(err) if err.is_parse_too_large() => {
+                return RunError::Transport(format!(
+                    "the upstream's answer has a head larger than {}",
+                    config::Size(HEAD_LIMIT)
+                ))
+            }
+            Failed::Broken(err) => {
+                return RunError::Transport(redact(&describe(&err), &self.secrets))
+            }
+        };
         let host = err.url().and_then(|url| {
             let host = url.host_str()?;
             Some(match url.port_or_known_default() {
@@ -560,14 +578,14 @@ impl HttpClient {
                 let detail = if err.is_timeout() {
                     "no answer within the connect timeout".to_string()
                 } else {
-                    cause(err)
+                    cause(&err)
                 };
                 RunError::Unreachable {
                     host,
                     detail: redact(&detail, &self.secrets),
                 }
             }
-            _ => RunError::Transport(redact(&describe(err), &self.secrets)),
+            _ => RunError::Transport(redact(&describe(&err), &self.secrets)),
         }
     }
 }
