@@ -101,6 +101,9 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: AnswerBody,
+    /// The reqwest client's place it took, if it went through one: keep it for as long as
+    /// the body is read.
+    pub lane: Option<Lane>,
 }
 
 /// The pieces of an answer's body, each as it arrives.
@@ -115,10 +118,11 @@ pub enum Failed {
     Unreachable { host: String, detail: String },
     /// A direct connection failed once made.
     Broken(hyper::Error),
+    /// No client could be made for it.
+    NoClient(RunError),
 }
 
-/// A request's place on a client, given back when dropped: keep it for as long as the
-/// response is read.
+/// A request's place on a client, given back when dropped.
 pub struct Lane {
     client: reqwest::Client,
     in_flight: Arc<AtomicUsize>,
@@ -135,7 +139,7 @@ impl Lanes {
     }
 
     /// A place for one more request.
-    pub fn take(&self) -> Result<Lane, RunError> {
+    fn take(&self) -> Result<Lane, RunError> {
         let mut lanes = self.lanes.lock();
         let free = lanes
             .iter()
@@ -151,28 +155,28 @@ impl Lanes {
         in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(Lane { client, in_flight })
     }
-}
 
-impl Lane {
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    /// A client to build requests with (any of them: [`Lanes::send`] picks the one that
+    /// sends).
+    pub fn builder(&self) -> reqwest::Client {
+        self.lanes.lock()[0].0.clone()
     }
-}
 
-impl Lanes {
-    /// Sends `request` (made with `lane`'s client): directly when it can go so ([`direct`]),
-    /// else with reqwest.
-    pub async fn send(&self, lane: &Lane, request: reqwest::Request) -> Result<Answer, Failed> {
+    /// Sends `request`: directly when it can go so ([`direct`]), else with reqwest, on the
+    /// first client with room.
+    pub async fn send(&self, request: reqwest::Request) -> Result<Answer, Failed> {
         if direct::eligible(&request) {
             if let direct::Sent::Answer(answer) = self.direct.send(&request).await? {
                 return Ok(answer);
             }
         }
+        let lane = self.take().map_err(Failed::NoClient)?;
         let mut response = lane.client.execute(request).await.map_err(Failed::Client)?;
         Ok(Answer {
             status: response.status(),
             headers: std::mem::take(response.headers_mut()),
             body: Box::pin(response.bytes_stream().map_err(Into::into)),
+            lane: Some(lane),
         })
     }
 }

@@ -24,7 +24,7 @@ use crate::media::{media_type, Blob};
 use crate::metrics::{Metrics, TokenUsage, Usage};
 use crate::sse::event_data;
 use crate::traces::Call;
-use crate::upstream::{Answer, Failed, Lane, Lanes, Trust, HEAD_LIMIT, MAX_BODY};
+use crate::upstream::{Answer, Failed, Lanes, Trust, HEAD_LIMIT, MAX_BODY};
 
 mod failure;
 
@@ -186,14 +186,12 @@ impl HttpClient {
         let limits = action.limits;
         let deadline = limits.total.map(|t| Instant::now() + t);
         let mut patience = Patience::new(limits, deadline);
-        // Held until the response has been read, streamed or dropped.
-        let lane = self.lanes.take()?;
-        let (request, mut traced) = self.request(lane.client(), action, &scope).await?;
+        let (request, mut traced) = self.request(&self.lanes.builder(), action, &scope).await?;
         let request = request
             .build()
             .map_err(|err| self.transport(Failed::Client(err)))?;
         let response = patience
-            .wait(self.lanes.send(&lane, request))
+            .wait(self.lanes.send(request))
             .await
             .and_then(|sent| sent.map_err(|failed| self.transport(failed)));
         let response = response.inspect_err(|err| {
@@ -222,7 +220,7 @@ impl HttpClient {
         let value = match media.as_deref() {
             Some("text/event-stream") => {
                 let stream = self.event_stream(
-                    (response, lane, traced),
+                    (response, traced),
                     Arc::clone(action),
                     patience,
                     if action.output_reads_run {
@@ -262,7 +260,7 @@ impl HttpClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(disposition_filename),
                     content_type: content_type.unwrap_or_default(),
-                    chunks: self.byte_stream((response, lane), patience),
+                    chunks: self.byte_stream(response, patience),
                 };
                 match &action.output {
                     None => return Ok(Output::Bytes(binary)),
@@ -286,11 +284,11 @@ impl HttpClient {
 
     /// A binary body's pieces as they arrive, within the action's silence, deadline and
     /// `max_body_size`.
-    fn byte_stream(&self, (response, lane): (Answer, Lane), mut patience: Patience) -> ByteStream {
+    fn byte_stream(&self, response: Answer, mut patience: Patience) -> ByteStream {
         let secrets = Arc::clone(&self.secrets);
         let max_body = patience.limits.max_body;
         Box::pin(async_stream::stream! {
-            let _lane = lane;
+            let _lane = response.lane;
             let mut chunks = response.body;
             let mut total = 0;
             loop {
@@ -463,7 +461,7 @@ impl HttpClient {
     /// and `message_delta`) is added to `usage` when the stream ends.
     fn event_stream(
         &self,
-        (response, lane, mut traced): (Answer, Lane, Call),
+        (response, mut traced): (Answer, Call),
         action: Arc<Action>,
         mut patience: Patience,
         (input, caller, context): (Value, bool, Value),
@@ -472,7 +470,7 @@ impl HttpClient {
         let secrets = Arc::clone(&self.secrets);
         let fetcher = Arc::clone(&self.fetcher);
         Box::pin(async_stream::stream! {
-            let _lane = lane;
+            let _lane = response.lane;
             let mut reported = ReportedUsage {
                 count: TokenUsage::default(),
                 run: usage,
@@ -565,6 +563,7 @@ impl HttpClient {
             Failed::Broken(err) => {
                 return RunError::Transport(redact(&describe(&err), &self.secrets))
             }
+            Failed::NoClient(err) => return err,
         };
         let host = err.url().and_then(|url| {
             let host = url.host_str()?;

@@ -131,6 +131,7 @@ impl Direct {
                 status: parts.status,
                 headers: parts.headers,
                 body: Box::pin(body),
+                lane: None,
             }));
         }
     }

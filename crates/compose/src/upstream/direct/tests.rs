@@ -245,8 +245,7 @@ async fn a_redirected_request_is_sent_again_where_it_was_sent() {
     ])
     .await;
     let lanes = super::super::Lanes::new(super::super::Trust::default()).unwrap();
-    let lane = lanes.take().unwrap();
-    let Ok(got) = lanes.send(&lane, post(up.port, "/here", "x")).await else {
+    let Ok(got) = lanes.send(post(up.port, "/here", "x")).await else {
         panic!("the redirect was not followed");
     };
     assert_eq!(read(got).await.unwrap(), "ok");
